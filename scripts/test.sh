@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Runs every test: formatting, Rust unit and integration tests, then the Playwright
+# suite (hydrated and JavaScript-off) against a freshly built app in Debian's Chromium.
+# Installs what is missing first.
+source "$(dirname "$0")/lib.sh"
+
+ensure_rust
+ensure_cargo_leptos
+ensure_wasm_bindgen
+ensure_chromium
+ensure_end2end_packages
+
+# cargo-leptos compiles the server with LEPTOS_OUTPUT_NAME set; setting the same here
+# keeps `cargo test` from rebuilding the Leptos crates every time.
+export LEPTOS_OUTPUT_NAME=number-verify
+
+step "cargo fmt --check"
+cargo fmt --check || fail "formatting" "code is not rustfmt-formatted" "run 'cargo fmt'"
+
+step "Rust unit and integration tests"
+cargo test --features ssr --no-fail-fast
+
+step "building the app (server + wasm) with cargo-leptos"
+cargo leptos build
+
+step "Playwright end-to-end tests (hydrated and JavaScript off)"
+cd end2end
+npx playwright test

@@ -1,0 +1,55 @@
+//! The HTML shell and the routes.
+
+use leptos::prelude::*;
+use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
+use leptos_router::{
+    components::{Route, Router, Routes},
+    SsrMode, StaticSegment,
+};
+
+use crate::pages::verify::VerifyPage;
+
+pub fn shell(options: LeptosOptions) -> impl IntoView {
+    view! {
+        <!DOCTYPE html>
+        <html lang="en">
+            <head>
+                <meta charset="utf-8" />
+                <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <AutoReload options=options.clone() />
+                <HydrationScripts options />
+                <MetaTags />
+            </head>
+            <body>
+                <App />
+            </body>
+        </html>
+    }
+}
+
+#[component]
+pub fn App() -> impl IntoView {
+    provide_meta_context();
+    // Marks the page once the wasm bundle has taken over (effects run only in the browser).
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    view! {
+        <Stylesheet id="leptos" href="/pkg/number-verify.css" />
+        <Link rel="icon" href="/favicon.ico" sizes="any" />
+        <Meta name="description" content="Verify your phone number through your mobile operator, without an SMS code." />
+        <Meta name="theme-color" content="#0b5cad" />
+        <Title text="Number Verify" />
+        <Router>
+            <main class="page">
+                <Routes fallback=|| view! { <p>"Page not found."</p> }>
+                    // Async: the whole page, result included, is rendered before it is sent, so
+                    // it works without JavaScript.
+                    <Route path=StaticSegment("") view=VerifyPage ssr=SsrMode::Async />
+                </Routes>
+            </main>
+        </Router>
+    }
+}

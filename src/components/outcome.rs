@@ -1,0 +1,32 @@
+//! A finished verification: `+99012345678: verified!`, `…: invalid!`, or the error.
+
+use leptos::{html, prelude::*};
+
+use crate::api::{Outcome, Verdict};
+
+#[component]
+pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
+    let (class, text) = match (&outcome.verdict, outcome.number.as_deref()) {
+        (Verdict::Verified, Some(n)) => ("result verified", format!("{n}: verified!")),
+        (Verdict::Invalid, Some(n)) => ("result invalid", format!("{n}: invalid!")),
+        (Verdict::Verified, None) => ("result verified", "verified!".to_owned()),
+        (Verdict::Invalid, None) => ("result invalid", "invalid!".to_owned()),
+        (Verdict::Error(message), _) => ("result error", message.clone()),
+    };
+    let is_error = matches!(outcome.verdict, Verdict::Error(_));
+    // Move focus to the result so screen readers announce it (autofocus does it without JS).
+    let result_ref = NodeRef::<html::P>::new();
+    Effect::new(move |_| {
+        if let Some(el) = result_ref.get() {
+            let _ = el.focus();
+        }
+    });
+    view! {
+        <section class="card" aria-live="polite">
+            <p class=class id="result" tabindex="-1" autofocus role=is_error.then_some("alert") node_ref=result_ref>
+                {text}
+            </p>
+            <a class="button" href="/">"Verify another number"</a>
+        </section>
+    }
+}

@@ -1,0 +1,126 @@
+//! Operator clients: one module per protocol, each read top to bottom like its sequence
+//! diagram. They speak HTTP only — to a live operator or to the virtual operator alike.
+
+pub mod app_jwt;
+pub mod camara;
+pub mod mobile_connect;
+
+use std::fmt;
+
+use reqwest::{RequestBuilder, Response, StatusCode};
+use serde::de::DeserializeOwned;
+use sha2::{Digest, Sha256};
+
+use crate::phone::E164;
+
+/// Lowercase hex SHA-256 of the number in E.164 with its `+` (GSMA IDY.54; CAMARA v1+).
+/// The raw user input is never hashed.
+pub fn hash_number(number: &E164) -> String {
+    hex::encode(Sha256::digest(number.as_str().as_bytes()))
+}
+
+macro_rules! redacted_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+            /// The value itself, for the wire only. Never log it.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                write!(f, concat!(stringify!($name), "(…{} chars)"), self.0.len())
+            }
+        }
+    };
+}
+
+redacted_newtype!(
+    /// The OAuth `code` the operator sends to `/callback`.
+    AuthCode
+);
+redacted_newtype!(
+    /// An operator access token.
+    AccessToken
+);
+redacted_newtype!(
+    /// The Vonage application JWT.
+    AppJwt
+);
+
+/// What went wrong talking to an operator. `Display` is for logs: it never includes a
+/// token, a code or a number, only statuses and short, operator-chosen error codes.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OperatorFailure {
+    #[error("{step}: no answer within the timeout")]
+    Timeout { step: &'static str },
+    #[error("{step}: cannot reach the operator: {reason}")]
+    Unreachable { step: &'static str, reason: String },
+    #[error("{step}: HTTP {status}{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
+    Status { step: &'static str, status: u16, code: Option<String> },
+    #[error("{step}: malformed answer: {reason}")]
+    Malformed { step: &'static str, reason: String },
+}
+
+/// Sends a request and decodes a JSON success body, classifying every failure.
+async fn send_json<T: DeserializeOwned>(step: &'static str, request: RequestBuilder) -> Result<T, OperatorFailure> {
+    let response = request.send().await.map_err(|e| classify(step, e))?;
+    let status = response.status();
+    if !status.is_success() {
+        return Err(status_failure(step, status, response).await);
+    }
+    let bytes = response.bytes().await.map_err(|e| classify(step, e))?;
+    serde_json::from_slice(&bytes).map_err(|e| OperatorFailure::Malformed { step, reason: short(&e.to_string()) })
+}
+
+async fn status_failure(step: &'static str, status: StatusCode, response: Response) -> OperatorFailure {
+    // Keep only the operator's error code (OAuth `error`, CAMARA `code`), never the body.
+    let code = response
+        .json::<serde_json::Value>()
+        .await
+        .ok()
+        .and_then(|v| v.get("error").or_else(|| v.get("code")).and_then(|c| c.as_str()).map(short));
+    OperatorFailure::Status { step, status: status.as_u16(), code }
+}
+
+fn classify(step: &'static str, error: reqwest::Error) -> OperatorFailure {
+    if error.is_timeout() {
+        OperatorFailure::Timeout { step }
+    } else if error.is_decode() || error.is_body() {
+        OperatorFailure::Malformed { step, reason: short(&error.to_string()) }
+    } else {
+        // reqwest's Display includes the URL, never headers or bodies.
+        OperatorFailure::Unreachable { step, reason: short(&error.without_url().to_string()) }
+    }
+}
+
+fn short(text: &str) -> String {
+    text.chars().take(120).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::phone::normalise;
+
+    #[test]
+    fn hashes_the_e164_number_with_its_plus_gsma_vector() {
+        let number = normalise("+44 123456789").unwrap();
+        assert_eq!(hash_number(&number), "3d84a3838599719df7deacc7fb91903bde5430a8c0e007c3eba93bce0c69c5a2");
+    }
+
+    #[test]
+    fn secrets_do_not_show_in_debug() {
+        let token = AccessToken::new("tok-abcdef");
+        assert_eq!(format!("{token:?}"), "AccessToken(…10 chars)");
+        assert_eq!(token.secret(), "tok-abcdef");
+    }
+}

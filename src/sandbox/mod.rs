@@ -1,0 +1,296 @@
+//! The virtual operator: Mobile Connect (device-initiated) and CAMARA-through-Vonage over
+//! real HTTP, with documented sandbox semantics (SPEC §2 and §5).
+//!
+//! A separate system: the app reaches it over HTTP only, through the same client and
+//! code path as a live operator, and this module knows nothing of the app (it uses only
+//! [`crate::phone`]). [`Sandbox::router`] gives an axum router with paths relative to
+//! its mount point (the app nests it at `/sandbox`):
+//!
+//! | method | path | what |
+//! |---|---|---|
+//! | GET  | `/deviceinitiated/v1/authorize` | Mobile Connect authorization (the device navigates) |
+//! | POST | `/deviceinitiated/v1/token` | Mobile Connect token (HTTP Basic client auth) |
+//! | POST | `/premiuminfo/v1/` | Mobile Connect number match (`mc_vm_match_hash`) |
+//! | POST | `/v0.1/network-enablement` | Vonage network enablement (application JWT) |
+//! | GET  | `/oauth2/auth` | Vonage/CAMARA authorization (the device navigates) |
+//! | POST | `/oauth2/token` | Vonage token (application JWT) |
+//! | POST | `/camara/number-verification/v031/verify` | CAMARA Number Verification v0.3.1 |
+//! | GET  | `/hop/{id}` | the intermediate redirect of every authorization |
+//! | POST | `/device` | the page's "Simulated SIM" form: sets/clears the sandbox cookies |
+//!
+//! Memory is bounded: each store (in-flight authorizations, codes, tokens) holds at most
+//! [`SandboxConfig::store_cap`] entries ([`DEFAULT_STORE_CAP`] by default).
+
+mod authorize;
+mod camara;
+mod device;
+mod jwt;
+mod mobile_connect;
+mod respond;
+mod store;
+
+use std::{sync::Arc, time::Duration};
+
+use axum::{
+    routing::{get, post},
+    Router,
+};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use rand::RngCore;
+
+use crate::phone::E164;
+
+pub use device::{Fault, DEFAULT_DELAY_MS, MAX_DELAY_MS};
+
+/// The default cap on each store (in-flight authorizations, codes, tokens).
+pub const DEFAULT_STORE_CAP: usize = 4096;
+/// Authorization codes live this long (and are single use).
+pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
+/// An authorization's intermediate hop must be followed within this time.
+pub const PENDING_TTL: Duration = Duration::from_secs(5 * 60);
+/// Mobile Connect access tokens' lifetime, as the operator's.
+pub const MC_TOKEN_TTL_SECS: u64 = 3599;
+/// Vonage (CAMARA) access tokens' lifetime, as Vonage's.
+pub const VONAGE_TOKEN_TTL_SECS: u64 = 3600;
+
+/// The Mobile Connect scope the number match needs (besides `openid`).
+pub const MC_SCOPE: &str = "mc_vm_match_hash";
+/// The CAMARA Number Verification scope as Vonage names it.
+pub const CAMARA_VERIFY_SCOPE: &str = "dpv:FraudPreventionAndDetection#number-verification-verify-read";
+
+/// The registered applications and the simulated device's defaults.
+#[derive(Clone)]
+pub struct SandboxConfig {
+    /// Absolute URL where the sandbox is reachable, no trailing slash, e.g.
+    /// "http://127.0.0.1:3000/sandbox".
+    pub public_base: String,
+    /// Registered redirect URIs; the first is the Vonage application's redirect URI
+    /// (network enablement has no redirect_uri param). Default in the app:
+    /// "{APP_PUBLIC_URL}/callback".
+    pub redirect_uris: Vec<String>,
+    /// The SIM of the simulated device when nothing else decides (SPEC §5, rule 4).
+    pub default_sim: E164,
+    pub mc_client_id: String,
+    pub mc_client_secret: String,
+    pub vonage_application_id: String,
+    /// PEM (SPKI) of the Vonage application's RSA public key, to check application JWTs.
+    pub vonage_public_key_pem: String,
+    /// Cap on each store (codes, tokens, in-flight authorizations);
+    /// [`DEFAULT_STORE_CAP`] (4096) is the documented default. 0 is treated as 1.
+    pub store_cap: usize,
+}
+
+impl std::fmt::Debug for SandboxConfig {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SandboxConfig")
+            .field("public_base", &self.public_base)
+            .field("redirect_uris", &self.redirect_uris)
+            .field("default_sim", &self.default_sim)
+            .field("mc_client_id", &self.mc_client_id)
+            .field("mc_client_secret", &"<set>")
+            .field("vonage_application_id", &self.vonage_application_id)
+            .field("store_cap", &self.store_cap)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Entries currently held in each store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SandboxStats {
+    pub codes: usize,
+    pub tokens: usize,
+    pub pending: usize,
+}
+
+/// The virtual operator's shared state; cheap to clone.
+#[derive(Clone)]
+pub struct Sandbox {
+    inner: Arc<Inner>,
+}
+
+/// Which operator API a code or token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    MobileConnect,
+    Camara,
+}
+
+/// What an authorization decided: the grant a code stands for.
+#[derive(Clone)]
+pub(crate) struct Grant {
+    pub protocol: Protocol,
+    pub client_id: String,
+    pub redirect_uri: String,
+    pub sim: E164,
+    pub nonce: Option<String>,
+    pub scope: String,
+    pub fault: Option<Fault>,
+    pub delay: Duration,
+}
+
+/// An authorization between its first answer and its hop.
+pub(crate) struct Pending {
+    pub redirect_uri: String,
+    pub state: Option<String>,
+    pub outcome: PendingOutcome,
+}
+
+/// A grant, or the OAuth error (`error`, `error_description`) the hop will redirect with.
+pub(crate) type PendingOutcome = Result<Grant, (&'static str, String)>;
+
+#[derive(Clone)]
+pub(crate) enum CodeState {
+    Fresh(Box<Grant>),
+    /// Already exchanged; a replay revokes the token it gave (RFC 6749 §4.1.2).
+    Redeemed { access_token: Option<String> },
+}
+
+/// What an access token stands for.
+#[derive(Clone)]
+pub(crate) struct TokenGrant {
+    pub protocol: Protocol,
+    pub client_id: String,
+    pub sim: E164,
+    pub scope: String,
+    pub fault: Option<Fault>,
+    pub delay: Duration,
+}
+
+pub(crate) struct Inner {
+    pub public_base: String,
+    pub redirect_uris: Vec<String>,
+    pub default_sim: E164,
+    pub mc_client_id: String,
+    pub mc_client_secret: String,
+    pub vonage_application_id: String,
+    /// `None` when the configured PEM does not parse: every application JWT is refused.
+    pub vonage_key: Option<DecodingKey>,
+    /// Signs Mobile Connect id_tokens (HS256 with the client secret, as OIDC allows).
+    pub id_token_key: EncodingKey,
+    /// Salt of the pseudonymous `sub` (PCR) derived from the SIM.
+    pub sub_salt: [u8; 16],
+    pub pending: store::Store<Pending>,
+    pub codes: store::Store<CodeState>,
+    pub tokens: store::Store<TokenGrant>,
+}
+
+impl Sandbox {
+    pub fn new(config: SandboxConfig) -> Self {
+        let vonage_key = match DecodingKey::from_rsa_pem(config.vonage_public_key_pem.as_bytes()) {
+            Ok(key) => Some(key),
+            Err(e) => {
+                tracing::error!(
+                    target: "sandbox",
+                    "the Vonage application's public key does not parse ({e}); every application JWT will be refused"
+                );
+                None
+            }
+        };
+        let mut sub_salt = [0u8; 16];
+        rand::thread_rng().fill_bytes(&mut sub_salt);
+        let cap = config.store_cap.max(1);
+        let inner = Inner {
+            public_base: config.public_base.trim_end_matches('/').to_owned(),
+            redirect_uris: config.redirect_uris,
+            default_sim: config.default_sim,
+            id_token_key: EncodingKey::from_secret(config.mc_client_secret.as_bytes()),
+            mc_client_id: config.mc_client_id,
+            mc_client_secret: config.mc_client_secret,
+            vonage_application_id: config.vonage_application_id,
+            vonage_key,
+            sub_salt,
+            pending: store::Store::new(cap),
+            codes: store::Store::new(cap),
+            tokens: store::Store::new(cap),
+        };
+        Self { inner: Arc::new(inner) }
+    }
+
+    /// Router with paths relative to the mount point; the app nests it at "/sandbox".
+    pub fn router(&self) -> Router {
+        Router::new()
+            .route("/deviceinitiated/v1/authorize", get(mobile_connect::authorize))
+            .route("/deviceinitiated/v1/token", post(mobile_connect::token))
+            .route("/premiuminfo/v1/", post(mobile_connect::premium_info))
+            .route("/premiuminfo/v1", post(mobile_connect::premium_info))
+            .route("/v0.1/network-enablement", post(camara::network_enablement))
+            .route("/oauth2/auth", get(camara::authorize))
+            .route("/oauth2/token", post(camara::token))
+            .route("/camara/number-verification/v031/verify", post(camara::verify))
+            .route("/hop/{id}", get(authorize::hop))
+            .route("/device", post(device::device_form))
+            .with_state(self.clone())
+    }
+
+    /// Number of entries currently in each store, for tests and the flood test.
+    pub fn stats(&self) -> SandboxStats {
+        SandboxStats {
+            codes: self.inner.codes.len(),
+            tokens: self.inner.tokens.len(),
+            pending: self.inner.pending.len(),
+        }
+    }
+
+    pub(crate) fn inner(&self) -> &Inner {
+        &self.inner
+    }
+}
+
+impl Inner {
+    pub(crate) fn is_registered_redirect(&self, uri: &str) -> bool {
+        self.redirect_uris.iter().any(|r| r == uri)
+    }
+
+    /// The pseudonymous subject (PCR) of a SIM: stable for this sandbox's lifetime,
+    /// not the number.
+    pub(crate) fn sub_for(&self, sim: &E164) -> String {
+        use sha2::{Digest, Sha256};
+        let mut h = Sha256::new();
+        h.update(self.sub_salt);
+        h.update(sim.as_str().as_bytes());
+        let digest = hex::encode(h.finalize());
+        digest[..32].to_owned()
+    }
+}
+
+/// A fresh random value (`bytes` of entropy, URL-safe base64).
+pub(crate) fn random_value(bytes: usize) -> String {
+    use base64::Engine;
+    let mut buf = vec![0u8; bytes];
+    rand::thread_rng().fill_bytes(&mut buf);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// Lowercase hex SHA-256.
+pub(crate) fn sha256_hex(s: &str) -> String {
+    use sha2::{Digest, Sha256};
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// Compares secrets without an early exit.
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gsma_vector() {
+        assert_eq!(
+            sha256_hex("+44123456789"),
+            "3d84a3838599719df7deacc7fb91903bde5430a8c0e007c3eba93bce0c69c5a2"
+        );
+    }
+
+    #[test]
+    fn constant_time_eq_compares() {
+        assert!(constant_time_eq(b"abc", b"abc"));
+        assert!(!constant_time_eq(b"abc", b"abd"));
+        assert!(!constant_time_eq(b"abc", b"ab"));
+    }
+}

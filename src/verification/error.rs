@@ -1,0 +1,143 @@
+//! The one error type of a verification: it knows the person's message, the JSON API's
+//! `error` code and the HTTP status (SPEC §3), and how to log itself without secrets.
+
+use axum::http::StatusCode;
+
+use crate::{operators::OperatorFailure, phone::PhoneError};
+
+/// Why `state` finds no pending verification.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StateProblem {
+    Missing,
+    Unknown,
+    Expired,
+    Replayed,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum VerifyError {
+    #[error("{0}")]
+    InvalidPhone(PhoneError),
+    #[error("That verification method is not available here.")]
+    ProtocolUnavailable,
+    #[error("{}", state_message(*.0))]
+    InvalidState(StateProblem),
+    #[error("This verification was started in another browser. Please start again here.")]
+    OtherBrowser,
+    #[error("{}", denied_message(error))]
+    OperatorDenied { error: String, description: Option<String> },
+    #[error("Your operator could not complete the check. Please try again in a moment.")]
+    OperatorError(OperatorFailure),
+    #[error("Your operator did not answer in time. Please try again in a moment.")]
+    OperatorTimeout(OperatorFailure),
+    #[error("Too many verifications at once. Please wait a minute and try again.")]
+    RateLimited,
+}
+
+fn state_message(problem: StateProblem) -> &'static str {
+    match problem {
+        StateProblem::Missing => "The operator's answer did not say which verification it belongs to. Please start again.",
+        StateProblem::Unknown => "This verification is unknown. Please start again.",
+        StateProblem::Expired => "This verification took too long and has expired. Please start again.",
+        StateProblem::Replayed => "This verification has already been completed. Please start a new one.",
+    }
+}
+
+fn denied_message(error: &str) -> &'static str {
+    match error {
+        "access_denied" => {
+            "Your operator could not see this phone's SIM. Turn off Wi-Fi and use mobile data, then try again."
+        }
+        "temporarily_unavailable" => "Your operator is temporarily unavailable. Please try again in a few minutes.",
+        "server_error" => "Your operator could not check this number right now. Please try again later.",
+        _ => "Your operator declined the verification. Make sure you are on mobile data and try again.",
+    }
+}
+
+impl VerifyError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            VerifyError::InvalidPhone(_) | VerifyError::ProtocolUnavailable => StatusCode::BAD_REQUEST,
+            VerifyError::InvalidState(_) | VerifyError::OtherBrowser => StatusCode::BAD_REQUEST,
+            VerifyError::OperatorDenied { .. } => StatusCode::FORBIDDEN,
+            VerifyError::OperatorError(_) => StatusCode::BAD_GATEWAY,
+            VerifyError::OperatorTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
+            VerifyError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+        }
+    }
+
+    /// The JSON API's `error` code.
+    pub fn code(&self) -> &'static str {
+        match self {
+            VerifyError::InvalidPhone(_) => "invalid_phone",
+            VerifyError::ProtocolUnavailable => "invalid_protocol",
+            VerifyError::InvalidState(_) | VerifyError::OtherBrowser => "invalid_state",
+            VerifyError::OperatorDenied { .. } => "operator_denied",
+            VerifyError::OperatorError(_) => "operator_error",
+            VerifyError::OperatorTimeout(_) => "operator_timeout",
+            VerifyError::RateLimited => "rate_limited",
+        }
+    }
+
+    /// One log line with what an operator of this service needs — and no number, code,
+    /// token or secret (operator failures carry only steps, statuses and error codes).
+    pub fn log(&self) {
+        match self {
+            VerifyError::OperatorDenied { error, description } => tracing::warn!(
+                code = self.code(),
+                operator_error = %sanitise(error),
+                operator_description = %description.as_deref().map(sanitise).unwrap_or_default(),
+                "verification refused by the operator"
+            ),
+            VerifyError::OperatorError(failure) | VerifyError::OperatorTimeout(failure) => {
+                tracing::warn!(code = self.code(), %failure, "operator call failed")
+            }
+            VerifyError::InvalidState(problem) => {
+                tracing::warn!(code = self.code(), ?problem, "callback with an unusable state")
+            }
+            other => tracing::info!(code = other.code(), reason = %other, "verification refused"),
+        }
+    }
+}
+
+impl From<OperatorFailure> for VerifyError {
+    fn from(failure: OperatorFailure) -> Self {
+        match failure {
+            OperatorFailure::Timeout { .. } => VerifyError::OperatorTimeout(failure),
+            other => VerifyError::OperatorError(other),
+        }
+    }
+}
+
+/// Operator-supplied text goes to logs only after this: short, printable, one line.
+pub fn sanitise(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(120).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_error_has_its_status_and_code() {
+        let cases = [
+            (VerifyError::InvalidPhone(PhoneError::Empty), 400, "invalid_phone"),
+            (VerifyError::InvalidState(StateProblem::Replayed), 400, "invalid_state"),
+            (VerifyError::OperatorDenied { error: "access_denied".into(), description: None }, 403, "operator_denied"),
+            (VerifyError::OperatorError(OperatorFailure::Status { step: "t", status: 500, code: None }), 502, "operator_error"),
+            (VerifyError::from(OperatorFailure::Timeout { step: "t" }), 504, "operator_timeout"),
+            (VerifyError::RateLimited, 429, "rate_limited"),
+        ];
+        for (error, status, code) in cases {
+            assert_eq!(error.status().as_u16(), status, "{error:?}");
+            assert_eq!(error.code(), code);
+            assert!(!error.to_string().is_empty());
+        }
+    }
+
+    #[test]
+    fn a_wifi_refusal_says_mobile_data() {
+        let e = VerifyError::OperatorDenied { error: "access_denied".into(), description: Some("on Wi-Fi".into()) };
+        assert!(e.to_string().contains("mobile data"));
+    }
+}
