@@ -38,11 +38,20 @@ pub struct AppState {
 
 impl AppState {
     pub fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, String> {
+        Self::with_pending_ttl(config, leptos_options, crate::verification::PENDING_TTL)
+    }
+
+    /// As `new`, with another lifetime for pending verifications (tests use a short one).
+    pub fn with_pending_ttl(
+        config: Config,
+        leptos_options: LeptosOptions,
+        pending_ttl: std::time::Duration,
+    ) -> Result<Self, String> {
         let config = Arc::new(config);
         let sandbox = config.sandbox.then(|| Sandbox::new(sandbox_config(&config)));
         Ok(Self {
             leptos_options,
-            verifier: Arc::new(Verifier::new(config.clone())?),
+            verifier: Arc::new(Verifier::with_pending_ttl(config.clone(), pending_ttl)?),
             outcomes: handlers::new_outcome_store(),
             config,
             sandbox,

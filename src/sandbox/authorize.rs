@@ -304,7 +304,6 @@ pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_ex
         access_token.clone(),
         TokenGrant {
             protocol: grant.protocol,
-            client_id: grant.client_id.clone(),
             sim: grant.sim.clone(),
             scope: grant.scope.clone(),
             fault: grant.fault,

@@ -149,7 +149,6 @@ pub(crate) enum CodeState {
 #[derive(Clone)]
 pub(crate) struct TokenGrant {
     pub protocol: Protocol,
-    pub client_id: String,
     pub sim: E164,
     pub scope: String,
     pub fault: Option<Fault>,

@@ -98,6 +98,11 @@ pub struct Verifier {
 
 impl Verifier {
     pub fn new(config: Arc<Config>) -> Result<Self, String> {
+        Self::with_pending_ttl(config, PENDING_TTL)
+    }
+
+    /// As `new`, with another lifetime for pending verifications (tests use a short one).
+    pub fn with_pending_ttl(config: Arc<Config>, pending_ttl: Duration) -> Result<Self, String> {
         let http = reqwest::Client::builder()
             .connect_timeout(config.operator_timeout.min(Duration::from_secs(5)))
             .timeout(config.operator_timeout)
@@ -111,8 +116,8 @@ impl Verifier {
             config,
             http,
             app_jwt,
-            pending: TtlStore::new(PENDING_TTL, PENDING_CAP),
-            completed: TtlStore::new(PENDING_TTL, PENDING_CAP),
+            pending: TtlStore::new(pending_ttl, PENDING_CAP),
+            completed: TtlStore::new(pending_ttl, PENDING_CAP),
         })
     }
 

@@ -1,0 +1,207 @@
+//! The mobile-app API (`POST /login` → follow the URL → `/callback` JSON) over real HTTP,
+//! against the virtual operator, for both protocols and every failure the API names.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{following_client, TestApp};
+use serde_json::{json, Value};
+
+/// What the operator's tutorial client does: POST /login, GET the URL following
+/// redirects with no cookies, read the JSON.
+async fn tutorial_client(app: &TestApp, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+    let client = following_client(headers);
+    let login = client.post(app.url("/login")).json(&body).send().await.unwrap();
+    assert_eq!(login.status(), 200, "login must succeed for {body}");
+    let url = login.json::<Value>().await.unwrap()["url"].as_str().expect("a url").to_owned();
+    let answer = client.get(&url).send().await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn camara_verifies_the_documented_numbers() {
+    let app = TestApp::start(&[]).await;
+    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345678"}), &[]).await;
+    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
+
+    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345677"}), &[]).await;
+    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
+
+    let (status, body) = tutorial_client(&app, json!({"phone": "+99011111199"}), &[]).await;
+    assert_eq!(status, 403);
+    assert_eq!(body["error"], "operator_denied");
+    assert!(body["message"].as_str().unwrap().len() > 10);
+}
+
+#[tokio::test]
+async fn mobile_connect_through_the_api_uses_the_default_sim() {
+    let app = TestApp::start(&[]).await;
+    let (status, body) =
+        tutorial_client(&app, json!({"phone": "+990 1234 5678", "protocol": "mobile-connect"}), &[]).await;
+    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
+    let (status, body) =
+        tutorial_client(&app, json!({"phone": "+99012345677", "protocol": "mobile-connect"}), &[]).await;
+    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
+}
+
+#[tokio::test]
+async fn hashed_camara_mode_verifies_too() {
+    let app = TestApp::start(&[("CAMARA_HASHED", "true")]).await;
+    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345678"}), &[]).await;
+    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
+    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345677"}), &[]).await;
+    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
+}
+
+#[tokio::test]
+async fn login_accepts_a_form_like_the_android_app() {
+    let app = TestApp::start(&[]).await;
+    let client = following_client(&[]);
+    let login = client.post(app.url("/login")).form(&[("phone", "+99012345678")]).send().await.unwrap();
+    assert_eq!(login.status(), 200);
+    let url = login.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
+    let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(body, json!({"devicePhoneNumberVerified": true}));
+}
+
+#[tokio::test]
+async fn login_refuses_bad_input_with_specific_errors() {
+    let app = TestApp::start(&[]).await;
+    let client = following_client(&[]);
+    let cases = [
+        (json!({}), 400, "invalid_phone"),
+        (json!({"phone": ""}), 400, "invalid_phone"),
+        (json!({"phone": "07700 900123"}), 400, "invalid_phone"),
+        (json!({"phone": "call me"}), 400, "invalid_phone"),
+        (json!({"phone": 12345}), 400, "invalid_phone"),
+        (json!({"phone": "+99012345678", "protocol": "sms"}), 400, "invalid_protocol"),
+    ];
+    for (body, status, code) in cases {
+        let r = client.post(app.url("/login")).json(&body).send().await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{body}");
+        let answer: Value = r.json().await.unwrap();
+        assert_eq!(answer["error"], code, "{body}");
+        assert!(!answer["message"].as_str().unwrap().is_empty());
+    }
+    let r = client.post(app.url("/login")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_phone");
+
+    let missing = "07700 900123";
+    let r = client.post(app.url("/login")).json(&json!({"phone": missing})).send().await.unwrap();
+    assert!(r.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("country code"));
+}
+
+#[tokio::test]
+async fn operator_faults_map_to_their_api_errors() {
+    let app = TestApp::start(&[("OPERATOR_TIMEOUT_MS", "1000")]).await;
+    let cases: &[(&[(&str, &str)], u16, &str)] = &[
+        (&[("X-Sandbox-Network", "wifi")], 403, "operator_denied"),
+        (&[("X-Sandbox-Fault", "unavailable")], 403, "operator_denied"),
+        (&[("X-Sandbox-Fault", "token-500")], 502, "operator_error"),
+        (&[("X-Sandbox-Fault", "token-malformed")], 502, "operator_error"),
+        (&[("X-Sandbox-Fault", "check-500")], 502, "operator_error"),
+        (&[("X-Sandbox-Fault", "check-malformed")], 502, "operator_error"),
+        (&[("X-Sandbox-Fault", "token-slow"), ("X-Sandbox-Delay-Ms", "3000")], 504, "operator_timeout"),
+        (&[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "3000")], 504, "operator_timeout"),
+    ];
+    for protocol in ["camara", "mobile-connect"] {
+        for (headers, status, code) in cases {
+            let (got_status, body) =
+                tutorial_client(&app, json!({"phone": "+99012345678", "protocol": protocol}), headers).await;
+            assert_eq!((got_status, body["error"].as_str()), (*status, Some(*code)), "{protocol} {headers:?}: {body}");
+        }
+    }
+    // A Wi-Fi refusal tells the person what to do.
+    let (_, body) = tutorial_client(&app, json!({"phone": "+99012345678"}), &[("X-Sandbox-Network", "wifi")]).await;
+    assert!(body["message"].as_str().unwrap().contains("mobile data"), "{body}");
+}
+
+#[tokio::test]
+async fn a_chosen_sim_decides_for_both_protocols() {
+    let app = TestApp::start(&[]).await;
+    for protocol in ["camara", "mobile-connect"] {
+        let (_, body) = tutorial_client(
+            &app,
+            json!({"phone": "+447700900123", "protocol": protocol}),
+            &[("X-Sandbox-Msisdn", "+447700900123")],
+        )
+        .await;
+        assert_eq!(body, json!({"devicePhoneNumberVerified": true}), "{protocol}");
+    }
+}
+
+#[tokio::test]
+async fn callback_state_problems_answer_by_accept_header() {
+    let app = TestApp::start(&[]).await;
+    let client = common::manual_client();
+
+    for query in ["", "?code=abc", "?code=abc&state=forged", "?state=", "?state=%ZZ&&code"] {
+        let r = client.get(app.url(&format!("/callback{query}"))).send().await.unwrap();
+        assert_eq!(r.status(), 400, "{query}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_state", "{query}");
+    }
+    // A browser gets the page, with the reason.
+    let r = client.get(app.url("/callback?code=abc&state=forged")).header("accept", "text/html").send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(common::location(&r), "/?error=unknown_state");
+}
+
+#[tokio::test]
+async fn a_replayed_callback_is_refused() {
+    let app = TestApp::start(&[]).await;
+    let client = common::manual_client();
+    let login: Value = client.post(app.url("/login")).json(&json!({"phone": "+99012345678"})).send().await.unwrap().json().await.unwrap();
+    // Follow the operator's hops by hand until the callback.
+    let mut url = login["url"].as_str().unwrap().to_owned();
+    let callback = loop {
+        let r = client.get(&url).send().await.unwrap();
+        assert!(r.status().is_redirection(), "operator hop {} answered {}", url, r.status());
+        let next = common::absolute(r.url(), &common::location(&r));
+        if next.contains("/callback") {
+            break next;
+        }
+        url = next;
+    };
+    let first: Value = client.get(&callback).send().await.unwrap().json().await.unwrap();
+    assert_eq!(first, json!({"devicePhoneNumberVerified": true}));
+    let again = client.get(&callback).send().await.unwrap();
+    assert_eq!(again.status(), 400);
+    let body: Value = again.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_state");
+    assert!(body["message"].as_str().unwrap().contains("already"), "{body}");
+}
+
+#[tokio::test]
+async fn an_expired_pending_verification_is_refused() {
+    let app = TestApp::start_with_ttl(&[], Duration::from_millis(300)).await;
+    let client = common::manual_client();
+    let login: Value = client.post(app.url("/login")).json(&json!({"phone": "+99012345678"})).send().await.unwrap().json().await.unwrap();
+    let mut url = login["url"].as_str().unwrap().to_owned();
+    let callback = loop {
+        let r = client.get(&url).send().await.unwrap();
+        let next = common::absolute(r.url(), &common::location(&r));
+        if next.contains("/callback") {
+            break next;
+        }
+        url = next;
+    };
+    // Wait out the (shortened) lifetime: the thing under test is expiry itself.
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    let r = client.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 400);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "invalid_state");
+    assert!(body["message"].as_str().unwrap().contains("expired"), "{body}");
+}
+
+#[tokio::test]
+async fn healthz_answers() {
+    let app = TestApp::start(&[]).await;
+    let r = reqwest::get(app.url("/healthz")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.text().await.unwrap(), "ok\n");
+}

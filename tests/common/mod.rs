@@ -1,0 +1,97 @@
+//! Starts the real app (router, virtual operator, HTTP client) on an ephemeral port.
+
+#![allow(dead_code)]
+
+use std::{collections::HashMap, time::Duration};
+
+use leptos::config::LeptosOptions;
+use number_verify::{
+    config::Config,
+    server::{router, serve, AppState},
+};
+use tokio::{net::TcpListener, sync::oneshot};
+
+pub struct TestApp {
+    pub base: String,
+    stop: Option<oneshot::Sender<()>>,
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn start(vars: &[(&str, &str)]) -> TestApp {
+        Self::start_with_ttl(vars, number_verify::verification::PENDING_TTL).await
+    }
+
+    pub async fn start_with_ttl(vars: &[(&str, &str)], pending_ttl: Duration) -> TestApp {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        let addr = listener.local_addr().unwrap();
+        let base = format!("http://{addr}");
+        let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        env.insert("LEPTOS_SITE_ADDR".into(), addr.to_string());
+        env.entry("APP_PUBLIC_URL".into()).or_insert_with(|| base.clone());
+        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test configuration");
+        let options = LeptosOptions::builder()
+            .output_name("number-verify")
+            .site_root("target/site")
+            .site_pkg_dir("pkg")
+            .site_addr(addr)
+            .build();
+        let state = AppState::with_pending_ttl(config, options, pending_ttl).expect("app state");
+        let (stop, stopped) = oneshot::channel::<()>();
+        tokio::spawn(serve(listener, router(state), async {
+            let _ = stopped.await;
+        }));
+        TestApp { base, stop: Some(stop) }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+}
+
+/// A client like the tutorial's: follows redirects, keeps no cookies.
+pub fn following_client(headers: &[(&str, &str)]) -> reqwest::Client {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(map)
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// A client that shows every redirect, for stepping through hops one by one.
+pub fn manual_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+pub fn location(response: &reqwest::Response) -> String {
+    response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .unwrap_or_else(|| panic!("no Location on {} {}", response.status(), response.url()))
+        .to_str()
+        .unwrap()
+        .to_owned()
+}
+
+/// Resolves a Location against the URL it came from.
+pub fn absolute(from: &reqwest::Url, location: &str) -> String {
+    from.join(location).unwrap().to_string()
+}
