@@ -49,7 +49,7 @@ export default defineConfig({
       LEPTOS_SITE_PKG_DIR: 'pkg',
       LEPTOS_OUTPUT_NAME: 'number-verify',
       SANDBOX: 'on',
-      RUST_LOG: 'info',
+      RUST_LOG: 'warn',
     },
   },
 });

@@ -15,10 +15,8 @@ use crate::phone::{normalise, E164};
 pub const SANDBOX_MC_CLIENT_ID: &str = "nv-sandbox-mc-client";
 pub const SANDBOX_MC_CLIENT_SECRET: &str = "nv-sandbox-mc-secret";
 pub const SANDBOX_VONAGE_APPLICATION_ID: &str = "5b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-pub const SANDBOX_VONAGE_PRIVATE_KEY: &str =
-    include_str!("../sandbox-keys/vonage-sandbox-private.pem");
-pub const SANDBOX_VONAGE_PUBLIC_KEY: &str =
-    include_str!("../sandbox-keys/vonage-sandbox-public.pem");
+pub const SANDBOX_VONAGE_PRIVATE_KEY: &str = include_str!("../sandbox-keys/vonage-sandbox-private.pem");
+pub const SANDBOX_VONAGE_PUBLIC_KEY: &str = include_str!("../sandbox-keys/vonage-sandbox-public.pem");
 pub const DEFAULT_SANDBOX_SIM: &str = "+99012345678";
 
 /// A value that must never be printed: `Debug` shows only that it is set.
@@ -107,7 +105,10 @@ impl Config {
         let site_addr = match var("LEPTOS_SITE_ADDR") {
             None => SocketAddr::from(([127, 0, 0, 1], 3000)),
             Some(v) => v.parse().map_err(|_| {
-                ConfigError::new("LEPTOS_SITE_ADDR", format!("“{v}” is not an address like 127.0.0.1:3000"))
+                ConfigError::new(
+                    "LEPTOS_SITE_ADDR",
+                    format!("“{v}” is not an address like 127.0.0.1:3000"),
+                )
             })?,
         };
         let public_url = match var("APP_PUBLIC_URL") {
@@ -120,7 +121,10 @@ impl Config {
             Some("on" | "true" | "1") => SandboxMode::On,
             Some("off" | "false" | "0") => SandboxMode::Off,
             Some(other) => {
-                return Err(ConfigError::new("SANDBOX", format!("“{other}” is not one of auto, on, off")))
+                return Err(ConfigError::new(
+                    "SANDBOX",
+                    format!("“{other}” is not one of auto, on, off"),
+                ))
             }
         };
         let live_names = [
@@ -154,35 +158,40 @@ impl Config {
                 .collect::<Result<_, _>>()?,
         };
 
-        let mobile_connect = {
-            let (base, id, secret) = (var("MC_API_BASE"), var("MC_CLIENT_ID"), var("MC_CLIENT_SECRET"));
-            if base.is_none() && id.is_none() && secret.is_none() {
-                sandbox.then(|| MobileConnectConfig {
-                    api_base: sandbox_base.clone(),
-                    client_id: SANDBOX_MC_CLIENT_ID.into(),
-                    client_secret: Secret::new(SANDBOX_MC_CLIENT_SECRET),
-                })
-            } else {
-                let api_base = match base {
-                    Some(b) => parse_base_url("MC_API_BASE", &b, false)?,
-                    None if sandbox => sandbox_base.clone(),
-                    None => return Err(ConfigError::missing("MC_API_BASE", "the Mobile Connect API base URL")),
-                };
-                Some(MobileConnectConfig {
-                    api_base,
-                    client_id: id.ok_or_else(|| ConfigError::missing("MC_CLIENT_ID", "the Mobile Connect client id"))?,
-                    client_secret: Secret::new(
-                        secret.ok_or_else(|| ConfigError::missing("MC_CLIENT_SECRET", "the Mobile Connect client secret"))?,
-                    ),
-                })
-            }
-        };
+        let mobile_connect =
+            {
+                let (base, id, secret) = (var("MC_API_BASE"), var("MC_CLIENT_ID"), var("MC_CLIENT_SECRET"));
+                if base.is_none() && id.is_none() && secret.is_none() {
+                    sandbox.then(|| MobileConnectConfig {
+                        api_base: sandbox_base.clone(),
+                        client_id: SANDBOX_MC_CLIENT_ID.into(),
+                        client_secret: Secret::new(SANDBOX_MC_CLIENT_SECRET),
+                    })
+                } else {
+                    let api_base = match base {
+                        Some(b) => parse_base_url("MC_API_BASE", &b, false)?,
+                        None if sandbox => sandbox_base.clone(),
+                        None => return Err(ConfigError::missing("MC_API_BASE", "the Mobile Connect API base URL")),
+                    };
+                    Some(MobileConnectConfig {
+                        api_base,
+                        client_id: id
+                            .ok_or_else(|| ConfigError::missing("MC_CLIENT_ID", "the Mobile Connect client id"))?,
+                        client_secret: Secret::new(secret.ok_or_else(|| {
+                            ConfigError::missing("MC_CLIENT_SECRET", "the Mobile Connect client secret")
+                        })?),
+                    })
+                }
+            };
 
         let hashed = match var("CAMARA_HASHED").as_deref().map(str::to_ascii_lowercase).as_deref() {
             None | Some("false" | "0" | "off" | "no") => false,
             Some("true" | "1" | "on" | "yes") => true,
             Some(other) => {
-                return Err(ConfigError::new("CAMARA_HASHED", format!("“{other}” is not true or false")))
+                return Err(ConfigError::new(
+                    "CAMARA_HASHED",
+                    format!("“{other}” is not true or false"),
+                ))
             }
         };
         let vonage = {
@@ -205,8 +214,8 @@ impl Config {
                     None if sandbox => sandbox_base.clone(),
                     None => return Err(ConfigError::missing("VONAGE_API_BASE", "the Vonage API base URL")),
                 };
-                let application_id = app
-                    .ok_or_else(|| ConfigError::missing("VONAGE_APPLICATION_ID", "the Vonage application id"))?;
+                let application_id =
+                    app.ok_or_else(|| ConfigError::missing("VONAGE_APPLICATION_ID", "the Vonage application id"))?;
                 let credentials = match (jwt, key) {
                     (Some(jwt), _) => VonageCredentials::Jwt(Secret::new(jwt)),
                     (None, Some(key)) => VonageCredentials::PrivateKey(Secret::new(read_private_key(&key)?)),
@@ -217,7 +226,12 @@ impl Config {
                         ))
                     }
                 };
-                Some(VonageConfig { api_base, application_id, credentials, hashed })
+                Some(VonageConfig {
+                    api_base,
+                    application_id,
+                    credentials,
+                    hashed,
+                })
             }
         };
 
@@ -260,12 +274,14 @@ fn read_private_key(value: &str) -> Result<String, ConfigError> {
         // `.env` files often carry the PEM on one line with literal `\n`s.
         value.replace("\\n", "\n")
     } else {
-        std::fs::read_to_string(value).map_err(|e| {
-            ConfigError::new("VONAGE_PRIVATE_KEY", format!("cannot read the key file “{value}”: {e}"))
-        })?
+        std::fs::read_to_string(value)
+            .map_err(|e| ConfigError::new("VONAGE_PRIVATE_KEY", format!("cannot read the key file “{value}”: {e}")))?
     };
     jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
-        ConfigError::new("VONAGE_PRIVATE_KEY", format!("is not an RSA private key in PEM form: {e}"))
+        ConfigError::new(
+            "VONAGE_PRIVATE_KEY",
+            format!("is not an RSA private key in PEM form: {e}"),
+        )
     })?;
     Ok(pem)
 }
@@ -278,10 +294,16 @@ fn parse_base_url(name: &'static str, value: &str, origin_only: bool) -> Result<
         return Err(ConfigError::new(name, format!("“{value}” is not an http(s) URL")));
     }
     if origin_only && url.path() != "/" {
-        return Err(ConfigError::new(name, format!("“{value}” must be an origin like https://verify.example.com, without a path")));
+        return Err(ConfigError::new(
+            name,
+            format!("“{value}” must be an origin like https://verify.example.com, without a path"),
+        ));
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(ConfigError::new(name, format!("“{value}” must not have a query or fragment")));
+        return Err(ConfigError::new(
+            name,
+            format!("“{value}” must not have a query or fragment"),
+        ));
     }
     Ok(url.as_str().trim_end_matches('/').to_owned())
 }
@@ -296,10 +318,16 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn new(variable: &'static str, reason: String) -> Self {
-        Self { variable, reason: reason.trim_start_matches(' ').to_owned() }
+        Self {
+            variable,
+            reason: reason.trim_start_matches(' ').to_owned(),
+        }
     }
     fn missing(variable: &'static str, what: &str) -> Self {
-        Self { variable, reason: format!("is missing: set it to {what}") }
+        Self {
+            variable,
+            reason: format!("is missing: set it to {what}"),
+        }
     }
 }
 
@@ -341,8 +369,14 @@ mod tests {
         assert!(!c.sandbox);
         assert!(c.vonage.is_none());
         assert_eq!(c.public_url, "https://verify.example.com");
-        assert_eq!(c.mobile_connect.as_ref().unwrap().api_base, "https://mc.example.net/api");
-        assert!(!format!("{c:?}").contains("s3cret"), "secrets never appear in Debug output");
+        assert_eq!(
+            c.mobile_connect.as_ref().unwrap().api_base,
+            "https://mc.example.net/api"
+        );
+        assert!(
+            !format!("{c:?}").contains("s3cret"),
+            "secrets never appear in Debug output"
+        );
     }
 
     #[test]
@@ -358,19 +392,39 @@ mod tests {
             (&[("OPERATOR_TIMEOUT_MS", "0")], "OPERATOR_TIMEOUT_MS"),
             (&[("CAMARA_HASHED", "perhaps")], "CAMARA_HASHED"),
             (&[("MC_CLIENT_ID", "id")], "MC_API_BASE"),
-            (&[("MC_API_BASE", "https://x.example"), ("MC_CLIENT_ID", "id")], "MC_CLIENT_SECRET"),
-            (&[("MC_API_BASE", "ftp://x.example"), ("MC_CLIENT_ID", "i"), ("MC_CLIENT_SECRET", "s")], "MC_API_BASE"),
-            (&[("VONAGE_API_BASE", "https://x.example")], "VONAGE_APPLICATION_ID"),
-            (&[("VONAGE_API_BASE", "https://x.example"), ("VONAGE_APPLICATION_ID", "a")], "VONAGE_PRIVATE_KEY"),
             (
-                &[("VONAGE_API_BASE", "https://x.example"), ("VONAGE_APPLICATION_ID", "a"), ("VONAGE_PRIVATE_KEY", "/nonexistent/key.pem")],
+                &[("MC_API_BASE", "https://x.example"), ("MC_CLIENT_ID", "id")],
+                "MC_CLIENT_SECRET",
+            ),
+            (
+                &[
+                    ("MC_API_BASE", "ftp://x.example"),
+                    ("MC_CLIENT_ID", "i"),
+                    ("MC_CLIENT_SECRET", "s"),
+                ],
+                "MC_API_BASE",
+            ),
+            (&[("VONAGE_API_BASE", "https://x.example")], "VONAGE_APPLICATION_ID"),
+            (
+                &[("VONAGE_API_BASE", "https://x.example"), ("VONAGE_APPLICATION_ID", "a")],
                 "VONAGE_PRIVATE_KEY",
             ),
             (
                 &[
                     ("VONAGE_API_BASE", "https://x.example"),
                     ("VONAGE_APPLICATION_ID", "a"),
-                    ("VONAGE_PRIVATE_KEY", "-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----"),
+                    ("VONAGE_PRIVATE_KEY", "/nonexistent/key.pem"),
+                ],
+                "VONAGE_PRIVATE_KEY",
+            ),
+            (
+                &[
+                    ("VONAGE_API_BASE", "https://x.example"),
+                    ("VONAGE_APPLICATION_ID", "a"),
+                    (
+                        "VONAGE_PRIVATE_KEY",
+                        "-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----",
+                    ),
                 ],
                 "VONAGE_PRIVATE_KEY",
             ),
@@ -395,7 +449,9 @@ mod tests {
             .unwrap();
             let vg = c.vonage.unwrap();
             assert!(vg.hashed);
-            assert!(matches!(vg.credentials, VonageCredentials::PrivateKey(ref k) if k.expose().contains("BEGIN PRIVATE KEY")));
+            assert!(
+                matches!(vg.credentials, VonageCredentials::PrivateKey(ref k) if k.expose().contains("BEGIN PRIVATE KEY"))
+            );
         }
     }
 }

@@ -51,7 +51,18 @@ pub async fn start_from_page(phone: String, protocol: Option<String>) -> Started
         Some(p) => Protocol::parse(p),
     };
     let result = match protocol {
-        Some(protocol) => state.verifier.start(&phone, protocol, Origin::Browser { session: session.clone() }).await,
+        Some(protocol) => {
+            state
+                .verifier
+                .start(
+                    &phone,
+                    protocol,
+                    Origin::Browser {
+                        session: session.clone(),
+                    },
+                )
+                .await
+        }
         None => Err(VerifyError::ProtocolUnavailable),
     };
     let started = match result {
@@ -67,7 +78,10 @@ pub async fn start_from_page(phone: String, protocol: Option<String>) -> Started
         let target = match &started {
             Started::GoTo(url) => url.clone(),
             Started::Refused(message) => {
-                let outcome = Outcome { number: None, verdict: Verdict::Error(message.clone()) };
+                let outcome = Outcome {
+                    number: None,
+                    verdict: Verdict::Error(message.clone()),
+                };
                 format!("/?result={}", store_outcome(&state, &session, outcome))
             }
         };
@@ -78,7 +92,10 @@ pub async fn start_from_page(phone: String, protocol: Option<String>) -> Started
 
 pub async fn outcome_for_page(result: Option<String>, error: Option<String>) -> Option<Outcome> {
     if let Some(text) = error.as_deref().and_then(page_error_text) {
-        return Some(Outcome { number: None, verdict: Verdict::Error(text) });
+        return Some(Outcome {
+            number: None,
+            verdict: Verdict::Error(text),
+        });
     }
     let id = result?;
     let state = expect_context::<AppState>();
@@ -102,17 +119,24 @@ pub async fn page_context() -> PageContext {
     let state = expect_context::<AppState>();
     let headers: HeaderMap = leptos_axum::extract().await.unwrap_or_default();
     let sandbox = state.config.sandbox.then(|| SimulatedDevice {
-        chosen_sim: cookie(&headers, "sandbox_sim").and_then(|v| normalise(&percent_decode(&v)).ok()).map(String::from),
+        chosen_sim: cookie(&headers, "sandbox_sim")
+            .and_then(|v| normalise(&percent_decode(&v)).ok())
+            .map(String::from),
         default_sim: state.config.sandbox_default_sim.as_str().to_owned(),
         wifi: cookie(&headers, "sandbox_network").is_some_and(|v| v.eq_ignore_ascii_case("wifi")),
     });
-    PageContext { protocols: state.verifier.protocols(), sandbox }
+    PageContext {
+        protocols: state.verifier.protocols(),
+        sandbox,
+    }
 }
 
 fn store_outcome(state: &AppState, session: &str, outcome: Outcome) -> String {
     let id = crate::verification::random_token();
     // A full store drops its oldest result rather than this fresh one.
-    let _ = state.outcomes.insert(id.clone(), (session.to_owned(), outcome), WhenFull::EvictOldest);
+    let _ = state
+        .outcomes
+        .insert(id.clone(), (session.to_owned(), outcome), WhenFull::EvictOldest);
     id
 }
 
@@ -122,9 +146,16 @@ fn ensure_session(state: &AppState, headers: &HeaderMap) -> String {
         return existing;
     }
     let session = crate::verification::random_token();
-    let secure = if state.config.public_url.starts_with("https://") { "; Secure" } else { "" };
+    let secure = if state.config.public_url.starts_with("https://") {
+        "; Secure"
+    } else {
+        ""
+    };
     let value = format!("{SESSION_COOKIE}={session}; Path=/; HttpOnly; SameSite=Lax{secure}");
-    if let (Some(response), Ok(value)) = (use_context::<leptos_axum::ResponseOptions>(), HeaderValue::from_str(&value)) {
+    if let (Some(response), Ok(value)) = (
+        use_context::<leptos_axum::ResponseOptions>(),
+        HeaderValue::from_str(&value),
+    ) {
         response.append_header(header::SET_COOKIE, value);
     }
     session
@@ -157,7 +188,10 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
                 Ok(false) => Verdict::Invalid,
                 Err(e) => Verdict::Error(format!("{ERROR_PREFIX} {e}")),
             };
-            let outcome = Outcome { number: completed.number.map(String::from), verdict };
+            let outcome = Outcome {
+                number: completed.number.map(String::from),
+                verdict,
+            };
             // See Other: reloading the result never replays the callback.
             Redirect::to(&format!("/?result={}", store_outcome(&state, &session, outcome))).into_response()
         }
@@ -200,7 +234,10 @@ struct LoginRequest {
 /// `POST /login` — the mobile-app API: `{"phone": "+99012345678"}` → `{"url": …}`.
 /// Also takes the same fields form-encoded, as the tutorial's Android app posts them.
 pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
-    let content_type = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
     let parsed: Result<LoginRequest, String> = if content_type.starts_with("application/x-www-form-urlencoded") {
         serde_urlencoded::from_bytes(&body).map_err(|e| e.to_string())
     } else {
@@ -231,7 +268,11 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: axum
             }
         },
     };
-    match state.verifier.start(request.phone.as_deref().unwrap_or(""), protocol, Origin::Api).await {
+    match state
+        .verifier
+        .start(request.phone.as_deref().unwrap_or(""), protocol, Origin::Api)
+        .await
+    {
         Ok(started) => Json(json!({ "url": started.url })).into_response(),
         Err(e) => {
             e.log();
@@ -251,7 +292,10 @@ fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
 }
 
 fn accepts_html(headers: &HeaderMap) -> bool {
-    headers.get(header::ACCEPT).and_then(|v| v.to_str().ok()).is_some_and(|v| v.contains("text/html"))
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/html"))
 }
 
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {

@@ -17,13 +17,13 @@ pub mod config;
 pub mod handlers;
 #[cfg(feature = "ssr")]
 pub mod operators;
+/// The virtual operator: a separate system the app reaches over HTTP only.
+#[cfg(feature = "ssr")]
+pub mod sandbox;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod verification;
-/// The virtual operator: a separate system the app reaches over HTTP only.
-#[cfg(feature = "ssr")]
-pub mod sandbox;
 
 #[cfg(feature = "hydrate")]
 #[wasm_bindgen::prelude::wasm_bindgen]

@@ -14,7 +14,10 @@ async fn tutorial_client(app: &TestApp, body: Value, headers: &[(&str, &str)]) -
     let client = following_client(headers);
     let login = client.post(app.url("/login")).json(&body).send().await.unwrap();
     assert_eq!(login.status(), 200, "login must succeed for {body}");
-    let url = login.json::<Value>().await.unwrap()["url"].as_str().expect("a url").to_owned();
+    let url = login.json::<Value>().await.unwrap()["url"]
+        .as_str()
+        .expect("a url")
+        .to_owned();
     let answer = client.get(&url).send().await.unwrap();
     let status = answer.status().as_u16();
     (status, answer.json().await.unwrap())
@@ -38,11 +41,19 @@ async fn camara_verifies_the_documented_numbers() {
 #[tokio::test]
 async fn mobile_connect_through_the_api_uses_the_default_sim() {
     let app = TestApp::start(&[]).await;
-    let (status, body) =
-        tutorial_client(&app, json!({"phone": "+990 1234 5678", "protocol": "mobile-connect"}), &[]).await;
+    let (status, body) = tutorial_client(
+        &app,
+        json!({"phone": "+990 1234 5678", "protocol": "mobile-connect"}),
+        &[],
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
-    let (status, body) =
-        tutorial_client(&app, json!({"phone": "+99012345677", "protocol": "mobile-connect"}), &[]).await;
+    let (status, body) = tutorial_client(
+        &app,
+        json!({"phone": "+99012345677", "protocol": "mobile-connect"}),
+        &[],
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
 }
 
@@ -59,7 +70,12 @@ async fn hashed_camara_mode_verifies_too() {
 async fn login_accepts_a_form_like_the_android_app() {
     let app = TestApp::start(&[]).await;
     let client = following_client(&[]);
-    let login = client.post(app.url("/login")).form(&[("phone", "+99012345678")]).send().await.unwrap();
+    let login = client
+        .post(app.url("/login"))
+        .form(&[("phone", "+99012345678")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(login.status(), 200);
     let url = login.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
     let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
@@ -76,7 +92,11 @@ async fn login_refuses_bad_input_with_specific_errors() {
         (json!({"phone": "07700 900123"}), 400, "invalid_phone"),
         (json!({"phone": "call me"}), 400, "invalid_phone"),
         (json!({"phone": 12345}), 400, "invalid_phone"),
-        (json!({"phone": "+99012345678", "protocol": "sms"}), 400, "invalid_protocol"),
+        (
+            json!({"phone": "+99012345678", "protocol": "sms"}),
+            400,
+            "invalid_protocol",
+        ),
     ];
     for (body, status, code) in cases {
         let r = client.post(app.url("/login")).json(&body).send().await.unwrap();
@@ -85,13 +105,27 @@ async fn login_refuses_bad_input_with_specific_errors() {
         assert_eq!(answer["error"], code, "{body}");
         assert!(!answer["message"].as_str().unwrap().is_empty());
     }
-    let r = client.post(app.url("/login")).header("content-type", "application/json").body("{not json").send().await.unwrap();
+    let r = client
+        .post(app.url("/login"))
+        .header("content-type", "application/json")
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_phone");
 
     let missing = "07700 900123";
-    let r = client.post(app.url("/login")).json(&json!({"phone": missing})).send().await.unwrap();
-    assert!(r.json::<Value>().await.unwrap()["message"].as_str().unwrap().contains("country code"));
+    let r = client
+        .post(app.url("/login"))
+        .json(&json!({"phone": missing}))
+        .send()
+        .await
+        .unwrap();
+    assert!(r.json::<Value>().await.unwrap()["message"]
+        .as_str()
+        .unwrap()
+        .contains("country code"));
 }
 
 #[tokio::test]
@@ -104,14 +138,26 @@ async fn operator_faults_map_to_their_api_errors() {
         (&[("X-Sandbox-Fault", "token-malformed")], 502, "operator_error"),
         (&[("X-Sandbox-Fault", "check-500")], 502, "operator_error"),
         (&[("X-Sandbox-Fault", "check-malformed")], 502, "operator_error"),
-        (&[("X-Sandbox-Fault", "token-slow"), ("X-Sandbox-Delay-Ms", "3000")], 504, "operator_timeout"),
-        (&[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "3000")], 504, "operator_timeout"),
+        (
+            &[("X-Sandbox-Fault", "token-slow"), ("X-Sandbox-Delay-Ms", "3000")],
+            504,
+            "operator_timeout",
+        ),
+        (
+            &[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "3000")],
+            504,
+            "operator_timeout",
+        ),
     ];
     for protocol in ["camara", "mobile-connect"] {
         for (headers, status, code) in cases {
             let (got_status, body) =
                 tutorial_client(&app, json!({"phone": "+99012345678", "protocol": protocol}), headers).await;
-            assert_eq!((got_status, body["error"].as_str()), (*status, Some(*code)), "{protocol} {headers:?}: {body}");
+            assert_eq!(
+                (got_status, body["error"].as_str()),
+                (*status, Some(*code)),
+                "{protocol} {headers:?}: {body}"
+            );
         }
     }
     // A Wi-Fi refusal tells the person what to do.
@@ -145,7 +191,12 @@ async fn callback_state_problems_answer_by_accept_header() {
         assert_eq!(body["error"], "invalid_state", "{query}");
     }
     // A browser gets the page, with the reason.
-    let r = client.get(app.url("/callback?code=abc&state=forged")).header("accept", "text/html").send().await.unwrap();
+    let r = client
+        .get(app.url("/callback?code=abc&state=forged"))
+        .header("accept", "text/html")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 303);
     assert_eq!(common::location(&r), "/?error=unknown_state");
 }
@@ -154,12 +205,25 @@ async fn callback_state_problems_answer_by_accept_header() {
 async fn a_replayed_callback_is_refused() {
     let app = TestApp::start(&[]).await;
     let client = common::manual_client();
-    let login: Value = client.post(app.url("/login")).json(&json!({"phone": "+99012345678"})).send().await.unwrap().json().await.unwrap();
+    let login: Value = client
+        .post(app.url("/login"))
+        .json(&json!({"phone": "+99012345678"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     // Follow the operator's hops by hand until the callback.
     let mut url = login["url"].as_str().unwrap().to_owned();
     let callback = loop {
         let r = client.get(&url).send().await.unwrap();
-        assert!(r.status().is_redirection(), "operator hop {} answered {}", url, r.status());
+        assert!(
+            r.status().is_redirection(),
+            "operator hop {} answered {}",
+            url,
+            r.status()
+        );
         let next = common::absolute(r.url(), &common::location(&r));
         if next.contains("/callback") {
             break next;
@@ -179,7 +243,15 @@ async fn a_replayed_callback_is_refused() {
 async fn an_expired_pending_verification_is_refused() {
     let app = TestApp::start_with_ttl(&[], Duration::from_millis(300)).await;
     let client = common::manual_client();
-    let login: Value = client.post(app.url("/login")).json(&json!({"phone": "+99012345678"})).send().await.unwrap().json().await.unwrap();
+    let login: Value = client
+        .post(app.url("/login"))
+        .json(&json!({"phone": "+99012345678"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     let mut url = login["url"].as_str().unwrap().to_owned();
     let callback = loop {
         let r = client.get(&url).send().await.unwrap();

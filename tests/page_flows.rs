@@ -15,7 +15,11 @@ struct Browser {
 
 impl Browser {
     fn new() -> Self {
-        Self { client: manual_client(), cookies: Vec::new(), extra: Vec::new() }
+        Self {
+            client: manual_client(),
+            cookies: Vec::new(),
+            extra: Vec::new(),
+        }
     }
 
     fn header(mut self, name: &str, value: &str) -> Self {
@@ -24,7 +28,11 @@ impl Browser {
     }
 
     fn cookie_header(&self) -> String {
-        self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join("; ")
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
     }
 
     fn remember(&mut self, response: &reqwest::Response) {
@@ -39,7 +47,9 @@ impl Browser {
     }
 
     async fn send(&mut self, request: reqwest::RequestBuilder) -> reqwest::Response {
-        let mut request = request.header("accept", "text/html,application/xhtml+xml").header("cookie", self.cookie_header());
+        let mut request = request
+            .header("accept", "text/html,application/xhtml+xml")
+            .header("cookie", self.cookie_header());
         for (k, v) in &self.extra {
             request = request.header(k, v);
         }
@@ -70,7 +80,11 @@ impl Browser {
                     .form(&[("phone", phone), ("protocol", protocol)]),
             )
             .await;
-        assert!(post.status().is_redirection(), "a plain form post is answered with a redirect, got {}", post.status());
+        assert!(
+            post.status().is_redirection(),
+            "a plain form post is answered with a redirect, got {}",
+            post.status()
+        );
         self.follow(post).await
     }
 }
@@ -94,7 +108,10 @@ async fn the_page_renders_without_javascript() {
     ] {
         assert!(html.contains(text), "page lacks {text:?}");
     }
-    assert!(!html.contains(number_verify::config::SANDBOX_MC_CLIENT_SECRET), "no secret in the page");
+    assert!(
+        !html.contains(number_verify::config::SANDBOX_MC_CLIENT_SECRET),
+        "no secret in the page"
+    );
 }
 
 #[tokio::test]
@@ -117,7 +134,10 @@ async fn both_protocols_verify_and_refuse_on_the_page() {
         let mut stranger = Browser::new();
         let other = stranger.send(stranger.client.get(&url)).await.text().await.unwrap();
         let main = &other[other.find("<main").unwrap()..other.find("</main>").unwrap()];
-        assert!(!main.contains("verified!"), "{protocol}: another browser saw the result: {main}");
+        assert!(
+            !main.contains("verified!"),
+            "{protocol}: another browser saw the result: {main}"
+        );
         assert!(other.contains("Error validating phone number."));
     }
 }
@@ -127,12 +147,42 @@ async fn each_failure_has_its_own_message_on_the_page() {
     let app = TestApp::start(&[("OPERATOR_TIMEOUT_MS", "800")]).await;
     let cases: &[(&str, &str, &str, &str, &str)] = &[
         ("camara", "+99011111199", "", "", "could not check this number"),
-        ("mobile-connect", "+99012345678", "X-Sandbox-Network", "wifi", "mobile data"),
+        (
+            "mobile-connect",
+            "+99012345678",
+            "X-Sandbox-Network",
+            "wifi",
+            "mobile data",
+        ),
         ("camara", "+99012345678", "X-Sandbox-Network", "wifi", "mobile data"),
-        ("mobile-connect", "+99012345678", "X-Sandbox-Fault", "unavailable", "temporarily unavailable"),
-        ("mobile-connect", "+99012345678", "X-Sandbox-Fault", "token-500", "could not complete the check"),
-        ("mobile-connect", "+99012345678", "X-Sandbox-Fault", "check-malformed", "could not complete the check"),
-        ("camara", "+99012345678", "X-Sandbox-Fault", "token-slow", "did not answer in time"),
+        (
+            "mobile-connect",
+            "+99012345678",
+            "X-Sandbox-Fault",
+            "unavailable",
+            "temporarily unavailable",
+        ),
+        (
+            "mobile-connect",
+            "+99012345678",
+            "X-Sandbox-Fault",
+            "token-500",
+            "could not complete the check",
+        ),
+        (
+            "mobile-connect",
+            "+99012345678",
+            "X-Sandbox-Fault",
+            "check-malformed",
+            "could not complete the check",
+        ),
+        (
+            "camara",
+            "+99012345678",
+            "X-Sandbox-Fault",
+            "token-slow",
+            "did not answer in time",
+        ),
         ("mobile-connect", "07700 900123", "", "", "country code"),
         ("mobile-connect", "+44 77OO", "", "", "is not allowed"),
     ];
@@ -142,8 +192,14 @@ async fn each_failure_has_its_own_message_on_the_page() {
             browser = browser.header(header, value);
         }
         let (_, html) = browser.verify(&app, phone, protocol).await;
-        assert!(html.contains("Error validating phone number."), "{protocol} {phone} {header}");
-        assert!(html.contains(expected), "{protocol} {phone} {header}: expected {expected:?}");
+        assert!(
+            html.contains("Error validating phone number."),
+            "{protocol} {phone} {header}"
+        );
+        assert!(
+            html.contains(expected),
+            "{protocol} {phone} {header}: expected {expected:?}"
+        );
     }
 }
 
@@ -152,7 +208,12 @@ async fn a_callback_in_another_browser_or_replayed_is_refused() {
     let app = TestApp::start(&[]).await;
     let mut browser = Browser::new();
     let post = browser
-        .send(browser.client.post(app.url("/api/start")).form(&[("phone", "+99012345678"), ("protocol", "camara")]))
+        .send(
+            browser
+                .client
+                .post(app.url("/api/start"))
+                .form(&[("phone", "+99012345678"), ("protocol", "camara")]),
+        )
         .await;
     // Walk the operator's hops up to (not into) the callback.
     let mut next = absolute(post.url(), &location(&post));
@@ -178,7 +239,12 @@ async fn a_callback_in_another_browser_or_replayed_is_refused() {
 async fn the_page_is_served_under_one_origin() {
     let app = TestApp::start(&[]).await;
     let port = app.base.rsplit(':').next().unwrap().to_owned();
-    let r = manual_client().get(app.url("/?x=1")).header("host", format!("localhost:{port}")).send().await.unwrap();
+    let r = manual_client()
+        .get(app.url("/?x=1"))
+        .header("host", format!("localhost:{port}"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 307);
     assert_eq!(location(&r), format!("{}/?x=1", app.base));
     // The JSON API answers on any host name.
@@ -196,7 +262,15 @@ async fn the_page_is_served_under_one_origin() {
 async fn pages_and_assets_are_compressed() {
     let app = TestApp::start(&[]).await;
     for encoding in ["br", "gzip"] {
-        let r = manual_client().get(app.url("/")).header("accept-encoding", encoding).send().await.unwrap();
-        assert_eq!(r.headers().get("content-encoding").map(|v| v.to_str().unwrap()), Some(encoding));
+        let r = manual_client()
+            .get(app.url("/"))
+            .header("accept-encoding", encoding)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.headers().get("content-encoding").map(|v| v.to_str().unwrap()),
+            Some(encoding)
+        );
     }
 }

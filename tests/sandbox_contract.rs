@@ -13,8 +13,8 @@ use std::{
 use jsonwebtoken::{decode, encode, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use number_verify::{
     config::{
-        SANDBOX_MC_CLIENT_ID, SANDBOX_MC_CLIENT_SECRET, SANDBOX_VONAGE_APPLICATION_ID,
-        SANDBOX_VONAGE_PRIVATE_KEY, SANDBOX_VONAGE_PUBLIC_KEY,
+        SANDBOX_MC_CLIENT_ID, SANDBOX_MC_CLIENT_SECRET, SANDBOX_VONAGE_APPLICATION_ID, SANDBOX_VONAGE_PRIVATE_KEY,
+        SANDBOX_VONAGE_PUBLIC_KEY,
     },
     phone::normalise,
     sandbox::{Sandbox, SandboxConfig, DEFAULT_STORE_CAP},
@@ -68,7 +68,13 @@ async fn start_with_cap(store_cap: usize) -> Harness {
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap();
-    Harness { sandbox, base, redirect_uri, other_redirect_uri, client }
+    Harness {
+        sandbox,
+        base,
+        redirect_uri,
+        other_redirect_uri,
+        client,
+    }
 }
 
 fn sha256_hex(s: &str) -> String {
@@ -99,6 +105,9 @@ async fn json_of(res: Response) -> (StatusCode, Value) {
     (status, value)
 }
 
+/// Authorize parameters to replace (`Some`) or drop (`None`).
+type Overrides = Vec<(&'static str, Option<&'static str>)>;
+
 /// Where an authorization ended: the callback's query, and how many redirects it took.
 struct Landing {
     hops: usize,
@@ -112,8 +121,14 @@ impl Landing {
             .unwrap_or_else(|| panic!("expected a code, got {:?}", self.params))
     }
     fn error(&self) -> (&str, &str) {
-        let error = self.params.get("error").unwrap_or_else(|| panic!("expected an error, got {:?}", self.params));
-        (error, self.params.get("error_description").map(String::as_str).unwrap_or(""))
+        let error = self
+            .params
+            .get("error")
+            .unwrap_or_else(|| panic!("expected an error, got {:?}", self.params));
+        (
+            error,
+            self.params.get("error_description").map(String::as_str).unwrap_or(""),
+        )
     }
 }
 
@@ -162,7 +177,10 @@ impl Harness {
             hops += 1;
             let next = location(&res);
             if next.starts_with(&self.redirect_uri) || next.starts_with(&self.other_redirect_uri) {
-                return Landing { hops, params: query_map(&next) };
+                return Landing {
+                    hops,
+                    params: query_map(&next),
+                };
             }
             assert!(next.starts_with(&self.base), "a hop left the operator: {next}");
             assert!(hops < 10, "too many redirects");
@@ -172,7 +190,11 @@ impl Harness {
 
     async fn mc_code(&self, headers: &[(&str, &str)]) -> String {
         let landing = self.follow(&self.mc_authorize_url(&[]), headers).await;
-        assert!(landing.hops >= 2, "expected at least two redirects, got {}", landing.hops);
+        assert!(
+            landing.hops >= 2,
+            "expected at least two redirects, got {}",
+            landing.hops
+        );
         assert_eq!(landing.params.get("state").map(String::as_str), Some("state-123"));
         landing.code().to_owned()
     }
@@ -191,7 +213,11 @@ impl Harness {
         let res = self
             .mc_token_raw(
                 SANDBOX_MC_CLIENT_SECRET,
-                &[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", &self.redirect_uri)],
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", &self.redirect_uri),
+                ],
             )
             .await;
         let (status, body) = json_of(res).await;
@@ -225,7 +251,9 @@ impl Harness {
         let token = self.mc_access_token(headers).await;
         let (status, body) = self.premium(&token, &sha256_hex(number)).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        body["device_msisdn_verified"].as_bool().expect("device_msisdn_verified")
+        body["device_msisdn_verified"]
+            .as_bool()
+            .expect("device_msisdn_verified")
     }
 
     async fn enable_raw(&self, jwt: Option<&str>, body: &str) -> Response {
@@ -247,7 +275,10 @@ impl Harness {
         let scope = &value["scopes"][VERIFY_SCOPE];
         assert_eq!(scope["requires_carrier_network"], json!(false));
         let auth_url = scope["auth_url"].as_str().expect("auth_url").to_owned();
-        assert!(auth_url.starts_with(&format!("{}/oauth2/auth?", self.base)), "{auth_url}");
+        assert!(
+            auth_url.starts_with(&format!("{}/oauth2/auth?", self.base)),
+            "{auth_url}"
+        );
         let q = query_map(&auth_url);
         assert_eq!(q["login_hint"], phone);
         assert_eq!(q["state"], "vg-state-1");
@@ -257,7 +288,11 @@ impl Harness {
 
     async fn camara_landing(&self, phone: &str, headers: &[(&str, &str)]) -> Landing {
         let landing = self.follow(&self.auth_url(phone).await, headers).await;
-        assert!(landing.hops >= 2, "expected at least two redirects, got {}", landing.hops);
+        assert!(
+            landing.hops >= 2,
+            "expected at least two redirects, got {}",
+            landing.hops
+        );
         assert_eq!(landing.params.get("state").map(String::as_str), Some("vg-state-1"));
         landing
     }
@@ -274,7 +309,11 @@ impl Harness {
         let res = self
             .camara_token_raw(
                 Some(&app_jwt()),
-                &[("code", code), ("redirect_uri", &self.redirect_uri), ("grant_type", "authorization_code")],
+                &[
+                    ("code", code),
+                    ("redirect_uri", &self.redirect_uri),
+                    ("grant_type", "authorization_code"),
+                ],
             )
             .await;
         let (status, body) = json_of(res).await;
@@ -284,13 +323,20 @@ impl Harness {
 
     async fn camara_access_token(&self, phone: &str, headers: &[(&str, &str)]) -> String {
         let landing = self.camara_landing(phone, headers).await;
-        self.camara_token(landing.code()).await["access_token"].as_str().unwrap().to_owned()
+        self.camara_token(landing.code()).await["access_token"]
+            .as_str()
+            .unwrap()
+            .to_owned()
     }
 
     async fn verify_raw(&self, token: Option<&str>, body: Option<&str>) -> Response {
-        let mut req = self.client.post(format!("{}/camara/number-verification/v031/verify", self.base));
+        let mut req = self
+            .client
+            .post(format!("{}/camara/number-verification/v031/verify", self.base));
         if let Some(body) = body {
-            req = req.header(header::CONTENT_TYPE, "application/json").body(body.to_owned());
+            req = req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_owned());
         }
         if let Some(token) = token {
             req = req.bearer_auth(token);
@@ -306,7 +352,9 @@ impl Harness {
         let token = self.camara_access_token(phone, headers).await;
         let (status, body) = self.verify(&token, json!({ "phoneNumber": check })).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        body["devicePhoneNumberVerified"].as_bool().expect("devicePhoneNumberVerified")
+        body["devicePhoneNumberVerified"]
+            .as_bool()
+            .expect("devicePhoneNumberVerified")
     }
 }
 
@@ -384,11 +432,17 @@ async fn mc_full_flow_default_sim() {
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_audience(&[SANDBOX_MC_CLIENT_ID]);
     validation.set_issuer(&[h.base.as_str()]);
-    let claims = decode::<Value>(id_token, &DecodingKey::from_secret(SANDBOX_MC_CLIENT_SECRET.as_bytes()), &validation)
-        .expect("id_token verifies with the client secret")
-        .claims;
+    let claims = decode::<Value>(
+        id_token,
+        &DecodingKey::from_secret(SANDBOX_MC_CLIENT_SECRET.as_bytes()),
+        &validation,
+    )
+    .expect("id_token verifies with the client secret")
+    .claims;
     assert_eq!(claims["nonce"], "nonce-456");
-    assert!(claims["sub"].as_str().is_some_and(|s| !s.is_empty() && !s.contains("99012345678")));
+    assert!(claims["sub"]
+        .as_str()
+        .is_some_and(|s| !s.is_empty() && !s.contains("99012345678")));
     assert!(claims["iat"].as_u64().is_some() && claims["exp"].as_u64() > claims["iat"].as_u64());
     // …and not with another key.
     assert!(decode::<Value>(id_token, &DecodingKey::from_secret(b"another secret"), &validation).is_err());
@@ -429,8 +483,11 @@ async fn mc_gsma_hash_vector() {
 #[tokio::test]
 async fn mc_authorize_refuses_unknown_client_or_redirect_without_redirecting() {
     let h = start().await;
-    let cases: Vec<(&str, Vec<(&str, Option<&str>)>)> = vec![
-        ("unregistered redirect_uri", vec![("redirect_uri", Some("https://evil.example/callback"))]),
+    let cases: Vec<(&str, Overrides)> = vec![
+        (
+            "unregistered redirect_uri",
+            vec![("redirect_uri", Some("https://evil.example/callback"))],
+        ),
         ("missing redirect_uri", vec![("redirect_uri", None)]),
         ("unknown client_id", vec![("client_id", Some("someone-else"))]),
         ("missing client_id", vec![("client_id", None)]),
@@ -438,19 +495,32 @@ async fn mc_authorize_refuses_unknown_client_or_redirect_without_redirecting() {
     for (what, overrides) in cases {
         let res = h.client.get(h.mc_authorize_url(&overrides)).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
-        assert!(res.headers().get(header::LOCATION).is_none(), "{what}: must not redirect");
-        assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("text/html"));
+        assert!(
+            res.headers().get(header::LOCATION).is_none(),
+            "{what}: must not redirect"
+        );
+        assert!(res.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html"));
         let body = res.text().await.unwrap();
-        assert!(body.contains("<h1>Invalid authorization request</h1>"), "{what}: {body}");
+        assert!(
+            body.contains("<h1>Invalid authorization request</h1>"),
+            "{what}: {body}"
+        );
     }
 }
 
 #[tokio::test]
 async fn mc_authorize_error_redirects() {
     let h = start().await;
-    let cases: Vec<(Vec<(&str, Option<&str>)>, &str, &str)> = vec![
+    let cases: Vec<(Overrides, &str, &str)> = vec![
         (vec![("response_type", None)], "invalid_request", "response_type"),
-        (vec![("response_type", Some("token"))], "unsupported_response_type", "response_type=code"),
+        (
+            vec![("response_type", Some("token"))],
+            "unsupported_response_type",
+            "response_type=code",
+        ),
         (vec![("scope", None)], "invalid_request", "scope"),
         (vec![("scope", Some("openid"))], "invalid_scope", "mc_vm_match_hash"),
         (vec![("scope", Some("mc_vm_match_hash"))], "invalid_scope", "openid"),
@@ -459,7 +529,11 @@ async fn mc_authorize_error_redirects() {
         (vec![("version", Some("2.0"))], "invalid_request", "version"),
         (vec![("acr_values", None)], "invalid_request", "acr_values"),
         (vec![("acr_values", Some("9"))], "invalid_request", "acr_values"),
-        (vec![("client_id", Some(SANDBOX_VONAGE_APPLICATION_ID))], "unauthorized_client", "other API"),
+        (
+            vec![("client_id", Some(SANDBOX_VONAGE_APPLICATION_ID))],
+            "unauthorized_client",
+            "other API",
+        ),
     ];
     for (overrides, error, hint) in cases {
         let res = h.client.get(h.mc_authorize_url(&overrides)).send().await.unwrap();
@@ -473,7 +547,12 @@ async fn mc_authorize_error_redirects() {
         assert!(!q.contains_key("code"));
     }
     // A missing state: the error comes back without one.
-    let res = h.client.get(h.mc_authorize_url(&[("state", None)])).send().await.unwrap();
+    let res = h
+        .client
+        .get(h.mc_authorize_url(&[("state", None)]))
+        .send()
+        .await
+        .unwrap();
     let q = query_map(&location(&res));
     assert_eq!(q["error"], "invalid_request");
     assert!(q["error_description"].contains("state"));
@@ -484,7 +563,12 @@ async fn mc_authorize_error_redirects() {
     assert_eq!(q["error"], "invalid_request");
     assert!(q["error_description"].contains("nonce"));
     // The second registered redirect URI is honoured.
-    let landing = h.follow(&h.mc_authorize_url(&[("redirect_uri", Some(h.other_redirect_uri.as_str()))]), &[]).await;
+    let landing = h
+        .follow(
+            &h.mc_authorize_url(&[("redirect_uri", Some(h.other_redirect_uri.as_str()))]),
+            &[],
+        )
+        .await;
     assert!(landing.params.contains_key("code"));
     // The hop is single use.
     let res = h.client.get(h.mc_authorize_url(&[])).send().await.unwrap();
@@ -501,15 +585,28 @@ async fn mc_authorize_error_redirects() {
 async fn mc_token_client_authentication() {
     let h = start().await;
     let code = h.mc_code(&[]).await;
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", h.redirect_uri.as_str())];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", h.redirect_uri.as_str()),
+    ];
 
     let (status, body) = json_of(h.mc_token_raw("wrong-secret", &form).await).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client", "{body}");
     assert!(body["error_description"].as_str().unwrap().contains("secret"));
 
-    let res = h.client.post(format!("{}/deviceinitiated/v1/token", h.base)).form(&form).send().await.unwrap();
-    assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Basic"));
+    let res = h
+        .client
+        .post(format!("{}/deviceinitiated/v1/token", h.base))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert!(res.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .starts_with("Basic"));
     let (status, body) = json_of(res).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     assert_eq!(body["error"], "invalid_client");
@@ -548,29 +645,97 @@ async fn mc_token_grant_errors() {
     let ok_code = h.mc_code(&[]).await;
     let redirect = h.redirect_uri.as_str();
 
-    let (status, body) = json_of(h.mc_token_raw(secret, &[("grant_type", "password"), ("code", &ok_code), ("redirect_uri", redirect)]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")), "{body}");
-    let (status, body) = json_of(h.mc_token_raw(secret, &[("code", &ok_code), ("redirect_uri", redirect)]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
+    let (status, body) = json_of(
+        h.mc_token_raw(
+            secret,
+            &[
+                ("grant_type", "password"),
+                ("code", &ok_code),
+                ("redirect_uri", redirect),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")),
+        "{body}"
+    );
+    let (status, body) = json_of(
+        h.mc_token_raw(secret, &[("code", &ok_code), ("redirect_uri", redirect)])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
     assert!(body["error_description"].as_str().unwrap().contains("grant_type"));
-    let (status, body) = json_of(h.mc_token_raw(secret, &[("grant_type", "authorization_code"), ("redirect_uri", redirect)]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
+    let (status, body) = json_of(
+        h.mc_token_raw(
+            secret,
+            &[("grant_type", "authorization_code"), ("redirect_uri", redirect)],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
     assert!(body["error_description"].as_str().unwrap().contains("code"));
-    let (status, body) = json_of(h.mc_token_raw(secret, &[("grant_type", "authorization_code"), ("code", &ok_code)]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
+    let (status, body) = json_of(
+        h.mc_token_raw(secret, &[("grant_type", "authorization_code"), ("code", &ok_code)])
+            .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
     assert!(body["error_description"].as_str().unwrap().contains("redirect_uri"));
-    let (status, body) = json_of(h.mc_token_raw(secret, &[("grant_type", "authorization_code"), ("code", "made-up"), ("redirect_uri", redirect)]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    let (status, body) = json_of(
+        h.mc_token_raw(
+            secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", "made-up"),
+                ("redirect_uri", redirect),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
     assert!(body["error_description"].as_str().unwrap().contains("unknown"));
 
     // Redirect URI mismatch (another registered one): invalid_grant, and the code is burnt.
     let code = h.mc_code(&[]).await;
     let (status, body) = json_of(
-        h.mc_token_raw(secret, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", &h.other_redirect_uri)])
-            .await,
+        h.mc_token_raw(
+            secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", &h.other_redirect_uri),
+            ],
+        )
+        .await,
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
     assert!(body["error_description"].as_str().unwrap().contains("redirect_uri"));
 
     // Replay: the second exchange fails and revokes the first token.
@@ -578,10 +743,22 @@ async fn mc_token_grant_errors() {
     let access = token["access_token"].as_str().unwrap();
     assert_eq!(h.premium(access, &sha256_hex("+99012345678")).await.0, StatusCode::OK);
     let (status, body) = json_of(
-        h.mc_token_raw(secret, &[("grant_type", "authorization_code"), ("code", &ok_code), ("redirect_uri", redirect)]).await,
+        h.mc_token_raw(
+            secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &ok_code),
+                ("redirect_uri", redirect),
+            ],
+        )
+        .await,
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
     assert!(body["error_description"].as_str().unwrap().contains("already used"));
     let (status, body) = h.premium(access, &sha256_hex("+99012345678")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
@@ -590,11 +767,22 @@ async fn mc_token_grant_errors() {
     // A CAMARA code is not a Mobile Connect code.
     let landing = h.camara_landing("+99012345678", &[]).await;
     let (status, body) = json_of(
-        h.mc_token_raw(secret, &[("grant_type", "authorization_code"), ("code", landing.code()), ("redirect_uri", redirect)])
-            .await,
+        h.mc_token_raw(
+            secret,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", landing.code()),
+                ("redirect_uri", redirect),
+            ],
+        )
+        .await,
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -625,11 +813,20 @@ async fn mc_premium_info_errors() {
     let good = json!({ "mc_claims": { "device_msisdn_hash": sha256_hex("+99012345678") } }).to_string();
 
     let res = h.premium_raw(None, &good).await;
-    assert!(res.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().starts_with("Bearer"));
+    assert!(res.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .starts_with("Bearer"));
     let (status, body) = json_of(res).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
     let (status, body) = json_of(h.premium_raw(Some("unknown-token"), &good).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_token")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
+    );
 
     let token = h.mc_access_token(&[]).await;
     for (body, hint) in [
@@ -639,13 +836,22 @@ async fn mc_premium_info_errors() {
         (r#"{"mc_claims": {}}"#, "device_msisdn_hash"),
         (r#"{"mc_claims": {"device_msisdn_hash": 42}}"#, "device_msisdn_hash"),
         (r#"{"mc_claims": {"device_msisdn_hash": "abc"}}"#, "64 lowercase hex"),
-        (&json!({ "mc_claims": { "device_msisdn_hash": GSMA_HASH.to_uppercase() } }).to_string(), "lowercase"),
-        (r#"{"mc_claims": {"device_msisdn_hash": "+99012345678"}}"#, "64 lowercase hex"),
+        (
+            &json!({ "mc_claims": { "device_msisdn_hash": GSMA_HASH.to_uppercase() } }).to_string(),
+            "lowercase",
+        ),
+        (
+            r#"{"mc_claims": {"device_msisdn_hash": "+99012345678"}}"#,
+            "64 lowercase hex",
+        ),
     ] {
         let (status, value) = json_of(h.premium_raw(Some(&token), body).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {value}");
         assert_eq!(value["error"], "invalid_request");
-        assert!(value["error_description"].as_str().unwrap().contains(hint), "{body}: {value}");
+        assert!(
+            value["error_description"].as_str().unwrap().contains(hint),
+            "{body}: {value}"
+        );
     }
 
     // A CAMARA token has no mc_vm_match_hash scope.
@@ -670,15 +876,26 @@ async fn camara_full_flows_and_virtual_operator_rule() {
     let (_, body) = h.verify(&token, json!({ "phoneNumber": "99012345678" })).await;
     assert_eq!(body["devicePhoneNumberVerified"], json!(true));
     // Hashed, with and without the +; hex case does not matter.
-    let (_, body) = h.verify(&token, json!({ "hashedPhoneNumber": sha256_hex("+99012345678") })).await;
+    let (_, body) = h
+        .verify(&token, json!({ "hashedPhoneNumber": sha256_hex("+99012345678") }))
+        .await;
     assert_eq!(body["devicePhoneNumberVerified"], json!(true));
-    let (_, body) = h.verify(&token, json!({ "hashedPhoneNumber": sha256_hex("99012345678") })).await;
+    let (_, body) = h
+        .verify(&token, json!({ "hashedPhoneNumber": sha256_hex("99012345678") }))
+        .await;
     assert_eq!(body["devicePhoneNumberVerified"], json!(true));
-    let (_, body) = h.verify(&token, json!({ "hashedPhoneNumber": sha256_hex("+99012345678").to_uppercase() })).await;
+    let (_, body) = h
+        .verify(
+            &token,
+            json!({ "hashedPhoneNumber": sha256_hex("+99012345678").to_uppercase() }),
+        )
+        .await;
     assert_eq!(body["devicePhoneNumberVerified"], json!(true));
     let (_, body) = h.verify(&token, json!({ "phoneNumber": "+99012345676" })).await;
     assert_eq!(body["devicePhoneNumberVerified"], json!(false));
-    let (_, body) = h.verify(&token, json!({ "hashedPhoneNumber": sha256_hex("+99012345676") })).await;
+    let (_, body) = h
+        .verify(&token, json!({ "hashedPhoneNumber": sha256_hex("+99012345676") }))
+        .await;
     assert_eq!(body["devicePhoneNumberVerified"], json!(false));
 
     // Token response shape.
@@ -714,8 +931,15 @@ async fn camara_application_jwt_is_checked() {
         assert_eq!(status, StatusCode::UNAUTHORIZED, "enablement, {what}: {value}");
         assert!(value["detail"].is_string(), "{what}: {value}");
         let (status, value) = json_of(
-            h.camara_token_raw(Some(&jwt), &[("code", "x"), ("redirect_uri", &h.redirect_uri), ("grant_type", "authorization_code")])
-                .await,
+            h.camara_token_raw(
+                Some(&jwt),
+                &[
+                    ("code", "x"),
+                    ("redirect_uri", &h.redirect_uri),
+                    ("grant_type", "authorization_code"),
+                ],
+            )
+            .await,
         )
         .await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "token, {what}: {value}");
@@ -750,12 +974,30 @@ async fn camara_enablement_bad_requests() {
         ("", "JSON object"),
         ("[1,2]", "JSON object"),
         (r#"{"scopes": ["x"], "state": "s"}"#, "phone_number"),
-        (&json!({ "phone_number": "hello", "scopes": [VERIFY_SCOPE], "state": "s" }).to_string(), "phone_number"),
-        (&json!({ "phone_number": "+99012345678", "state": "s" }).to_string(), "scopes"),
-        (&json!({ "phone_number": "+99012345678", "scopes": [], "state": "s" }).to_string(), "scopes"),
-        (&json!({ "phone_number": "+99012345678", "scopes": ["dpv:Other#sim-swap"], "state": "s" }).to_string(), "Unsupported scope"),
-        (&json!({ "phone_number": "+99012345678", "scopes": [VERIFY_SCOPE] }).to_string(), "state"),
-        (&json!({ "phone_number": "+99012345678", "scopes": [VERIFY_SCOPE], "state": "x".repeat(600) }).to_string(), "state"),
+        (
+            &json!({ "phone_number": "hello", "scopes": [VERIFY_SCOPE], "state": "s" }).to_string(),
+            "phone_number",
+        ),
+        (
+            &json!({ "phone_number": "+99012345678", "state": "s" }).to_string(),
+            "scopes",
+        ),
+        (
+            &json!({ "phone_number": "+99012345678", "scopes": [], "state": "s" }).to_string(),
+            "scopes",
+        ),
+        (
+            &json!({ "phone_number": "+99012345678", "scopes": ["dpv:Other#sim-swap"], "state": "s" }).to_string(),
+            "Unsupported scope",
+        ),
+        (
+            &json!({ "phone_number": "+99012345678", "scopes": [VERIFY_SCOPE] }).to_string(),
+            "state",
+        ),
+        (
+            &json!({ "phone_number": "+99012345678", "scopes": [VERIFY_SCOPE], "state": "x".repeat(600) }).to_string(),
+            "state",
+        ),
     ] {
         let (status, value) = json_of(h.enable_raw(Some(&jwt), body).await).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{body}: {value}");
@@ -784,17 +1026,32 @@ async fn camara_authorize_errors() {
         url.to_string()
     };
 
-    for url in [with("redirect_uri", Some("https://evil.example/cb")), with("client_id", Some("nobody"))] {
+    for url in [
+        with("redirect_uri", Some("https://evil.example/cb")),
+        with("client_id", Some("nobody")),
+    ] {
         let res = h.client.get(&url).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::BAD_REQUEST);
         assert!(res.headers().get(header::LOCATION).is_none());
         assert!(res.text().await.unwrap().contains("Invalid authorization request"));
     }
     for (url, error, hint) in [
-        (with("scope", Some("openid")), "invalid_scope", "number-verification-verify-read"),
-        (with("client_id", Some(SANDBOX_MC_CLIENT_ID)), "unauthorized_client", "other API"),
+        (
+            with("scope", Some("openid")),
+            "invalid_scope",
+            "number-verification-verify-read",
+        ),
+        (
+            with("client_id", Some(SANDBOX_MC_CLIENT_ID)),
+            "unauthorized_client",
+            "other API",
+        ),
         (with("response_type", None), "invalid_request", "response_type"),
-        (with("login_hint", Some("tel:not-a-number")), "invalid_request", "login_hint"),
+        (
+            with("login_hint", Some("tel:not-a-number")),
+            "invalid_request",
+            "login_hint",
+        ),
     ] {
         let res = h.client.get(&url).send().await.unwrap();
         assert_eq!(res.status(), StatusCode::FOUND);
@@ -806,11 +1063,21 @@ async fn camara_authorize_errors() {
     // login_hint with a tel: prefix works; without any login_hint the default SIM is used.
     let landing = h.follow(&with("login_hint", Some("tel:+99012345670")), &[]).await;
     let token = h.camara_token(landing.code()).await;
-    let (_, body) = h.verify(token["access_token"].as_str().unwrap(), json!({ "phoneNumber": "+99012345670" })).await;
+    let (_, body) = h
+        .verify(
+            token["access_token"].as_str().unwrap(),
+            json!({ "phoneNumber": "+99012345670" }),
+        )
+        .await;
     assert_eq!(body["devicePhoneNumberVerified"], json!(true));
     let landing = h.follow(&with("login_hint", None), &[]).await;
     let token = h.camara_token(landing.code()).await;
-    let (_, body) = h.verify(token["access_token"].as_str().unwrap(), json!({ "phoneNumber": "+99012345678" })).await;
+    let (_, body) = h
+        .verify(
+            token["access_token"].as_str().unwrap(),
+            json!({ "phoneNumber": "+99012345678" }),
+        )
+        .await;
     assert_eq!(body["devicePhoneNumberVerified"], json!(true));
 }
 
@@ -822,33 +1089,138 @@ async fn camara_token_errors() {
     let landing = h.camara_landing("+99012345678", &[]).await;
     let code = landing.code();
 
-    let (status, body) = json_of(h.camara_token_raw(None, &[("code", code), ("redirect_uri", redirect), ("grant_type", "authorization_code")]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")), "{body}");
-    let (status, body) = json_of(h.camara_token_raw(Some(&jwt), &[("code", code), ("redirect_uri", redirect), ("grant_type", "client_credentials")]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")), "{body}");
-    let (status, body) = json_of(h.camara_token_raw(Some(&jwt), &[("redirect_uri", redirect), ("grant_type", "authorization_code")]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_request")), "{body}");
-    let (status, body) = json_of(h.camara_token_raw(Some(&jwt), &[("code", "nope"), ("redirect_uri", redirect), ("grant_type", "authorization_code")]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    let (status, body) = json_of(
+        h.camara_token_raw(
+            None,
+            &[
+                ("code", code),
+                ("redirect_uri", redirect),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+        "{body}"
+    );
+    let (status, body) = json_of(
+        h.camara_token_raw(
+            Some(&jwt),
+            &[
+                ("code", code),
+                ("redirect_uri", redirect),
+                ("grant_type", "client_credentials"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")),
+        "{body}"
+    );
+    let (status, body) = json_of(
+        h.camara_token_raw(
+            Some(&jwt),
+            &[("redirect_uri", redirect), ("grant_type", "authorization_code")],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_request")),
+        "{body}"
+    );
+    let (status, body) = json_of(
+        h.camara_token_raw(
+            Some(&jwt),
+            &[
+                ("code", "nope"),
+                ("redirect_uri", redirect),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
 
     // Works once, then a replay is refused and revokes the token.
     let token = h.camara_token(code).await;
     let access = token["access_token"].as_str().unwrap();
-    let (status, body) = json_of(h.camara_token_raw(Some(&jwt), &[("code", code), ("redirect_uri", redirect), ("grant_type", "authorization_code")]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    let (status, body) = json_of(
+        h.camara_token_raw(
+            Some(&jwt),
+            &[
+                ("code", code),
+                ("redirect_uri", redirect),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
     let (status, body) = h.verify(access, json!({ "phoneNumber": "+99012345678" })).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED")), "{body}");
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED")),
+        "{body}"
+    );
 
     // Redirect URI mismatch.
     let landing = h.camara_landing("+99012345678", &[]).await;
-    let (status, body) = json_of(h.camara_token_raw(Some(&jwt), &[("code", landing.code()), ("redirect_uri", &h.other_redirect_uri), ("grant_type", "authorization_code")]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    let (status, body) = json_of(
+        h.camara_token_raw(
+            Some(&jwt),
+            &[
+                ("code", landing.code()),
+                ("redirect_uri", &h.other_redirect_uri),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
     assert!(body["error_description"].as_str().unwrap().contains("redirect_uri"));
 
     // A Mobile Connect code is not a CAMARA code.
     let mc_code = h.mc_code(&[]).await;
-    let (status, body) = json_of(h.camara_token_raw(Some(&jwt), &[("code", &mc_code), ("redirect_uri", redirect), ("grant_type", "authorization_code")]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
+    let (status, body) = json_of(
+        h.camara_token_raw(
+            Some(&jwt),
+            &[
+                ("code", &mc_code),
+                ("redirect_uri", redirect),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "{body}"
+    );
 }
 
 #[tokio::test]
@@ -862,13 +1234,19 @@ async fn camara_verify_errors() {
     assert_eq!(body["code"], "UNAUTHENTICATED");
     assert!(body["message"].is_string());
     let (status, body) = json_of(h.verify_raw(Some("unknown"), Some(&good)).await).await;
-    assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED")));
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED"))
+    );
 
     // A Mobile Connect token lacks the verify scope.
     let mc = h.mc_access_token(&[]).await;
     let (status, body) = json_of(h.verify_raw(Some(&mc), Some(&good)).await).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
-    assert_eq!(body, json!({ "status": 403, "code": "PERMISSION_DENIED", "message": body["message"] }));
+    assert_eq!(
+        body,
+        json!({ "status": 403, "code": "PERMISSION_DENIED", "message": body["message"] })
+    );
 
     let token = h.camara_access_token("+99012345678", &[]).await;
     let hash = sha256_hex("+99012345678");
@@ -913,24 +1291,65 @@ async fn sim_decision_routes() {
     assert!(h.mc_verified(&[], "+99012345678").await);
     assert!(!h.mc_verified(&[], "+99012345677").await);
     // 1. the header-enrichment header (with or without +).
-    assert!(h.mc_verified(&[("X-Sandbox-Msisdn", "+447700900123")], "+447700900123").await);
-    assert!(h.mc_verified(&[("X-Sandbox-Msisdn", "447700900123")], "+447700900123").await);
-    assert!(!h.mc_verified(&[("X-Sandbox-Msisdn", "+447700900123")], "+99012345678").await);
+    assert!(
+        h.mc_verified(&[("X-Sandbox-Msisdn", "+447700900123")], "+447700900123")
+            .await
+    );
+    assert!(
+        h.mc_verified(&[("X-Sandbox-Msisdn", "447700900123")], "+447700900123")
+            .await
+    );
+    assert!(
+        !h.mc_verified(&[("X-Sandbox-Msisdn", "+447700900123")], "+99012345678")
+            .await
+    );
     // 2. the cookie, %2B-encoded or with a literal +.
-    assert!(h.mc_verified(&[("Cookie", "sandbox_sim=%2B447700900124")], "+447700900124").await);
-    assert!(h.mc_verified(&[("Cookie", "other=1; sandbox_sim=+447700900125")], "+447700900125").await);
+    assert!(
+        h.mc_verified(&[("Cookie", "sandbox_sim=%2B447700900124")], "+447700900124")
+            .await
+    );
+    assert!(
+        h.mc_verified(&[("Cookie", "other=1; sandbox_sim=+447700900125")], "+447700900125")
+            .await
+    );
     // The header wins over the cookie.
     assert!(
-        h.mc_verified(&[("X-Sandbox-Msisdn", "+447700900126"), ("Cookie", "sandbox_sim=%2B447700900127")], "+447700900126")
-            .await
+        h.mc_verified(
+            &[
+                ("X-Sandbox-Msisdn", "+447700900126"),
+                ("Cookie", "sandbox_sim=%2B447700900127")
+            ],
+            "+447700900126"
+        )
+        .await
     );
     // 3. CAMARA: the number known in clear, unless the cookie or header says otherwise.
     assert!(h.camara_verified("+99012345678", &[], "+99012345678").await);
-    assert!(!h.camara_verified("+99012345678", &[("Cookie", "sandbox_sim=%2B99012345677")], "+99012345678").await);
-    assert!(h.camara_verified("+99012345678", &[("Cookie", "sandbox_sim=%2B99012345677")], "+99012345677").await);
-    assert!(h.camara_verified("+99012345677", &[("X-Sandbox-Msisdn", "+99012345677")], "+99012345677").await);
+    assert!(
+        !h.camara_verified(
+            "+99012345678",
+            &[("Cookie", "sandbox_sim=%2B99012345677")],
+            "+99012345678"
+        )
+        .await
+    );
+    assert!(
+        h.camara_verified(
+            "+99012345678",
+            &[("Cookie", "sandbox_sim=%2B99012345677")],
+            "+99012345677"
+        )
+        .await
+    );
+    assert!(
+        h.camara_verified("+99012345677", &[("X-Sandbox-Msisdn", "+99012345677")], "+99012345677")
+            .await
+    );
     // An explicit SIM overrides the operator failure rule, too.
-    assert!(h.camara_verified("+99011111199", &[("X-Sandbox-Msisdn", "+99011111199")], "+99011111199").await);
+    assert!(
+        h.camara_verified("+99011111199", &[("X-Sandbox-Msisdn", "+99011111199")], "+99011111199")
+            .await
+    );
 
     // Malformed values are refused clearly, in both protocols.
     for headers in [[("X-Sandbox-Msisdn", "not-a-number")], [("Cookie", "sandbox_sim=12")]] {
@@ -969,17 +1388,27 @@ async fn wifi_means_no_sim() {
 #[tokio::test]
 async fn fault_unavailable_and_unknown() {
     let h = start().await;
-    for headers in [[("X-Sandbox-Fault", "unavailable")], [("Cookie", "sandbox_fault=unavailable")]] {
+    for headers in [
+        [("X-Sandbox-Fault", "unavailable")],
+        [("Cookie", "sandbox_fault=unavailable")],
+    ] {
         let landing = h.follow(&h.mc_authorize_url(&[]), &headers).await;
         assert_eq!(landing.error().0, "temporarily_unavailable");
         let landing = h.follow(&h.auth_url("+99012345678").await, &headers).await;
         assert_eq!(landing.error().0, "temporarily_unavailable");
     }
-    let landing = h.follow(&h.mc_authorize_url(&[]), &[("X-Sandbox-Fault", "explode")]).await;
+    let landing = h
+        .follow(&h.mc_authorize_url(&[]), &[("X-Sandbox-Fault", "explode")])
+        .await;
     let (error, description) = landing.error();
     assert_eq!(error, "invalid_request");
-    assert!(description.contains("token-500") && description.contains("check-malformed"), "{description}");
-    let landing = h.follow(&h.mc_authorize_url(&[]), &[("X-Sandbox-Delay-Ms", "soon")]).await;
+    assert!(
+        description.contains("token-500") && description.contains("check-malformed"),
+        "{description}"
+    );
+    let landing = h
+        .follow(&h.mc_authorize_url(&[]), &[("X-Sandbox-Delay-Ms", "soon")])
+        .await;
     assert_eq!(landing.error().0, "invalid_request");
 }
 
@@ -989,42 +1418,122 @@ async fn token_faults_stick_to_the_code() {
     let redirect = h.redirect_uri.as_str();
     // Mobile Connect, chosen by header.
     let code = h.mc_code(&[("X-Sandbox-Fault", "token-500")]).await;
-    let res = h.mc_token_raw(SANDBOX_MC_CLIENT_SECRET, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", redirect)]).await;
+    let res = h
+        .mc_token_raw(
+            SANDBOX_MC_CLIENT_SECRET,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+            ],
+        )
+        .await;
     let (status, body) = json_of(res).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["error"], "server_error");
 
     let code = h.mc_code(&[("X-Sandbox-Fault", "token-malformed")]).await;
-    let res = h.mc_token_raw(SANDBOX_MC_CLIENT_SECRET, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", redirect)]).await;
+    let res = h
+        .mc_token_raw(
+            SANDBOX_MC_CLIENT_SECRET,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
-    assert!(res.headers()[header::CONTENT_TYPE].to_str().unwrap().starts_with("application/json"));
+    assert!(res.headers()[header::CONTENT_TYPE]
+        .to_str()
+        .unwrap()
+        .starts_with("application/json"));
     let text = res.text().await.unwrap();
-    assert!(!text.is_empty() && serde_json::from_str::<Value>(&text).is_err(), "{text}");
+    assert!(
+        !text.is_empty() && serde_json::from_str::<Value>(&text).is_err(),
+        "{text}"
+    );
 
-    let code = h.mc_code(&[("X-Sandbox-Fault", "token-slow"), ("X-Sandbox-Delay-Ms", "300")]).await;
+    let code = h
+        .mc_code(&[("X-Sandbox-Fault", "token-slow"), ("X-Sandbox-Delay-Ms", "300")])
+        .await;
     let started = Instant::now();
-    let res = h.mc_token_raw(SANDBOX_MC_CLIENT_SECRET, &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", redirect)]).await;
+    let res = h
+        .mc_token_raw(
+            SANDBOX_MC_CLIENT_SECRET,
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect),
+            ],
+        )
+        .await;
     let (status, body) = json_of(res).await;
-    assert!(started.elapsed() >= Duration::from_millis(300), "{:?}", started.elapsed());
+    assert!(
+        started.elapsed() >= Duration::from_millis(300),
+        "{:?}",
+        started.elapsed()
+    );
     assert_eq!(status, StatusCode::OK);
     assert!(body["access_token"].is_string());
 
     // CAMARA, chosen by cookie.
     let jwt = app_jwt();
-    let landing = h.camara_landing("+99012345678", &[("Cookie", "sandbox_fault=token-500")]).await;
-    let (status, body) = json_of(h.camara_token_raw(Some(&jwt), &[("code", landing.code()), ("redirect_uri", redirect), ("grant_type", "authorization_code")]).await).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("server_error")));
+    let landing = h
+        .camara_landing("+99012345678", &[("Cookie", "sandbox_fault=token-500")])
+        .await;
+    let (status, body) = json_of(
+        h.camara_token_raw(
+            Some(&jwt),
+            &[
+                ("code", landing.code()),
+                ("redirect_uri", redirect),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await,
+    )
+    .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("server_error"))
+    );
 
-    let landing = h.camara_landing("+99012345678", &[("Cookie", "sandbox_fault=token-malformed")]).await;
-    let res = h.camara_token_raw(Some(&jwt), &[("code", landing.code()), ("redirect_uri", redirect), ("grant_type", "authorization_code")]).await;
+    let landing = h
+        .camara_landing("+99012345678", &[("Cookie", "sandbox_fault=token-malformed")])
+        .await;
+    let res = h
+        .camara_token_raw(
+            Some(&jwt),
+            &[
+                ("code", landing.code()),
+                ("redirect_uri", redirect),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(serde_json::from_str::<Value>(&res.text().await.unwrap()).is_err());
 
     let landing = h
-        .camara_landing("+99012345678", &[("Cookie", "sandbox_fault=token-slow; sandbox_delay_ms=300")])
+        .camara_landing(
+            "+99012345678",
+            &[("Cookie", "sandbox_fault=token-slow; sandbox_delay_ms=300")],
+        )
         .await;
     let started = Instant::now();
-    let (status, _) = json_of(h.camara_token_raw(Some(&jwt), &[("code", landing.code()), ("redirect_uri", redirect), ("grant_type", "authorization_code")]).await).await;
+    let (status, _) = json_of(
+        h.camara_token_raw(
+            Some(&jwt),
+            &[
+                ("code", landing.code()),
+                ("redirect_uri", redirect),
+                ("grant_type", "authorization_code"),
+            ],
+        )
+        .await,
+    )
+    .await;
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(status, StatusCode::OK);
 }
@@ -1037,12 +1546,22 @@ async fn check_faults_stick_to_the_token() {
     // Mobile Connect premium info.
     let token = h.mc_access_token(&[("X-Sandbox-Fault", "check-500")]).await;
     let (status, body) = h.premium(&token, &hash).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::INTERNAL_SERVER_ERROR, Some("server_error")));
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::INTERNAL_SERVER_ERROR, Some("server_error"))
+    );
     let token = h.mc_access_token(&[("X-Sandbox-Fault", "check-malformed")]).await;
-    let res = h.premium_raw(Some(&token), &json!({ "mc_claims": { "device_msisdn_hash": hash } }).to_string()).await;
+    let res = h
+        .premium_raw(
+            Some(&token),
+            &json!({ "mc_claims": { "device_msisdn_hash": hash } }).to_string(),
+        )
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(serde_json::from_str::<Value>(&res.text().await.unwrap()).is_err());
-    let token = h.mc_access_token(&[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "300")]).await;
+    let token = h
+        .mc_access_token(&[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "300")])
+        .await;
     let started = Instant::now();
     let (status, body) = h.premium(&token, &hash).await;
     assert!(started.elapsed() >= Duration::from_millis(300));
@@ -1050,17 +1569,26 @@ async fn check_faults_stick_to_the_token() {
     assert_eq!(body["device_msisdn_verified"], json!(true));
 
     // CAMARA verify.
-    let token = h.camara_access_token("+99012345678", &[("X-Sandbox-Fault", "check-500")]).await;
+    let token = h
+        .camara_access_token("+99012345678", &[("X-Sandbox-Fault", "check-500")])
+        .await;
     let (status, body) = h.verify(&token, json!({ "phoneNumber": "+99012345678" })).await;
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
     assert_eq!(body["code"], "INTERNAL");
     assert_eq!(body["status"], 500);
-    let token = h.camara_access_token("+99012345678", &[("Cookie", "sandbox_fault=check-malformed")]).await;
-    let res = h.verify_raw(Some(&token), Some(r#"{"phoneNumber": "+99012345678"}"#)).await;
+    let token = h
+        .camara_access_token("+99012345678", &[("Cookie", "sandbox_fault=check-malformed")])
+        .await;
+    let res = h
+        .verify_raw(Some(&token), Some(r#"{"phoneNumber": "+99012345678"}"#))
+        .await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(serde_json::from_str::<Value>(&res.text().await.unwrap()).is_err());
     let token = h
-        .camara_access_token("+99012345678", &[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "300")])
+        .camara_access_token(
+            "+99012345678",
+            &[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "300")],
+        )
         .await;
     let started = Instant::now();
     let (status, body) = h.verify(&token, json!({ "phoneNumber": "+99012345678" })).await;
@@ -1078,42 +1606,83 @@ async fn device_endpoint_sets_and_clears_cookies() {
     let h = start().await;
     let hr = &h;
     let post = move |form: Vec<(&'static str, String)>| async move {
-        hr.client.post(format!("{}/device", hr.base)).form(&form).send().await.unwrap()
+        hr.client
+            .post(format!("{}/device", hr.base))
+            .form(&form)
+            .send()
+            .await
+            .unwrap()
     };
     let set_cookies = |res: &Response| -> Vec<String> {
-        res.headers().get_all(header::SET_COOKIE).iter().map(|v| v.to_str().unwrap().to_owned()).collect()
+        res.headers()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .map(|v| v.to_str().unwrap().to_owned())
+            .collect()
     };
 
-    let res = post(vec![("sim", "+44 7700 900123".into()), ("return_to", "/?tab=mc".into())]).await;
+    let res = post(vec![
+        ("sim", "+44 7700 900123".into()),
+        ("return_to", "/?tab=mc".into()),
+    ])
+    .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/?tab=mc");
     let cookies = set_cookies(&res);
     assert_eq!(cookies.len(), 1, "{cookies:?}");
     assert!(cookies[0].starts_with("sandbox_sim=%2B447700900123;"), "{cookies:?}");
-    assert!(cookies[0].contains("Path=/") && cookies[0].contains("SameSite=Lax"), "{cookies:?}");
+    assert!(
+        cookies[0].contains("Path=/") && cookies[0].contains("SameSite=Lax"),
+        "{cookies:?}"
+    );
     // The cookie as set drives the authorization.
     let cookie = cookies[0].split(';').next().unwrap().to_owned();
     assert!(h.mc_verified(&[("Cookie", cookie.as_str())], "+447700900123").await);
 
-    let res = post(vec![("network", "wifi".into()), ("return_to", "//evil.example/".into())]).await;
+    let res = post(vec![
+        ("network", "wifi".into()),
+        ("return_to", "//evil.example/".into()),
+    ])
+    .await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/");
     let cookies = set_cookies(&res);
-    assert!(cookies.iter().any(|c| c.starts_with("sandbox_network=wifi;") && c.contains("Path=/")), "{cookies:?}");
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("sandbox_network=wifi;") && c.contains("Path=/")),
+        "{cookies:?}"
+    );
     let cookie = cookies[0].split(';').next().unwrap().to_owned();
     let landing = h.follow(&h.mc_authorize_url(&[]), &[("Cookie", cookie.as_str())]).await;
     assert_eq!(landing.error().0, "access_denied");
 
-    let res = post(vec![("network", "mobile".into()), ("return_to", "https://evil.example/".into())]).await;
+    let res = post(vec![
+        ("network", "mobile".into()),
+        ("return_to", "https://evil.example/".into()),
+    ])
+    .await;
     assert_eq!(location(&res), "/");
-    assert!(set_cookies(&res).iter().any(|c| c.starts_with("sandbox_network=;") && c.contains("Max-Age=0")));
+    assert!(set_cookies(&res)
+        .iter()
+        .any(|c| c.starts_with("sandbox_network=;") && c.contains("Max-Age=0")));
 
     let res = post(vec![("action", "clear".into()), ("return_to", "/verify".into())]).await;
     assert_eq!(res.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&res), "/verify");
     let cookies = set_cookies(&res);
-    assert!(cookies.iter().any(|c| c.starts_with("sandbox_sim=;") && c.contains("Max-Age=0") && c.contains("Path=/")), "{cookies:?}");
-    assert!(cookies.iter().any(|c| c.starts_with("sandbox_network=;") && c.contains("Max-Age=0")), "{cookies:?}");
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("sandbox_sim=;") && c.contains("Max-Age=0") && c.contains("Path=/")),
+        "{cookies:?}"
+    );
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("sandbox_network=;") && c.contains("Max-Age=0")),
+        "{cookies:?}"
+    );
 
     for (form, hint) in [
         (vec![("sim", "call me".to_owned())], "Simulated SIM"),

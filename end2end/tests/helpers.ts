@@ -7,5 +7,7 @@ export async function openPage(page: Page, info: TestInfo, path = '/') {
   await page.goto(path);
   if (hydrated(info)) {
     await expect(page.locator('body')).toHaveAttribute('data-hydrated', 'true');
+  } else {
+    await expect(page.locator('body')).not.toHaveAttribute('data-hydrated', 'true');
   }
 }

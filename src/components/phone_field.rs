@@ -18,9 +18,8 @@ pub fn PhoneField() -> impl IntoView {
         }
     });
     // `None` while empty: an empty field is not an error yet.
-    let verdict = Memo::new(move |_| {
-        typed.with(|t| (!t.trim().is_empty()).then(|| normalise(t).map_err(|e| e.to_string())))
-    });
+    let verdict =
+        Memo::new(move |_| typed.with(|t| (!t.trim().is_empty()).then(|| normalise(t).map_err(|e| e.to_string()))));
     let invalid = move || verdict.with(|v| matches!(v, Some(Err(_))));
     let status = move || match verdict.get() {
         None => String::new(),

@@ -9,10 +9,21 @@ use crate::api::SimulatedDevice;
 #[component]
 pub fn SimulatedSim(device: SimulatedDevice) -> impl IntoView {
     let sim = device.chosen_sim.clone().unwrap_or_else(|| device.default_sim.clone());
-    let source = if device.chosen_sim.is_some() { "chosen here" } else { "the default" };
-    let network = if device.wifi { "on Wi-Fi (the operator cannot see the SIM)" } else { "on mobile data" };
-    let (network_value, network_button) =
-        if device.wifi { ("mobile", "Back to mobile data") } else { ("wifi", "Simulate Wi-Fi") };
+    let source = if device.chosen_sim.is_some() {
+        "chosen here"
+    } else {
+        "the default"
+    };
+    let network = if device.wifi {
+        "on Wi-Fi (the operator cannot see the SIM)"
+    } else {
+        "on mobile data"
+    };
+    let (network_value, network_button) = if device.wifi {
+        ("mobile", "Back to mobile data")
+    } else {
+        ("wifi", "Simulate Wi-Fi")
+    };
     let camara_rule = if device.chosen_sim.is_some() {
         "CAMARA sees the same SIM."
     } else {

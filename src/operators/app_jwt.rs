@@ -32,7 +32,10 @@ pub struct AppJwtSource {
 
 enum Kind {
     Fixed(AppJwt),
-    Minted { key: EncodingKey, cached: Mutex<Option<(AppJwt, u64)>> },
+    Minted {
+        key: EncodingKey,
+        cached: Mutex<Option<(AppJwt, u64)>>,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +51,10 @@ impl AppJwtSource {
                 cached: Mutex::new(None),
             },
         };
-        Ok(Self { application_id: config.application_id.clone(), kind })
+        Ok(Self {
+            application_id: config.application_id.clone(),
+            kind,
+        })
     }
 
     /// The JWT to send now.
@@ -84,7 +90,10 @@ impl AppJwtSource {
 }
 
 fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]

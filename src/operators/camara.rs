@@ -44,10 +44,16 @@ pub async fn network_enablement(
         .scopes
         .get(SCOPE)
         .map(|grant| grant.auth_url.clone())
-        .ok_or_else(|| OperatorFailure::Malformed { step: STEP, reason: "no auth_url for the verify scope".into() })?;
+        .ok_or_else(|| OperatorFailure::Malformed {
+            step: STEP,
+            reason: "no auth_url for the verify scope".into(),
+        })?;
     match url::Url::parse(&auth_url) {
         Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(auth_url),
-        _ => Err(OperatorFailure::Malformed { step: STEP, reason: "auth_url is not an http(s) URL".into() }),
+        _ => Err(OperatorFailure::Malformed {
+            step: STEP,
+            reason: "auth_url is not an http(s) URL".into(),
+        }),
     }
 }
 
@@ -69,10 +75,17 @@ pub async fn exchange_code(
         .post(format!("{}/oauth2/token", config.api_base))
         .bearer_auth(jwt.secret())
         .header(reqwest::header::ACCEPT, "application/json")
-        .form(&[("code", code.secret()), ("redirect_uri", redirect_uri), ("grant_type", "authorization_code")]);
+        .form(&[
+            ("code", code.secret()),
+            ("redirect_uri", redirect_uri),
+            ("grant_type", "authorization_code"),
+        ]);
     let token: TokenResponse = send_json(STEP, request).await?;
     if token.access_token.is_empty() {
-        return Err(OperatorFailure::Malformed { step: STEP, reason: "empty access_token".into() });
+        return Err(OperatorFailure::Malformed {
+            step: STEP,
+            reason: "empty access_token".into(),
+        });
     }
     Ok(AccessToken::new(token.access_token))
 }

@@ -56,16 +56,23 @@ pub async fn exchange_code(
         .post(format!("{}/deviceinitiated/v1/token", config.api_base))
         .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
         .header(reqwest::header::ACCEPT, "application/json")
-        .form(&[("grant_type", "authorization_code"), ("redirect_uri", redirect_uri), ("code", code.secret())]);
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("redirect_uri", redirect_uri),
+            ("code", code.secret()),
+        ]);
     let token: TokenResponse = send_json(STEP, request).await?;
     if token.access_token.is_empty() {
-        return Err(OperatorFailure::Malformed { step: STEP, reason: "empty access_token".into() });
+        return Err(OperatorFailure::Malformed {
+            step: STEP,
+            reason: "empty access_token".into(),
+        });
     }
-    let id_token = token
-        .id_token
-        .ok_or_else(|| OperatorFailure::Malformed { step: STEP, reason: "no id_token".into() })?;
-    check_id_token(&id_token, config, nonce)
-        .map_err(|reason| OperatorFailure::Malformed { step: STEP, reason })?;
+    let id_token = token.id_token.ok_or_else(|| OperatorFailure::Malformed {
+        step: STEP,
+        reason: "no id_token".into(),
+    })?;
+    check_id_token(&id_token, config, nonce).map_err(|reason| OperatorFailure::Malformed { step: STEP, reason })?;
     Ok(AccessToken::new(token.access_token))
 }
 
@@ -86,9 +93,13 @@ fn check_id_token(id_token: &str, config: &MobileConnectConfig, nonce: &str) -> 
         let mut validation = Validation::new(Algorithm::HS256);
         validation.set_audience(&[&config.client_id]);
         validation.set_required_spec_claims(&["exp", "aud"]);
-        decode::<Claims>(id_token, &DecodingKey::from_secret(config.client_secret.expose().as_bytes()), &validation)
-            .map_err(|e| format!("id_token: {e}"))?
-            .claims
+        decode::<Claims>(
+            id_token,
+            &DecodingKey::from_secret(config.client_secret.expose().as_bytes()),
+            &validation,
+        )
+        .map_err(|e| format!("id_token: {e}"))?
+        .claims
     } else {
         let payload = id_token.split('.').nth(1).ok_or("id_token: not a JWT")?;
         let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -161,15 +172,26 @@ mod tests {
     #[test]
     fn id_token_nonce_audience_and_signature_are_checked() {
         let exp = jsonwebtoken::get_current_timestamp() + 300;
-        let good = hs256(serde_json::json!({"nonce": "n-1", "aud": "client-1", "exp": exp}), "s3cret");
+        let good = hs256(
+            serde_json::json!({"nonce": "n-1", "aud": "client-1", "exp": exp}),
+            "s3cret",
+        );
         assert_eq!(check_id_token(&good, &config(), "n-1"), Ok(()));
         assert!(check_id_token(&good, &config(), "n-2").unwrap_err().contains("nonce"));
-        let forged = hs256(serde_json::json!({"nonce": "n-1", "aud": "client-1", "exp": exp}), "other");
+        let forged = hs256(
+            serde_json::json!({"nonce": "n-1", "aud": "client-1", "exp": exp}),
+            "other",
+        );
         assert!(check_id_token(&forged, &config(), "n-1").is_err());
-        let wrong_aud = hs256(serde_json::json!({"nonce": "n-1", "aud": "someone", "exp": exp}), "s3cret");
+        let wrong_aud = hs256(
+            serde_json::json!({"nonce": "n-1", "aud": "someone", "exp": exp}),
+            "s3cret",
+        );
         assert!(check_id_token(&wrong_aud, &config(), "n-1").is_err());
         let no_nonce = hs256(serde_json::json!({"aud": "client-1", "exp": exp}), "s3cret");
-        assert!(check_id_token(&no_nonce, &config(), "n-1").unwrap_err().contains("no nonce"));
+        assert!(check_id_token(&no_nonce, &config(), "n-1")
+            .unwrap_err()
+            .contains("no nonce"));
         assert!(check_id_token("garbage", &config(), "n-1").is_err());
     }
 }

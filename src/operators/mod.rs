@@ -65,7 +65,11 @@ pub enum OperatorFailure {
     #[error("{step}: cannot reach the operator: {reason}")]
     Unreachable { step: &'static str, reason: String },
     #[error("{step}: HTTP {status}{}", code.as_deref().map(|c| format!(" ({c})")).unwrap_or_default())]
-    Status { step: &'static str, status: u16, code: Option<String> },
+    Status {
+        step: &'static str,
+        status: u16,
+        code: Option<String>,
+    },
     #[error("{step}: malformed answer: {reason}")]
     Malformed { step: &'static str, reason: String },
 }
@@ -78,27 +82,41 @@ async fn send_json<T: DeserializeOwned>(step: &'static str, request: RequestBuil
         return Err(status_failure(step, status, response).await);
     }
     let bytes = response.bytes().await.map_err(|e| classify(step, e))?;
-    serde_json::from_slice(&bytes).map_err(|e| OperatorFailure::Malformed { step, reason: short(&e.to_string()) })
+    serde_json::from_slice(&bytes).map_err(|e| OperatorFailure::Malformed {
+        step,
+        reason: short(&e.to_string()),
+    })
 }
 
 async fn status_failure(step: &'static str, status: StatusCode, response: Response) -> OperatorFailure {
     // Keep only the operator's error code (OAuth `error`, CAMARA `code`), never the body.
-    let code = response
-        .json::<serde_json::Value>()
-        .await
-        .ok()
-        .and_then(|v| v.get("error").or_else(|| v.get("code")).and_then(|c| c.as_str()).map(short));
-    OperatorFailure::Status { step, status: status.as_u16(), code }
+    let code = response.json::<serde_json::Value>().await.ok().and_then(|v| {
+        v.get("error")
+            .or_else(|| v.get("code"))
+            .and_then(|c| c.as_str())
+            .map(short)
+    });
+    OperatorFailure::Status {
+        step,
+        status: status.as_u16(),
+        code,
+    }
 }
 
 fn classify(step: &'static str, error: reqwest::Error) -> OperatorFailure {
     if error.is_timeout() {
         OperatorFailure::Timeout { step }
     } else if error.is_decode() || error.is_body() {
-        OperatorFailure::Malformed { step, reason: short(&error.to_string()) }
+        OperatorFailure::Malformed {
+            step,
+            reason: short(&error.to_string()),
+        }
     } else {
         // reqwest's Display includes the URL, never headers or bodies.
-        OperatorFailure::Unreachable { step, reason: short(&error.without_url().to_string()) }
+        OperatorFailure::Unreachable {
+            step,
+            reason: short(&error.without_url().to_string()),
+        }
     }
 }
 
@@ -114,7 +132,10 @@ mod tests {
     #[test]
     fn hashes_the_e164_number_with_its_plus_gsma_vector() {
         let number = normalise("+44 123456789").unwrap();
-        assert_eq!(hash_number(&number), "3d84a3838599719df7deacc7fb91903bde5430a8c0e007c3eba93bce0c69c5a2");
+        assert_eq!(
+            hash_number(&number),
+            "3d84a3838599719df7deacc7fb91903bde5430a8c0e007c3eba93bce0c69c5a2"
+        );
     }
 
     #[test]

@@ -4,10 +4,9 @@ use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    api::{get_outcome, page_context, Started, StartVerification},
+    api::{get_outcome, page_context, StartVerification, Started},
     components::{
-        outcome::OutcomeView, phone_field::PhoneField, protocol_choice::ProtocolChoice,
-        simulated_sim::SimulatedSim,
+        outcome::OutcomeView, phone_field::PhoneField, protocol_choice::ProtocolChoice, simulated_sim::SimulatedSim,
     },
 };
 
@@ -36,7 +35,9 @@ pub fn VerifyPage() -> impl IntoView {
     let leaving = move || start.pending().get() || matches!(start.value().get(), Some(Ok(Started::GoTo(_))));
     let refusal = move || match start.value().get() {
         Some(Ok(Started::Refused(message))) => Some(message),
-        Some(Err(e)) => Some(format!("Error validating phone number. The server could not be reached ({e}).")),
+        Some(Err(e)) => Some(format!(
+            "Error validating phone number. The server could not be reached ({e})."
+        )),
         _ => None,
     };
 

@@ -51,22 +51,16 @@ impl AuthorizeRequest {
 
 /// Checks the client and the redirect URI — the errors that must not redirect (RFC 6749
 /// §4.1.2.1) answer a 400 page — and the parameters common to both protocols.
-pub(crate) fn parse_request(
-    sb: &Inner,
-    protocol: Protocol,
-    query: Option<&str>,
-) -> Result<AuthorizeRequest, Response> {
+#[allow(clippy::result_large_err)] // the error is the response itself, built once
+pub(crate) fn parse_request(sb: &Inner, protocol: Protocol, query: Option<&str>) -> Result<AuthorizeRequest, Response> {
     let page = |message: &str| {
-        tracing::info!(target: "sandbox", ?protocol, message, "authorize: refused without redirect");
+        tracing::info!(target: "sandbox", ?protocol, reason = message, "authorize: refused without redirect");
         html_page(StatusCode::BAD_REQUEST, "Invalid authorization request", message)
     };
     let Some(pairs) = form_pairs(query.unwrap_or("")) else {
         return Err(page("The query string does not parse."));
     };
-    let duplicate = match unique_params(pairs.clone()) {
-        Ok(_) => None,
-        Err(name) => Some(name),
-    };
+    let duplicate = unique_params(pairs.clone()).err();
     let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
     let client_id = match first("client_id") {
         Some(c) if !c.is_empty() => c,
@@ -80,14 +74,21 @@ pub(crate) fn parse_request(
         _ => return Err(page("redirect_uri is missing.")),
     };
     if !sb.is_registered_redirect(&redirect_uri) {
-        return Err(page("redirect_uri is not registered for this application, so the operator will not redirect to it."));
+        return Err(page(
+            "redirect_uri is not registered for this application, so the operator will not redirect to it.",
+        ));
     }
     if matches!(duplicate.as_deref(), Some("client_id" | "redirect_uri")) {
         return Err(page("client_id and redirect_uri must be given once."));
     }
     let state = first("state").filter(|s| !s.is_empty() && s.len() <= MAX_PARAM_LEN);
     let params: HashMap<String, String> = pairs.into_iter().collect();
-    let req = AuthorizeRequest { params, client_id, redirect_uri, state };
+    let req = AuthorizeRequest {
+        params,
+        client_id,
+        redirect_uri,
+        state,
+    };
 
     if let Some(name) = duplicate {
         return Err(req.fail(protocol, "invalid_request", &format!("Parameter {name} is repeated.")));
@@ -107,13 +108,21 @@ pub(crate) fn parse_request(
         None => return Err(req.fail(protocol, "invalid_request", "response_type is missing.")),
         Some("code") => {}
         Some(_) => {
-            return Err(req.fail(protocol, "unsupported_response_type", "Only response_type=code is supported."))
+            return Err(req.fail(
+                protocol,
+                "unsupported_response_type",
+                "Only response_type=code is supported.",
+            ))
         }
     }
     match req.params.get("state").map(String::as_str) {
         None | Some("") => return Err(req.fail(protocol, "invalid_request", "state is missing.")),
         Some(s) if s.len() > MAX_PARAM_LEN => {
-            return Err(req.fail(protocol, "invalid_request", "state is too long (at most 512 characters)."))
+            return Err(req.fail(
+                protocol,
+                "invalid_request",
+                "state is too long (at most 512 characters).",
+            ))
         }
         Some(_) => {}
     }
@@ -134,7 +143,11 @@ pub(crate) fn start(sb: &Inner, req: &AuthorizeRequest, outcome: super::PendingO
     let hop = format!("{}/hop/{id}", sb.public_base);
     sb.pending.insert(
         id,
-        Pending { redirect_uri: req.redirect_uri.clone(), state: req.state.clone(), outcome },
+        Pending {
+            redirect_uri: req.redirect_uri.clone(),
+            state: req.state.clone(),
+            outcome,
+        },
         PENDING_TTL,
     );
     found(&hop)
@@ -163,7 +176,8 @@ pub(crate) async fn hop(State(sb): State<Sandbox>, Path(id): Path<String>) -> Re
                 fault = grant.fault.map(|f| f.name()),
                 "authorize: code issued"
             );
-            sb.codes.insert(code.clone(), CodeState::Fresh(Box::new(grant)), CODE_TTL);
+            sb.codes
+                .insert(code.clone(), CodeState::Fresh(Box::new(grant)), CODE_TTL);
             let mut params = vec![("code", code.as_str())];
             if let Some(state) = state {
                 params.push(("state", state));
@@ -203,23 +217,22 @@ pub(crate) fn decide(
                 .into(),
         ));
     }
-    let sim = match (conditions.sim, known_number) {
-        (Some((sim, source)), _) => {
-            tracing::debug!(target: "sandbox", ?source, %sim, "authorize: explicit SIM");
-            sim
-        }
-        (None, Some(number)) => match virtual_operator_rule(&number) {
-            VirtualOperator::OnNumber(n) | VirtualOperator::OtherNumber(n) => n,
-            VirtualOperator::Fails => {
-                return Err((
+    let sim =
+        match (conditions.sim, known_number) {
+            (Some((sim, source)), _) => {
+                tracing::debug!(target: "sandbox", ?source, %sim, "authorize: explicit SIM");
+                sim
+            }
+            (None, Some(number)) => match virtual_operator_rule(&number) {
+                VirtualOperator::OnNumber(n) | VirtualOperator::OtherNumber(n) => n,
+                VirtualOperator::Fails => return Err((
                     "server_error",
                     "The operator failed to identify the device (virtual operator rule: numbers ending in 99 fail)."
                         .into(),
-                ))
-            }
-        },
-        (None, None) => sb.default_sim.clone(),
-    };
+                )),
+            },
+            (None, None) => sb.default_sim.clone(),
+        };
     Ok(Grant {
         protocol,
         client_id: req.client_id.clone(),
@@ -249,7 +262,8 @@ pub(crate) fn redeem(
             if let Some(token) = access_token {
                 sb.tokens.remove(&token);
             }
-            sb.codes.insert_until(code.to_owned(), CodeState::Redeemed { access_token: None }, expires_at);
+            sb.codes
+                .insert_until(code.to_owned(), CodeState::Redeemed { access_token: None }, expires_at);
             Err("The authorization code was already used; the token issued for it is revoked.")
         }
         CodeState::Fresh(grant) => {
@@ -268,7 +282,8 @@ pub(crate) fn redeem(
 /// Mobile Connect id_token), applying the fault the authorization chose.
 pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_expires_at: Instant) -> Response {
     let burn = |access_token: Option<String>| {
-        sb.codes.insert_until(code.to_owned(), CodeState::Redeemed { access_token }, code_expires_at);
+        sb.codes
+            .insert_until(code.to_owned(), CodeState::Redeemed { access_token }, code_expires_at);
     };
     if grant.fault == Some(Fault::Token500) {
         burn(None);
@@ -294,7 +309,11 @@ pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_ex
             Err(e) => {
                 burn(None);
                 tracing::error!(target: "sandbox", "token: cannot sign the id_token: {e}");
-                return oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Cannot sign the id_token.");
+                return oauth_error(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "server_error",
+                    "Cannot sign the id_token.",
+                );
             }
         }
     }

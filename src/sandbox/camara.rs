@@ -61,11 +61,19 @@ pub(crate) async fn network_enablement(State(sb): State<Sandbox>, headers: Heade
     };
     let Some(redirect_uri) = sb.redirect_uris.first() else {
         tracing::error!(target: "sandbox", "network enablement: no redirect URI is registered");
-        return vonage_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Error", "The application has no redirect URI.");
+        return vonage_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Error",
+            "The application has no redirect URI.",
+        );
     };
     let Ok(mut auth_url) = Url::parse(&format!("{}/oauth2/auth", sb.public_base)) else {
         tracing::error!(target: "sandbox", "network enablement: public_base is not an absolute URL");
-        return vonage_error(StatusCode::INTERNAL_SERVER_ERROR, "Internal Error", "The operator's base URL is misconfigured.");
+        return vonage_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal Error",
+            "The operator's base URL is misconfigured.",
+        );
     };
     auth_url
         .query_pairs_mut()
@@ -99,7 +107,11 @@ pub(crate) async fn authorize(State(sb): State<Sandbox>, headers: HeaderMap, Raw
     };
     let scope = req.get("scope").unwrap_or_default().to_owned();
     if !has_scope(&scope, CAMARA_VERIFY_SCOPE) {
-        return req.fail(P, "invalid_scope", &format!("scope must contain {CAMARA_VERIFY_SCOPE}."));
+        return req.fail(
+            P,
+            "invalid_scope",
+            &format!("scope must contain {CAMARA_VERIFY_SCOPE}."),
+        );
     }
     let nonce = match req.get("nonce") {
         Some(n) if n.len() > MAX_PARAM_LEN => {
@@ -114,7 +126,11 @@ pub(crate) async fn authorize(State(sb): State<Sandbox>, headers: HeaderMap, Raw
             match parse_msisdn(number) {
                 Ok(n) => Some(n),
                 Err(e) => {
-                    return req.fail(P, "invalid_request", &format!("login_hint is not a phone number in E.164 form: {e}"))
+                    return req.fail(
+                        P,
+                        "invalid_request",
+                        &format!("login_hint is not a phone number in E.164 form: {e}"),
+                    )
                 }
             }
         }
@@ -151,7 +167,11 @@ pub(crate) async fn token(
         None => return fail(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is missing."),
         Some("authorization_code") => {}
         Some(_) => {
-            return fail(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Only grant_type=authorization_code is supported.")
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Only grant_type=authorization_code is supported.",
+            )
         }
     }
     let Some(code) = param(&pairs, "code") else {
@@ -170,25 +190,31 @@ pub(crate) async fn token(
 /// `hashedPhoneNumber`.
 pub(crate) async fn verify(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
     let sb = sb.inner();
-    let correlator = headers
-        .get("x-correlator")
-        .filter(|v| v.len() <= 256)
-        .cloned();
+    let correlator = headers.get("x-correlator").filter(|v| v.len() <= 256).cloned();
     let with_correlator = |mut res: Response| {
         if let Some(c) = &correlator {
-            res.headers_mut().insert(HeaderName::from_static("x-correlator"), c.clone());
+            res.headers_mut()
+                .insert(HeaderName::from_static("x-correlator"), c.clone());
         }
         res
     };
     let fail = |status: StatusCode, code: &'static str, message: &str| {
-        tracing::info!(target: "sandbox", code, message, "verify: refused");
+        tracing::info!(target: "sandbox", code, reason = message, "verify: refused");
         with_correlator(camara_error(status, code, message))
     };
     let Some(token) = bearer(&headers) else {
-        return fail(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Request not authenticated: send Authorization: Bearer <access_token>.");
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "Request not authenticated: send Authorization: Bearer <access_token>.",
+        );
     };
     let Some(grant) = sb.tokens.get(token) else {
-        return fail(StatusCode::UNAUTHORIZED, "UNAUTHENTICATED", "Request not authenticated due to missing, invalid, or expired credentials.");
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "UNAUTHENTICATED",
+            "Request not authenticated due to missing, invalid, or expired credentials.",
+        );
     };
     if grant.protocol != Protocol::Camara || !has_scope(&grant.scope, CAMARA_VERIFY_SCOPE) {
         return fail(
@@ -199,17 +225,29 @@ pub(crate) async fn verify(State(sb): State<Sandbox>, headers: HeaderMap, body: 
     }
     const INVALID: &str = "INVALID_ARGUMENT";
     if body.iter().all(u8::is_ascii_whitespace) {
-        return fail(StatusCode::BAD_REQUEST, INVALID, "A JSON body with phoneNumber or hashedPhoneNumber is required.");
+        return fail(
+            StatusCode::BAD_REQUEST,
+            INVALID,
+            "A JSON body with phoneNumber or hashedPhoneNumber is required.",
+        );
     }
     let Ok(Value::Object(map)) = serde_json::from_slice::<Value>(&body) else {
         return fail(StatusCode::BAD_REQUEST, INVALID, "The body must be a JSON object.");
     };
     let verified = match (map.get("phoneNumber"), map.get("hashedPhoneNumber")) {
         (Some(_), Some(_)) => {
-            return fail(StatusCode::BAD_REQUEST, INVALID, "Give exactly one of phoneNumber and hashedPhoneNumber, not both.")
+            return fail(
+                StatusCode::BAD_REQUEST,
+                INVALID,
+                "Give exactly one of phoneNumber and hashedPhoneNumber, not both.",
+            )
         }
         (None, None) => {
-            return fail(StatusCode::BAD_REQUEST, INVALID, "Give exactly one of phoneNumber and hashedPhoneNumber.")
+            return fail(
+                StatusCode::BAD_REQUEST,
+                INVALID,
+                "Give exactly one of phoneNumber and hashedPhoneNumber.",
+            )
         }
         (Some(number), None) => {
             let Some(digits) = number.as_str().and_then(e164_digits) else {
@@ -222,8 +260,15 @@ pub(crate) async fn verify(State(sb): State<Sandbox>, headers: HeaderMap, body: 
             format!("+{digits}") == grant.sim.as_str()
         }
         (None, Some(hash)) => {
-            let Some(hash) = hash.as_str().filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit())) else {
-                return fail(StatusCode::BAD_REQUEST, INVALID, "hashedPhoneNumber must be 64 hex characters (SHA-256 of the E.164 number).");
+            let Some(hash) = hash
+                .as_str()
+                .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            else {
+                return fail(
+                    StatusCode::BAD_REQUEST,
+                    INVALID,
+                    "hashedPhoneNumber must be 64 hex characters (SHA-256 of the E.164 number).",
+                );
             };
             let hash = hash.to_ascii_lowercase();
             let sim = grant.sim.as_str();
@@ -235,7 +280,11 @@ pub(crate) async fn verify(State(sb): State<Sandbox>, headers: HeaderMap, body: 
     let res = match grant.fault {
         Some(Fault::Check500) => {
             tracing::info!(target: "sandbox", "verify: simulated fault check-500");
-            camara_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "Server error (simulated fault check-500).")
+            camara_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "INTERNAL",
+                "Server error (simulated fault check-500).",
+            )
         }
         Some(Fault::CheckMalformed) => {
             tracing::info!(target: "sandbox", "verify: simulated fault check-malformed");
@@ -254,9 +303,7 @@ pub(crate) async fn verify(State(sb): State<Sandbox>, headers: HeaderMap, body: 
 /// The digits of an E.164 number with an optional `+` (`^\+?[1-9][0-9]{4,14}$`).
 fn e164_digits(s: &str) -> Option<&str> {
     let digits = s.strip_prefix('+').unwrap_or(s);
-    let ok = (5..=15).contains(&digits.len())
-        && digits.bytes().all(|b| b.is_ascii_digit())
-        && !digits.starts_with('0');
+    let ok = (5..=15).contains(&digits.len()) && digits.bytes().all(|b| b.is_ascii_digit()) && !digits.starts_with('0');
     ok.then_some(digits)
 }
 

@@ -60,11 +60,17 @@ impl Fault {
 
     pub fn parse(s: &str) -> Option<Fault> {
         let s = s.trim();
-        Fault::ALL.iter().find(|(name, _)| name.eq_ignore_ascii_case(s)).map(|(_, f)| *f)
+        Fault::ALL
+            .iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case(s))
+            .map(|(_, f)| *f)
     }
 
     pub fn name(self) -> &'static str {
-        Fault::ALL.iter().find(|(_, f)| *f == self).map_or("?", |(name, _)| name)
+        Fault::ALL
+            .iter()
+            .find(|(_, f)| *f == self)
+            .map_or("?", |(name, _)| name)
     }
 }
 
@@ -93,9 +99,7 @@ pub(crate) fn read_conditions(headers: &HeaderMap) -> Result<Conditions, String>
         None => false,
         Some(v) if v == "wifi" || v == "wi-fi" => true,
         Some(v) if v == "mobile" || v.is_empty() => false,
-        Some(_) => {
-            return Err("X-Sandbox-Network / sandbox_network must be \"wifi\" or \"mobile\".".into())
-        }
+        Some(_) => return Err("X-Sandbox-Network / sandbox_network must be \"wifi\" or \"mobile\".".into()),
     };
 
     let fault = match header_or_cookie(headers, HEADER_FAULT, COOKIE_FAULT)? {
@@ -103,24 +107,27 @@ pub(crate) fn read_conditions(headers: &HeaderMap) -> Result<Conditions, String>
         Some(v) if v.trim().is_empty() => None,
         Some(v) => Some(Fault::parse(&v).ok_or_else(|| {
             let names: Vec<&str> = Fault::ALL.iter().map(|(n, _)| *n).collect();
-            format!("Unknown X-Sandbox-Fault / sandbox_fault value; expected one of: {}.", names.join(", "))
+            format!(
+                "Unknown X-Sandbox-Fault / sandbox_fault value; expected one of: {}.",
+                names.join(", ")
+            )
         })?),
     };
 
     let delay_ms = match header_or_cookie(headers, HEADER_DELAY, COOKIE_DELAY)? {
         None => DEFAULT_DELAY_MS,
-        Some(v) => v.trim().parse::<u64>().map_err(|_| {
-            "X-Sandbox-Delay-Ms / sandbox_delay_ms must be a whole number of milliseconds.".to_owned()
-        })?,
+        Some(v) => v
+            .trim()
+            .parse::<u64>()
+            .map_err(|_| "X-Sandbox-Delay-Ms / sandbox_delay_ms must be a whole number of milliseconds.".to_owned())?,
     };
 
     let sim = if let Some(v) = header_value(headers, HEADER_MSISDN)? {
-        let sim = parse_msisdn(&v)
-            .map_err(|e| format!("X-Sandbox-Msisdn is not a phone number in E.164 form: {e}"))?;
+        let sim = parse_msisdn(&v).map_err(|e| format!("X-Sandbox-Msisdn is not a phone number in E.164 form: {e}"))?;
         Some((sim, SimSource::Header))
     } else if let Some(v) = cookie(headers, COOKIE_SIM) {
-        let sim = parse_msisdn(&v)
-            .map_err(|e| format!("The sandbox_sim cookie is not a phone number in E.164 form: {e}"))?;
+        let sim =
+            parse_msisdn(&v).map_err(|e| format!("The sandbox_sim cookie is not a phone number in E.164 form: {e}"))?;
         Some((sim, SimSource::Cookie))
     } else {
         None
@@ -160,13 +167,13 @@ pub(crate) fn virtual_operator_rule(number: &E164) -> VirtualOperator {
     if s.ends_with("99") {
         return VirtualOperator::Fails;
     }
-    let last = s.as_bytes().last().copied().unwrap_or(b'0');
-    if (last - b'0') % 2 == 0 {
+    let last = s.as_bytes().last().copied().unwrap_or(b'0').wrapping_sub(b'0') % 10;
+    if last.is_multiple_of(2) {
         return VirtualOperator::OnNumber(number.clone());
     }
     // The neighbouring even number: same length, so still a valid E.164 number.
     let mut other = s[..s.len() - 1].to_owned();
-    other.push(char::from(b'0' + ((last - b'0') ^ 1)));
+    other.push(char::from(b'0' + (last ^ 1)));
     match normalise(&other) {
         Ok(n) => VirtualOperator::OtherNumber(n),
         Err(_) => VirtualOperator::Fails,
@@ -250,7 +257,10 @@ fn clear_cookie(name: &str) -> String {
 fn plain(status: StatusCode, message: &str) -> Response {
     (
         status,
-        [(header::CONTENT_TYPE, "text/plain; charset=utf-8"), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         format!("{message}\n"),
     )
         .into_response()
@@ -274,7 +284,10 @@ pub(crate) async fn device_form(body: Bytes) -> Response {
         }
         Some(_) => {
             tracing::info!(target: "sandbox", "device: unknown action");
-            return plain(StatusCode::BAD_REQUEST, "Unknown action: use action=clear, or send sim / network.");
+            return plain(
+                StatusCode::BAD_REQUEST,
+                "Unknown action: use action=clear, or send sim / network.",
+            );
         }
     }
     if cookies.is_empty() {
@@ -302,7 +315,10 @@ pub(crate) async fn device_form(body: Bytes) -> Response {
     }
     if cookies.is_empty() {
         tracing::info!(target: "sandbox", "device: nothing to change");
-        return plain(StatusCode::BAD_REQUEST, "Nothing to change: send sim, network or action=clear.");
+        return plain(
+            StatusCode::BAD_REQUEST,
+            "Nothing to change: send sim, network or action=clear.",
+        );
     }
 
     let location = safe_return_to(field("return_to"));
@@ -310,7 +326,8 @@ pub(crate) async fn device_form(body: Bytes) -> Response {
     if let Ok(v) = HeaderValue::from_str(location) {
         res.headers_mut().insert(header::LOCATION, v);
     } else {
-        res.headers_mut().insert(header::LOCATION, HeaderValue::from_static("/"));
+        res.headers_mut()
+            .insert(header::LOCATION, HeaderValue::from_static("/"));
     }
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(&c) {
@@ -330,16 +347,28 @@ mod tests {
 
     #[test]
     fn virtual_operator_rule_as_documented() {
-        assert_eq!(virtual_operator_rule(&n("+99012345678")), VirtualOperator::OnNumber(n("+99012345678")));
-        assert_eq!(virtual_operator_rule(&n("+99012345677")), VirtualOperator::OtherNumber(n("+99012345676")));
+        assert_eq!(
+            virtual_operator_rule(&n("+99012345678")),
+            VirtualOperator::OnNumber(n("+99012345678"))
+        );
+        assert_eq!(
+            virtual_operator_rule(&n("+99012345677")),
+            VirtualOperator::OtherNumber(n("+99012345676"))
+        );
         assert_eq!(virtual_operator_rule(&n("+99011111199")), VirtualOperator::Fails);
-        assert_eq!(virtual_operator_rule(&n("+99011111109")), VirtualOperator::OtherNumber(n("+99011111108")));
+        assert_eq!(
+            virtual_operator_rule(&n("+99011111109")),
+            VirtualOperator::OtherNumber(n("+99011111108"))
+        );
     }
 
     #[test]
     fn cookies_are_read_and_decoded() {
         let mut h = HeaderMap::new();
-        h.append(header::COOKIE, HeaderValue::from_static("a=1; sandbox_sim=%2B99012345678"));
+        h.append(
+            header::COOKIE,
+            HeaderValue::from_static("a=1; sandbox_sim=%2B99012345678"),
+        );
         h.append(header::COOKIE, HeaderValue::from_static("sandbox_network=wifi"));
         assert_eq!(cookie(&h, "sandbox_sim").as_deref(), Some("+99012345678"));
         assert_eq!(cookie(&h, "sandbox_network").as_deref(), Some("wifi"));
@@ -369,7 +398,10 @@ mod tests {
     #[test]
     fn conditions_from_headers_and_cookies() {
         let mut h = HeaderMap::new();
-        h.insert(header::COOKIE, HeaderValue::from_static("sandbox_fault=check-slow; sandbox_delay_ms=999999"));
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_static("sandbox_fault=check-slow; sandbox_delay_ms=999999"),
+        );
         let c = read_conditions(&h).unwrap();
         assert_eq!(c.fault, Some(Fault::CheckSlow));
         assert_eq!(c.delay, Duration::from_millis(MAX_DELAY_MS));

@@ -53,7 +53,10 @@ pub(crate) fn verify(sb: &Inner, token: &str) -> Result<String, &'static str> {
         .get("iat")
         .and_then(Value::as_u64)
         .ok_or("The application JWT has no iat claim (seconds since the epoch).")?;
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     if iat > now + LEEWAY_SECS {
         return Err("The application JWT's iat is in the future.");
     }

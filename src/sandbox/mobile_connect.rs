@@ -43,14 +43,22 @@ pub(crate) async fn authorize(State(sb): State<Sandbox>, headers: HeaderMap, Raw
     match req.get("version") {
         None => return req.fail(P, "invalid_request", "version is missing."),
         Some(v) if !v.starts_with("mc_") || v.len() > 64 => {
-            return req.fail(P, "invalid_request", "version must be a Mobile Connect version, e.g. mc_di_r2_v2.3.")
+            return req.fail(
+                P,
+                "invalid_request",
+                "version must be a Mobile Connect version, e.g. mc_di_r2_v2.3.",
+            )
         }
         Some(_) => {}
     }
     match req.get("acr_values") {
         None => return req.fail(P, "invalid_request", "acr_values is missing."),
         Some(acr) if !acr.split_ascii_whitespace().all(|v| matches!(v, "1" | "2" | "3" | "4")) => {
-            return req.fail(P, "invalid_request", "acr_values must be levels of assurance 1 to 4, e.g. 2.")
+            return req.fail(
+                P,
+                "invalid_request",
+                "acr_values must be levels of assurance 1 to 4, e.g. 2.",
+            )
         }
         Some(_) => {}
     }
@@ -87,7 +95,11 @@ pub(crate) fn token_params(query: Option<&str>, body: &[u8]) -> Result<Vec<(Stri
 
 /// The value of `name` in `pairs` (first one, empty counts as missing).
 pub(crate) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str()).filter(|v| !v.is_empty())
+    pairs
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+        .filter(|v| !v.is_empty())
 }
 
 /// `POST /deviceinitiated/v1/token` — HTTP Basic client authentication.
@@ -112,7 +124,11 @@ pub(crate) async fn token(
     if !constant_time_eq(client_id.as_bytes(), sb.mc_client_id.as_bytes())
         || !constant_time_eq(secret.as_bytes(), sb.mc_client_secret.as_bytes())
     {
-        return fail(StatusCode::UNAUTHORIZED, "invalid_client", "Client authentication failed: unknown client or wrong secret.");
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+            "Client authentication failed: unknown client or wrong secret.",
+        );
     }
     let pairs = match token_params(query.as_deref(), &body) {
         Ok(p) => p,
@@ -122,7 +138,11 @@ pub(crate) async fn token(
         None => return fail(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is missing."),
         Some("authorization_code") => {}
         Some(_) => {
-            return fail(StatusCode::BAD_REQUEST, "unsupported_grant_type", "Only grant_type=authorization_code is supported.")
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Only grant_type=authorization_code is supported.",
+            )
         }
     }
     let Some(code) = param(&pairs, "code") else {
@@ -139,7 +159,10 @@ pub(crate) async fn token(
 
 /// The OIDC id_token of a Mobile Connect grant: HS256 with the client secret.
 pub(crate) fn id_token(sb: &Inner, grant: &Grant, ttl: u64) -> Result<String, jsonwebtoken::errors::Error> {
-    let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
     let claims = json!({
         "iss": sb.public_base,
         "aud": grant.client_id,
@@ -163,20 +186,42 @@ pub(crate) async fn premium_info(State(sb): State<Sandbox>, headers: HeaderMap, 
         oauth_error(status, error, description)
     };
     let Some(token) = bearer(&headers) else {
-        return fail(StatusCode::UNAUTHORIZED, "invalid_token", "Send Authorization: Bearer <access_token>.");
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "Send Authorization: Bearer <access_token>.",
+        );
     };
     let Some(grant) = sb.tokens.get(token) else {
-        return fail(StatusCode::UNAUTHORIZED, "invalid_token", "The access token is unknown, revoked or expired.");
+        return fail(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "The access token is unknown, revoked or expired.",
+        );
     };
     if grant.protocol != Protocol::MobileConnect || !has_scope(&grant.scope, MC_SCOPE) {
-        return fail(StatusCode::FORBIDDEN, "insufficient_scope", "The access token was not granted the mc_vm_match_hash scope.");
+        return fail(
+            StatusCode::FORBIDDEN,
+            "insufficient_scope",
+            "The access token was not granted the mc_vm_match_hash scope.",
+        );
     }
     let value: Value = match serde_json::from_slice(&body) {
         Ok(v) => v,
-        Err(_) => return fail(StatusCode::BAD_REQUEST, "invalid_request", "The body must be JSON: {\"mc_claims\": {\"device_msisdn_hash\": \"<sha256 hex>\"}}."),
+        Err(_) => {
+            return fail(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The body must be JSON: {\"mc_claims\": {\"device_msisdn_hash\": \"<sha256 hex>\"}}.",
+            )
+        }
     };
     let Some(hash) = value.pointer("/mc_claims/device_msisdn_hash").and_then(Value::as_str) else {
-        return fail(StatusCode::BAD_REQUEST, "invalid_request", "mc_claims.device_msisdn_hash is missing or not a string.");
+        return fail(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "mc_claims.device_msisdn_hash is missing or not a string.",
+        );
     };
     if hash.len() != 64 || !hash.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
         return fail(
@@ -191,7 +236,11 @@ pub(crate) async fn premium_info(State(sb): State<Sandbox>, headers: HeaderMap, 
     match grant.fault {
         Some(Fault::Check500) => {
             tracing::info!(target: "sandbox", "premiuminfo: simulated fault check-500");
-            oauth_error(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "Simulated operator fault (check-500).")
+            oauth_error(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "server_error",
+                "Simulated operator fault (check-500).",
+            )
         }
         Some(Fault::CheckMalformed) => {
             tracing::info!(target: "sandbox", "premiuminfo: simulated fault check-malformed");

@@ -142,7 +142,9 @@ pub(crate) type PendingOutcome = Result<Grant, (&'static str, String)>;
 pub(crate) enum CodeState {
     Fresh(Box<Grant>),
     /// Already exchanged; a replay revokes the token it gave (RFC 6749 §4.1.2).
-    Redeemed { access_token: Option<String> },
+    Redeemed {
+        access_token: Option<String>,
+    },
 }
 
 /// What an access token stands for.

@@ -58,7 +58,10 @@ pub(crate) fn vonage_error(status: StatusCode, title: &str, detail: &str) -> Res
 
 /// A CAMARA error: `{status, code, message}`.
 pub(crate) fn camara_error(status: StatusCode, code: &str, message: &str) -> Response {
-    json(status, json!({ "status": status.as_u16(), "code": code, "message": message }))
+    json(
+        status,
+        json!({ "status": status.as_u16(), "code": code, "message": message }),
+    )
 }
 
 /// A short HTML page for errors that must not redirect (unknown client or redirect URI).
@@ -87,7 +90,10 @@ pub(crate) fn found(location: &str) -> Response {
     match HeaderValue::from_str(location) {
         Ok(v) => (
             StatusCode::FOUND,
-            [(header::LOCATION, v), (header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            [
+                (header::LOCATION, v),
+                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+            ],
         )
             .into_response(),
         Err(_) => html_page(
@@ -119,12 +125,7 @@ pub(crate) fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Resp
 }
 
 /// The error redirect of an authorization: `?error=…&error_description=…&state=…`.
-pub(crate) fn error_redirect(
-    redirect_uri: &str,
-    error: &str,
-    description: &str,
-    state: Option<&str>,
-) -> Response {
+pub(crate) fn error_redirect(redirect_uri: &str, error: &str, description: &str, state: Option<&str>) -> Response {
     let mut params = vec![("error", error), ("error_description", description)];
     if let Some(state) = state {
         params.push(("state", state));
@@ -141,7 +142,10 @@ pub(crate) fn malformed_json(body: &str) -> Response {
     let body = &body[..cut];
     (
         StatusCode::OK,
-        [(header::CONTENT_TYPE, "application/json"), (header::CACHE_CONTROL, "no-store")],
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, "no-store"),
+        ],
         body.to_owned(),
     )
         .into_response()
@@ -161,9 +165,7 @@ pub(crate) fn form_pairs(s: &str) -> Option<Vec<(String, String)>> {
 }
 
 /// Query parameters as a map; `Err(name)` when a parameter is repeated (RFC 6749 §3.1).
-pub(crate) fn unique_params(
-    pairs: Vec<(String, String)>,
-) -> Result<std::collections::HashMap<String, String>, String> {
+pub(crate) fn unique_params(pairs: Vec<(String, String)>) -> Result<std::collections::HashMap<String, String>, String> {
     let mut map = std::collections::HashMap::with_capacity(pairs.len());
     for (k, v) in pairs {
         if map.contains_key(&k) {
@@ -211,7 +213,10 @@ mod tests {
     fn redirect_keeps_existing_query() {
         let res = error_redirect("http://x.test/cb?a=1", "access_denied", "no SIM", Some("s 1"));
         let loc = res.headers().get(header::LOCATION).unwrap().to_str().unwrap();
-        assert_eq!(loc, "http://x.test/cb?a=1&error=access_denied&error_description=no+SIM&state=s+1");
+        assert_eq!(
+            loc,
+            "http://x.test/cb?a=1&error=access_denied&error_description=no+SIM&state=s+1"
+        );
     }
 
     #[test]
@@ -222,6 +227,9 @@ mod tests {
 
     #[test]
     fn html_is_escaped() {
-        assert_eq!(escape_html("<a href='x'>&</a>"), "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;");
+        assert_eq!(
+            escape_html("<a href='x'>&</a>"),
+            "&lt;a href=&#39;x&#39;&gt;&amp;&lt;/a&gt;"
+        );
     }
 }

@@ -36,7 +36,9 @@ pub enum VerifyError {
 
 fn state_message(problem: StateProblem) -> &'static str {
     match problem {
-        StateProblem::Missing => "The operator's answer did not say which verification it belongs to. Please start again.",
+        StateProblem::Missing => {
+            "The operator's answer did not say which verification it belongs to. Please start again."
+        }
         StateProblem::Unknown => "This verification is unknown. Please start again.",
         StateProblem::Expired => "This verification took too long and has expired. Please start again.",
         StateProblem::Replayed => "This verification has already been completed. Please start a new one.",
@@ -123,9 +125,28 @@ mod tests {
         let cases = [
             (VerifyError::InvalidPhone(PhoneError::Empty), 400, "invalid_phone"),
             (VerifyError::InvalidState(StateProblem::Replayed), 400, "invalid_state"),
-            (VerifyError::OperatorDenied { error: "access_denied".into(), description: None }, 403, "operator_denied"),
-            (VerifyError::OperatorError(OperatorFailure::Status { step: "t", status: 500, code: None }), 502, "operator_error"),
-            (VerifyError::from(OperatorFailure::Timeout { step: "t" }), 504, "operator_timeout"),
+            (
+                VerifyError::OperatorDenied {
+                    error: "access_denied".into(),
+                    description: None,
+                },
+                403,
+                "operator_denied",
+            ),
+            (
+                VerifyError::OperatorError(OperatorFailure::Status {
+                    step: "t",
+                    status: 500,
+                    code: None,
+                }),
+                502,
+                "operator_error",
+            ),
+            (
+                VerifyError::from(OperatorFailure::Timeout { step: "t" }),
+                504,
+                "operator_timeout",
+            ),
             (VerifyError::RateLimited, 429, "rate_limited"),
         ];
         for (error, status, code) in cases {
@@ -137,7 +158,10 @@ mod tests {
 
     #[test]
     fn a_wifi_refusal_says_mobile_data() {
-        let e = VerifyError::OperatorDenied { error: "access_denied".into(), description: Some("on Wi-Fi".into()) };
+        let e = VerifyError::OperatorDenied {
+            error: "access_denied".into(),
+            description: Some("on Wi-Fi".into()),
+        };
         assert!(e.to_string().contains("mobile data"));
     }
 }

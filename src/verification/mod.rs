@@ -111,7 +111,12 @@ impl Verifier {
             .user_agent(concat!("number-verify/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let app_jwt = config.vonage.as_ref().map(AppJwtSource::new).transpose().map_err(|e| e.to_string())?;
+        let app_jwt = config
+            .vonage
+            .as_ref()
+            .map(AppJwtSource::new)
+            .transpose()
+            .map_err(|e| e.to_string())?;
         Ok(Self {
             config,
             http,
@@ -147,7 +152,11 @@ impl Verifier {
 
         let url = match protocol {
             Protocol::MobileConnect => {
-                let mc = self.config.mobile_connect.as_ref().ok_or(VerifyError::ProtocolUnavailable)?;
+                let mc = self
+                    .config
+                    .mobile_connect
+                    .as_ref()
+                    .ok_or(VerifyError::ProtocolUnavailable)?;
                 mobile_connect::authorize_url(mc, &redirect_uri, state.as_str(), &nonce)
             }
             Protocol::Camara => {
@@ -156,8 +165,15 @@ impl Verifier {
             }
         };
 
-        let pending = Pending { protocol, number: number.clone(), nonce, origin };
-        self.pending.insert(state, pending, WhenFull::Refuse).map_err(|_| VerifyError::RateLimited)?;
+        let pending = Pending {
+            protocol,
+            number: number.clone(),
+            nonce,
+            origin,
+        };
+        self.pending
+            .insert(state, pending, WhenFull::Refuse)
+            .map_err(|_| VerifyError::RateLimited)?;
         tracing::info!(protocol = protocol.as_str(), number = %number, "verification started");
         Ok(Started { url, number })
     }
@@ -166,7 +182,11 @@ impl Verifier {
     /// verification started on the page finishes only in the browser that started it
     /// (`browser_session`, from its cookie).
     pub async fn complete(&self, params: CallbackParams, browser_session: Option<&str>) -> Completed {
-        let failed = |origin, number, error| Completed { origin, number, result: Err(error) };
+        let failed = |origin, number, error| Completed {
+            origin,
+            number,
+            result: Err(error),
+        };
 
         let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
             return failed(None, None, VerifyError::InvalidState(StateProblem::Missing));
@@ -191,7 +211,14 @@ impl Verifier {
         }
 
         if let Some(error) = params.error.filter(|e| !e.is_empty()) {
-            return failed(origin, number, VerifyError::OperatorDenied { error, description: params.error_description });
+            return failed(
+                origin,
+                number,
+                VerifyError::OperatorDenied {
+                    error,
+                    description: params.error_description,
+                },
+            );
         }
         let Some(code) = params.code.filter(|c| !c.is_empty()) else {
             let failure = crate::operators::OperatorFailure::Malformed {
@@ -219,7 +246,11 @@ impl Verifier {
         let redirect_uri = self.config.redirect_uri();
         match pending.protocol {
             Protocol::MobileConnect => {
-                let mc = self.config.mobile_connect.as_ref().ok_or(VerifyError::ProtocolUnavailable)?;
+                let mc = self
+                    .config
+                    .mobile_connect
+                    .as_ref()
+                    .ok_or(VerifyError::ProtocolUnavailable)?;
                 let token = mobile_connect::exchange_code(&self.http, mc, &redirect_uri, code, &pending.nonce).await?;
                 Ok(mobile_connect::check_number(&self.http, mc, &token, &pending.number).await?)
             }

@@ -35,7 +35,11 @@ pub enum Taken<V> {
 
 impl<K: Eq + Hash + Clone, V> TtlStore<K, V> {
     pub fn new(ttl: Duration, cap: usize) -> Self {
-        Self { entries: Mutex::new(HashMap::new()), ttl, cap }
+        Self {
+            entries: Mutex::new(HashMap::new()),
+            ttl,
+            cap,
+        }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<K, (Instant, V)>> {
@@ -56,7 +60,10 @@ impl<K: Eq + Hash + Clone, V> TtlStore<K, V> {
                 match when_full {
                     WhenFull::Refuse => return Err(Full),
                     WhenFull::EvictOldest => {
-                        let oldest = entries.iter().min_by_key(|(_, (created, _))| *created).map(|(k, _)| k.clone());
+                        let oldest = entries
+                            .iter()
+                            .min_by_key(|(_, (created, _))| *created)
+                            .map(|(k, _)| k.clone());
                         if let Some(oldest) = oldest {
                             entries.remove(&oldest);
                         }
@@ -95,7 +102,9 @@ impl<K: Eq + Hash + Clone, V> TtlStore<K, V> {
 
     pub fn contains(&self, key: &K) -> bool {
         let now = Instant::now();
-        self.lock().get(key).is_some_and(|(created, _)| now.duration_since(*created) < self.ttl)
+        self.lock()
+            .get(key)
+            .is_some_and(|(created, _)| now.duration_since(*created) < self.ttl)
     }
 
     pub fn len(&self) -> usize {
@@ -127,14 +136,27 @@ mod tests {
         let store = TtlStore::new(Duration::from_secs(600), 3);
         let t0 = Instant::now();
         for i in 0..3 {
-            store.insert_at(i, i, WhenFull::Refuse, t0 + Duration::from_secs(i)).unwrap();
+            store
+                .insert_at(i, i, WhenFull::Refuse, t0 + Duration::from_secs(i))
+                .unwrap();
         }
-        assert_eq!(store.insert_at(9, 9, WhenFull::Refuse, t0 + Duration::from_secs(5)), Err(Full));
-        store.insert_at(9, 9, WhenFull::EvictOldest, t0 + Duration::from_secs(5)).unwrap();
+        assert_eq!(
+            store.insert_at(9, 9, WhenFull::Refuse, t0 + Duration::from_secs(5)),
+            Err(Full)
+        );
+        store
+            .insert_at(9, 9, WhenFull::EvictOldest, t0 + Duration::from_secs(5))
+            .unwrap();
         assert_eq!(store.len(), 3);
-        assert_eq!(store.take_at(&0, t0 + Duration::from_secs(6)), Taken::Missing, "the oldest went");
+        assert_eq!(
+            store.take_at(&0, t0 + Duration::from_secs(6)),
+            Taken::Missing,
+            "the oldest went"
+        );
         // Expired entries make room first.
-        store.insert_at(10, 10, WhenFull::Refuse, t0 + Duration::from_secs(700)).unwrap();
+        store
+            .insert_at(10, 10, WhenFull::Refuse, t0 + Duration::from_secs(700))
+            .unwrap();
         assert_eq!(store.len(), 1);
     }
 }

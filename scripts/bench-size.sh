@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Page-weight benchmark: builds the release bundle, serves it, and measures what a
+# browser with an empty cache downloads for the first load (HTML + CSS + JS + wasm),
+# compressed as the server sends it (brotli, then gzip), plus the raw wasm size.
+# Usage: scripts/bench-size.sh   (prints a Markdown table)
+source "$(dirname "$0")/lib.sh"
+
+ensure_rust
+ensure_cargo_leptos
+ensure_wasm_bindgen
+ensure_wasm_opt
+
+step "cargo leptos build --release"
+cargo leptos build --release >&2
+
+PORT=${BENCH_PORT:-3200}
+BASE="http://127.0.0.1:$PORT"
+LEPTOS_SITE_ADDR="127.0.0.1:$PORT" APP_PUBLIC_URL="$BASE" LEPTOS_SITE_ROOT=target/site \
+  LEPTOS_OUTPUT_NAME=number-verify RUST_LOG=warn ./target/release/number-verify &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+curl -fs "$BASE/healthz" >/dev/null || fail "benchmark" "the release server did not start" "run ./target/release/number-verify by hand to see why"
+
+size() { # size URL ENCODING → bytes on the wire
+  curl -fs -o /dev/null -H "Accept-Encoding: $2" -w '%{size_download}' "$BASE$1"
+}
+assets=(/ /pkg/number-verify.css /pkg/number-verify.js /pkg/number-verify_bg.wasm /favicon.ico)
+echo "| asset | raw bytes | gzip | brotli |"
+echo "|---|---:|---:|---:|"
+tot_raw=0; tot_gz=0; tot_br=0
+for a in "${assets[@]}"; do
+  raw=$(size "$a" identity); gz=$(size "$a" gzip); br=$(size "$a" br)
+  tot_raw=$((tot_raw + raw)); tot_gz=$((tot_gz + gz)); tot_br=$((tot_br + br))
+  echo "| \`$a\` | $raw | $gz | $br |"
+done
+echo "| **first load** | **$tot_raw** | **$tot_gz** | **$tot_br** |"
+echo
+echo "wasm file on disk: $(stat -c %s target/site/pkg/number-verify_bg.wasm) bytes"
