@@ -72,7 +72,7 @@ fn sandbox_config(config: &Config) -> SandboxConfig {
         mc_client_secret: config::SANDBOX_MC_CLIENT_SECRET.into(),
         vonage_application_id: config::SANDBOX_VONAGE_APPLICATION_ID.into(),
         vonage_public_key_pem: config::SANDBOX_VONAGE_PUBLIC_KEY.into(),
-        store_cap: 4096,
+        store_cap: crate::sandbox::DEFAULT_STORE_CAP,
     }
 }
 

@@ -131,7 +131,8 @@ async fn login_refuses_bad_input_with_specific_errors() {
 #[tokio::test]
 async fn operator_faults_map_to_their_api_errors() {
     let app = TestApp::start(&[("OPERATOR_TIMEOUT_MS", "1000")]).await;
-    let cases: &[(&[(&str, &str)], u16, &str)] = &[
+    type Case<'a> = (&'a [(&'a str, &'a str)], u16, &'a str);
+    let cases: &[Case] = &[
         (&[("X-Sandbox-Network", "wifi")], 403, "operator_denied"),
         (&[("X-Sandbox-Fault", "unavailable")], 403, "operator_denied"),
         (&[("X-Sandbox-Fault", "token-500")], 502, "operator_error"),
