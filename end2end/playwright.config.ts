@@ -50,6 +50,7 @@ export default defineConfig({
       LEPTOS_OUTPUT_NAME: 'number-verify',
       SANDBOX: 'on',
       RUST_LOG: 'warn',
+      RATE_LIMIT_PER_MINUTE: '1000',
     },
   },
 });

@@ -11,13 +11,7 @@ have wrk || { [ "$(id -u)" = 0 ] && apt-get install -y -qq wrk >/dev/null; } || 
 have wrk || fail "benchmark" "wrk is not installed" "install wrk (Debian: apt-get install wrk)"
 [ -x target/release/number-verify ] || { ensure_rust; ensure_cargo_leptos; ensure_wasm_bindgen; ensure_wasm_opt; cargo leptos build --release >&2; }
 
-PORT=${BENCH_PORT:-3201}
-BASE="http://127.0.0.1:$PORT"
-LEPTOS_SITE_ADDR="127.0.0.1:$PORT" APP_PUBLIC_URL="$BASE" LEPTOS_SITE_ROOT=target/site \
-  LEPTOS_OUTPUT_NAME=number-verify RUST_LOG=warn ./target/release/number-verify &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
+start_release_server "${BENCH_PORT:-3201}"
 
 echo "### GET / (server-rendered page, brotli)"
 wrk -t2 -c16 -d"${DURATION}s" -H 'Accept-Encoding: br' "$BASE/" | grep -E 'Latency|Requests/sec'
@@ -29,4 +23,4 @@ wrk.headers["Content-Type"] = "application/json"
 LUA
 wrk -t2 -c16 -d"${DURATION}s" -s /tmp/nv-login.lua "$BASE/login" | grep -E 'Latency|Requests/sec|Non-2xx'
 echo "### server memory"
-grep -E 'VmHWM|VmRSS' /proc/$SERVER/status
+grep -E 'VmHWM|VmRSS' /proc/$SERVER_PID/status

@@ -13,14 +13,7 @@ ensure_wasm_opt
 step "cargo leptos build --release"
 cargo leptos build --release >&2
 
-PORT=${BENCH_PORT:-3200}
-BASE="http://127.0.0.1:$PORT"
-LEPTOS_SITE_ADDR="127.0.0.1:$PORT" APP_PUBLIC_URL="$BASE" LEPTOS_SITE_ROOT=target/site \
-  LEPTOS_OUTPUT_NAME=number-verify RUST_LOG=warn ./target/release/number-verify &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null && break; sleep 0.1; done
-curl -fs "$BASE/healthz" >/dev/null || fail "benchmark" "the release server did not start" "run ./target/release/number-verify by hand to see why"
+start_release_server "${BENCH_PORT:-3200}"
 
 size() { # size URL ENCODING → bytes on the wire
   curl -fs -o /dev/null -H "Accept-Encoding: $2" -w '%{size_download}' "$BASE$1"

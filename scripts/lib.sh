@@ -124,3 +124,16 @@ ensure_end2end_packages() {
     npm ci --prefix end2end --no-audit --no-fund --silent
   cp end2end/package-lock.json "$stamp"
 }
+
+# Serves the release build on 127.0.0.1:$1 in the background (stopped on exit) and
+# waits for /healthz. Sets BASE and SERVER_PID.
+start_release_server() {
+  local port=$1
+  BASE="http://127.0.0.1:$port"
+  LEPTOS_SITE_ADDR="127.0.0.1:$port" APP_PUBLIC_URL="$BASE" LEPTOS_SITE_ROOT=target/site \
+    LEPTOS_OUTPUT_NAME=number-verify RUST_LOG=warn ./target/release/number-verify &
+  SERVER_PID=$!
+  trap 'kill $SERVER_PID 2>/dev/null || true' EXIT
+  for _ in $(seq 1 100); do curl -fs "$BASE/healthz" >/dev/null && return; sleep 0.1; done
+  fail "benchmark" "the release server did not start on port $port" "run ./target/release/number-verify by hand to see why"
+}

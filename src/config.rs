@@ -83,6 +83,11 @@ pub struct Config {
     pub mobile_connect: Option<MobileConnectConfig>,
     pub vonage: Option<VonageConfig>,
     pub operator_timeout: Duration,
+    /// Verifications one client may start per minute (by IP address).
+    pub rate_limit_per_minute: u32,
+    /// Take the client's address from the last `X-Forwarded-For` entry (set by a
+    /// reverse proxy in front of the app) instead of the TCP peer.
+    pub trust_proxy: bool,
 }
 
 impl Config {
@@ -184,16 +189,7 @@ impl Config {
                 }
             };
 
-        let hashed = match var("CAMARA_HASHED").as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("false" | "0" | "off" | "no") => false,
-            Some("true" | "1" | "on" | "yes") => true,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "CAMARA_HASHED",
-                    format!("“{other}” is not true or false"),
-                ))
-            }
-        };
+        let hashed = parse_bool("CAMARA_HASHED", var("CAMARA_HASHED"))?;
         let vonage = {
             let (base, app, key, jwt) = (
                 var("VONAGE_API_BASE"),
@@ -255,6 +251,20 @@ impl Config {
             },
         };
 
+        let rate_limit_per_minute = match var("RATE_LIMIT_PER_MINUTE") {
+            None => 30,
+            Some(v) => match v.parse::<u32>() {
+                Ok(n) if (1..=1_000_000).contains(&n) => n,
+                _ => {
+                    return Err(ConfigError::new(
+                        "RATE_LIMIT_PER_MINUTE",
+                        format!("“{v}” is not a whole number between 1 and 1000000"),
+                    ))
+                }
+            },
+        };
+        let trust_proxy = parse_bool("TRUST_PROXY", var("TRUST_PROXY"))?;
+
         Ok(Config {
             site_addr,
             public_url,
@@ -264,7 +274,18 @@ impl Config {
             mobile_connect,
             vonage,
             operator_timeout,
+            rate_limit_per_minute,
+            trust_proxy,
         })
+    }
+}
+
+/// `true`/`false` (also 1/0, on/off, yes/no); unset is false.
+fn parse_bool(name: &'static str, value: Option<String>) -> Result<bool, ConfigError> {
+    match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("false" | "0" | "off" | "no") => Ok(false),
+        Some("true" | "1" | "on" | "yes") => Ok(true),
+        Some(other) => Err(ConfigError::new(name, format!("“{other}” is not true or false"))),
     }
 }
 
@@ -391,6 +412,9 @@ mod tests {
             (&[("OPERATOR_TIMEOUT_MS", "soon")], "OPERATOR_TIMEOUT_MS"),
             (&[("OPERATOR_TIMEOUT_MS", "0")], "OPERATOR_TIMEOUT_MS"),
             (&[("CAMARA_HASHED", "perhaps")], "CAMARA_HASHED"),
+            (&[("RATE_LIMIT_PER_MINUTE", "0")], "RATE_LIMIT_PER_MINUTE"),
+            (&[("RATE_LIMIT_PER_MINUTE", "lots")], "RATE_LIMIT_PER_MINUTE"),
+            (&[("TRUST_PROXY", "sometimes")], "TRUST_PROXY"),
             (&[("MC_CLIENT_ID", "id")], "MC_API_BASE"),
             (
                 &[("MC_API_BASE", "https://x.example"), ("MC_CLIENT_ID", "id")],

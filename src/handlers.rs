@@ -2,14 +2,18 @@
 //! and the server side of the page's server functions. Thin: parse, call
 //! `verification`, map the result.
 
-use std::sync::Arc;
+use std::{
+    net::{IpAddr, SocketAddr},
+    sync::Arc,
+};
 
 use axum::{
-    extract::{RawQuery, State},
+    extract::{ConnectInfo, RawQuery, State},
     http::{header, HeaderMap, HeaderValue, StatusCode},
     response::{IntoResponse, Redirect, Response},
-    Json,
+    Extension, Json,
 };
+use http::request::Parts;
 use leptos::prelude::*;
 use serde::Deserialize;
 use serde_json::json;
@@ -42,7 +46,11 @@ pub const ERROR_PREFIX: &str = "Error validating phone number.";
 
 pub async fn start_from_page(phone: String, protocol: Option<String>) -> Started {
     let state = expect_context::<AppState>();
-    let headers: HeaderMap = leptos_axum::extract().await.unwrap_or_default();
+    let parts = use_context::<Parts>();
+    let headers = parts.as_ref().map(|p| p.headers.clone()).unwrap_or_default();
+    let client = parts
+        .as_ref()
+        .and_then(|p| client_ip(&state, &p.headers, &p.extensions));
     let session = ensure_session(&state, &headers);
     let plain_form = accepts_html(&headers);
 
@@ -60,6 +68,7 @@ pub async fn start_from_page(phone: String, protocol: Option<String>) -> Started
                     Origin::Browser {
                         session: session.clone(),
                     },
+                    client,
                 )
                 .await
         }
@@ -233,7 +242,13 @@ struct LoginRequest {
 
 /// `POST /login` — the mobile-app API: `{"phone": "+99012345678"}` → `{"url": …}`.
 /// Also takes the same fields form-encoded, as the tutorial's Android app posts them.
-pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: axum::body::Bytes) -> Response {
+pub async fn login(
+    State(state): State<AppState>,
+    connection: Option<Extension<ConnectInfo<SocketAddr>>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let client = client_address(&state, &headers, connection.map(|Extension(ConnectInfo(peer))| peer));
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
@@ -270,7 +285,7 @@ pub async fn login(State(state): State<AppState>, headers: HeaderMap, body: axum
     };
     match state
         .verifier
-        .start(request.phone.as_deref().unwrap_or(""), protocol, Origin::Api)
+        .start(request.phone.as_deref().unwrap_or(""), protocol, Origin::Api, client)
         .await
     {
         Ok(started) => Json(json!({ "url": started.url })).into_response(),
@@ -289,6 +304,31 @@ pub fn api_error(error: &VerifyError) -> Response {
 
 fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "error": code, "message": message }))).into_response()
+}
+
+/// The client's IP address, for the rate limit: the TCP peer, or behind a trusted
+/// reverse proxy (`TRUST_PROXY`) the address it appended to `X-Forwarded-For`.
+fn client_address(state: &AppState, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
+    if state.config.trust_proxy {
+        let forwarded = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .last()
+            .and_then(|ip| ip.trim().parse().ok());
+        if forwarded.is_some() {
+            return forwarded;
+        }
+    }
+    peer.map(|p| p.ip())
+}
+
+fn client_ip(state: &AppState, headers: &HeaderMap, extensions: &http::Extensions) -> Option<IpAddr> {
+    let peer = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| *peer);
+    client_address(state, headers, peer)
 }
 
 fn accepts_html(headers: &HeaderMap) -> bool {

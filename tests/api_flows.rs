@@ -215,22 +215,7 @@ async fn a_replayed_callback_is_refused() {
         .json()
         .await
         .unwrap();
-    // Follow the operator's hops by hand until the callback.
-    let mut url = login["url"].as_str().unwrap().to_owned();
-    let callback = loop {
-        let r = client.get(&url).send().await.unwrap();
-        assert!(
-            r.status().is_redirection(),
-            "operator hop {} answered {}",
-            url,
-            r.status()
-        );
-        let next = common::absolute(r.url(), &common::location(&r));
-        if next.contains("/callback") {
-            break next;
-        }
-        url = next;
-    };
+    let callback = common::hops_to_callback(&client, login["url"].as_str().unwrap()).await;
     let first: Value = client.get(&callback).send().await.unwrap().json().await.unwrap();
     assert_eq!(first, json!({"devicePhoneNumberVerified": true}));
     let again = client.get(&callback).send().await.unwrap();
@@ -253,15 +238,7 @@ async fn an_expired_pending_verification_is_refused() {
         .json()
         .await
         .unwrap();
-    let mut url = login["url"].as_str().unwrap().to_owned();
-    let callback = loop {
-        let r = client.get(&url).send().await.unwrap();
-        let next = common::absolute(r.url(), &common::location(&r));
-        if next.contains("/callback") {
-            break next;
-        }
-        url = next;
-    };
+    let callback = common::hops_to_callback(&client, login["url"].as_str().unwrap()).await;
     // Wait out the (shortened) lifetime: the thing under test is expiry itself.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let r = client.get(&callback).send().await.unwrap();
@@ -277,4 +254,53 @@ async fn healthz_answers() {
     let r = reqwest::get(app.url("/healthz")).await.unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(r.text().await.unwrap(), "ok\n");
+}
+
+#[tokio::test]
+async fn starts_are_rate_limited_per_client() {
+    let app = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "3")]).await;
+    let client = following_client(&[]);
+    for _ in 0..3 {
+        let r = client
+            .post(app.url("/login"))
+            .json(&json!({"phone": "+99012345678"}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    let r = client
+        .post(app.url("/login"))
+        .json(&json!({"phone": "+99012345678"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 429);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "rate_limited");
+    assert!(body["message"].as_str().unwrap().contains("wait"), "{body}");
+}
+
+#[tokio::test]
+async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
+    let app = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "1"), ("TRUST_PROXY", "true")]).await;
+    let client = following_client(&[]);
+    let login = |forwarded: &'static str| {
+        client
+            .post(app.url("/login"))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"phone": "+99012345678"}))
+            .send()
+    };
+    assert_eq!(login("198.51.100.7, 203.0.113.1").await.unwrap().status(), 200);
+    assert_eq!(
+        login("198.51.100.7, 203.0.113.2").await.unwrap().status(),
+        200,
+        "another client"
+    );
+    assert_eq!(
+        login("203.0.113.1").await.unwrap().status(),
+        429,
+        "the first client again"
+    );
 }

@@ -87,3 +87,21 @@ test('the whole flow works on a phone-sized screen', async ({ page }, info) => {
   const box = await page.locator('#result').boundingBox();
   expect(box!.x + box!.width).toBeLessThanOrEqual(360);
 });
+
+test('a browser that reports Wi-Fi is asked for mobile data before starting', async ({ page }, info) => {
+  test.skip(info.project.name !== 'hydrated', 'the Network Information API is read by the hydrated page');
+  await page.addInitScript(() => {
+    Object.defineProperty(navigator, 'connection', { value: { type: 'wifi' }, configurable: true });
+  });
+  await openPage(page, info);
+  await expect(page.getByRole('note')).toContainText('Switch to mobile data');
+});
+
+test('a browser on mobile data gets no Wi-Fi hint', async ({ page }, info) => {
+  await page.addInitScript(() => {
+    Object.defineProperty(navigator, 'connection', { value: { type: 'cellular' }, configurable: true });
+  });
+  await openPage(page, info);
+  await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
+  await expect(page.getByRole('note')).toHaveCount(0);
+});

@@ -9,7 +9,9 @@
 pub mod error;
 pub mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+
+use governor::{DefaultKeyedRateLimiter, Quota};
 
 pub use error::{StateProblem, VerifyError};
 use store::{Taken, TtlStore, WhenFull};
@@ -94,6 +96,8 @@ pub struct Verifier {
     pending: TtlStore<State, Pending>,
     /// States already completed, to tell a replay from an unknown state.
     completed: TtlStore<State, ()>,
+    /// Starts per client address: each start costs an operator request and a pending entry.
+    start_limiter: DefaultKeyedRateLimiter<IpAddr>,
 }
 
 impl Verifier {
@@ -117,12 +121,14 @@ impl Verifier {
             .map(AppJwtSource::new)
             .transpose()
             .map_err(|e| e.to_string())?;
+        let per_minute = NonZeroU32::new(config.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             config,
             http,
             app_jwt,
             pending: TtlStore::new(pending_ttl, PENDING_CAP),
             completed: TtlStore::new(pending_ttl, PENDING_CAP),
+            start_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
         })
     }
 
@@ -144,7 +150,23 @@ impl Verifier {
 
     /// Normalises the number, records the pending verification and returns the URL the
     /// device must visit top-level.
-    pub async fn start(&self, typed: &str, protocol: Protocol, origin: Origin) -> Result<Started, VerifyError> {
+    /// `client` is the address the request came from, for the per-client rate limit.
+    pub async fn start(
+        &self,
+        typed: &str,
+        protocol: Protocol,
+        origin: Origin,
+        client: Option<IpAddr>,
+    ) -> Result<Started, VerifyError> {
+        if let Some(ip) = client {
+            if self.start_limiter.check_key(&ip).is_err() {
+                return Err(VerifyError::RateLimited);
+            }
+            // Forget quiet clients now and then, so the limiter's map stays small.
+            if self.start_limiter.len() > 10_000 {
+                self.start_limiter.retain_recent();
+            }
+        }
         let number = normalise(typed).map_err(VerifyError::InvalidPhone)?;
         let state = State::random();
         let nonce = random_token();
@@ -152,11 +174,7 @@ impl Verifier {
 
         let url = match protocol {
             Protocol::MobileConnect => {
-                let mc = self
-                    .config
-                    .mobile_connect
-                    .as_ref()
-                    .ok_or(VerifyError::ProtocolUnavailable)?;
+                let mc = self.mobile_connect()?;
                 mobile_connect::authorize_url(mc, &redirect_uri, state.as_str(), &nonce)
             }
             Protocol::Camara => {
@@ -246,11 +264,7 @@ impl Verifier {
         let redirect_uri = self.config.redirect_uri();
         match pending.protocol {
             Protocol::MobileConnect => {
-                let mc = self
-                    .config
-                    .mobile_connect
-                    .as_ref()
-                    .ok_or(VerifyError::ProtocolUnavailable)?;
+                let mc = self.mobile_connect()?;
                 let token = mobile_connect::exchange_code(&self.http, mc, &redirect_uri, code, &pending.nonce).await?;
                 Ok(mobile_connect::check_number(&self.http, mc, &token, &pending.number).await?)
             }
@@ -260,6 +274,13 @@ impl Verifier {
                 Ok(camara::verify(&self.http, vonage, &token, &pending.number).await?)
             }
         }
+    }
+
+    fn mobile_connect(&self) -> Result<&crate::config::MobileConnectConfig, VerifyError> {
+        self.config
+            .mobile_connect
+            .as_ref()
+            .ok_or(VerifyError::ProtocolUnavailable)
     }
 
     fn camara(&self) -> Result<(&crate::config::VonageConfig, crate::operators::AppJwt), VerifyError> {

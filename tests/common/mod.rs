@@ -95,3 +95,23 @@ pub fn location(response: &reqwest::Response) -> String {
 pub fn absolute(from: &reqwest::Url, location: &str) -> String {
     from.join(location).unwrap().to_string()
 }
+
+/// Follows the operator's redirects by hand, up to (not into) the app's `/callback`;
+/// returns the callback URL.
+pub async fn hops_to_callback(client: &reqwest::Client, start: &str) -> String {
+    let mut url = start.to_owned();
+    for _ in 0..10 {
+        let r = client.get(&url).send().await.unwrap();
+        assert!(
+            r.status().is_redirection(),
+            "operator hop {url} answered {}",
+            r.status()
+        );
+        let next = absolute(r.url(), &location(&r));
+        if next.contains("/callback") {
+            return next;
+        }
+        url = next;
+    }
+    panic!("the operator never redirected to /callback");
+}
