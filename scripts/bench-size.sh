@@ -18,7 +18,11 @@ start_release_server "${BENCH_PORT:-3200}"
 size() { # size URL ENCODING → bytes on the wire
   curl -fs -o /dev/null -H "Accept-Encoding: $2" -w '%{size_download}' "$BASE$1"
 }
-assets=(/ /pkg/number-verify.css /pkg/number-verify.js /pkg/number-verify_bg.wasm /favicon.ico)
+# The assets the page itself names (stylesheet, JS, wasm preloads), plus the favicon.
+page=$(curl -fs "$BASE/")
+mapfile -t linked < <(printf '%s' "$page" | grep -oE 'href="/[^"]+\.(css|js|wasm)"' | sed 's/^href="//; s/"$//' | sort -u)
+assets=(/ "${linked[@]}" /favicon.ico)
+wasm_file=$(printf '%s\n' "${linked[@]}" | grep '\.wasm$' | head -1)
 echo "| asset | raw bytes | gzip | brotli |"
 echo "|---|---:|---:|---:|"
 tot_raw=0; tot_gz=0; tot_br=0
@@ -29,4 +33,4 @@ for a in "${assets[@]}"; do
 done
 echo "| **first load** | **$tot_raw** | **$tot_gz** | **$tot_br** |"
 echo
-echo "wasm file on disk: $(stat -c %s target/site/pkg/number-verify_bg.wasm) bytes"
+echo "wasm file on disk: $(stat -c %s "target/site$wasm_file") bytes ($wasm_file)"
