@@ -105,6 +105,45 @@ async fn json_of(res: Response) -> (StatusCode, Value) {
     (status, value)
 }
 
+/// An OAuth error answer (RFC 6749 §5.2): its status and `error` code.
+#[track_caller]
+fn assert_oauth_error((status, body): &(StatusCode, Value), want: StatusCode, error: &str) {
+    assert_eq!((*status, body["error"].as_str()), (want, Some(error)), "{body}");
+}
+
+/// As [`assert_oauth_error`], and the `error_description` names `hint`.
+#[track_caller]
+fn assert_oauth_error_hint(got: &(StatusCode, Value), want: StatusCode, error: &str, hint: &str) {
+    assert_oauth_error(got, want, error);
+    assert!(got.1["error_description"].as_str().unwrap().contains(hint), "{}", got.1);
+}
+
+/// A CAMARA error answer: its status and `code`.
+#[track_caller]
+fn assert_camara_error((status, body): &(StatusCode, Value), want: StatusCode, code: &str) {
+    assert_eq!((*status, body["code"].as_str()), (want, Some(code)), "{body}");
+}
+
+/// A fault that garbles the body: 200, but not JSON.
+async fn assert_malformed(res: Response) {
+    assert_eq!(res.status(), StatusCode::OK);
+    assert!(serde_json::from_str::<Value>(&res.text().await.unwrap()).is_err());
+}
+
+/// An authorization refused on a page of its own: 400, no redirect, and `text` shown.
+async fn assert_refusal_page(res: Response, what: &str, text: &str) {
+    assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
+    assert!(
+        res.headers().get(header::LOCATION).is_none(),
+        "{what}: must not redirect"
+    );
+    let body = res.text().await.unwrap();
+    assert!(body.contains(text), "{what}: {body}");
+}
+
+/// Form fields or request headers, as name and value.
+type Pairs<'a> = Vec<(&'a str, &'a str)>;
+
 /// Authorize parameters to replace (`Some`) or drop (`None`).
 type Overrides = Vec<(&'static str, Option<&'static str>)>;
 
@@ -129,6 +168,13 @@ impl Landing {
             error,
             self.params.get("error_description").map(String::as_str).unwrap_or(""),
         )
+    }
+    /// The authorization ended in `error`, its description naming `hint`.
+    #[track_caller]
+    fn assert_error(&self, error: &str, hint: &str) {
+        let (got, description) = self.error();
+        assert_eq!(got, error);
+        assert!(description.contains(hint), "{description}");
     }
 }
 
@@ -188,6 +234,18 @@ impl Harness {
         }
     }
 
+    /// Requests an authorization `url` that must send the browser straight back to the
+    /// callback (no hop, no code), and gives the callback's query.
+    async fn authorize_error(&self, url: &str) -> HashMap<String, String> {
+        let res = self.client.get(url).send().await.unwrap();
+        assert_eq!(res.status(), StatusCode::FOUND, "{url}");
+        let loc = location(&res);
+        assert!(loc.starts_with(&self.redirect_uri), "{loc}");
+        let q = query_map(&loc);
+        assert!(!q.contains_key("code"), "{q:?}");
+        q
+    }
+
     async fn mc_code(&self, headers: &[(&str, &str)]) -> String {
         let landing = self.follow(&self.mc_authorize_url(&[]), headers).await;
         assert!(
@@ -209,18 +267,22 @@ impl Harness {
             .unwrap()
     }
 
+    /// Redeems `code` for `redirect_uri` as the registered client, however it goes.
+    async fn mc_exchange_raw(&self, code: &str, redirect_uri: &str) -> Response {
+        let form = [
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+        ];
+        self.mc_token_raw(SANDBOX_MC_CLIENT_SECRET, &form).await
+    }
+
+    async fn mc_exchange(&self, code: &str, redirect_uri: &str) -> (StatusCode, Value) {
+        json_of(self.mc_exchange_raw(code, redirect_uri).await).await
+    }
+
     async fn mc_token(&self, code: &str) -> Value {
-        let res = self
-            .mc_token_raw(
-                SANDBOX_MC_CLIENT_SECRET,
-                &[
-                    ("grant_type", "authorization_code"),
-                    ("code", code),
-                    ("redirect_uri", &self.redirect_uri),
-                ],
-            )
-            .await;
-        let (status, body) = json_of(res).await;
+        let (status, body) = self.mc_exchange(code, &self.redirect_uri).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -230,16 +292,22 @@ impl Harness {
         self.mc_token(&code).await["access_token"].as_str().unwrap().to_owned()
     }
 
-    async fn premium_raw(&self, token: Option<&str>, body: &str) -> Response {
-        let mut req = self
-            .client
-            .post(format!("{}/premiuminfo/v1/", self.base))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body.to_owned());
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
+    /// POSTs to `path` below the operator, with a JSON `body` and a bearer credential if given.
+    async fn post_json(&self, path: &str, bearer: Option<&str>, body: Option<&str>) -> Response {
+        let mut req = self.client.post(format!("{}{path}", self.base));
+        if let Some(body) = body {
+            req = req
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(body.to_owned());
+        }
+        if let Some(bearer) = bearer {
+            req = req.bearer_auth(bearer);
         }
         req.send().await.unwrap()
+    }
+
+    async fn premium_raw(&self, token: Option<&str>, body: &str) -> Response {
+        self.post_json("/premiuminfo/v1/", token, Some(body)).await
     }
 
     async fn premium(&self, token: &str, hash: &str) -> (StatusCode, Value) {
@@ -257,15 +325,7 @@ impl Harness {
     }
 
     async fn enable_raw(&self, jwt: Option<&str>, body: &str) -> Response {
-        let mut req = self
-            .client
-            .post(format!("{}/v0.1/network-enablement", self.base))
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(body.to_owned());
-        if let Some(jwt) = jwt {
-            req = req.bearer_auth(jwt);
-        }
-        req.send().await.unwrap()
+        self.post_json("/v0.1/network-enablement", jwt, Some(body)).await
     }
 
     async fn auth_url(&self, phone: &str) -> String {
@@ -305,18 +365,22 @@ impl Harness {
         req.send().await.unwrap()
     }
 
+    /// Redeems `code` for `redirect_uri` with the application JWT `jwt`, however it goes.
+    async fn camara_exchange_raw(&self, jwt: Option<&str>, code: &str, redirect_uri: &str) -> Response {
+        let form = [
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("grant_type", "authorization_code"),
+        ];
+        self.camara_token_raw(jwt, &form).await
+    }
+
+    async fn camara_exchange(&self, jwt: Option<&str>, code: &str, redirect_uri: &str) -> (StatusCode, Value) {
+        json_of(self.camara_exchange_raw(jwt, code, redirect_uri).await).await
+    }
+
     async fn camara_token(&self, code: &str) -> Value {
-        let res = self
-            .camara_token_raw(
-                Some(&app_jwt()),
-                &[
-                    ("code", code),
-                    ("redirect_uri", &self.redirect_uri),
-                    ("grant_type", "authorization_code"),
-                ],
-            )
-            .await;
-        let (status, body) = json_of(res).await;
+        let (status, body) = self.camara_exchange(Some(&app_jwt()), code, &self.redirect_uri).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         body
     }
@@ -330,18 +394,8 @@ impl Harness {
     }
 
     async fn verify_raw(&self, token: Option<&str>, body: Option<&str>) -> Response {
-        let mut req = self
-            .client
-            .post(format!("{}/camara/number-verification/v031/verify", self.base));
-        if let Some(body) = body {
-            req = req
-                .header(header::CONTENT_TYPE, "application/json")
-                .body(body.to_owned());
-        }
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        req.send().await.unwrap()
+        self.post_json("/camara/number-verification/v031/verify", token, body)
+            .await
     }
 
     async fn verify(&self, token: &str, body: Value) -> (StatusCode, Value) {
@@ -494,20 +548,11 @@ async fn mc_authorize_refuses_unknown_client_or_redirect_without_redirecting() {
     ];
     for (what, overrides) in cases {
         let res = h.client.get(h.mc_authorize_url(&overrides)).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST, "{what}");
-        assert!(
-            res.headers().get(header::LOCATION).is_none(),
-            "{what}: must not redirect"
-        );
         assert!(res.headers()[header::CONTENT_TYPE]
             .to_str()
             .unwrap()
             .starts_with("text/html"));
-        let body = res.text().await.unwrap();
-        assert!(
-            body.contains("<h1>Invalid authorization request</h1>"),
-            "{what}: {body}"
-        );
+        assert_refusal_page(res, what, "<h1>Invalid authorization request</h1>").await;
     }
 }
 
@@ -536,30 +581,20 @@ async fn mc_authorize_error_redirects() {
         ),
     ];
     for (overrides, error, hint) in cases {
-        let res = h.client.get(h.mc_authorize_url(&overrides)).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::FOUND, "{overrides:?}");
-        let loc = location(&res);
-        assert!(loc.starts_with(&h.redirect_uri), "{loc}");
-        let q = query_map(&loc);
+        let q = h.authorize_error(&h.mc_authorize_url(&overrides)).await;
         assert_eq!(q["error"], error, "{overrides:?}: {q:?}");
         assert!(q["error_description"].contains(hint), "{overrides:?}: {q:?}");
         assert_eq!(q["state"], "state-123");
-        assert!(!q.contains_key("code"));
     }
     // A missing state: the error comes back without one.
-    let res = h
-        .client
-        .get(h.mc_authorize_url(&[("state", None)]))
-        .send()
-        .await
-        .unwrap();
-    let q = query_map(&location(&res));
+    let q = h.authorize_error(&h.mc_authorize_url(&[("state", None)])).await;
     assert_eq!(q["error"], "invalid_request");
     assert!(q["error_description"].contains("state"));
     assert!(!q.contains_key("state"));
     // A repeated parameter.
-    let url = format!("{}&nonce=again", h.mc_authorize_url(&[]));
-    let q = query_map(&location(&h.client.get(url).send().await.unwrap()));
+    let q = h
+        .authorize_error(&format!("{}&nonce=again", h.mc_authorize_url(&[])))
+        .await;
     assert_eq!(q["error"], "invalid_request");
     assert!(q["error_description"].contains("nonce"));
     // The second registered redirect URI is honoured.
@@ -576,9 +611,7 @@ async fn mc_authorize_error_redirects() {
     assert!(hop.starts_with(&format!("{}/hop/", h.base)), "{hop}");
     assert_eq!(h.client.get(&hop).send().await.unwrap().status(), StatusCode::FOUND);
     let again = h.client.get(&hop).send().await.unwrap();
-    assert_eq!(again.status(), StatusCode::BAD_REQUEST);
-    assert!(again.headers().get(header::LOCATION).is_none());
-    assert!(again.text().await.unwrap().contains("Authorization expired"));
+    assert_refusal_page(again, "hop reused", "Authorization expired").await;
 }
 
 #[tokio::test]
@@ -591,43 +624,31 @@ async fn mc_token_client_authentication() {
         ("redirect_uri", h.redirect_uri.as_str()),
     ];
 
-    let (status, body) = json_of(h.mc_token_raw("wrong-secret", &form).await).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "invalid_client", "{body}");
-    assert!(body["error_description"].as_str().unwrap().contains("secret"));
+    let got = json_of(h.mc_token_raw("wrong-secret", &form).await).await;
+    assert_oauth_error_hint(&got, StatusCode::UNAUTHORIZED, "invalid_client", "secret");
 
-    let res = h
-        .client
-        .post(format!("{}/deviceinitiated/v1/token", h.base))
-        .form(&form)
-        .send()
-        .await
-        .unwrap();
+    // The same form, with the client authenticated otherwise (or not at all).
+    let token_request = || {
+        h.client
+            .post(format!("{}/deviceinitiated/v1/token", h.base))
+            .form(&form)
+    };
+    let res = token_request().send().await.unwrap();
     assert!(res.headers()[header::WWW_AUTHENTICATE]
         .to_str()
         .unwrap()
         .starts_with("Basic"));
-    let (status, body) = json_of(res).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "invalid_client");
+    assert_oauth_error(&json_of(res).await, StatusCode::UNAUTHORIZED, "invalid_client");
 
-    let res = h
-        .client
-        .post(format!("{}/deviceinitiated/v1/token", h.base))
+    let res = token_request()
         .basic_auth("someone-else", Some(SANDBOX_MC_CLIENT_SECRET))
-        .form(&form)
         .send()
         .await
         .unwrap();
-    let (status, body) = json_of(res).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["error"], "invalid_client");
+    assert_oauth_error(&json_of(res).await, StatusCode::UNAUTHORIZED, "invalid_client");
 
-    let res = h
-        .client
-        .post(format!("{}/deviceinitiated/v1/token", h.base))
+    let res = token_request()
         .header(header::AUTHORIZATION, "Basic %%%not-base64")
-        .form(&form)
         .send()
         .await
         .unwrap();
@@ -641,148 +662,65 @@ async fn mc_token_client_authentication() {
 #[tokio::test]
 async fn mc_token_grant_errors() {
     let h = start().await;
-    let secret = SANDBOX_MC_CLIENT_SECRET;
     let ok_code = h.mc_code(&[]).await;
     let redirect = h.redirect_uri.as_str();
 
-    let (status, body) = json_of(
-        h.mc_token_raw(
-            secret,
-            &[
+    // Bad forms, refused before the code is looked at: it stays good.
+    let cases: Vec<(Pairs, &str, Option<&str>)> = vec![
+        (
+            vec![
                 ("grant_type", "password"),
                 ("code", &ok_code),
                 ("redirect_uri", redirect),
             ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")),
-        "{body}"
-    );
-    let (status, body) = json_of(
-        h.mc_token_raw(secret, &[("code", &ok_code), ("redirect_uri", redirect)])
-            .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request")),
-        "{body}"
-    );
-    assert!(body["error_description"].as_str().unwrap().contains("grant_type"));
-    let (status, body) = json_of(
-        h.mc_token_raw(
-            secret,
-            &[("grant_type", "authorization_code"), ("redirect_uri", redirect)],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request")),
-        "{body}"
-    );
-    assert!(body["error_description"].as_str().unwrap().contains("code"));
-    let (status, body) = json_of(
-        h.mc_token_raw(secret, &[("grant_type", "authorization_code"), ("code", &ok_code)])
-            .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request")),
-        "{body}"
-    );
-    assert!(body["error_description"].as_str().unwrap().contains("redirect_uri"));
-    let (status, body) = json_of(
-        h.mc_token_raw(
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", "made-up"),
-                ("redirect_uri", redirect),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
-        "{body}"
-    );
-    assert!(body["error_description"].as_str().unwrap().contains("unknown"));
+            "unsupported_grant_type",
+            None,
+        ),
+        (
+            vec![("code", &ok_code), ("redirect_uri", redirect)],
+            "invalid_request",
+            Some("grant_type"),
+        ),
+        (
+            vec![("grant_type", "authorization_code"), ("redirect_uri", redirect)],
+            "invalid_request",
+            Some("code"),
+        ),
+        (
+            vec![("grant_type", "authorization_code"), ("code", &ok_code)],
+            "invalid_request",
+            Some("redirect_uri"),
+        ),
+    ];
+    for (form, error, hint) in cases {
+        let got = json_of(h.mc_token_raw(SANDBOX_MC_CLIENT_SECRET, &form).await).await;
+        match hint {
+            Some(hint) => assert_oauth_error_hint(&got, StatusCode::BAD_REQUEST, error, hint),
+            None => assert_oauth_error(&got, StatusCode::BAD_REQUEST, error),
+        }
+    }
+    let got = h.mc_exchange("made-up", redirect).await;
+    assert_oauth_error_hint(&got, StatusCode::BAD_REQUEST, "invalid_grant", "unknown");
 
     // Redirect URI mismatch (another registered one): invalid_grant, and the code is burnt.
     let code = h.mc_code(&[]).await;
-    let (status, body) = json_of(
-        h.mc_token_raw(
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", &h.other_redirect_uri),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
-        "{body}"
-    );
-    assert!(body["error_description"].as_str().unwrap().contains("redirect_uri"));
+    let got = h.mc_exchange(&code, &h.other_redirect_uri).await;
+    assert_oauth_error_hint(&got, StatusCode::BAD_REQUEST, "invalid_grant", "redirect_uri");
 
     // Replay: the second exchange fails and revokes the first token.
     let token = h.mc_token(&ok_code).await;
     let access = token["access_token"].as_str().unwrap();
     assert_eq!(h.premium(access, &sha256_hex("+99012345678")).await.0, StatusCode::OK);
-    let (status, body) = json_of(
-        h.mc_token_raw(
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &ok_code),
-                ("redirect_uri", redirect),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
-        "{body}"
-    );
-    assert!(body["error_description"].as_str().unwrap().contains("already used"));
+    let got = h.mc_exchange(&ok_code, redirect).await;
+    assert_oauth_error_hint(&got, StatusCode::BAD_REQUEST, "invalid_grant", "already used");
     let (status, body) = h.premium(access, &sha256_hex("+99012345678")).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
     assert_eq!(body["error"], "invalid_token");
 
     // A CAMARA code is not a Mobile Connect code.
     let landing = h.camara_landing("+99012345678", &[]).await;
-    let (status, body) = json_of(
-        h.mc_token_raw(
-            secret,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", landing.code()),
-                ("redirect_uri", redirect),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
-        "{body}"
-    );
+    let got = h.mc_exchange(landing.code(), redirect).await;
+    assert_oauth_error(&got, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -817,16 +755,9 @@ async fn mc_premium_info_errors() {
         .to_str()
         .unwrap()
         .starts_with("Bearer"));
-    let (status, body) = json_of(res).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
-    );
-    let (status, body) = json_of(h.premium_raw(Some("unknown-token"), &good).await).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_token"))
-    );
+    assert_oauth_error(&json_of(res).await, StatusCode::UNAUTHORIZED, "invalid_token");
+    let got = json_of(h.premium_raw(Some("unknown-token"), &good).await).await;
+    assert_oauth_error(&got, StatusCode::UNAUTHORIZED, "invalid_token");
 
     let token = h.mc_access_token(&[]).await;
     for (body, hint) in [
@@ -856,9 +787,8 @@ async fn mc_premium_info_errors() {
 
     // A CAMARA token has no mc_vm_match_hash scope.
     let camara = h.camara_access_token("+99012345678", &[]).await;
-    let (status, body) = json_of(h.premium_raw(Some(&camara), &good).await).await;
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
-    assert_eq!(body["error"], "insufficient_scope");
+    let got = json_of(h.premium_raw(Some(&camara), &good).await).await;
+    assert_oauth_error(&got, StatusCode::FORBIDDEN, "insufficient_scope");
 }
 
 // ---------------------------------------------------------------- CAMARA via Vonage
@@ -872,31 +802,22 @@ async fn camara_full_flows_and_virtual_operator_rule() {
     let (status, body) = h.verify(&token, json!({ "phoneNumber": "+99012345678" })).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(body, json!({ "devicePhoneNumberVerified": true }));
-    // `+` optional (v0.3.1).
-    let (_, body) = h.verify(&token, json!({ "phoneNumber": "99012345678" })).await;
-    assert_eq!(body["devicePhoneNumberVerified"], json!(true));
-    // Hashed, with and without the +; hex case does not matter.
-    let (_, body) = h
-        .verify(&token, json!({ "hashedPhoneNumber": sha256_hex("+99012345678") }))
-        .await;
-    assert_eq!(body["devicePhoneNumberVerified"], json!(true));
-    let (_, body) = h
-        .verify(&token, json!({ "hashedPhoneNumber": sha256_hex("99012345678") }))
-        .await;
-    assert_eq!(body["devicePhoneNumberVerified"], json!(true));
-    let (_, body) = h
-        .verify(
-            &token,
+    for (check, verified) in [
+        // `+` optional (v0.3.1).
+        (json!({ "phoneNumber": "99012345678" }), true),
+        // Hashed, with and without the +; hex case does not matter.
+        (json!({ "hashedPhoneNumber": sha256_hex("+99012345678") }), true),
+        (json!({ "hashedPhoneNumber": sha256_hex("99012345678") }), true),
+        (
             json!({ "hashedPhoneNumber": sha256_hex("+99012345678").to_uppercase() }),
-        )
-        .await;
-    assert_eq!(body["devicePhoneNumberVerified"], json!(true));
-    let (_, body) = h.verify(&token, json!({ "phoneNumber": "+99012345676" })).await;
-    assert_eq!(body["devicePhoneNumberVerified"], json!(false));
-    let (_, body) = h
-        .verify(&token, json!({ "hashedPhoneNumber": sha256_hex("+99012345676") }))
-        .await;
-    assert_eq!(body["devicePhoneNumberVerified"], json!(false));
+            true,
+        ),
+        (json!({ "phoneNumber": "+99012345676" }), false),
+        (json!({ "hashedPhoneNumber": sha256_hex("+99012345676") }), false),
+    ] {
+        let (_, body) = h.verify(&token, check.clone()).await;
+        assert_eq!(body["devicePhoneNumberVerified"], json!(verified), "{check}");
+    }
 
     // Token response shape.
     let landing = h.camara_landing("+99012345678", &[]).await;
@@ -910,9 +831,7 @@ async fn camara_full_flows_and_virtual_operator_rule() {
     // Last two digits 99: the operator fails.
     let landing = h.follow(&h.auth_url("+99011111199").await, &[]).await;
     assert!(landing.hops >= 2);
-    let (error, description) = landing.error();
-    assert_eq!(error, "server_error");
-    assert!(description.contains("99"), "{description}");
+    landing.assert_error("server_error", "99");
     assert_eq!(landing.params["state"], "vg-state-1");
 }
 
@@ -930,18 +849,7 @@ async fn camara_application_jwt_is_checked() {
         let (status, value) = json_of(h.enable_raw(Some(&jwt), &body).await).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "enablement, {what}: {value}");
         assert!(value["detail"].is_string(), "{what}: {value}");
-        let (status, value) = json_of(
-            h.camara_token_raw(
-                Some(&jwt),
-                &[
-                    ("code", "x"),
-                    ("redirect_uri", &h.redirect_uri),
-                    ("grant_type", "authorization_code"),
-                ],
-            )
-            .await,
-        )
-        .await;
+        let (status, value) = h.camara_exchange(Some(&jwt), "x", &h.redirect_uri).await;
         assert_eq!(status, StatusCode::UNAUTHORIZED, "token, {what}: {value}");
         assert_eq!(value["error"], "invalid_client", "{what}");
     }
@@ -1031,9 +939,7 @@ async fn camara_authorize_errors() {
         with("client_id", Some("nobody")),
     ] {
         let res = h.client.get(&url).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::BAD_REQUEST);
-        assert!(res.headers().get(header::LOCATION).is_none());
-        assert!(res.text().await.unwrap().contains("Invalid authorization request"));
+        assert_refusal_page(res, &url, "Invalid authorization request").await;
     }
     for (url, error, hint) in [
         (
@@ -1053,32 +959,23 @@ async fn camara_authorize_errors() {
             "login_hint",
         ),
     ] {
-        let res = h.client.get(&url).send().await.unwrap();
-        assert_eq!(res.status(), StatusCode::FOUND);
-        let q = query_map(&location(&res));
+        let q = h.authorize_error(&url).await;
         assert_eq!(q["error"], error, "{q:?}");
         assert!(q["error_description"].contains(hint), "{q:?}");
         assert_eq!(q["state"], "vg-state-1");
     }
     // login_hint with a tel: prefix works; without any login_hint the default SIM is used.
-    let landing = h.follow(&with("login_hint", Some("tel:+99012345670")), &[]).await;
-    let token = h.camara_token(landing.code()).await;
-    let (_, body) = h
-        .verify(
-            token["access_token"].as_str().unwrap(),
-            json!({ "phoneNumber": "+99012345670" }),
-        )
-        .await;
-    assert_eq!(body["devicePhoneNumberVerified"], json!(true));
-    let landing = h.follow(&with("login_hint", None), &[]).await;
-    let token = h.camara_token(landing.code()).await;
-    let (_, body) = h
-        .verify(
-            token["access_token"].as_str().unwrap(),
-            json!({ "phoneNumber": "+99012345678" }),
-        )
-        .await;
-    assert_eq!(body["devicePhoneNumberVerified"], json!(true));
+    for (login_hint, number) in [(Some("tel:+99012345670"), "+99012345670"), (None, "+99012345678")] {
+        let landing = h.follow(&with("login_hint", login_hint), &[]).await;
+        let token = h.camara_token(landing.code()).await;
+        let (_, body) = h
+            .verify(
+                token["access_token"].as_str().unwrap(),
+                json!({ "phoneNumber": number }),
+            )
+            .await;
+        assert_eq!(body["devicePhoneNumberVerified"], json!(true), "{login_hint:?}");
+    }
 }
 
 #[tokio::test]
@@ -1089,138 +986,69 @@ async fn camara_token_errors() {
     let landing = h.camara_landing("+99012345678", &[]).await;
     let code = landing.code();
 
-    let (status, body) = json_of(
-        h.camara_token_raw(
+    // Refusals that leave the code good.
+    let cases: Vec<(Option<&str>, Pairs, StatusCode, &str)> = vec![
+        (
             None,
-            &[
+            vec![
                 ("code", code),
                 ("redirect_uri", redirect),
                 ("grant_type", "authorization_code"),
             ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("invalid_client")),
-        "{body}"
-    );
-    let (status, body) = json_of(
-        h.camara_token_raw(
+            StatusCode::UNAUTHORIZED,
+            "invalid_client",
+        ),
+        (
             Some(&jwt),
-            &[
+            vec![
                 ("code", code),
                 ("redirect_uri", redirect),
                 ("grant_type", "client_credentials"),
             ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("unsupported_grant_type")),
-        "{body}"
-    );
-    let (status, body) = json_of(
-        h.camara_token_raw(
+            StatusCode::BAD_REQUEST,
+            "unsupported_grant_type",
+        ),
+        (
             Some(&jwt),
-            &[("redirect_uri", redirect), ("grant_type", "authorization_code")],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_request")),
-        "{body}"
-    );
-    let (status, body) = json_of(
-        h.camara_token_raw(
+            vec![("redirect_uri", redirect), ("grant_type", "authorization_code")],
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+        ),
+        (
             Some(&jwt),
-            &[
+            vec![
                 ("code", "nope"),
                 ("redirect_uri", redirect),
                 ("grant_type", "authorization_code"),
             ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
-        "{body}"
-    );
+            StatusCode::BAD_REQUEST,
+            "invalid_grant",
+        ),
+    ];
+    for (jwt, form, status, error) in cases {
+        let got = json_of(h.camara_token_raw(jwt, &form).await).await;
+        assert_oauth_error(&got, status, error);
+    }
 
     // Works once, then a replay is refused and revokes the token.
     let token = h.camara_token(code).await;
     let access = token["access_token"].as_str().unwrap();
-    let (status, body) = json_of(
-        h.camara_token_raw(
-            Some(&jwt),
-            &[
-                ("code", code),
-                ("redirect_uri", redirect),
-                ("grant_type", "authorization_code"),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
-        "{body}"
-    );
-    let (status, body) = h.verify(access, json!({ "phoneNumber": "+99012345678" })).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED")),
-        "{body}"
-    );
+    let got = h.camara_exchange(Some(&jwt), code, redirect).await;
+    assert_oauth_error(&got, StatusCode::BAD_REQUEST, "invalid_grant");
+    let got = h.verify(access, json!({ "phoneNumber": "+99012345678" })).await;
+    assert_camara_error(&got, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
 
     // Redirect URI mismatch.
     let landing = h.camara_landing("+99012345678", &[]).await;
-    let (status, body) = json_of(
-        h.camara_token_raw(
-            Some(&jwt),
-            &[
-                ("code", landing.code()),
-                ("redirect_uri", &h.other_redirect_uri),
-                ("grant_type", "authorization_code"),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
-        "{body}"
-    );
-    assert!(body["error_description"].as_str().unwrap().contains("redirect_uri"));
+    let got = h
+        .camara_exchange(Some(&jwt), landing.code(), &h.other_redirect_uri)
+        .await;
+    assert_oauth_error_hint(&got, StatusCode::BAD_REQUEST, "invalid_grant", "redirect_uri");
 
     // A Mobile Connect code is not a CAMARA code.
     let mc_code = h.mc_code(&[]).await;
-    let (status, body) = json_of(
-        h.camara_token_raw(
-            Some(&jwt),
-            &[
-                ("code", &mc_code),
-                ("redirect_uri", redirect),
-                ("grant_type", "authorization_code"),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
-        "{body}"
-    );
+    let got = h.camara_exchange(Some(&jwt), &mc_code, redirect).await;
+    assert_oauth_error(&got, StatusCode::BAD_REQUEST, "invalid_grant");
 }
 
 #[tokio::test]
@@ -1228,16 +1056,12 @@ async fn camara_verify_errors() {
     let h = start().await;
     let good = json!({ "phoneNumber": "+99012345678" }).to_string();
 
-    let (status, body) = json_of(h.verify_raw(None, Some(&good)).await).await;
-    assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert_eq!(body["status"], 401);
-    assert_eq!(body["code"], "UNAUTHENTICATED");
-    assert!(body["message"].is_string());
-    let (status, body) = json_of(h.verify_raw(Some("unknown"), Some(&good)).await).await;
-    assert_eq!(
-        (status, body["code"].as_str()),
-        (StatusCode::UNAUTHORIZED, Some("UNAUTHENTICATED"))
-    );
+    let got = json_of(h.verify_raw(None, Some(&good)).await).await;
+    assert_camara_error(&got, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
+    assert_eq!(got.1["status"], 401);
+    assert!(got.1["message"].is_string());
+    let got = json_of(h.verify_raw(Some("unknown"), Some(&good)).await).await;
+    assert_camara_error(&got, StatusCode::UNAUTHORIZED, "UNAUTHENTICATED");
 
     // A Mobile Connect token lacks the verify scope.
     let mc = h.mc_access_token(&[]).await;
@@ -1287,76 +1111,77 @@ async fn camara_verify_errors() {
 #[tokio::test]
 async fn sim_decision_routes() {
     let h = start().await;
-    // 4. default SIM (Mobile Connect: the operator never sees the number in clear).
-    assert!(h.mc_verified(&[], "+99012345678").await);
-    assert!(!h.mc_verified(&[], "+99012345677").await);
-    // 1. the header-enrichment header (with or without +).
-    assert!(
-        h.mc_verified(&[("X-Sandbox-Msisdn", "+447700900123")], "+447700900123")
-            .await
-    );
-    assert!(
-        h.mc_verified(&[("X-Sandbox-Msisdn", "447700900123")], "+447700900123")
-            .await
-    );
-    assert!(
-        !h.mc_verified(&[("X-Sandbox-Msisdn", "+447700900123")], "+99012345678")
-            .await
-    );
-    // 2. the cookie, %2B-encoded or with a literal +.
-    assert!(
-        h.mc_verified(&[("Cookie", "sandbox_sim=%2B447700900124")], "+447700900124")
-            .await
-    );
-    assert!(
-        h.mc_verified(&[("Cookie", "other=1; sandbox_sim=+447700900125")], "+447700900125")
-            .await
-    );
-    // The header wins over the cookie.
-    assert!(
-        h.mc_verified(
-            &[
+    // Mobile Connect: (headers sent, number checked, expected answer).
+    let mc_cases: Vec<(Pairs, &str, bool)> = vec![
+        // 4. default SIM (the operator never sees the number in clear).
+        (vec![], "+99012345678", true),
+        (vec![], "+99012345677", false),
+        // 1. the header-enrichment header (with or without +).
+        (vec![("X-Sandbox-Msisdn", "+447700900123")], "+447700900123", true),
+        (vec![("X-Sandbox-Msisdn", "447700900123")], "+447700900123", true),
+        (vec![("X-Sandbox-Msisdn", "+447700900123")], "+99012345678", false),
+        // 2. the cookie, %2B-encoded or with a literal +.
+        (vec![("Cookie", "sandbox_sim=%2B447700900124")], "+447700900124", true),
+        (
+            vec![("Cookie", "other=1; sandbox_sim=+447700900125")],
+            "+447700900125",
+            true,
+        ),
+        // The header wins over the cookie.
+        (
+            vec![
                 ("X-Sandbox-Msisdn", "+447700900126"),
-                ("Cookie", "sandbox_sim=%2B447700900127")
+                ("Cookie", "sandbox_sim=%2B447700900127"),
             ],
-            "+447700900126"
-        )
-        .await
-    );
+            "+447700900126",
+            true,
+        ),
+    ];
+    for (headers, number, verified) in mc_cases {
+        assert_eq!(h.mc_verified(&headers, number).await, verified, "{headers:?} {number}");
+    }
     // 3. CAMARA: the number known in clear, unless the cookie or header says otherwise.
-    assert!(h.camara_verified("+99012345678", &[], "+99012345678").await);
-    assert!(
-        !h.camara_verified(
+    // (number asked about, headers sent, number checked, expected answer)
+    let camara_cases: Vec<(&str, Pairs, &str, bool)> = vec![
+        ("+99012345678", vec![], "+99012345678", true),
+        (
             "+99012345678",
-            &[("Cookie", "sandbox_sim=%2B99012345677")],
-            "+99012345678"
-        )
-        .await
-    );
-    assert!(
-        h.camara_verified(
+            vec![("Cookie", "sandbox_sim=%2B99012345677")],
             "+99012345678",
-            &[("Cookie", "sandbox_sim=%2B99012345677")],
-            "+99012345677"
-        )
-        .await
-    );
-    assert!(
-        h.camara_verified("+99012345677", &[("X-Sandbox-Msisdn", "+99012345677")], "+99012345677")
-            .await
-    );
-    // An explicit SIM overrides the operator failure rule, too.
-    assert!(
-        h.camara_verified("+99011111199", &[("X-Sandbox-Msisdn", "+99011111199")], "+99011111199")
-            .await
-    );
+            false,
+        ),
+        (
+            "+99012345678",
+            vec![("Cookie", "sandbox_sim=%2B99012345677")],
+            "+99012345677",
+            true,
+        ),
+        (
+            "+99012345677",
+            vec![("X-Sandbox-Msisdn", "+99012345677")],
+            "+99012345677",
+            true,
+        ),
+        // An explicit SIM overrides the operator failure rule, too.
+        (
+            "+99011111199",
+            vec![("X-Sandbox-Msisdn", "+99011111199")],
+            "+99011111199",
+            true,
+        ),
+    ];
+    for (phone, headers, check, verified) in camara_cases {
+        assert_eq!(
+            h.camara_verified(phone, &headers, check).await,
+            verified,
+            "{phone} {headers:?} {check}"
+        );
+    }
 
     // Malformed values are refused clearly, in both protocols.
     for headers in [[("X-Sandbox-Msisdn", "not-a-number")], [("Cookie", "sandbox_sim=12")]] {
         let landing = h.follow(&h.mc_authorize_url(&[]), &headers).await;
-        let (error, description) = landing.error();
-        assert_eq!(error, "invalid_request");
-        assert!(description.contains("E.164"), "{description}");
+        landing.assert_error("invalid_request", "E.164");
         assert_eq!(landing.params["state"], "state-123");
         let landing = h.follow(&h.auth_url("+99012345678").await, &headers).await;
         assert_eq!(landing.error().0, "invalid_request");
@@ -1369,15 +1194,11 @@ async fn wifi_means_no_sim() {
     for headers in [[("X-Sandbox-Network", "wifi")], [("Cookie", "sandbox_network=wifi")]] {
         let landing = h.follow(&h.mc_authorize_url(&[]), &headers).await;
         assert!(landing.hops >= 2);
-        let (error, description) = landing.error();
-        assert_eq!(error, "access_denied");
-        assert!(description.contains("mobile data"), "{description}");
+        landing.assert_error("access_denied", "mobile data");
         assert_eq!(landing.params["state"], "state-123");
 
         let landing = h.follow(&h.auth_url("+99012345678").await, &headers).await;
-        let (error, description) = landing.error();
-        assert_eq!(error, "access_denied");
-        assert!(description.contains("mobile data"), "{description}");
+        landing.assert_error("access_denied", "mobile data");
     }
     // "mobile" is the normal case; anything else is refused.
     assert!(h.mc_verified(&[("X-Sandbox-Network", "mobile")], "+99012345678").await);
@@ -1418,31 +1239,11 @@ async fn token_faults_stick_to_the_code() {
     let redirect = h.redirect_uri.as_str();
     // Mobile Connect, chosen by header.
     let code = h.mc_code(&[("X-Sandbox-Fault", "token-500")]).await;
-    let res = h
-        .mc_token_raw(
-            SANDBOX_MC_CLIENT_SECRET,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", redirect),
-            ],
-        )
-        .await;
-    let (status, body) = json_of(res).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(body["error"], "server_error");
+    let got = h.mc_exchange(&code, redirect).await;
+    assert_oauth_error(&got, StatusCode::INTERNAL_SERVER_ERROR, "server_error");
 
     let code = h.mc_code(&[("X-Sandbox-Fault", "token-malformed")]).await;
-    let res = h
-        .mc_token_raw(
-            SANDBOX_MC_CLIENT_SECRET,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", redirect),
-            ],
-        )
-        .await;
+    let res = h.mc_exchange_raw(&code, redirect).await;
     assert_eq!(res.status(), StatusCode::OK);
     assert!(res.headers()[header::CONTENT_TYPE]
         .to_str()
@@ -1458,17 +1259,7 @@ async fn token_faults_stick_to_the_code() {
         .mc_code(&[("X-Sandbox-Fault", "token-slow"), ("X-Sandbox-Delay-Ms", "300")])
         .await;
     let started = Instant::now();
-    let res = h
-        .mc_token_raw(
-            SANDBOX_MC_CLIENT_SECRET,
-            &[
-                ("grant_type", "authorization_code"),
-                ("code", &code),
-                ("redirect_uri", redirect),
-            ],
-        )
-        .await;
-    let (status, body) = json_of(res).await;
+    let (status, body) = h.mc_exchange(&code, redirect).await;
     assert!(
         started.elapsed() >= Duration::from_millis(300),
         "{:?}",
@@ -1478,42 +1269,18 @@ async fn token_faults_stick_to_the_code() {
     assert!(body["access_token"].is_string());
 
     // CAMARA, chosen by cookie.
-    let jwt = app_jwt();
+    let jwt = Some(app_jwt());
+    let jwt = jwt.as_deref();
     let landing = h
         .camara_landing("+99012345678", &[("Cookie", "sandbox_fault=token-500")])
         .await;
-    let (status, body) = json_of(
-        h.camara_token_raw(
-            Some(&jwt),
-            &[
-                ("code", landing.code()),
-                ("redirect_uri", redirect),
-                ("grant_type", "authorization_code"),
-            ],
-        )
-        .await,
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::INTERNAL_SERVER_ERROR, Some("server_error"))
-    );
+    let got = h.camara_exchange(jwt, landing.code(), redirect).await;
+    assert_oauth_error(&got, StatusCode::INTERNAL_SERVER_ERROR, "server_error");
 
     let landing = h
         .camara_landing("+99012345678", &[("Cookie", "sandbox_fault=token-malformed")])
         .await;
-    let res = h
-        .camara_token_raw(
-            Some(&jwt),
-            &[
-                ("code", landing.code()),
-                ("redirect_uri", redirect),
-                ("grant_type", "authorization_code"),
-            ],
-        )
-        .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert!(serde_json::from_str::<Value>(&res.text().await.unwrap()).is_err());
+    assert_malformed(h.camara_exchange_raw(jwt, landing.code(), redirect).await).await;
 
     let landing = h
         .camara_landing(
@@ -1522,18 +1289,7 @@ async fn token_faults_stick_to_the_code() {
         )
         .await;
     let started = Instant::now();
-    let (status, _) = json_of(
-        h.camara_token_raw(
-            Some(&jwt),
-            &[
-                ("code", landing.code()),
-                ("redirect_uri", redirect),
-                ("grant_type", "authorization_code"),
-            ],
-        )
-        .await,
-    )
-    .await;
+    let (status, _) = h.camara_exchange(jwt, landing.code(), redirect).await;
     assert!(started.elapsed() >= Duration::from_millis(300));
     assert_eq!(status, StatusCode::OK);
 }
@@ -1545,11 +1301,8 @@ async fn check_faults_stick_to_the_token() {
 
     // Mobile Connect premium info.
     let token = h.mc_access_token(&[("X-Sandbox-Fault", "check-500")]).await;
-    let (status, body) = h.premium(&token, &hash).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (StatusCode::INTERNAL_SERVER_ERROR, Some("server_error"))
-    );
+    let got = h.premium(&token, &hash).await;
+    assert_oauth_error(&got, StatusCode::INTERNAL_SERVER_ERROR, "server_error");
     let token = h.mc_access_token(&[("X-Sandbox-Fault", "check-malformed")]).await;
     let res = h
         .premium_raw(
@@ -1557,8 +1310,7 @@ async fn check_faults_stick_to_the_token() {
             &json!({ "mc_claims": { "device_msisdn_hash": hash } }).to_string(),
         )
         .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert!(serde_json::from_str::<Value>(&res.text().await.unwrap()).is_err());
+    assert_malformed(res).await;
     let token = h
         .mc_access_token(&[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "300")])
         .await;
@@ -1572,18 +1324,16 @@ async fn check_faults_stick_to_the_token() {
     let token = h
         .camara_access_token("+99012345678", &[("X-Sandbox-Fault", "check-500")])
         .await;
-    let (status, body) = h.verify(&token, json!({ "phoneNumber": "+99012345678" })).await;
-    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
-    assert_eq!(body["code"], "INTERNAL");
-    assert_eq!(body["status"], 500);
+    let got = h.verify(&token, json!({ "phoneNumber": "+99012345678" })).await;
+    assert_camara_error(&got, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL");
+    assert_eq!(got.1["status"], 500);
     let token = h
         .camara_access_token("+99012345678", &[("Cookie", "sandbox_fault=check-malformed")])
         .await;
     let res = h
         .verify_raw(Some(&token), Some(r#"{"phoneNumber": "+99012345678"}"#))
         .await;
-    assert_eq!(res.status(), StatusCode::OK);
-    assert!(serde_json::from_str::<Value>(&res.text().await.unwrap()).is_err());
+    assert_malformed(res).await;
     let token = h
         .camara_access_token(
             "+99012345678",
