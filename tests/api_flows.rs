@@ -23,6 +23,20 @@ async fn tutorial_client(app: &TestApp, body: Value, headers: &[(&str, &str)]) -
     (status, answer.json().await.unwrap())
 }
 
+/// `POST /login` for `phone`; returns the operator URL.
+async fn login_url(client: &reqwest::Client, app: &TestApp, phone: &str) -> String {
+    let login: Value = client
+        .post(app.url("/login"))
+        .json(&json!({ "phone": phone }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    login["url"].as_str().expect("a url").to_owned()
+}
+
 #[tokio::test]
 async fn camara_verifies_the_documented_numbers() {
     let app = TestApp::start(&[]).await;
@@ -206,16 +220,7 @@ async fn callback_state_problems_answer_by_accept_header() {
 async fn a_replayed_callback_is_refused() {
     let app = TestApp::start(&[]).await;
     let client = common::manual_client();
-    let login: Value = client
-        .post(app.url("/login"))
-        .json(&json!({"phone": "+99012345678"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let callback = common::hops_to_callback(&client, login["url"].as_str().unwrap()).await;
+    let callback = common::hops_to_callback(&client, &login_url(&client, &app, "+99012345678").await).await;
     let first: Value = client.get(&callback).send().await.unwrap().json().await.unwrap();
     assert_eq!(first, json!({"devicePhoneNumberVerified": true}));
     let again = client.get(&callback).send().await.unwrap();
@@ -229,16 +234,7 @@ async fn a_replayed_callback_is_refused() {
 async fn an_expired_pending_verification_is_refused() {
     let app = TestApp::start_with_ttl(&[], Duration::from_millis(300)).await;
     let client = common::manual_client();
-    let login: Value = client
-        .post(app.url("/login"))
-        .json(&json!({"phone": "+99012345678"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let callback = common::hops_to_callback(&client, login["url"].as_str().unwrap()).await;
+    let callback = common::hops_to_callback(&client, &login_url(&client, &app, "+99012345678").await).await;
     // Wait out the (shortened) lifetime: the thing under test is expiry itself.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let r = client.get(&callback).send().await.unwrap();

@@ -14,7 +14,7 @@ use super::{
     authorize::{self, has_scope, MAX_PARAM_LEN},
     device::{parse_msisdn, read_conditions, Fault},
     jwt::verify_application_jwt,
-    mobile_connect::{param, token_params},
+    mobile_connect::code_grant,
     respond::{bearer, camara_error, json as json_response, malformed_json, oauth_error, vonage_error},
     sha256_hex, Protocol, Sandbox, CAMARA_VERIFY_SCOPE,
 };
@@ -159,27 +159,11 @@ pub(crate) async fn token(
         Ok(id) => id,
         Err(d) => return fail(StatusCode::UNAUTHORIZED, "invalid_client", d),
     };
-    let pairs = match token_params(query.as_deref(), &body) {
-        Ok(p) => p,
-        Err(d) => return fail(StatusCode::BAD_REQUEST, "invalid_request", d),
+    let (code, redirect_uri) = match code_grant(query.as_deref(), &body) {
+        Ok(grant) => grant,
+        Err((status, error, description)) => return fail(status, error, description),
     };
-    match param(&pairs, "grant_type") {
-        None => return fail(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is missing."),
-        Some("authorization_code") => {}
-        Some(_) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "Only grant_type=authorization_code is supported.",
-            )
-        }
-    }
-    let Some(code) = param(&pairs, "code") else {
-        return fail(StatusCode::BAD_REQUEST, "invalid_request", "code is missing.");
-    };
-    let Some(redirect_uri) = param(&pairs, "redirect_uri") else {
-        return fail(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is missing.");
-    };
+    let (code, redirect_uri) = (code.as_str(), redirect_uri.as_str());
     match authorize::redeem(sb, Protocol::Camara, &application_id, code, redirect_uri) {
         Ok((grant, expires_at)) => authorize::token_response(sb, code, grant, expires_at).await,
         Err(d) => fail(StatusCode::BAD_REQUEST, "invalid_grant", d),

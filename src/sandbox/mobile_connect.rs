@@ -102,6 +102,33 @@ pub(crate) fn param<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a
         .filter(|v| !v.is_empty())
 }
 
+/// The authorization-code grant of both token endpoints (form body, or query string as
+/// the original demo sent it): `(code, redirect_uri)`, or the OAuth error to answer.
+pub(crate) fn code_grant(
+    query: Option<&str>,
+    body: &[u8],
+) -> Result<(String, String), (StatusCode, &'static str, &'static str)> {
+    let pairs = token_params(query, body).map_err(|d| (StatusCode::BAD_REQUEST, "invalid_request", d))?;
+    match param(&pairs, "grant_type") {
+        None => return Err((StatusCode::BAD_REQUEST, "invalid_request", "grant_type is missing.")),
+        Some("authorization_code") => {}
+        Some(_) => {
+            return Err((
+                StatusCode::BAD_REQUEST,
+                "unsupported_grant_type",
+                "Only grant_type=authorization_code is supported.",
+            ))
+        }
+    }
+    let code = param(&pairs, "code").ok_or((StatusCode::BAD_REQUEST, "invalid_request", "code is missing."))?;
+    let redirect_uri = param(&pairs, "redirect_uri").ok_or((
+        StatusCode::BAD_REQUEST,
+        "invalid_request",
+        "redirect_uri is missing.",
+    ))?;
+    Ok((code.to_owned(), redirect_uri.to_owned()))
+}
+
 /// `POST /deviceinitiated/v1/token` — HTTP Basic client authentication.
 pub(crate) async fn token(
     State(sb): State<Sandbox>,
@@ -130,27 +157,11 @@ pub(crate) async fn token(
             "Client authentication failed: unknown client or wrong secret.",
         );
     }
-    let pairs = match token_params(query.as_deref(), &body) {
-        Ok(p) => p,
-        Err(d) => return fail(StatusCode::BAD_REQUEST, "invalid_request", d),
+    let (code, redirect_uri) = match code_grant(query.as_deref(), &body) {
+        Ok(grant) => grant,
+        Err((status, error, description)) => return fail(status, error, description),
     };
-    match param(&pairs, "grant_type") {
-        None => return fail(StatusCode::BAD_REQUEST, "invalid_request", "grant_type is missing."),
-        Some("authorization_code") => {}
-        Some(_) => {
-            return fail(
-                StatusCode::BAD_REQUEST,
-                "unsupported_grant_type",
-                "Only grant_type=authorization_code is supported.",
-            )
-        }
-    }
-    let Some(code) = param(&pairs, "code") else {
-        return fail(StatusCode::BAD_REQUEST, "invalid_request", "code is missing.");
-    };
-    let Some(redirect_uri) = param(&pairs, "redirect_uri") else {
-        return fail(StatusCode::BAD_REQUEST, "invalid_request", "redirect_uri is missing.");
-    };
+    let (code, redirect_uri) = (code.as_str(), redirect_uri.as_str());
     match authorize::redeem(sb, Protocol::MobileConnect, &client_id, code, redirect_uri) {
         Ok((grant, expires_at)) => authorize::token_response(sb, code, grant, expires_at).await,
         Err(d) => fail(StatusCode::BAD_REQUEST, "invalid_grant", d),
