@@ -105,3 +105,38 @@ test('a browser on mobile data gets no Wi-Fi hint', async ({ page }, info) => {
   await expect(page.getByRole('heading', { level: 1 })).toBeVisible();
   await expect(page.getByRole('note')).toHaveCount(0);
 });
+
+test('the page shows progress until the browser leaves for the operator', async ({ page }, info) => {
+  test.skip(info.project.name !== 'hydrated', 'without JavaScript the browser itself shows progress');
+  // Hold the start request until the progress line has been seen, then let it through.
+  let release: () => void = () => {};
+  const held = new Promise<void>((resolve) => (release = resolve));
+  await page.route('**/api/start', async (route) => {
+    await held;
+    await route.continue();
+  });
+  await openPage(page, info);
+  await page.getByLabel('Phone number').fill('+99012345678');
+  await page.getByRole('button', { name: 'Verify' }).click();
+  await expect(page.getByRole('status')).toHaveText('Contacting your operator…');
+  await expect(page.getByRole('button', { name: 'Verify' })).toBeDisabled();
+  release();
+  await expect(page.locator('#result')).toHaveText('+99012345678: verified!');
+});
+
+test('reloading or going back never re-runs the exchange', async ({ page }, info) => {
+  await openPage(page, info);
+  await verify(page, '+99012345678');
+  await expect(page.locator('#result')).toHaveText('+99012345678: verified!');
+  const resultUrl = page.url();
+  const callbacks: string[] = [];
+  page.on('request', (r) => { if (r.url().includes('/callback')) callbacks.push(r.url()); });
+  await page.reload();
+  await expect(page.locator('#result')).toHaveText('+99012345678: verified!');
+  await page.goBack();
+  await expect(page.getByLabel('Phone number')).toBeVisible();
+  await page.goForward();
+  await expect(page).toHaveURL(resultUrl);
+  await expect(page.locator('#result')).toHaveText('+99012345678: verified!');
+  expect(callbacks).toEqual([]);
+});
