@@ -46,11 +46,8 @@ pub const ERROR_PREFIX: &str = "Error validating phone number.";
 
 pub async fn start_from_page(phone: String, protocol: Option<String>) -> Started {
     let state = expect_context::<AppState>();
-    let parts = use_context::<Parts>();
-    let headers = parts.as_ref().map(|p| p.headers.clone()).unwrap_or_default();
-    let client = parts
-        .as_ref()
-        .and_then(|p| client_ip(&state, &p.headers, &p.extensions));
+    let headers = request_headers();
+    let client = use_context::<Parts>().and_then(|p| client_ip(&state, &p.headers, &p.extensions));
     let session = ensure_session(&state, &headers);
     let plain_form = accepts_html(&headers);
 
@@ -108,7 +105,7 @@ pub async fn outcome_for_page(result: Option<String>, error: Option<String>) -> 
     }
     let id = result?;
     let state = expect_context::<AppState>();
-    let headers: HeaderMap = leptos_axum::extract().await.unwrap_or_default();
+    let headers = request_headers();
     // Only the browser that started a verification sees its result.
     let found = cookie(&headers, SESSION_COOKIE)
         .and_then(|session| state.outcomes.get(&id).filter(|(owner, _)| *owner == session))
@@ -126,7 +123,7 @@ pub async fn outcome_for_page(result: Option<String>, error: Option<String>) -> 
 
 pub async fn page_context() -> PageContext {
     let state = expect_context::<AppState>();
-    let headers: HeaderMap = leptos_axum::extract().await.unwrap_or_default();
+    let headers = request_headers();
     let sandbox = state.config.sandbox.then(|| SimulatedDevice {
         chosen_sim: cookie(&headers, "sandbox_sim")
             .and_then(|v| normalise(&percent_decode(&v)).ok())
@@ -138,6 +135,11 @@ pub async fn page_context() -> PageContext {
         protocols: state.verifier.protocols(),
         sandbox,
     }
+}
+
+/// The headers of the request a server function is answering (leptos_axum provides them).
+fn request_headers() -> HeaderMap {
+    use_context::<Parts>().map(|p| p.headers).unwrap_or_default()
 }
 
 fn store_outcome(state: &AppState, session: &str, outcome: Outcome) -> String {
