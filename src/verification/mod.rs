@@ -144,10 +144,6 @@ impl Verifier {
         available
     }
 
-    pub fn pending_count(&self) -> usize {
-        self.pending.len()
-    }
-
     /// Normalises the number, records the pending verification and returns the URL the
     /// device must visit top-level.
     /// `client` is the address the request came from, for the per-client rate limit.
