@@ -25,7 +25,12 @@ export default defineConfig({
   workers: 2,
   forbidOnly: !!process.env.CI,
   retries: 0,
-  reporter: process.env.CI ? [['list']] : [['list'], ['html', { open: 'never' }]],
+  // The JSON report feeds the one-line summary that scripts/test.sh prints at the end.
+  reporter: [
+    ['list'],
+    ['json', { outputFile: 'playwright-report/results.json' }],
+    ...(process.env.CI ? [] : [['html', { open: 'never', outputFolder: 'playwright-report/html' }] as const]),
+  ],
   use: {
     baseURL: BASE_URL,
     trace: 'retain-on-failure',

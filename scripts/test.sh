@@ -25,4 +25,12 @@ cargo leptos build
 
 step "Playwright end-to-end tests (hydrated and JavaScript off)"
 cd end2end
-npx playwright test
+rm -f playwright-report/results.json
+rc=0
+npx playwright test || rc=$?
+# One closing line that any CI log reader understands.
+if [ -f playwright-report/results.json ]; then
+  node -e 'const s = require("./playwright-report/results.json").stats;
+    console.log(`e2e: ${s.expected + s.flaky} passed, ${s.unexpected} failed, ${s.skipped} skipped`)'
+fi
+exit "$rc"
