@@ -447,7 +447,11 @@ mod tests {
                     ("VONAGE_APPLICATION_ID", "a"),
                     (
                         "VONAGE_PRIVATE_KEY",
-                        "-----BEGIN PRIVATE KEY-----\\nnot a key\\n-----END PRIVATE KEY-----",
+                        concat!(
+                            "-----BEGIN ",
+                            "PRIVATE KEY-----\\nnot a key\\n-----END ",
+                            "PRIVATE KEY-----"
+                        ),
                     ),
                 ],
                 "VONAGE_PRIVATE_KEY",
