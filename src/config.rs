@@ -1,23 +1,18 @@
 //! Environment → typed configuration, validated once at start-up.
 //!
-//! Every bad or missing variable is reported by name. Defaults point both protocols at
-//! the virtual operator and its documented test credentials, so a laptop with no
-//! configuration runs every flow end to end.
+//! Every bad or missing variable is reported by name. With no configuration, both
+//! protocols point at the virtual operator mounted in this process (when the server is
+//! built with it), with its documented test credentials, so a laptop runs every flow end
+//! to end.
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
 use url::Url;
 
 use crate::phone::{normalise, E164};
-
-/// The virtual operator's documented test client (README, "Virtual operator"). Public on
-/// purpose: they only open the sandbox.
-pub const SANDBOX_MC_CLIENT_ID: &str = "nv-sandbox-mc-client";
-pub const SANDBOX_MC_CLIENT_SECRET: &str = "nv-sandbox-mc-secret";
-pub const SANDBOX_VONAGE_APPLICATION_ID: &str = "5b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
-pub const SANDBOX_VONAGE_PRIVATE_KEY: &str = include_str!("../sandbox-keys/vonage-sandbox-private.pem");
-pub const SANDBOX_VONAGE_PUBLIC_KEY: &str = include_str!("../sandbox-keys/vonage-sandbox-public.pem");
-pub const DEFAULT_SANDBOX_SIM: &str = "+99012345678";
+#[cfg(feature = "sandbox")]
+use crate::sandbox_shared::credentials;
+use crate::sandbox_shared::DEFAULT_SANDBOX_SIM;
 
 /// A value that must never be printed: `Debug` shows only that it is set.
 #[derive(Clone, PartialEq, Eq)]
@@ -38,17 +33,36 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// The app's one redirect URI, `{APP_PUBLIC_URL}/callback`, for both protocols.
 #[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(Url);
+
+impl RedirectUri {
+    pub fn for_origin(public_url: &str) -> Self {
+        Self(Url::parse(&format!("{public_url}/callback")).expect("APP_PUBLIC_URL was validated as an origin"))
+    }
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
+}
+
+/// Where the virtual operator runs, if anywhere.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SandboxMode {
-    Auto,
-    On,
+    /// Not here: the app talks to the operators configured by `MC_*` / `VONAGE_*`.
     Off,
+    /// Mounted under `/sandbox` beside the app (`SANDBOX=on`, or `auto` with no live
+    /// credentials); operators not configured otherwise use it.
+    Mounted,
+    /// This process is the virtual operator alone (`SANDBOX=only`): `/sandbox/…` and
+    /// `/healthz`, no page and no API.
+    Only,
 }
 
 #[derive(Debug, Clone)]
 pub struct MobileConnectConfig {
-    /// Base URL without trailing slash, e.g. `https://api.example-operator.com/mc`.
-    pub api_base: String,
+    /// Base URL, e.g. `https://api.example-operator.com/mc`; endpoints hang off it.
+    pub api_base: Url,
     pub client_id: String,
     pub client_secret: Secret,
 }
@@ -63,7 +77,7 @@ pub enum VonageCredentials {
 
 #[derive(Debug, Clone)]
 pub struct VonageConfig {
-    pub api_base: String,
+    pub api_base: Url,
     pub application_id: String,
     pub credentials: VonageCredentials,
     /// Send `hashedPhoneNumber` instead of `phoneNumber` to `verify`.
@@ -75,11 +89,12 @@ pub struct Config {
     pub site_addr: SocketAddr,
     /// The origin people and operators reach, without trailing slash.
     pub public_url: String,
-    /// Whether the virtual operator is mounted under `/sandbox`.
-    pub sandbox: bool,
+    pub sandbox: SandboxMode,
     pub sandbox_default_sim: E164,
-    /// Extra redirect URIs the virtual operator accepts besides `{public_url}/callback`.
-    pub sandbox_extra_redirect_uris: Vec<String>,
+    /// `SANDBOX_REDIRECT_URIS`: mounted, extra redirect URIs the virtual operator accepts
+    /// besides `{public_url}/callback`; alone, exactly its registered redirect URIs (the
+    /// first is the Vonage application's).
+    pub sandbox_redirect_uris: Vec<String>,
     pub mobile_connect: Option<MobileConnectConfig>,
     pub vonage: Option<VonageConfig>,
     pub operator_timeout: Duration,
@@ -90,10 +105,26 @@ pub struct Config {
     pub trust_proxy: bool,
 }
 
+/// The variables that configure a live operator.
+const LIVE_NAMES: [&str; 7] = [
+    "MC_API_BASE",
+    "MC_CLIENT_ID",
+    "MC_CLIENT_SECRET",
+    "VONAGE_API_BASE",
+    "VONAGE_APPLICATION_ID",
+    "VONAGE_PRIVATE_KEY",
+    "VONAGE_JWT",
+];
+
 impl Config {
     /// The one redirect URI for both protocols.
-    pub fn redirect_uri(&self) -> String {
-        format!("{}/callback", self.public_url)
+    pub fn redirect_uri(&self) -> RedirectUri {
+        RedirectUri::for_origin(&self.public_url)
+    }
+
+    /// Where the virtual operator is reachable from outside, in either sandbox mode.
+    pub fn sandbox_public_base(&self) -> String {
+        format!("{}{}", self.public_url, crate::sandbox_shared::MOUNT)
     }
 
     /// Reads the process environment (and `.env`, if present).
@@ -118,124 +149,50 @@ impl Config {
         };
         let public_url = match var("APP_PUBLIC_URL") {
             None => format!("http://{site_addr}"),
-            Some(v) => parse_base_url("APP_PUBLIC_URL", &v, true)?,
+            Some(v) => parse_base_url("APP_PUBLIC_URL", &v, true)?
+                .as_str()
+                .trim_end_matches('/')
+                .to_owned(),
         };
 
-        let mode = match var("SANDBOX").as_deref().map(str::to_ascii_lowercase).as_deref() {
-            None | Some("auto") => SandboxMode::Auto,
-            Some("on" | "true" | "1") => SandboxMode::On,
-            Some("off" | "false" | "0") => SandboxMode::Off,
-            Some(other) => {
-                return Err(ConfigError::new(
-                    "SANDBOX",
-                    format!("“{other}” is not one of auto, on, off"),
-                ))
-            }
-        };
-        let live_names = [
-            "MC_API_BASE",
-            "MC_CLIENT_ID",
-            "MC_CLIENT_SECRET",
-            "VONAGE_API_BASE",
-            "VONAGE_APPLICATION_ID",
-            "VONAGE_PRIVATE_KEY",
-            "VONAGE_JWT",
-        ];
-        let any_live = live_names.iter().any(|n| var(n).is_some());
-        let sandbox = match mode {
-            SandboxMode::On => true,
-            SandboxMode::Off => false,
-            SandboxMode::Auto => !any_live,
-        };
-        let sandbox_base = format!("{public_url}/sandbox");
+        let any_live = LIVE_NAMES.iter().any(|n| var(n).is_some());
+        let sandbox = sandbox_mode(var("SANDBOX"), any_live)?;
+        let sandbox_base = Url::parse(&format!("{public_url}{}", crate::sandbox_shared::MOUNT))
+            .expect("an origin with a path is a URL");
 
         let sandbox_default_sim = match var("SANDBOX_DEFAULT_SIM") {
             None => normalise(DEFAULT_SANDBOX_SIM).expect("the default SIM is a valid number"),
             Some(v) => normalise(&v).map_err(|e| ConfigError::new("SANDBOX_DEFAULT_SIM", e.to_string()))?,
         };
-        let sandbox_extra_redirect_uris = match var("SANDBOX_REDIRECT_URIS") {
+        let sandbox_redirect_uris: Vec<String> = match var("SANDBOX_REDIRECT_URIS") {
             None => Vec::new(),
             Some(v) => v
                 .split(',')
                 .map(str::trim)
                 .filter(|s| !s.is_empty())
-                .map(|s| parse_base_url("SANDBOX_REDIRECT_URIS", s, false))
+                .map(|s| parse_base_url("SANDBOX_REDIRECT_URIS", s, false).map(|u| u.to_string()))
                 .collect::<Result<_, _>>()?,
         };
-
-        let mobile_connect =
-            {
-                let (base, id, secret) = (var("MC_API_BASE"), var("MC_CLIENT_ID"), var("MC_CLIENT_SECRET"));
-                if base.is_none() && id.is_none() && secret.is_none() {
-                    sandbox.then(|| MobileConnectConfig {
-                        api_base: sandbox_base.clone(),
-                        client_id: SANDBOX_MC_CLIENT_ID.into(),
-                        client_secret: Secret::new(SANDBOX_MC_CLIENT_SECRET),
-                    })
-                } else {
-                    let api_base = match base {
-                        Some(b) => parse_base_url("MC_API_BASE", &b, false)?,
-                        None if sandbox => sandbox_base.clone(),
-                        None => return Err(ConfigError::missing("MC_API_BASE", "the Mobile Connect API base URL")),
-                    };
-                    Some(MobileConnectConfig {
-                        api_base,
-                        client_id: id
-                            .ok_or_else(|| ConfigError::missing("MC_CLIENT_ID", "the Mobile Connect client id"))?,
-                        client_secret: Secret::new(secret.ok_or_else(|| {
-                            ConfigError::missing("MC_CLIENT_SECRET", "the Mobile Connect client secret")
-                        })?),
-                    })
-                }
-            };
-
-        let hashed = parse_bool("CAMARA_HASHED", var("CAMARA_HASHED"))?;
-        let vonage = {
-            let (base, app, key, jwt) = (
-                var("VONAGE_API_BASE"),
-                var("VONAGE_APPLICATION_ID"),
-                var("VONAGE_PRIVATE_KEY"),
-                var("VONAGE_JWT"),
-            );
-            if base.is_none() && app.is_none() && key.is_none() && jwt.is_none() {
-                sandbox.then(|| VonageConfig {
-                    api_base: sandbox_base.clone(),
-                    application_id: SANDBOX_VONAGE_APPLICATION_ID.into(),
-                    credentials: VonageCredentials::PrivateKey(Secret::new(SANDBOX_VONAGE_PRIVATE_KEY)),
-                    hashed,
-                })
-            } else {
-                let api_base = match base {
-                    Some(b) => parse_base_url("VONAGE_API_BASE", &b, false)?,
-                    None if sandbox => sandbox_base.clone(),
-                    None => return Err(ConfigError::missing("VONAGE_API_BASE", "the Vonage API base URL")),
-                };
-                let application_id =
-                    app.ok_or_else(|| ConfigError::missing("VONAGE_APPLICATION_ID", "the Vonage application id"))?;
-                let credentials = match (jwt, key) {
-                    (Some(jwt), _) => VonageCredentials::Jwt(Secret::new(jwt)),
-                    (None, Some(key)) => VonageCredentials::PrivateKey(Secret::new(read_private_key(&key)?)),
-                    (None, None) => {
-                        return Err(ConfigError::missing(
-                            "VONAGE_PRIVATE_KEY",
-                            "the Vonage application's private key (a file path or the PEM itself), or VONAGE_JWT",
-                        ))
-                    }
-                };
-                Some(VonageConfig {
-                    api_base,
-                    application_id,
-                    credentials,
-                    hashed,
-                })
-            }
-        };
-
-        if mobile_connect.is_none() && vonage.is_none() {
-            return Err(ConfigError::new(
-                "SANDBOX",
-                "is off and no operator is configured: set MC_* or VONAGE_* variables, or SANDBOX=on".into(),
+        if sandbox == SandboxMode::Only && sandbox_redirect_uris.is_empty() {
+            return Err(ConfigError::missing(
+                "SANDBOX_REDIRECT_URIS",
+                "the app's callback URL(s), comma-separated, e.g. https://verify.example.com/callback (SANDBOX=only)",
             ));
+        }
+
+        // Alone, the virtual operator talks to no operator itself.
+        let mounted = (sandbox == SandboxMode::Mounted).then_some(&sandbox_base);
+        let (mobile_connect, vonage) = match sandbox {
+            SandboxMode::Only => (None, None),
+            _ => (mobile_connect_config(&var, mounted)?, vonage_config(&var, mounted)?),
+        };
+        if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() {
+            let reason = if cfg!(feature = "sandbox") {
+                "is off and no operator is configured: set MC_* or VONAGE_* variables, or SANDBOX=on"
+            } else {
+                "has no virtual operator in this build and no operator is configured: set MC_* or VONAGE_* variables"
+            };
+            return Err(ConfigError::new("SANDBOX", reason.into()));
         }
 
         let operator_timeout = match var("OPERATOR_TIMEOUT_MS") {
@@ -270,7 +227,7 @@ impl Config {
             public_url,
             sandbox,
             sandbox_default_sim,
-            sandbox_extra_redirect_uris,
+            sandbox_redirect_uris,
             mobile_connect,
             vonage,
             operator_timeout,
@@ -278,6 +235,127 @@ impl Config {
             trust_proxy,
         })
     }
+}
+
+/// `SANDBOX`: auto (the default), on, off, only. A server built without the virtual
+/// operator refuses on and only, saying so.
+fn sandbox_mode(value: Option<String>, any_live: bool) -> Result<SandboxMode, ConfigError> {
+    let wanted = match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("auto") if any_live => SandboxMode::Off,
+        None | Some("auto") if !cfg!(feature = "sandbox") => SandboxMode::Off,
+        None | Some("auto") => SandboxMode::Mounted,
+        Some("on" | "true" | "1") => SandboxMode::Mounted,
+        Some("off" | "false" | "0") => SandboxMode::Off,
+        Some("only") => SandboxMode::Only,
+        Some(other) => {
+            return Err(ConfigError::new(
+                "SANDBOX",
+                format!("“{other}” is not one of auto, on, off, only"),
+            ))
+        }
+    };
+    if wanted != SandboxMode::Off && !cfg!(feature = "sandbox") {
+        return Err(ConfigError::new(
+            "SANDBOX",
+            "asks for the virtual operator, but this server was built without one (cargo feature \"sandbox\"): \
+             rebuild with default features, or set SANDBOX=off and configure a live operator"
+                .into(),
+        ));
+    }
+    Ok(wanted)
+}
+
+/// Mobile Connect from `MC_*`; with none set, the mounted virtual operator (if any).
+fn mobile_connect_config(
+    var: &impl Fn(&str) -> Option<String>,
+    sandbox_base: Option<&Url>,
+) -> Result<Option<MobileConnectConfig>, ConfigError> {
+    let (base, id, secret) = (var("MC_API_BASE"), var("MC_CLIENT_ID"), var("MC_CLIENT_SECRET"));
+    if base.is_none() && id.is_none() && secret.is_none() {
+        return Ok(sandbox_base.map(sandbox_mobile_connect));
+    }
+    let api_base = match (base, sandbox_base) {
+        (Some(b), _) => parse_base_url("MC_API_BASE", &b, false)?,
+        (None, Some(sandbox)) => sandbox.clone(),
+        (None, None) => return Err(ConfigError::missing("MC_API_BASE", "the Mobile Connect API base URL")),
+    };
+    Ok(Some(MobileConnectConfig {
+        api_base,
+        client_id: id.ok_or_else(|| ConfigError::missing("MC_CLIENT_ID", "the Mobile Connect client id"))?,
+        client_secret: Secret::new(
+            secret.ok_or_else(|| ConfigError::missing("MC_CLIENT_SECRET", "the Mobile Connect client secret"))?,
+        ),
+    }))
+}
+
+/// Vonage from `VONAGE_*`; with none set, the mounted virtual operator (if any).
+fn vonage_config(
+    var: &impl Fn(&str) -> Option<String>,
+    sandbox_base: Option<&Url>,
+) -> Result<Option<VonageConfig>, ConfigError> {
+    let hashed = parse_bool("CAMARA_HASHED", var("CAMARA_HASHED"))?;
+    let (base, app, key, jwt) = (
+        var("VONAGE_API_BASE"),
+        var("VONAGE_APPLICATION_ID"),
+        var("VONAGE_PRIVATE_KEY"),
+        var("VONAGE_JWT"),
+    );
+    if base.is_none() && app.is_none() && key.is_none() && jwt.is_none() {
+        return Ok(sandbox_base.map(|base| sandbox_vonage(base, hashed)));
+    }
+    let api_base = match (base, sandbox_base) {
+        (Some(b), _) => parse_base_url("VONAGE_API_BASE", &b, false)?,
+        (None, Some(sandbox)) => sandbox.clone(),
+        (None, None) => return Err(ConfigError::missing("VONAGE_API_BASE", "the Vonage API base URL")),
+    };
+    let application_id =
+        app.ok_or_else(|| ConfigError::missing("VONAGE_APPLICATION_ID", "the Vonage application id"))?;
+    let credentials = match (jwt, key) {
+        (Some(jwt), _) => VonageCredentials::Jwt(Secret::new(jwt)),
+        (None, Some(key)) => VonageCredentials::PrivateKey(Secret::new(read_private_key(&key)?)),
+        (None, None) => {
+            return Err(ConfigError::missing(
+                "VONAGE_PRIVATE_KEY",
+                "the Vonage application's private key (a file path or the PEM itself), or VONAGE_JWT",
+            ))
+        }
+    };
+    Ok(Some(VonageConfig {
+        api_base,
+        application_id,
+        credentials,
+        hashed,
+    }))
+}
+
+#[cfg(feature = "sandbox")]
+fn sandbox_mobile_connect(base: &Url) -> MobileConnectConfig {
+    MobileConnectConfig {
+        api_base: base.clone(),
+        client_id: credentials::MC_CLIENT_ID.into(),
+        client_secret: Secret::new(credentials::MC_CLIENT_SECRET),
+    }
+}
+
+#[cfg(feature = "sandbox")]
+fn sandbox_vonage(base: &Url, hashed: bool) -> VonageConfig {
+    VonageConfig {
+        api_base: base.clone(),
+        application_id: credentials::VONAGE_APPLICATION_ID.into(),
+        credentials: VonageCredentials::PrivateKey(Secret::new(credentials::VONAGE_PRIVATE_KEY)),
+        hashed,
+    }
+}
+
+// Without the virtual operator there is never a mounted base to point at.
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_mobile_connect(_: &Url) -> MobileConnectConfig {
+    unreachable!("SandboxMode::Mounted is refused in a build without the sandbox feature")
+}
+
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_vonage(_: &Url, _: bool) -> VonageConfig {
+    unreachable!("SandboxMode::Mounted is refused in a build without the sandbox feature")
 }
 
 /// `true`/`false` (also 1/0, on/off, yes/no); unset is false.
@@ -307,9 +385,9 @@ fn read_private_key(value: &str) -> Result<String, ConfigError> {
     Ok(pem)
 }
 
-/// An http(s) URL, returned without trailing slash. An origin (`APP_PUBLIC_URL`) may not
-/// carry a path, since `/callback` and `/sandbox` hang off it.
-fn parse_base_url(name: &'static str, value: &str, origin_only: bool) -> Result<String, ConfigError> {
+/// An http(s) URL without trailing slash. An origin (`APP_PUBLIC_URL`) may not carry a
+/// path, since `/callback` and `/sandbox` hang off it.
+fn parse_base_url(name: &'static str, value: &str, origin_only: bool) -> Result<Url, ConfigError> {
     let url = Url::parse(value).map_err(|e| ConfigError::new(name, format!("“{value}” is not a URL: {e}")))?;
     if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
         return Err(ConfigError::new(name, format!("“{value}” is not an http(s) URL")));
@@ -326,7 +404,8 @@ fn parse_base_url(name: &'static str, value: &str, origin_only: bool) -> Result<
             format!("“{value}” must not have a query or fragment"),
         ));
     }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+    let trimmed = url.as_str().trim_end_matches('/').to_owned();
+    Ok(Url::parse(&trimmed).unwrap_or(url))
 }
 
 /// A bad or missing variable, by name.
@@ -355,6 +434,9 @@ impl ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::sandbox_shared::credentials::{
+        MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID, VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY,
+    };
     use std::collections::HashMap;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
@@ -365,14 +447,14 @@ mod tests {
     #[test]
     fn defaults_run_everything_against_the_sandbox() {
         let c = config(&[]).unwrap();
-        assert!(c.sandbox);
+        assert_eq!(c.sandbox, SandboxMode::Mounted);
         assert_eq!(c.public_url, "http://127.0.0.1:3000");
-        assert_eq!(c.redirect_uri(), "http://127.0.0.1:3000/callback");
+        assert_eq!(c.redirect_uri().as_str(), "http://127.0.0.1:3000/callback");
         let mc = c.mobile_connect.unwrap();
-        assert_eq!(mc.api_base, "http://127.0.0.1:3000/sandbox");
+        assert_eq!(mc.api_base.as_str(), "http://127.0.0.1:3000/sandbox");
         assert_eq!(mc.client_id, SANDBOX_MC_CLIENT_ID);
         let vg = c.vonage.unwrap();
-        assert_eq!(vg.api_base, "http://127.0.0.1:3000/sandbox");
+        assert_eq!(vg.api_base.as_str(), "http://127.0.0.1:3000/sandbox");
         assert!(!vg.hashed);
         assert_eq!(c.operator_timeout, Duration::from_secs(10));
         assert_eq!(c.sandbox_default_sim.as_str(), "+99012345678");
@@ -387,11 +469,11 @@ mod tests {
             ("MC_CLIENT_SECRET", "s3cret"),
         ])
         .unwrap();
-        assert!(!c.sandbox);
+        assert_eq!(c.sandbox, SandboxMode::Off);
         assert!(c.vonage.is_none());
         assert_eq!(c.public_url, "https://verify.example.com");
         assert_eq!(
-            c.mobile_connect.as_ref().unwrap().api_base,
+            c.mobile_connect.as_ref().unwrap().api_base.as_str(),
             "https://mc.example.net/api"
         );
         assert!(
@@ -408,6 +490,11 @@ mod tests {
             (&[("APP_PUBLIC_URL", "https://x.example/app")], "APP_PUBLIC_URL"),
             (&[("SANDBOX", "maybe")], "SANDBOX"),
             (&[("SANDBOX", "off")], "SANDBOX"),
+            (&[("SANDBOX", "only")], "SANDBOX_REDIRECT_URIS"),
+            (
+                &[("SANDBOX", "only"), ("SANDBOX_REDIRECT_URIS", "not a url")],
+                "SANDBOX_REDIRECT_URIS",
+            ),
             (&[("SANDBOX_DEFAULT_SIM", "12")], "SANDBOX_DEFAULT_SIM"),
             (&[("OPERATOR_TIMEOUT_MS", "soon")], "OPERATOR_TIMEOUT_MS"),
             (&[("OPERATOR_TIMEOUT_MS", "0")], "OPERATOR_TIMEOUT_MS"),
@@ -481,5 +568,56 @@ mod tests {
                 matches!(vg.credentials, VonageCredentials::PrivateKey(ref k) if k.expose() == SANDBOX_VONAGE_PRIVATE_KEY)
             );
         }
+    }
+}
+
+#[cfg(test)]
+mod sandbox_modes {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    #[test]
+    fn only_runs_the_virtual_operator_for_the_given_redirect_uris() {
+        let c = config(&[
+            ("SANDBOX", "only"),
+            ("APP_PUBLIC_URL", "http://127.0.0.1:4000"),
+            (
+                "SANDBOX_REDIRECT_URIS",
+                "http://127.0.0.1:3000/callback, http://app.example/callback",
+            ),
+            // Ignored alone: the virtual operator calls no operator.
+            ("MC_CLIENT_ID", "id"),
+        ])
+        .unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Only);
+        assert_eq!(
+            c.sandbox_redirect_uris,
+            ["http://127.0.0.1:3000/callback", "http://app.example/callback"]
+        );
+        assert_eq!(c.sandbox_public_base(), "http://127.0.0.1:4000/sandbox");
+        assert!(c.mobile_connect.is_none() && c.vonage.is_none());
+    }
+
+    #[test]
+    fn on_with_live_vonage_backs_mobile_connect_with_the_mounted_operator() {
+        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
+        let c = config(&[
+            ("SANDBOX", "on"),
+            ("VONAGE_API_BASE", "https://vg.example"),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_PRIVATE_KEY", key),
+        ])
+        .unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Mounted);
+        assert_eq!(
+            c.mobile_connect.unwrap().api_base.as_str(),
+            "http://127.0.0.1:3000/sandbox"
+        );
+        assert_eq!(c.vonage.unwrap().api_base.as_str(), "https://vg.example/");
     }
 }

@@ -1,27 +1,36 @@
 //! Number Verify: silent phone-number verification through the mobile operator.
 //!
-//! Shared by both builds: the page (`app`, `pages`, `components`) and the phone-number
-//! normaliser. The server-only parts live behind the `ssr` feature; the virtual operator
-//! (`sandbox`) is a separate system that the app reaches over HTTP only.
+//! Two systems that meet only over HTTP: the app (page, server functions, JSON API,
+//! operator clients) and the virtual operator (`sandbox`, behind the cargo feature of the
+//! same name). Shared by both builds of the page: `app`, `pages`, `components`, and the
+//! values they show (`phone`, `protocol`, `outcome`). Server-only parts live behind the
+//! `ssr` feature.
 
-pub mod api;
 pub mod app;
 pub mod components;
+pub mod outcome;
 pub mod pages;
 pub mod phone;
 pub mod protocol;
+pub mod sandbox_shared;
 
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
-pub mod handlers;
+pub mod http;
 #[cfg(feature = "ssr")]
 pub mod operators;
-/// The virtual operator: a separate system the app reaches over HTTP only.
 #[cfg(feature = "ssr")]
+mod redacted;
+#[cfg(feature = "ssr")]
+pub mod routes;
+/// The virtual operator: a separate system the app reaches over HTTP only.
+#[cfg(all(feature = "ssr", feature = "sandbox"))]
 pub mod sandbox;
 #[cfg(feature = "ssr")]
 pub mod server;
+#[cfg(feature = "ssr")]
+pub mod state;
 #[cfg(feature = "ssr")]
 pub mod verification;
 

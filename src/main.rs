@@ -1,11 +1,14 @@
-//! Server entry: configuration → state → router → serve.
+//! Server entry: configuration → state → router → serve. With `SANDBOX=only` the process
+//! is the virtual operator alone.
 
 use std::process::ExitCode;
 
+use axum::Router;
 use leptos::config::get_configuration;
 use number_verify::{
-    config::Config,
-    server::{router, serve, AppState},
+    config::{Config, SandboxMode},
+    server::{router, serve},
+    state::AppState,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -25,14 +28,13 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let mut leptos_options = match get_configuration(None) {
-        Ok(conf) => conf.leptos_options,
+    let app = match app_for(&config) {
+        Ok(app) => app,
         Err(e) => {
-            eprintln!("configuration error: Leptos settings: {e}");
+            eprintln!("{e}");
             return ExitCode::from(2);
         }
     };
-    leptos_options.site_addr = config.site_addr;
 
     let listener = match tokio::net::TcpListener::bind(config.site_addr).await {
         Ok(l) => l,
@@ -44,18 +46,10 @@ async fn main() -> ExitCode {
     tracing::info!(
         addr = %config.site_addr,
         public_url = %config.public_url,
-        sandbox = config.sandbox,
+        sandbox = ?config.sandbox,
         "Number Verify listening"
     );
 
-    let state = match AppState::new(config, leptos_options) {
-        Ok(state) => state,
-        Err(e) => {
-            eprintln!("start-up error: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    let app = router(state);
     let shutdown = async {
         let _ = tokio::signal::ctrl_c().await;
     };
@@ -66,4 +60,18 @@ async fn main() -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// The app, or in `SANDBOX=only` mode the virtual operator alone.
+fn app_for(config: &Config) -> Result<Router, String> {
+    if config.sandbox == SandboxMode::Only {
+        #[cfg(feature = "sandbox")]
+        return Ok(number_verify::server::virtual_operator::router(config));
+    }
+    let mut leptos_options = get_configuration(None)
+        .map_err(|e| format!("configuration error: Leptos settings: {e}"))?
+        .leptos_options;
+    leptos_options.site_addr = config.site_addr;
+    let state = AppState::new(config.clone(), leptos_options).map_err(|e| format!("start-up error: {e}"))?;
+    Ok(router(state))
 }

@@ -1,19 +1,15 @@
-//! The server: configuration → shared state → router.
-//!
-//! `main.rs` and the integration tests both build the server here, so tests exercise the
-//! real router on an ephemeral port.
-
-use std::sync::Arc;
+//! The axum router and its middleware: the only file that wires routes. `main.rs` and
+//! the integration tests both build the server here, so tests exercise the real router
+//! on an ephemeral port.
 
 use axum::{
     extract::{Request, State},
     http::{header, HeaderMap, HeaderValue},
     middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
-    routing::get,
+    routing::{get, post},
     Router,
 };
-use leptos::prelude::*;
 use leptos_axum::{generate_route_list, LeptosRoutes};
 use tower_http::{
     compression::{CompressionLayer, CompressionLevel},
@@ -23,99 +19,57 @@ use tower_http::{
 
 use crate::{
     app::{shell, App},
-    config::{self, Config},
-    handlers::{self, OutcomeStore},
-    sandbox::{Sandbox, SandboxConfig},
-    verification::Verifier,
+    routes::{callback::callback, login::login},
+    state::AppState,
 };
 
-/// What every handler and server function can reach.
-#[derive(Clone, axum::extract::FromRef)]
-pub struct AppState {
-    pub leptos_options: LeptosOptions,
-    pub config: Arc<Config>,
-    pub verifier: Arc<Verifier>,
-    pub outcomes: Arc<OutcomeStore>,
-    /// The virtual operator, when mounted. The app never calls it directly.
-    pub sandbox: Option<Sandbox>,
-}
-
-impl AppState {
-    pub fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, String> {
-        Self::with_pending_ttl(config, leptos_options, crate::verification::PENDING_TTL)
-    }
-
-    /// As `new`, with another lifetime for pending verifications (tests use a short one).
-    pub fn with_pending_ttl(
-        config: Config,
-        leptos_options: LeptosOptions,
-        pending_ttl: std::time::Duration,
-    ) -> Result<Self, String> {
-        let config = Arc::new(config);
-        let sandbox = config.sandbox.then(|| Sandbox::new(sandbox_config(&config)));
-        Ok(Self {
-            leptos_options,
-            verifier: Arc::new(Verifier::with_pending_ttl(config.clone(), pending_ttl)?),
-            outcomes: handlers::new_outcome_store(),
-            config,
-            sandbox,
-        })
-    }
-}
-
-/// The virtual operator's registrations: its documented test client and application,
-/// and the app's own callback as redirect URI.
-fn sandbox_config(config: &Config) -> SandboxConfig {
-    let mut redirect_uris = vec![config.redirect_uri()];
-    redirect_uris.extend(config.sandbox_extra_redirect_uris.iter().cloned());
-    SandboxConfig {
-        public_base: format!("{}/sandbox", config.public_url),
-        redirect_uris,
-        default_sim: config.sandbox_default_sim.clone(),
-        mc_client_id: config::SANDBOX_MC_CLIENT_ID.into(),
-        mc_client_secret: config::SANDBOX_MC_CLIENT_SECRET.into(),
-        vonage_application_id: config::SANDBOX_VONAGE_APPLICATION_ID.into(),
-        vonage_public_key_pem: config::SANDBOX_VONAGE_PUBLIC_KEY.into(),
-        store_cap: crate::sandbox::DEFAULT_STORE_CAP,
-    }
-}
-
-/// The whole application: page, server functions, API, and (in sandbox mode) the
-/// virtual operator under `/sandbox`.
+/// The whole application: page, server functions, API, and (when mounted) the virtual
+/// operator under `/sandbox`.
 pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
 
-    let mut app = Router::new()
+    let app = Router::new()
         .route("/healthz", get(healthz))
-        .route("/callback", get(handlers::callback))
-        .route("/login", axum::routing::post(handlers::login))
+        .route("/callback", get(callback))
+        .route("/login", post(login))
         // leptos_routes_with_context provides `AppState` to pages and server functions.
         .leptos_routes_with_context(&state, routes, || (), {
             let options = state.leptos_options.clone();
             move || shell(options.clone())
         });
-    if let Some(sandbox) = &state.sandbox {
-        app = app.nest("/sandbox", sandbox.router().with_state(()));
-    }
-    app.fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
+    #[cfg(feature = "sandbox")]
+    let app = match state.config.sandbox {
+        crate::config::SandboxMode::Mounted => app.nest(
+            crate::sandbox_shared::MOUNT,
+            virtual_operator::sandbox(&state.config).router().with_state(()),
+        ),
+        _ => app,
+    };
+    let app = app
+        .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(state.clone(), one_origin_for_pages))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_FRAME_OPTIONS,
-            HeaderValue::from_static("DENY"),
-        ))
-        // Operators see where the person came from only as our origin, never the query.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("strict-origin-when-cross-origin"),
-        ))
-        // Brotli 9 / gzip 9: most of the size win of the maximum levels at a fraction of the CPU.
-        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(9)))
-        .layer(TraceLayer::new_for_http())
-        .with_state(state)
+        .with_state(state);
+    common_layers(app)
+}
+
+/// Headers every answer gets, compression, and request tracing.
+fn common_layers(app: Router) -> Router {
+    app.layer(SetResponseHeaderLayer::if_not_present(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    ))
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::X_FRAME_OPTIONS,
+        HeaderValue::from_static("DENY"),
+    ))
+    // Operators see where the person came from only as our origin, never the query.
+    .layer(SetResponseHeaderLayer::if_not_present(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("strict-origin-when-cross-origin"),
+    ))
+    // Brotli 9 / gzip 9: most of the size win of the maximum levels at a fraction of the CPU.
+    .layer(CompressionLayer::new().quality(CompressionLevel::Precise(9)))
+    .layer(TraceLayer::new_for_http())
 }
 
 async fn healthz() -> impl IntoResponse {
@@ -151,6 +105,49 @@ fn request_host(headers: &HeaderMap) -> Option<&str> {
         .or_else(|| headers.get(header::HOST))
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(',').next().unwrap_or(v).trim())
+}
+
+/// The virtual operator's wiring: the one place the app's configuration meets it.
+#[cfg(feature = "sandbox")]
+pub mod virtual_operator {
+    use axum::{routing::get, Router};
+
+    use crate::{
+        config::{Config, SandboxMode},
+        sandbox::{Sandbox, SandboxConfig, DEFAULT_STORE_CAP},
+        sandbox_shared::{credentials, MOUNT},
+    };
+
+    /// The virtual operator for this configuration: registered with the documented test
+    /// client and application; mounted, it accepts the app's own callback (plus
+    /// `SANDBOX_REDIRECT_URIS`); alone, exactly `SANDBOX_REDIRECT_URIS`.
+    pub fn sandbox(config: &Config) -> Sandbox {
+        let redirect_uris = match config.sandbox {
+            SandboxMode::Only => config.sandbox_redirect_uris.clone(),
+            _ => std::iter::once(config.redirect_uri().as_str().to_owned())
+                .chain(config.sandbox_redirect_uris.iter().cloned())
+                .collect(),
+        };
+        Sandbox::new(SandboxConfig {
+            public_base: config.sandbox_public_base(),
+            redirect_uris,
+            default_sim: config.sandbox_default_sim.clone(),
+            mc_client_id: credentials::MC_CLIENT_ID.into(),
+            mc_client_secret: credentials::MC_CLIENT_SECRET.into(),
+            vonage_application_id: credentials::VONAGE_APPLICATION_ID.into(),
+            vonage_public_key_pem: credentials::VONAGE_PUBLIC_KEY.into(),
+            store_cap: DEFAULT_STORE_CAP,
+        })
+    }
+
+    /// `SANDBOX=only`: the virtual operator alone, under `/sandbox`, with `/healthz`; no
+    /// page and no API.
+    pub fn router(config: &Config) -> Router {
+        let app = Router::new()
+            .route("/healthz", get(super::healthz))
+            .nest(MOUNT, sandbox(config).router());
+        super::common_layers(app)
+    }
 }
 
 /// Starts serving on `listener` until `shutdown` resolves.

@@ -1,6 +1,9 @@
 //! The mobile-app API (`POST /login` → follow the URL → `/callback` JSON) over real HTTP,
 //! against the virtual operator, for both protocols and every failure the API names.
 
+// They run against the virtual operator mounted beside the app.
+#![cfg(feature = "sandbox")]
+
 mod common;
 
 use std::time::Duration;

@@ -1,6 +1,9 @@
 //! The page's flow as a browser without JavaScript drives it — form post, operator hops,
 //! callback, result page — over real HTTP against the virtual operator.
 
+// They run against the virtual operator mounted beside the app.
+#![cfg(feature = "sandbox")]
+
 mod common;
 
 use common::{absolute, location, manual_client, TestApp};
@@ -109,7 +112,7 @@ async fn the_page_renders_without_javascript() {
         assert!(html.contains(text), "page lacks {text:?}");
     }
     assert!(
-        !html.contains(number_verify::config::SANDBOX_MC_CLIENT_SECRET),
+        !html.contains(number_verify::sandbox_shared::credentials::MC_CLIENT_SECRET),
         "no secret in the page"
     );
 }

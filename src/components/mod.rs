@@ -1,4 +1,4 @@
-pub mod outcome;
+//! Small views shared by pages.
+
 pub mod phone_field;
 pub mod protocol_choice;
-pub mod simulated_sim;

@@ -99,12 +99,17 @@ fn now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Secret, SANDBOX_VONAGE_PRIVATE_KEY, SANDBOX_VONAGE_PUBLIC_KEY};
+    use crate::{
+        config::Secret,
+        sandbox_shared::credentials::{
+            VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY, VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
+        },
+    };
     use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
 
     fn source() -> AppJwtSource {
         AppJwtSource::new(&VonageConfig {
-            api_base: "https://vg.example".into(),
+            api_base: url::Url::parse("https://vg.example").unwrap(),
             application_id: "app-1".into(),
             credentials: VonageCredentials::PrivateKey(Secret::new(SANDBOX_VONAGE_PRIVATE_KEY)),
             hashed: false,
@@ -146,7 +151,7 @@ mod tests {
     #[test]
     fn a_premade_token_is_used_as_is() {
         let source = AppJwtSource::new(&VonageConfig {
-            api_base: "https://vg.example".into(),
+            api_base: url::Url::parse("https://vg.example").unwrap(),
             application_id: "app-1".into(),
             credentials: VonageCredentials::Jwt(Secret::new("pre.made.jwt")),
             hashed: false,
@@ -158,7 +163,7 @@ mod tests {
     #[test]
     fn a_bad_key_is_refused() {
         let result = AppJwtSource::new(&VonageConfig {
-            api_base: "https://vg.example".into(),
+            api_base: url::Url::parse("https://vg.example").unwrap(),
             application_id: "app-1".into(),
             credentials: VonageCredentials::PrivateKey(Secret::new("not a key")),
             hashed: false,

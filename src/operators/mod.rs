@@ -1,46 +1,27 @@
-//! Operator clients: one module per protocol, each read top to bottom like its sequence
-//! diagram. They speak HTTP only — to a live operator or to the virtual operator alike.
+//! Operator clients: one per protocol, built once at start-up from typed configuration,
+//! each owning its endpoints and read top to bottom like its sequence diagram. They speak
+//! HTTP only — to a live operator or to the virtual operator alike.
 
 pub mod app_jwt;
-pub mod camara;
 pub mod mobile_connect;
+pub mod vonage;
 
-use std::fmt;
+use std::time::Duration;
 
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
+use url::Url;
 
-use crate::phone::E164;
+pub use mobile_connect::MobileConnectClient;
+pub use vonage::VonageClient;
+
+use crate::{phone::E164, redacted::redacted_newtype};
 
 /// Lowercase hex SHA-256 of the number in E.164 with its `+` (GSMA IDY.54; CAMARA v1+).
 /// The raw user input is never hashed.
 pub fn hash_number(number: &E164) -> String {
     hex::encode(Sha256::digest(number.as_str().as_bytes()))
-}
-
-macro_rules! redacted_newtype {
-    ($(#[$doc:meta])* $name:ident) => {
-        $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash)]
-        pub struct $name(String);
-
-        impl $name {
-            pub fn new(value: impl Into<String>) -> Self {
-                Self(value.into())
-            }
-            /// The value itself, for the wire only. Never log it.
-            pub fn secret(&self) -> &str {
-                &self.0
-            }
-        }
-
-        impl fmt::Debug for $name {
-            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-                write!(f, concat!(stringify!($name), "(…{} chars)"), self.0.len())
-            }
-        }
-    };
 }
 
 redacted_newtype!(
@@ -55,6 +36,46 @@ redacted_newtype!(
     /// The Vonage application JWT.
     AppJwt
 );
+redacted_newtype!(
+    /// The OAuth `state`: ties the operator's callback to one verification. Whoever holds
+    /// it can complete that verification, so it is kept out of logs.
+    State
+);
+redacted_newtype!(
+    /// The OpenID Connect `nonce` the id_token must echo.
+    Nonce
+);
+
+impl State {
+    pub fn random() -> Self {
+        Self::new(crate::redacted::random_token())
+    }
+}
+
+impl Nonce {
+    pub fn random() -> Self {
+        Self::new(crate::redacted::random_token())
+    }
+}
+
+/// The one HTTP client every operator client shares: timeouts, no redirects.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
+        // Operator APIs answer directly; a redirect here would be a misconfiguration.
+        .redirect(reqwest::redirect::Policy::none())
+        .user_agent(concat!("number-verify/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .map_err(|e| format!("cannot build the HTTP client: {e}"))
+}
+
+/// `path` under `base`, whether or not `base` ends in a slash.
+fn endpoint(base: &Url, path: &str) -> Url {
+    let mut url = base.clone();
+    url.set_path(&format!("{}/{path}", base.path().trim_end_matches('/')));
+    url
+}
 
 /// What went wrong talking to an operator. `Display` is for logs: it never includes a
 /// token, a code or a number, only statuses and short, operator-chosen error codes.
@@ -139,9 +160,27 @@ mod tests {
     }
 
     #[test]
+    fn endpoints_hang_off_the_base_with_or_without_a_slash() {
+        for base in ["https://op.example/api", "https://op.example/api/"] {
+            let base = Url::parse(base).unwrap();
+            assert_eq!(
+                endpoint(&base, "premiuminfo/v1/").as_str(),
+                "https://op.example/api/premiuminfo/v1/"
+            );
+        }
+        let origin = Url::parse("https://op.example").unwrap();
+        assert_eq!(
+            endpoint(&origin, "oauth2/token").as_str(),
+            "https://op.example/oauth2/token"
+        );
+    }
+
+    #[test]
     fn secrets_do_not_show_in_debug() {
         let token = AccessToken::new("tok-abcdef");
         assert_eq!(format!("{token:?}"), "AccessToken(…10 chars)");
         assert_eq!(token.secret(), "tok-abcdef");
+        let state = State::random();
+        assert!(!format!("{state:?}").contains(state.secret()));
     }
 }

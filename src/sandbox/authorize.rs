@@ -191,7 +191,7 @@ pub(crate) async fn hop(State(sb): State<Sandbox>, Path(id): Path<String>) -> Re
     }
 }
 
-/// Decides the authorization's outcome from the simulated conditions (SPEC §5): an
+/// Decides the authorization's outcome from the simulated conditions (docs/reference.md §5): an
 /// unavailable operator, a device on Wi-Fi, then which SIM the device is on — explicit
 /// (header, cookie), the virtual operator rule for a number known in clear, or the
 /// default SIM.

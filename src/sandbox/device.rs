@@ -10,17 +10,16 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use crate::phone::{normalise, PhoneError, E164};
+use crate::{
+    phone::{normalise, PhoneError, E164},
+    sandbox_shared::{form, COOKIE_DELAY, COOKIE_FAULT, COOKIE_NETWORK, COOKIE_SIM},
+};
 
 /// Header-enrichment header: the SIM the device is on.
 pub(crate) const HEADER_MSISDN: &str = "x-sandbox-msisdn";
 pub(crate) const HEADER_NETWORK: &str = "x-sandbox-network";
 pub(crate) const HEADER_FAULT: &str = "x-sandbox-fault";
 pub(crate) const HEADER_DELAY: &str = "x-sandbox-delay-ms";
-pub(crate) const COOKIE_SIM: &str = "sandbox_sim";
-pub(crate) const COOKIE_NETWORK: &str = "sandbox_network";
-pub(crate) const COOKIE_FAULT: &str = "sandbox_fault";
-pub(crate) const COOKIE_DELAY: &str = "sandbox_delay_ms";
 
 /// How long a `*-slow` fault waits when no delay is given.
 pub const DEFAULT_DELAY_MS: u64 = 5000;
@@ -87,7 +86,7 @@ pub(crate) struct Conditions {
     pub wifi: bool,
     pub fault: Option<Fault>,
     pub delay: Duration,
-    /// An explicit SIM (rules 1 and 2 of SPEC §5).
+    /// An explicit SIM (rules 1 and 2 of docs/reference.md §5).
     pub sim: Option<(E164, SimSource)>,
 }
 
@@ -151,7 +150,7 @@ pub(crate) fn parse_msisdn(value: &str) -> Result<E164, PhoneError> {
     }
 }
 
-/// The Vonage Virtual Operator rule (SPEC §5, rule 3) for a number known in clear.
+/// The Vonage Virtual Operator rule (docs/reference.md §5, rule 3) for a number known in clear.
 #[derive(Debug, PartialEq, Eq)]
 pub(crate) enum VirtualOperator {
     /// Last digit even: the device is on this number.
@@ -204,30 +203,10 @@ pub(crate) fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| k.trim() == name)
-        .map(|(_, v)| percent_decode(v.trim().trim_matches('"')))
-}
-
-/// Decodes `%XX` escapes; `+` stays a `+` (cookies are not form-encoded).
-pub(crate) fn percent_decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' && i + 2 < bytes.len() {
-            let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
-            if let Some(b) = hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
-                out.push(b);
-                i += 3;
-                continue;
-            }
-        }
-        out.push(bytes[i]);
-        i += 1;
-    }
-    String::from_utf8_lossy(&out).into_owned()
+        .flat_map(cookie::Cookie::split_parse_encoded)
+        .filter_map(Result::ok)
+        .find(|c| c.name() == name)
+        .map(|c| c.value_trimmed().to_owned())
 }
 
 /// `return_to` if it is a local path (one leading `/`), else `/`.
@@ -276,9 +255,9 @@ pub(crate) async fn device_form(body: Bytes) -> Response {
     let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
     let mut cookies: Vec<String> = Vec::new();
 
-    match field("action") {
+    match field(form::ACTION) {
         None | Some("") | Some("set") => {}
-        Some("clear") => {
+        Some(form::ACTION_CLEAR) => {
             cookies.push(clear_cookie(COOKIE_SIM));
             cookies.push(clear_cookie(COOKIE_NETWORK));
         }
@@ -291,7 +270,7 @@ pub(crate) async fn device_form(body: Bytes) -> Response {
         }
     }
     if cookies.is_empty() {
-        if let Some(sim) = field("sim").filter(|s| !s.is_empty()) {
+        if let Some(sim) = field(form::SIM).filter(|s| !s.is_empty()) {
             match parse_msisdn(sim) {
                 Ok(sim) => {
                     tracing::info!(target: "sandbox", %sim, "device: simulated SIM chosen");
@@ -303,10 +282,12 @@ pub(crate) async fn device_form(body: Bytes) -> Response {
                 }
             }
         }
-        match field("network") {
+        match field(form::NETWORK) {
             None | Some("") => {}
-            Some(v) if v.eq_ignore_ascii_case("wifi") => cookies.push(set_cookie(COOKIE_NETWORK, "wifi")),
-            Some(v) if v.eq_ignore_ascii_case("mobile") => cookies.push(clear_cookie(COOKIE_NETWORK)),
+            Some(v) if v.eq_ignore_ascii_case(form::NETWORK_WIFI) => {
+                cookies.push(set_cookie(COOKIE_NETWORK, form::NETWORK_WIFI))
+            }
+            Some(v) if v.eq_ignore_ascii_case(form::NETWORK_MOBILE) => cookies.push(clear_cookie(COOKIE_NETWORK)),
             Some(_) => {
                 tracing::info!(target: "sandbox", "device: unknown network");
                 return plain(StatusCode::BAD_REQUEST, "Network must be \"mobile\" or \"wifi\".");
@@ -321,7 +302,7 @@ pub(crate) async fn device_form(body: Bytes) -> Response {
         );
     }
 
-    let location = safe_return_to(field("return_to"));
+    let location = safe_return_to(field(form::RETURN_TO));
     let mut res = (StatusCode::SEE_OTHER, [(header::CACHE_CONTROL, "no-store")]).into_response();
     if let Ok(v) = HeaderValue::from_str(location) {
         res.headers_mut().insert(header::LOCATION, v);
@@ -373,8 +354,10 @@ mod tests {
         assert_eq!(cookie(&h, "sandbox_sim").as_deref(), Some("+99012345678"));
         assert_eq!(cookie(&h, "sandbox_network").as_deref(), Some("wifi"));
         assert_eq!(cookie(&h, "nope"), None);
-        assert_eq!(percent_decode("+1%2b2%zz%"), "+1+2%zz%");
-        assert_eq!(percent_decode("%2"), "%2");
+        // Lower-case escapes and stray `%`s are read leniently, as browsers send them.
+        let mut h = HeaderMap::new();
+        h.append(header::COOKIE, HeaderValue::from_static("sandbox_sim=%2b1%zz%"));
+        assert_eq!(cookie(&h, "sandbox_sim").as_deref(), Some("+1%zz%"));
     }
 
     #[test]

@@ -1,5 +1,5 @@
 //! The virtual operator: Mobile Connect (device-initiated) and CAMARA-through-Vonage over
-//! real HTTP, with documented sandbox semantics (SPEC §2 and §5).
+//! real HTTP, with documented sandbox semantics (docs/reference.md §2 and §5).
 //!
 //! A separate system: the app reaches it over HTTP only, through the same client and
 //! code path as a live operator, and this module knows nothing of the app (it uses only
@@ -68,7 +68,7 @@ pub struct SandboxConfig {
     /// (network enablement has no redirect_uri param). Default in the app:
     /// "{APP_PUBLIC_URL}/callback".
     pub redirect_uris: Vec<String>,
-    /// The SIM of the simulated device when nothing else decides (SPEC §5, rule 4).
+    /// The SIM of the simulated device when nothing else decides (docs/reference.md §5, rule 4).
     pub default_sim: E164,
     pub mc_client_id: String,
     pub mc_client_secret: String,

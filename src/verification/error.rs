@@ -1,17 +1,48 @@
 //! The one error type of a verification: it knows the person's message, the JSON API's
-//! `error` code and the HTTP status (SPEC §3), and how to log itself without secrets.
+//! `error` code and the HTTP status (docs/reference.md §3), and how to log itself without
+//! secrets; and the one table between state problems and the page's `?error=` codes.
 
 use axum::http::StatusCode;
 
 use crate::{operators::OperatorFailure, phone::PhoneError};
 
-/// Why `state` finds no pending verification.
+/// Why a callback has no verification this request may complete.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StateProblem {
+    /// The callback carries no `state`.
     Missing,
     Unknown,
     Expired,
     Replayed,
+    /// Started on the page in another browser: this one learns nothing of it.
+    OtherBrowser,
+}
+
+impl StateProblem {
+    /// The one table between problems and the page's `/?error=` codes: a crafted link
+    /// can choose only among these fixed texts.
+    const PAGE_CODES: [(StateProblem, &'static str); 5] = [
+        (StateProblem::Missing, "no_state"),
+        (StateProblem::Unknown, "unknown_state"),
+        (StateProblem::Expired, "expired"),
+        (StateProblem::Replayed, "replayed"),
+        (StateProblem::OtherBrowser, "other_browser"),
+    ];
+
+    pub fn page_code(self) -> &'static str {
+        Self::PAGE_CODES
+            .iter()
+            .find(|(problem, _)| *problem == self)
+            .map(|(_, code)| *code)
+            .unwrap_or("unknown_state")
+    }
+
+    pub fn from_page_code(code: &str) -> Option<Self> {
+        Self::PAGE_CODES
+            .iter()
+            .find(|(_, c)| *c == code)
+            .map(|(problem, _)| *problem)
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -22,8 +53,6 @@ pub enum VerifyError {
     ProtocolUnavailable,
     #[error("{}", state_message(*.0))]
     InvalidState(StateProblem),
-    #[error("This verification was started in another browser. Please start again here.")]
-    OtherBrowser,
     #[error("{}", denied_message(error))]
     OperatorDenied { error: String, description: Option<String> },
     #[error("Your operator could not complete the check. Please try again in a moment.")]
@@ -42,6 +71,7 @@ fn state_message(problem: StateProblem) -> &'static str {
         StateProblem::Unknown => "This verification is unknown. Please start again.",
         StateProblem::Expired => "This verification took too long and has expired. Please start again.",
         StateProblem::Replayed => "This verification has already been completed. Please start a new one.",
+        StateProblem::OtherBrowser => "This verification was started in another browser. Please start again here.",
     }
 }
 
@@ -60,7 +90,7 @@ impl VerifyError {
     pub fn status(&self) -> StatusCode {
         match self {
             VerifyError::InvalidPhone(_) | VerifyError::ProtocolUnavailable => StatusCode::BAD_REQUEST,
-            VerifyError::InvalidState(_) | VerifyError::OtherBrowser => StatusCode::BAD_REQUEST,
+            VerifyError::InvalidState(_) => StatusCode::BAD_REQUEST,
             VerifyError::OperatorDenied { .. } => StatusCode::FORBIDDEN,
             VerifyError::OperatorError(_) => StatusCode::BAD_GATEWAY,
             VerifyError::OperatorTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
@@ -73,7 +103,7 @@ impl VerifyError {
         match self {
             VerifyError::InvalidPhone(_) => "invalid_phone",
             VerifyError::ProtocolUnavailable => "invalid_protocol",
-            VerifyError::InvalidState(_) | VerifyError::OtherBrowser => "invalid_state",
+            VerifyError::InvalidState(_) => "invalid_state",
             VerifyError::OperatorDenied { .. } => "operator_denied",
             VerifyError::OperatorError(_) => "operator_error",
             VerifyError::OperatorTimeout(_) => "operator_timeout",
@@ -154,6 +184,28 @@ mod tests {
             assert_eq!(error.code(), code);
             assert!(!error.to_string().is_empty());
         }
+    }
+
+    #[test]
+    fn every_state_problem_has_one_page_code_and_back() {
+        let all = [
+            StateProblem::Missing,
+            StateProblem::Unknown,
+            StateProblem::Expired,
+            StateProblem::Replayed,
+            StateProblem::OtherBrowser,
+        ];
+        let mut codes: Vec<_> = all.iter().map(|p| p.page_code()).collect();
+        for problem in all {
+            assert_eq!(StateProblem::from_page_code(problem.page_code()), Some(problem));
+        }
+        codes.sort();
+        codes.dedup();
+        assert_eq!(codes.len(), all.len(), "codes are distinct");
+        assert_eq!(StateProblem::from_page_code("<script>"), None);
+        assert!(VerifyError::InvalidState(StateProblem::OtherBrowser)
+            .to_string()
+            .contains("another browser"));
     }
 
     #[test]

@@ -1,24 +1,27 @@
 //! A verification from start to verdict, for either protocol:
 //!
 //! start (number, protocol, who) → pending[state] → the operator's URL
-//! /callback (code, state) → take pending[state] → token → check → verdict
+//! /callback (code, state) → take pending[state] → token → check → [`Completion`]
 //!
 //! Pending verifications are kept per `state`, single use, for ten minutes; there is no
-//! process-wide "current number".
+//! process-wide "current number". Who may see the verdict is decided here, once.
 
 pub mod error;
+pub mod ids;
+pub mod results;
 pub mod store;
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc, time::Duration};
+use std::{net::IpAddr, num::NonZeroU32, time::Duration};
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 pub use error::{StateProblem, VerifyError};
+pub use ids::{ResultId, SessionId};
 use store::{Taken, TtlStore, WhenFull};
 
 use crate::{
     config::Config,
-    operators::{app_jwt::AppJwtSource, camara, mobile_connect, AuthCode},
+    operators::{self, AuthCode, MobileConnectClient, Nonce, OperatorFailure, State, VonageClient},
     phone::{normalise, E164},
     protocol::Protocol,
 };
@@ -27,32 +30,11 @@ pub const PENDING_TTL: Duration = Duration::from_secs(10 * 60);
 /// Live verifications at once; past this, new ones are refused (`rate_limited`).
 pub const PENDING_CAP: usize = 10_000;
 
-/// An opaque random value that ties the operator's callback to one verification.
-#[derive(Debug, Clone, PartialEq, Eq, Hash)]
-pub struct State(String);
-
-impl State {
-    fn random() -> Self {
-        Self(random_token())
-    }
-    pub fn from_callback(value: &str) -> Self {
-        Self(value.to_owned())
-    }
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-/// 128 random bits, URL-safe.
-pub fn random_token() -> String {
-    uuid::Uuid::new_v4().simple().to_string()
-}
-
 /// Who started a verification, so its callback answers them the right way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {
     /// The page, in the browser holding this session cookie value.
-    Browser { session: String },
+    Browser { session: SessionId },
     /// The mobile-app JSON API (`POST /login`).
     Api,
 }
@@ -61,7 +43,7 @@ pub enum Origin {
 struct Pending {
     protocol: Protocol,
     number: E164,
-    nonce: String,
+    nonce: Nonce,
     origin: Origin,
 }
 
@@ -73,7 +55,7 @@ pub struct Started {
 }
 
 /// The operator's answer at `/callback`.
-#[derive(Debug, Default, serde::Deserialize)]
+#[derive(Default, serde::Deserialize)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
@@ -81,18 +63,24 @@ pub struct CallbackParams {
     pub error_description: Option<String>,
 }
 
-/// The end of a verification: who started it (when known) and the verdict.
+/// How a callback ends, for whoever is asking.
 #[derive(Debug)]
-pub struct Completed {
-    pub origin: Option<Origin>,
-    pub number: Option<E164>,
-    pub result: Result<bool, VerifyError>,
+pub enum Completion {
+    /// Started by the JSON API: whoever follows the URL gets the verdict.
+    Api(Result<bool, VerifyError>),
+    /// Started on the page, in the browser that is asking now.
+    Browser {
+        session: SessionId,
+        number: E164,
+        result: Result<bool, VerifyError>,
+    },
+    /// Nothing this request may complete or learn about.
+    Unusable(StateProblem),
 }
 
 pub struct Verifier {
-    config: Arc<Config>,
-    http: reqwest::Client,
-    app_jwt: Option<AppJwtSource>,
+    mobile_connect: Option<MobileConnectClient>,
+    vonage: Option<VonageClient>,
     pending: TtlStore<State, Pending>,
     /// States already completed, to tell a replay from an unknown state.
     completed: TtlStore<State, ()>,
@@ -101,31 +89,29 @@ pub struct Verifier {
 }
 
 impl Verifier {
-    pub fn new(config: Arc<Config>) -> Result<Self, String> {
+    pub fn new(config: &Config) -> Result<Self, String> {
         Self::with_pending_ttl(config, PENDING_TTL)
     }
 
     /// As `new`, with another lifetime for pending verifications (tests use a short one).
-    pub fn with_pending_ttl(config: Arc<Config>, pending_ttl: Duration) -> Result<Self, String> {
-        let http = reqwest::Client::builder()
-            .connect_timeout(config.operator_timeout.min(Duration::from_secs(5)))
-            .timeout(config.operator_timeout)
-            // Operator APIs answer directly; a redirect here would be a misconfiguration.
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("number-verify/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
-        let app_jwt = config
+    /// Builds the operator clients: one HTTP client, each operator's endpoints once.
+    pub fn with_pending_ttl(config: &Config, pending_ttl: Duration) -> Result<Self, String> {
+        let http = operators::http_client(config.operator_timeout)?;
+        let redirect_uri = config.redirect_uri();
+        let mobile_connect = config
+            .mobile_connect
+            .as_ref()
+            .map(|mc| MobileConnectClient::new(mc, redirect_uri.clone(), http.clone()));
+        let vonage = config
             .vonage
             .as_ref()
-            .map(AppJwtSource::new)
+            .map(|vg| VonageClient::new(vg, redirect_uri.clone(), http.clone()))
             .transpose()
             .map_err(|e| e.to_string())?;
         let per_minute = NonZeroU32::new(config.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
-            config,
-            http,
-            app_jwt,
+            mobile_connect,
+            vonage,
             pending: TtlStore::new(pending_ttl, PENDING_CAP),
             completed: TtlStore::new(pending_ttl, PENDING_CAP),
             start_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
@@ -135,10 +121,10 @@ impl Verifier {
     /// The protocols configured, Mobile Connect first (the page's default).
     pub fn protocols(&self) -> Vec<Protocol> {
         let mut available = Vec::new();
-        if self.config.mobile_connect.is_some() {
+        if self.mobile_connect.is_some() {
             available.push(Protocol::MobileConnect);
         }
-        if self.config.vonage.is_some() {
+        if self.vonage.is_some() {
             available.push(Protocol::Camara);
         }
         available
@@ -165,18 +151,11 @@ impl Verifier {
         }
         let number = normalise(typed).map_err(VerifyError::InvalidPhone)?;
         let state = State::random();
-        let nonce = random_token();
-        let redirect_uri = self.config.redirect_uri();
+        let nonce = Nonce::random();
 
         let url = match protocol {
-            Protocol::MobileConnect => {
-                let mc = self.mobile_connect()?;
-                mobile_connect::authorize_url(mc, &redirect_uri, state.as_str(), &nonce)
-            }
-            Protocol::Camara => {
-                let (vonage, jwt) = self.camara()?;
-                camara::network_enablement(&self.http, vonage, &jwt, &number, state.as_str()).await?
-            }
+            Protocol::MobileConnect => self.mobile_connect()?.authorize_url(&state, &nonce),
+            Protocol::Camara => self.vonage()?.network_enablement(&number, &state).await?,
         };
 
         let pending = Pending {
@@ -192,58 +171,26 @@ impl Verifier {
         Ok(Started { url, number })
     }
 
-    /// Consumes the pending verification named by `state` and finishes it. A
-    /// verification started on the page finishes only in the browser that started it
-    /// (`browser_session`, from its cookie).
-    pub async fn complete(&self, params: CallbackParams, browser_session: Option<&str>) -> Completed {
-        let failed = |origin, number, error| Completed {
-            origin,
-            number,
-            result: Err(error),
-        };
-
-        let Some(state) = params.state.as_deref().filter(|s| !s.is_empty()) else {
-            return failed(None, None, VerifyError::InvalidState(StateProblem::Missing));
-        };
-        let state = State::from_callback(state);
-        let pending = match self.pending.take(&state) {
-            Taken::Found(p) => p,
-            Taken::Expired => return failed(None, None, VerifyError::InvalidState(StateProblem::Expired)),
-            Taken::Missing if self.completed.contains(&state) => {
-                return failed(None, None, VerifyError::InvalidState(StateProblem::Replayed))
+    /// Consumes the pending verification named by the callback's `state` and finishes
+    /// it. A verification started on the page finishes only in the browser that started
+    /// it (`browser`, from its session cookie); any other browser consumes it and learns
+    /// nothing. Every failure is logged here, once.
+    pub async fn complete(&self, params: CallbackParams, browser: Option<&SessionId>) -> Completion {
+        let pending = match self.take_pending(params.state.as_deref()) {
+            Ok(pending) => pending,
+            Err(problem) => {
+                VerifyError::InvalidState(problem).log();
+                return Completion::Unusable(problem);
             }
-            Taken::Missing => return failed(None, None, VerifyError::InvalidState(StateProblem::Unknown)),
         };
-        let _ = self.completed.insert(state, (), WhenFull::EvictOldest);
-        let (origin, number) = (Some(pending.origin.clone()), Some(pending.number.clone()));
         if let Origin::Browser { session } = &pending.origin {
-            if browser_session != Some(session.as_str()) {
-                let error = VerifyError::OtherBrowser;
-                error.log();
-                return failed(origin, number, error);
+            if browser != Some(session) {
+                VerifyError::InvalidState(StateProblem::OtherBrowser).log();
+                return Completion::Unusable(StateProblem::OtherBrowser);
             }
         }
 
-        if let Some(error) = params.error.filter(|e| !e.is_empty()) {
-            return failed(
-                origin,
-                number,
-                VerifyError::OperatorDenied {
-                    error,
-                    description: params.error_description,
-                },
-            );
-        }
-        let Some(code) = params.code.filter(|c| !c.is_empty()) else {
-            let failure = crate::operators::OperatorFailure::Malformed {
-                step: "callback",
-                reason: "neither code nor error".into(),
-            };
-            return failed(origin, number, VerifyError::OperatorError(failure));
-        };
-        let code = AuthCode::new(code);
-
-        let result = self.check(&pending, &code).await;
+        let result = self.finish(&pending, params).await;
         match &result {
             Ok(verified) => tracing::info!(
                 protocol = pending.protocol.as_str(),
@@ -253,41 +200,67 @@ impl Verifier {
             ),
             Err(e) => e.log(),
         }
-        Completed { origin, number, result }
+        match pending.origin {
+            Origin::Api => Completion::Api(result),
+            Origin::Browser { session } => Completion::Browser {
+                session,
+                number: pending.number,
+                result,
+            },
+        }
     }
 
-    async fn check(&self, pending: &Pending, code: &AuthCode) -> Result<bool, VerifyError> {
-        let redirect_uri = self.config.redirect_uri();
+    /// The pending verification for `state`, at most once.
+    fn take_pending(&self, state: Option<&str>) -> Result<Pending, StateProblem> {
+        let state = State::new(state.filter(|s| !s.is_empty()).ok_or(StateProblem::Missing)?);
+        match self.pending.take(&state) {
+            Taken::Found(pending) => {
+                let _ = self.completed.insert(state, (), WhenFull::EvictOldest);
+                Ok(pending)
+            }
+            Taken::Expired => Err(StateProblem::Expired),
+            Taken::Missing if self.completed.contains(&state) => Err(StateProblem::Replayed),
+            Taken::Missing => Err(StateProblem::Unknown),
+        }
+    }
+
+    /// The operator's answer → the verdict: its error, or code → token → check.
+    async fn finish(&self, pending: &Pending, params: CallbackParams) -> Result<bool, VerifyError> {
+        if let Some(error) = params.error.filter(|e| !e.is_empty()) {
+            return Err(VerifyError::OperatorDenied {
+                error,
+                description: params.error_description,
+            });
+        }
+        let code = params.code.filter(|c| !c.is_empty()).ok_or_else(|| {
+            VerifyError::OperatorError(OperatorFailure::Malformed {
+                step: "callback",
+                reason: "neither code nor error".into(),
+            })
+        })?;
+        let code = AuthCode::new(code);
         match pending.protocol {
             Protocol::MobileConnect => {
                 let mc = self.mobile_connect()?;
-                let token = mobile_connect::exchange_code(&self.http, mc, &redirect_uri, code, &pending.nonce).await?;
-                Ok(mobile_connect::check_number(&self.http, mc, &token, &pending.number).await?)
+                let token = mc.exchange_code(&code, &pending.nonce).await?;
+                Ok(mc.check_number(&token, &pending.number).await?)
             }
             Protocol::Camara => {
-                let (vonage, jwt) = self.camara()?;
-                let token = camara::exchange_code(&self.http, vonage, &jwt, &redirect_uri, code).await?;
-                Ok(camara::verify(&self.http, vonage, &token, &pending.number).await?)
+                let vonage = self.vonage()?;
+                let token = vonage.exchange_code(&code).await?;
+                Ok(vonage.verify(&token, &pending.number).await?)
             }
         }
     }
 
-    fn mobile_connect(&self) -> Result<&crate::config::MobileConnectConfig, VerifyError> {
-        self.config
-            .mobile_connect
-            .as_ref()
-            .ok_or(VerifyError::ProtocolUnavailable)
+    fn mobile_connect(&self) -> Result<&MobileConnectClient, VerifyError> {
+        self.mobile_connect.as_ref().ok_or(VerifyError::ProtocolUnavailable)
     }
 
-    fn camara(&self) -> Result<(&crate::config::VonageConfig, crate::operators::AppJwt), VerifyError> {
-        let vonage = self.config.vonage.as_ref().ok_or(VerifyError::ProtocolUnavailable)?;
-        let source = self.app_jwt.as_ref().ok_or(VerifyError::ProtocolUnavailable)?;
-        let jwt = source.current().map_err(|e| {
-            VerifyError::OperatorError(crate::operators::OperatorFailure::Malformed {
-                step: "Vonage application JWT",
-                reason: e.to_string(),
-            })
-        })?;
-        Ok((vonage, jwt))
+    fn vonage(&self) -> Result<&VonageClient, VerifyError> {
+        self.vonage.as_ref().ok_or(VerifyError::ProtocolUnavailable)
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -7,7 +7,8 @@ use std::{collections::HashMap, time::Duration};
 use leptos::config::LeptosOptions;
 use number_verify::{
     config::Config,
-    server::{router, serve, AppState},
+    server::{router, serve},
+    state::AppState,
 };
 use tokio::{net::TcpListener, sync::oneshot};
 

@@ -1,14 +1,19 @@
 //! The one page: the number form, live validation, progress and the result.
 
+pub mod outcome_view;
+pub mod server;
+pub mod simulated_sim;
+
 use leptos::prelude::*;
 use leptos_router::hooks::use_query_map;
 
 use crate::{
-    api::{get_outcome, page_context, StartVerification, Started},
-    components::{
-        outcome::OutcomeView, phone_field::PhoneField, protocol_choice::ProtocolChoice, simulated_sim::SimulatedSim,
-    },
+    components::{phone_field::PhoneField, protocol_choice::ProtocolChoice},
+    outcome::ERROR_PREFIX,
 };
+use outcome_view::OutcomeView;
+use server::{get_outcome, page_context, StartVerification, Started};
+use simulated_sim::SimulatedSim;
 
 #[component]
 pub fn VerifyPage() -> impl IntoView {
@@ -35,9 +40,7 @@ pub fn VerifyPage() -> impl IntoView {
     let leaving = move || start.pending().get() || matches!(start.value().get(), Some(Ok(Started::GoTo(_))));
     let refusal = move || match start.value().get() {
         Some(Ok(Started::Refused(message))) => Some(message),
-        Some(Err(e)) => Some(format!(
-            "Error validating phone number. The server could not be reached ({e})."
-        )),
+        Some(Err(e)) => Some(format!("{ERROR_PREFIX} The server could not be reached ({e}).")),
         _ => None,
     };
 
@@ -69,7 +72,7 @@ pub fn VerifyPage() -> impl IntoView {
                             .into_any()
                     }
                     (None, Err(e)) => {
-                        view! { <p class="result error" role="alert">{format!("Error validating phone number. {e}")}</p> }
+                        view! { <p class="result error" role="alert">{format!("{ERROR_PREFIX} {e}")}</p> }
                             .into_any()
                     }
                 }

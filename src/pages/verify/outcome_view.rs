@@ -2,11 +2,11 @@
 
 use leptos::{html, prelude::*};
 
-use crate::api::{Outcome, Verdict};
+use crate::outcome::{Outcome, Verdict};
 
 #[component]
 pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
-    let (class, text) = match (&outcome.verdict, outcome.number.as_deref()) {
+    let (class, text) = match (&outcome.verdict, outcome.number.as_ref().map(|n| n.as_str())) {
         (Verdict::Verified, Some(n)) => ("result verified", format!("{n}: verified!")),
         (Verdict::Invalid, Some(n)) => ("result invalid", format!("{n}: invalid!")),
         (Verdict::Verified, None) => ("result verified", "verified!".to_owned()),

@@ -1,0 +1,174 @@
+//! CAMARA Number Verification through Vonage (docs/reference.md §2.2):
+//!
+//! 1. the server asks `{VG}/v0.1/network-enablement` for an `auth_url` for this number;
+//! 2. the browser goes to `auth_url`; the operator redirects to `/callback?code=…&state=…`;
+//! 3. the server exchanges the code at `{VG}/oauth2/token` (application JWT);
+//! 4. the server asks `{VG}/camara/number-verification/v031/verify` about the number.
+
+use std::collections::HashMap;
+
+use serde::Deserialize;
+use url::Url;
+
+use super::{
+    app_jwt::{AppJwtSource, KeyError},
+    endpoint, hash_number, send_json, AccessToken, AppJwt, AuthCode, OperatorFailure, State,
+};
+use crate::{
+    config::{RedirectUri, VonageConfig},
+    phone::E164,
+};
+
+pub const SCOPE: &str = "dpv:FraudPreventionAndDetection#number-verification-verify-read";
+
+/// Vonage's Network APIs, as this app's registered application sees them.
+pub struct VonageClient {
+    http: reqwest::Client,
+    app_jwt: AppJwtSource,
+    redirect_uri: RedirectUri,
+    /// Send only the number's hash to `verify`.
+    hashed: bool,
+    enablement: Url,
+    token: Url,
+    verify: Url,
+}
+
+#[derive(Deserialize)]
+struct Enablement {
+    scopes: HashMap<String, ScopeGrant>,
+}
+
+#[derive(Deserialize)]
+struct ScopeGrant {
+    auth_url: String,
+}
+
+#[derive(Deserialize)]
+struct TokenResponse {
+    access_token: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct VerifyResponse {
+    device_phone_number_verified: bool,
+}
+
+impl VonageClient {
+    pub fn new(config: &VonageConfig, redirect_uri: RedirectUri, http: reqwest::Client) -> Result<Self, KeyError> {
+        Ok(Self {
+            http,
+            app_jwt: AppJwtSource::new(config)?,
+            redirect_uri,
+            hashed: config.hashed,
+            enablement: endpoint(&config.api_base, "v0.1/network-enablement"),
+            token: endpoint(&config.api_base, "oauth2/token"),
+            verify: endpoint(&config.api_base, "camara/number-verification/v031/verify"),
+        })
+    }
+
+    fn jwt(&self, step: &'static str) -> Result<AppJwt, OperatorFailure> {
+        self.app_jwt.current().map_err(|e| OperatorFailure::Malformed {
+            step,
+            reason: e.to_string(),
+        })
+    }
+
+    /// Step 1: the authorization URL the device must visit for this number.
+    pub async fn network_enablement(&self, number: &E164, state: &State) -> Result<String, OperatorFailure> {
+        const STEP: &str = "Vonage network enablement";
+        let body = serde_json::json!({ "phone_number": number.as_str(), "scopes": [SCOPE], "state": state.secret() });
+        let request = self
+            .http
+            .post(self.enablement.clone())
+            .bearer_auth(self.jwt(STEP)?.secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(&body);
+        let enablement: Enablement = send_json(STEP, request).await?;
+        let auth_url = enablement
+            .scopes
+            .get(SCOPE)
+            .map(|grant| grant.auth_url.clone())
+            .ok_or_else(|| OperatorFailure::Malformed {
+                step: STEP,
+                reason: "no auth_url for the verify scope".into(),
+            })?;
+        match Url::parse(&auth_url) {
+            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(auth_url),
+            _ => Err(OperatorFailure::Malformed {
+                step: STEP,
+                reason: "auth_url is not an http(s) URL".into(),
+            }),
+        }
+    }
+
+    /// Step 3: code → access token, authenticated with the application JWT.
+    pub async fn exchange_code(&self, code: &AuthCode) -> Result<AccessToken, OperatorFailure> {
+        const STEP: &str = "Vonage token";
+        let request = self
+            .http
+            .post(self.token.clone())
+            .bearer_auth(self.jwt(STEP)?.secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(&[
+                ("code", code.secret()),
+                ("redirect_uri", self.redirect_uri.as_str()),
+                ("grant_type", "authorization_code"),
+            ]);
+        let token: TokenResponse = send_json(STEP, request).await?;
+        if token.access_token.is_empty() {
+            return Err(OperatorFailure::Malformed {
+                step: STEP,
+                reason: "empty access_token".into(),
+            });
+        }
+        Ok(AccessToken::new(token.access_token))
+    }
+
+    /// Step 4: is the device on this number? With `hashed`, only the SHA-256 of
+    /// "+E.164" is sent.
+    pub async fn verify(&self, token: &AccessToken, number: &E164) -> Result<bool, OperatorFailure> {
+        let body = if self.hashed {
+            serde_json::json!({ "hashedPhoneNumber": hash_number(number) })
+        } else {
+            serde_json::json!({ "phoneNumber": number.as_str() })
+        };
+        let request = self
+            .http
+            .post(self.verify.clone())
+            .bearer_auth(token.secret())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .json(&body);
+        let answer: VerifyResponse = send_json("CAMARA verify", request).await?;
+        Ok(answer.device_phone_number_verified)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{Secret, VonageCredentials};
+
+    #[test]
+    fn the_client_owns_its_endpoints() {
+        let config = VonageConfig {
+            api_base: Url::parse("https://vg.example").unwrap(),
+            application_id: "app-1".into(),
+            credentials: VonageCredentials::Jwt(Secret::new("pre.made.jwt")),
+            hashed: false,
+        };
+        let client = VonageClient::new(
+            &config,
+            RedirectUri::for_origin("https://app.example"),
+            reqwest::Client::new(),
+        )
+        .unwrap();
+        assert_eq!(client.enablement.as_str(), "https://vg.example/v0.1/network-enablement");
+        assert_eq!(client.token.as_str(), "https://vg.example/oauth2/token");
+        assert_eq!(
+            client.verify.as_str(),
+            "https://vg.example/camara/number-verification/v031/verify"
+        );
+        assert_eq!(client.redirect_uri.as_str(), "https://app.example/callback");
+    }
+}

@@ -1,0 +1,173 @@
+//! What the page asks the server: its server functions and the values they return.
+//! Compiled for both sides; the bodies run on the server only, in [`ssr`].
+
+use leptos::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{outcome::Outcome, phone::E164, protocol::Protocol};
+
+/// The answer to "start": go to the operator, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Started {
+    GoTo(String),
+    Refused(String),
+}
+
+/// The virtual operator's simulated device, as the "Simulated SIM" control shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SimulatedDevice {
+    /// The SIM chosen in the control, if any.
+    pub chosen_sim: Option<E164>,
+    /// The SIM used when nothing else decides.
+    pub default_sim: E164,
+    pub wifi: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PageContext {
+    pub protocols: Vec<Protocol>,
+    /// Present when the virtual operator is mounted beside the app.
+    pub sandbox: Option<SimulatedDevice>,
+}
+
+/// Starts a verification and says where the browser must go. With JavaScript off (a
+/// plain form post) the answer is a redirect: to the operator, or back to the page with
+/// the reason.
+#[server(name = StartVerification, prefix = "/api", endpoint = "start")]
+pub async fn start_verification(phone: String, protocol: Option<String>) -> Result<Started, ServerFnError> {
+    Ok(ssr::start(phone, protocol).await)
+}
+
+/// What the page shows for its `?result=` (a finished verification, for the browser
+/// that started it) or `?error=` (a callback with no record behind it).
+#[server(name = GetOutcome, prefix = "/api", endpoint = "outcome")]
+pub async fn get_outcome(result: Option<String>, error: Option<String>) -> Result<Option<Outcome>, ServerFnError> {
+    Ok(ssr::outcome(result, error))
+}
+
+/// What the page offers: the protocols, and the simulated device in sandbox mode.
+#[server(name = GetPageContext, prefix = "/api", endpoint = "context")]
+pub async fn page_context() -> Result<PageContext, ServerFnError> {
+    Ok(ssr::context())
+}
+
+#[cfg(feature = "ssr")]
+mod ssr {
+    use std::net::SocketAddr;
+
+    use axum::{
+        extract::ConnectInfo,
+        http::{header, request::Parts, HeaderMap, HeaderValue},
+    };
+    use leptos::prelude::*;
+
+    use super::{PageContext, SimulatedDevice, Started};
+    use crate::{
+        config::SandboxMode,
+        http::{accepts_html, client_address, cookie, session, session_cookie},
+        outcome::{Outcome, Verdict, ERROR_PREFIX},
+        phone::normalise,
+        protocol::Protocol,
+        sandbox_shared::{form, COOKIE_NETWORK, COOKIE_SIM},
+        state::AppState,
+        verification::{Origin, ResultId, SessionId, StateProblem, VerifyError},
+    };
+
+    pub async fn start(phone: String, protocol: Option<String>) -> Started {
+        let state = expect_context::<AppState>();
+        let parts = use_context::<Parts>();
+        let headers = parts.as_ref().map(|p| p.headers.clone()).unwrap_or_default();
+        let peer = parts
+            .as_ref()
+            .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>())
+            .map(|ConnectInfo(peer)| *peer);
+        let client = client_address(state.config.trust_proxy, &headers, peer);
+        let session = ensure_session(&state, &headers);
+
+        let protocol = match protocol.as_deref().filter(|p| !p.is_empty()) {
+            None => state.verifier.protocols().first().copied(),
+            Some(p) => Protocol::parse(p),
+        };
+        let result = match protocol {
+            Some(protocol) => {
+                let origin = Origin::Browser {
+                    session: session.clone(),
+                };
+                state.verifier.start(&phone, protocol, origin, client).await
+            }
+            None => Err(VerifyError::ProtocolUnavailable),
+        };
+        let started = match result {
+            Ok(started) => Started::GoTo(started.url),
+            Err(e) => {
+                e.log();
+                Started::Refused(format!("{ERROR_PREFIX} {e}"))
+            }
+        };
+
+        if accepts_html(&headers) {
+            // No JavaScript: answer the form post with a redirect.
+            let target = match &started {
+                Started::GoTo(url) => url.clone(),
+                Started::Refused(message) => {
+                    let outcome = Outcome {
+                        number: None,
+                        verdict: Verdict::Error(message.clone()),
+                    };
+                    format!("/?result={}", state.results.put(&session, outcome).secret())
+                }
+            };
+            leptos_axum::redirect(&target);
+        }
+        started
+    }
+
+    pub fn outcome(result: Option<String>, error: Option<String>) -> Option<Outcome> {
+        if let Some(problem) = error.as_deref().and_then(StateProblem::from_page_code) {
+            return Some(Outcome::failed(VerifyError::InvalidState(problem)));
+        }
+        let id = result?;
+        let state = expect_context::<AppState>();
+        // Only the browser that started a verification sees its result.
+        let found = ResultId::parse(&id).and_then(|id| state.results.get(&id, session(&request_headers()).as_ref()));
+        Some(found.unwrap_or_else(|| {
+            tracing::info!("result page for an unknown or expired result");
+            Outcome::failed("This result has expired or belongs to another browser. Please verify again.")
+        }))
+    }
+
+    pub fn context() -> PageContext {
+        let state = expect_context::<AppState>();
+        let headers = request_headers();
+        let sandbox = (state.config.sandbox == SandboxMode::Mounted).then(|| SimulatedDevice {
+            chosen_sim: cookie(&headers, COOKIE_SIM).and_then(|v| normalise(&v).ok()),
+            default_sim: state.config.sandbox_default_sim.clone(),
+            wifi: cookie(&headers, COOKIE_NETWORK).is_some_and(|v| v.eq_ignore_ascii_case(form::NETWORK_WIFI)),
+        });
+        PageContext {
+            protocols: state.verifier.protocols(),
+            sandbox,
+        }
+    }
+
+    /// The headers of the request a server function is answering (leptos_axum provides them).
+    fn request_headers() -> HeaderMap {
+        use_context::<Parts>().map(|p| p.headers).unwrap_or_default()
+    }
+
+    /// The browser's session, set as a cookie on this response if it had none.
+    fn ensure_session(state: &AppState, headers: &HeaderMap) -> SessionId {
+        if let Some(existing) = session(headers) {
+            return existing;
+        }
+        let session = SessionId::random();
+        let secure = state.config.public_url.starts_with("https://");
+        if let (Some(response), Ok(value)) = (
+            use_context::<leptos_axum::ResponseOptions>(),
+            HeaderValue::from_str(&session_cookie(&session, secure)),
+        ) {
+            response.append_header(header::SET_COOKIE, value);
+        }
+        session
+    }
+}

@@ -1,0 +1,62 @@
+//! Newtypes for values that must never reach a log: their `Debug` shows only the length.
+//! After oauth2-rs's `new_secret_type!`.
+
+/// Declares `pub struct $name(String)` with `new`, `secret` (the value, for the wire
+/// only) and a redacting `Debug`.
+macro_rules! redacted_newtype {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        #[derive(Clone, PartialEq, Eq, Hash)]
+        pub struct $name(String);
+
+        impl $name {
+            pub fn new(value: impl Into<String>) -> Self {
+                Self(value.into())
+            }
+            /// The value itself, for the wire only. Never log it.
+            pub fn secret(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl std::fmt::Debug for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, concat!(stringify!($name), "(…{} chars)"), self.0.len())
+            }
+        }
+    };
+}
+pub(crate) use redacted_newtype;
+
+/// 128 random bits as 32 lowercase hex digits: states, nonces, session and result ids.
+pub fn random_token() -> String {
+    uuid::Uuid::new_v4().simple().to_string()
+}
+
+/// Whether `value` has the shape [`random_token`] gives.
+pub fn is_token_shaped(value: &str) -> bool {
+    value.len() == 32 && value.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    redacted_newtype!(Example);
+
+    #[test]
+    fn debug_shows_the_length_only() {
+        let value = Example::new("abc-secret");
+        assert_eq!(format!("{value:?}"), "Example(…10 chars)");
+        assert_eq!(value.secret(), "abc-secret");
+    }
+
+    #[test]
+    fn tokens_have_their_shape() {
+        let token = random_token();
+        assert!(is_token_shaped(&token), "{token}");
+        assert_ne!(token, random_token());
+        assert!(!is_token_shaped("ABCDEF0123456789abcdef0123456789"));
+        assert!(!is_token_shaped("abc"));
+    }
+}

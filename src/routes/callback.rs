@@ -1,0 +1,54 @@
+//! `GET /callback` — the one redirect URI of both protocols. The verifier decides who
+//! may see what; this maps its [`Completion`] onto HTTP: JSON for the mobile-app API, a
+//! redirect to the result page for the browser that started the verification.
+
+use axum::{
+    extract::{RawQuery, State},
+    http::HeaderMap,
+    response::{IntoResponse, Redirect, Response},
+    Json,
+};
+use serde_json::json;
+
+use crate::{
+    http::{accepts_html, api_error, session},
+    outcome::{Outcome, Verdict},
+    state::AppState,
+    verification::{CallbackParams, Completion, StateProblem, VerifyError},
+};
+
+pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
+    // An unparseable query carries no state: there is no record to ask.
+    let params: CallbackParams = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    match state.verifier.complete(params, session(&headers).as_ref()).await {
+        Completion::Api(Ok(verified)) => Json(json!({ "devicePhoneNumberVerified": verified })).into_response(),
+        Completion::Api(Err(e)) => api_error(&e),
+        Completion::Browser {
+            session,
+            number,
+            result,
+        } => {
+            let verdict = match result {
+                Ok(true) => Verdict::Verified,
+                Ok(false) => Verdict::Invalid,
+                Err(e) => Verdict::error(e),
+            };
+            let outcome = Outcome {
+                number: Some(number),
+                verdict,
+            };
+            let id = state.results.put(&session, outcome);
+            // See Other: reloading the result never replays the callback.
+            Redirect::to(&format!("/?result={}", id.secret())).into_response()
+        }
+        // A page flow's callback reached the wrong browser: it is a browser, whatever it accepts.
+        Completion::Unusable(problem @ StateProblem::OtherBrowser) => page_error(problem),
+        Completion::Unusable(problem) if accepts_html(&headers) => page_error(problem),
+        Completion::Unusable(problem) => api_error(&VerifyError::InvalidState(problem)),
+    }
+}
+
+/// Back to the page with one of its fixed error codes.
+fn page_error(problem: StateProblem) -> Response {
+    Redirect::to(&format!("/?error={}", problem.page_code())).into_response()
+}

@@ -1,0 +1,4 @@
+//! The app's HTTP routes besides the page, one file per audience.
+
+pub mod callback;
+pub mod login;

@@ -1,0 +1,41 @@
+//! What the app and the virtual operator agree on without importing each other: the
+//! simulated device's cookie and form names (the page's "Simulated SIM" control posts the
+//! form; the virtual operator reads the cookies), and the virtual operator's documented
+//! test credentials (README, "Virtual operator"). Compiled for both sides of the page; the
+//! credentials for the server only.
+
+/// Where the app mounts the virtual operator, and where a `SANDBOX=only` process serves it.
+pub const MOUNT: &str = "/sandbox";
+/// The simulated device's form (`POST`), relative to the site root.
+pub const DEVICE_FORM_ACTION: &str = "/sandbox/device";
+
+/// The simulated device's cookies (percent-encoded values; `+` travels as `%2B`).
+pub const COOKIE_SIM: &str = "sandbox_sim";
+pub const COOKIE_NETWORK: &str = "sandbox_network";
+pub const COOKIE_FAULT: &str = "sandbox_fault";
+pub const COOKIE_DELAY: &str = "sandbox_delay_ms";
+
+/// The device form's fields and the values the virtual operator understands.
+pub mod form {
+    pub const SIM: &str = "sim";
+    pub const NETWORK: &str = "network";
+    pub const ACTION: &str = "action";
+    pub const RETURN_TO: &str = "return_to";
+    pub const NETWORK_WIFI: &str = "wifi";
+    pub const NETWORK_MOBILE: &str = "mobile";
+    pub const ACTION_CLEAR: &str = "clear";
+}
+
+/// The SIM of the simulated device when nothing else decides.
+pub const DEFAULT_SANDBOX_SIM: &str = "+99012345678";
+
+/// The virtual operator's documented test client and application. Public on purpose:
+/// they open only the virtual operator.
+#[cfg(feature = "ssr")]
+pub mod credentials {
+    pub const MC_CLIENT_ID: &str = "nv-sandbox-mc-client";
+    pub const MC_CLIENT_SECRET: &str = "nv-sandbox-mc-secret";
+    pub const VONAGE_APPLICATION_ID: &str = "5b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
+    pub const VONAGE_PRIVATE_KEY: &str = include_str!("../sandbox-keys/vonage-sandbox-private.pem");
+    pub const VONAGE_PUBLIC_KEY: &str = include_str!("../sandbox-keys/vonage-sandbox-public.pem");
+}

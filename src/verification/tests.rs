@@ -1,0 +1,200 @@
+//! The verification core without HTTP: Mobile Connect starts build their URL locally, and
+//! a callback that carries the operator's error finishes without calling the operator.
+
+use std::{net::IpAddr, time::Duration};
+
+use super::*;
+
+fn config(vars: &[(&str, &str)]) -> Config {
+    let vars: std::collections::HashMap<_, _> = vars.iter().copied().collect();
+    Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap()
+}
+
+fn verifier() -> Verifier {
+    Verifier::new(&config(&[])).unwrap()
+}
+
+fn state_of(url: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("a state parameter")
+}
+
+/// The operator's refusal for `state`: completes without an operator call.
+fn denied(state: &str) -> CallbackParams {
+    CallbackParams {
+        state: Some(state.into()),
+        error: Some("access_denied".into()),
+        error_description: Some("on Wi-Fi".into()),
+        ..Default::default()
+    }
+}
+
+async fn start_in(v: &Verifier, session: &SessionId) -> String {
+    let origin = Origin::Browser {
+        session: session.clone(),
+    };
+    let started = v
+        .start("+44 7700 900123", Protocol::MobileConnect, origin, None)
+        .await
+        .unwrap();
+    assert_eq!(started.number.as_str(), "+447700900123");
+    state_of(&started.url)
+}
+
+#[tokio::test]
+async fn start_gives_a_fresh_state_per_verification() {
+    let v = verifier();
+    let session = SessionId::random();
+    let (a, b) = (start_in(&v, &session).await, start_in(&v, &session).await);
+    assert_ne!(a, b);
+    assert_eq!(a.len(), 32);
+}
+
+#[tokio::test]
+async fn start_refuses_bad_input_before_recording_anything() {
+    let v = verifier();
+    let e = v
+        .start("07700 900123", Protocol::MobileConnect, Origin::Api, None)
+        .await;
+    assert!(matches!(e, Err(VerifyError::InvalidPhone(_))), "{e:?}");
+    let only_mc = Verifier::new(&config(&[
+        ("MC_API_BASE", "https://mc.example"),
+        ("MC_CLIENT_ID", "id"),
+        ("MC_CLIENT_SECRET", "secret"),
+    ]))
+    .unwrap();
+    assert_eq!(only_mc.protocols(), [Protocol::MobileConnect]);
+    let e = only_mc
+        .start("+447700900123", Protocol::Camara, Origin::Api, None)
+        .await;
+    assert!(matches!(e, Err(VerifyError::ProtocolUnavailable)), "{e:?}");
+}
+
+#[tokio::test]
+async fn the_browser_that_started_it_completes_it_once() {
+    let v = verifier();
+    let session = SessionId::random();
+    let state = start_in(&v, &session).await;
+    match v.complete(denied(&state), Some(&session)).await {
+        Completion::Browser {
+            session: owner,
+            number,
+            result: Err(VerifyError::OperatorDenied { error, .. }),
+        } => {
+            assert_eq!(owner, session);
+            assert_eq!(number.as_str(), "+447700900123");
+            assert_eq!(error, "access_denied");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        v.complete(denied(&state), Some(&session)).await,
+        Completion::Unusable(StateProblem::Replayed)
+    ));
+}
+
+#[tokio::test]
+async fn another_browser_consumes_it_and_learns_nothing() {
+    let v = verifier();
+    let session = SessionId::random();
+    let state = start_in(&v, &session).await;
+    for stranger in [None, Some(SessionId::random())] {
+        let state = if stranger.is_none() {
+            state.clone()
+        } else {
+            start_in(&v, &session).await
+        };
+        assert!(matches!(
+            v.complete(denied(&state), stranger.as_ref()).await,
+            Completion::Unusable(StateProblem::OtherBrowser)
+        ));
+        // Its owner now finds it completed.
+        assert!(matches!(
+            v.complete(denied(&state), Some(&session)).await,
+            Completion::Unusable(StateProblem::Replayed)
+        ));
+    }
+}
+
+#[tokio::test]
+async fn an_api_flow_answers_whoever_follows_the_url() {
+    let v = verifier();
+    let started = v
+        .start("+99012345678", Protocol::MobileConnect, Origin::Api, None)
+        .await
+        .unwrap();
+    let state = state_of(&started.url);
+    assert!(matches!(
+        v.complete(denied(&state), None).await,
+        Completion::Api(Err(VerifyError::OperatorDenied { .. }))
+    ));
+}
+
+#[tokio::test]
+async fn a_callback_with_neither_code_nor_error_is_an_operator_error() {
+    let v = verifier();
+    let started = v
+        .start("+99012345678", Protocol::MobileConnect, Origin::Api, None)
+        .await
+        .unwrap();
+    let params = CallbackParams {
+        state: Some(state_of(&started.url)),
+        ..Default::default()
+    };
+    assert!(matches!(
+        v.complete(params, None).await,
+        Completion::Api(Err(VerifyError::OperatorError(_)))
+    ));
+}
+
+#[tokio::test]
+async fn missing_and_unknown_states_are_told_apart() {
+    let v = verifier();
+    let none = CallbackParams::default();
+    assert!(matches!(
+        v.complete(none, None).await,
+        Completion::Unusable(StateProblem::Missing)
+    ));
+    assert!(matches!(
+        v.complete(denied(""), None).await,
+        Completion::Unusable(StateProblem::Missing)
+    ));
+    assert!(matches!(
+        v.complete(denied("0123456789abcdef0123456789abcdef"), None).await,
+        Completion::Unusable(StateProblem::Unknown)
+    ));
+}
+
+#[tokio::test]
+async fn a_pending_verification_expires() {
+    let v = Verifier::with_pending_ttl(&config(&[]), Duration::ZERO).unwrap();
+    let session = SessionId::random();
+    let state = start_in(&v, &session).await;
+    assert!(matches!(
+        v.complete(denied(&state), Some(&session)).await,
+        Completion::Unusable(StateProblem::Expired)
+    ));
+}
+
+#[tokio::test]
+async fn starts_are_limited_per_client() {
+    let v = Verifier::new(&config(&[("RATE_LIMIT_PER_MINUTE", "2")])).unwrap();
+    let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    for _ in 0..2 {
+        v.start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+            .await
+            .unwrap();
+    }
+    let refused = v
+        .start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+        .await;
+    assert!(matches!(refused, Err(VerifyError::RateLimited)), "{refused:?}");
+    assert!(v
+        .start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(b))
+        .await
+        .is_ok());
+}
