@@ -20,6 +20,10 @@ cargo fmt --check || fail "formatting" "code is not rustfmt-formatted" "run 'car
 step "Rust unit and integration tests"
 cargo test --features ssr --no-fail-fast
 
+step "the server without the virtual operator (the compiler keeps the two systems apart)"
+cargo build --no-default-features --features ssr
+cargo test --no-default-features --features ssr --test startup
+
 step "building the app (server + wasm) with cargo-leptos"
 cargo leptos build
 

@@ -186,15 +186,6 @@ impl Config {
             SandboxMode::Only => (None, None),
             _ => (mobile_connect_config(&var, mounted)?, vonage_config(&var, mounted)?),
         };
-        if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() {
-            let reason = if cfg!(feature = "sandbox") {
-                "is off and no operator is configured: set MC_* or VONAGE_* variables, or SANDBOX=on"
-            } else {
-                "has no virtual operator in this build and no operator is configured: set MC_* or VONAGE_* variables"
-            };
-            return Err(ConfigError::new("SANDBOX", reason.into()));
-        }
-
         let operator_timeout = match var("OPERATOR_TIMEOUT_MS") {
             None => Duration::from_millis(10_000),
             Some(v) => match v.parse::<u64>() {
@@ -221,6 +212,15 @@ impl Config {
             },
         };
         let trust_proxy = parse_bool("TRUST_PROXY", var("TRUST_PROXY"))?;
+        // Checked last: a misspelt variable above is the likelier cause, and named first.
+        if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() {
+            let reason = if cfg!(feature = "sandbox") {
+                "is off and no operator is configured: set MC_* or VONAGE_* variables, or SANDBOX=on"
+            } else {
+                "has no virtual operator in this build and no operator is configured: set MC_* or VONAGE_* variables"
+            };
+            return Err(ConfigError::new("SANDBOX", reason.into()));
+        }
 
         Ok(Config {
             site_addr,

@@ -62,3 +62,34 @@ fn a_bad_variable_is_named() {
     assert_eq!(code, Some(2));
     assert!(stderr.contains("OPERATOR_TIMEOUT_MS"), "{stderr}");
 }
+
+/// Built without the virtual operator (`--no-default-features --features ssr`), the
+/// server refuses every mode that asks for it, and says why.
+#[cfg(not(feature = "sandbox"))]
+#[test]
+fn a_server_built_without_the_virtual_operator_refuses_to_run_one() {
+    for mode in ["on", "only"] {
+        let (code, stderr) = start_with(&[
+            ("SANDBOX", mode),
+            ("SANDBOX_REDIRECT_URIS", "http://127.0.0.1:3000/callback"),
+        ]);
+        assert_eq!(code, Some(2), "SANDBOX={mode}: {stderr}");
+        assert!(
+            stderr.contains("SANDBOX") && stderr.contains("built without"),
+            "SANDBOX={mode}: {stderr}"
+        );
+    }
+    // With nothing configured there is no operator at all: a clear error, not a sandbox.
+    let (code, stderr) = start_with(&[]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("no operator is configured"), "{stderr}");
+}
+
+/// `SANDBOX=only` needs to know whose callbacks it serves.
+#[cfg(feature = "sandbox")]
+#[test]
+fn the_virtual_operator_alone_needs_its_redirect_uris() {
+    let (code, stderr) = start_with(&[("SANDBOX", "only")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("SANDBOX_REDIRECT_URIS"), "{stderr}");
+}
