@@ -8,23 +8,8 @@ mod common;
 
 use std::time::Duration;
 
-use common::{following_client, TestApp};
+use common::{following_client, tutorial_client, TestApp};
 use serde_json::{json, Value};
-
-/// What the operator's tutorial client does: POST /login, GET the URL following
-/// redirects with no cookies, read the JSON.
-async fn tutorial_client(app: &TestApp, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
-    let client = following_client(headers);
-    let login = client.post(app.url("/login")).json(&body).send().await.unwrap();
-    assert_eq!(login.status(), 200, "login must succeed for {body}");
-    let url = login.json::<Value>().await.unwrap()["url"]
-        .as_str()
-        .expect("a url")
-        .to_owned();
-    let answer = client.get(&url).send().await.unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap())
-}
 
 /// `POST /login` for `phone`; returns the operator URL.
 async fn login_url(client: &reqwest::Client, app: &TestApp, phone: &str) -> String {
@@ -43,13 +28,13 @@ async fn login_url(client: &reqwest::Client, app: &TestApp, phone: &str) -> Stri
 #[tokio::test]
 async fn camara_verifies_the_documented_numbers() {
     let app = TestApp::start(&[]).await;
-    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345678"}), &[]).await;
+    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
 
-    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345677"}), &[]).await;
+    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
 
-    let (status, body) = tutorial_client(&app, json!({"phone": "+99011111199"}), &[]).await;
+    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99011111199"}), &[]).await;
     assert_eq!(status, 403);
     assert_eq!(body["error"], "operator_denied");
     assert!(body["message"].as_str().unwrap().len() > 10);
@@ -59,14 +44,14 @@ async fn camara_verifies_the_documented_numbers() {
 async fn mobile_connect_through_the_api_uses_the_default_sim() {
     let app = TestApp::start(&[]).await;
     let (status, body) = tutorial_client(
-        &app,
+        &app.base,
         json!({"phone": "+990 1234 5678", "protocol": "mobile-connect"}),
         &[],
     )
     .await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
     let (status, body) = tutorial_client(
-        &app,
+        &app.base,
         json!({"phone": "+99012345677", "protocol": "mobile-connect"}),
         &[],
     )
@@ -77,9 +62,9 @@ async fn mobile_connect_through_the_api_uses_the_default_sim() {
 #[tokio::test]
 async fn hashed_camara_mode_verifies_too() {
     let app = TestApp::start(&[("CAMARA_HASHED", "true")]).await;
-    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345678"}), &[]).await;
+    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
-    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345677"}), &[]).await;
+    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
 }
 
@@ -169,8 +154,12 @@ async fn operator_faults_map_to_their_api_errors() {
     ];
     for protocol in ["camara", "mobile-connect"] {
         for (headers, status, code) in cases {
-            let (got_status, body) =
-                tutorial_client(&app, json!({"phone": "+99012345678", "protocol": protocol}), headers).await;
+            let (got_status, body) = tutorial_client(
+                &app.base,
+                json!({"phone": "+99012345678", "protocol": protocol}),
+                headers,
+            )
+            .await;
             assert_eq!(
                 (got_status, body["error"].as_str()),
                 (*status, Some(*code)),
@@ -179,7 +168,12 @@ async fn operator_faults_map_to_their_api_errors() {
         }
     }
     // A Wi-Fi refusal tells the person what to do.
-    let (_, body) = tutorial_client(&app, json!({"phone": "+99012345678"}), &[("X-Sandbox-Network", "wifi")]).await;
+    let (_, body) = tutorial_client(
+        &app.base,
+        json!({"phone": "+99012345678"}),
+        &[("X-Sandbox-Network", "wifi")],
+    )
+    .await;
     assert!(body["message"].as_str().unwrap().contains("mobile data"), "{body}");
 }
 
@@ -188,7 +182,7 @@ async fn a_chosen_sim_decides_for_both_protocols() {
     let app = TestApp::start(&[]).await;
     for protocol in ["camara", "mobile-connect"] {
         let (_, body) = tutorial_client(
-            &app,
+            &app.base,
             json!({"phone": "+447700900123", "protocol": protocol}),
             &[("X-Sandbox-Msisdn", "+447700900123")],
         )

@@ -13,7 +13,7 @@ use std::{
     time::Duration,
 };
 
-use common::following_client;
+use common::{following_client, tutorial_client};
 use number_verify::sandbox_shared::credentials;
 use serde_json::{json, Value};
 
@@ -114,34 +114,26 @@ async fn start_both() -> (Process, Process) {
     (operator, app)
 }
 
-/// The tutorial's client: POST /login, follow the URL with no cookies, read the JSON.
-async fn tutorial_client(app: &Process, body: Value) -> (u16, Value) {
-    let client = following_client(&[]);
-    let login = client.post(app.url("/login")).json(&body).send().await.unwrap();
-    assert_eq!(login.status(), 200, "login for {body}");
-    let url = login.json::<Value>().await.unwrap()["url"]
-        .as_str()
-        .expect("a url")
-        .to_owned();
-    let answer = client.get(&url).send().await.unwrap();
-    (answer.status().as_u16(), answer.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn the_tutorial_sequence_runs_across_two_processes() {
     let (operator, app) = start_both().await;
 
-    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345678"})).await;
+    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
-    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345677"})).await;
+    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
-    let (status, body) = tutorial_client(&app, json!({"phone": "+99011111199"})).await;
+    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99011111199"}), &[]).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], "operator_denied");
     assert!(body["message"].as_str().unwrap().contains("operator"), "{body}");
 
     // Mobile Connect too: the operator's default SIM.
-    let (status, body) = tutorial_client(&app, json!({"phone": "+99012345678", "protocol": "mobile-connect"})).await;
+    let (status, body) = tutorial_client(
+        &app.base,
+        json!({"phone": "+99012345678", "protocol": "mobile-connect"}),
+        &[],
+    )
+    .await;
     assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
 
     // The URL the app hands out is the other process's.

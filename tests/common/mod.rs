@@ -10,6 +10,7 @@ use number_verify::{
     server::{router, serve},
     state::AppState,
 };
+use serde_json::Value;
 use tokio::{net::TcpListener, sync::oneshot};
 
 pub struct TestApp {
@@ -115,4 +116,19 @@ pub async fn hops_to_callback(client: &reqwest::Client, start: &str) -> String {
         url = next;
     }
     panic!("the operator never redirected to /callback");
+}
+
+/// What the operator's tutorial client does: POST /login, GET the URL following
+/// redirects with no cookies, read the JSON.
+pub async fn tutorial_client(base: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
+    let client = following_client(headers);
+    let login = client.post(format!("{base}/login")).json(&body).send().await.unwrap();
+    assert_eq!(login.status(), 200, "login must succeed for {body}");
+    let url = login.json::<Value>().await.unwrap()["url"]
+        .as_str()
+        .expect("a url")
+        .to_owned();
+    let answer = client.get(&url).send().await.unwrap();
+    let status = answer.status().as_u16();
+    (status, answer.json().await.unwrap())
 }
