@@ -103,6 +103,13 @@ pub struct Config {
     /// Take the client's address from the last `X-Forwarded-For` entry (set by a
     /// reverse proxy in front of the app) instead of the TCP peer.
     pub trust_proxy: bool,
+    /// `REDIS_URL`: the shared store; `None` keeps state in this process's memory. A
+    /// secret: the URL may carry a password.
+    pub redis_url: Option<Secret>,
+    /// `REDIS_PREFIX`: the start of every key this app writes.
+    pub redis_prefix: String,
+    /// `SHUTDOWN_GRACE_MS`: how long requests in flight may finish after SIGTERM/SIGINT.
+    pub shutdown_grace: Duration,
 }
 
 /// The variables that configure a live operator.
@@ -212,6 +219,29 @@ impl Config {
             },
         };
         let trust_proxy = parse_bool("TRUST_PROXY", var("TRUST_PROXY"))?;
+        let redis_url = var("REDIS_URL").map(|v| parse_redis_url(&v)).transpose()?;
+        let redis_prefix = match var("REDIS_PREFIX") {
+            None => "nv:".to_owned(),
+            Some(v) if v.len() <= 64 && v.chars().all(|c| c.is_ascii_graphic()) => v,
+            Some(_) => {
+                return Err(ConfigError::new(
+                    "REDIS_PREFIX",
+                    "must be at most 64 visible ASCII characters, e.g. nv:".into(),
+                ))
+            }
+        };
+        let shutdown_grace = match var("SHUTDOWN_GRACE_MS") {
+            None => Duration::from_millis(10_000),
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) if ms <= 600_000 => Duration::from_millis(ms),
+                _ => {
+                    return Err(ConfigError::new(
+                        "SHUTDOWN_GRACE_MS",
+                        format!("“{v}” is not a number of milliseconds between 0 and 600000"),
+                    ))
+                }
+            },
+        };
         // Checked last: a misspelt variable above is the likelier cause, and named first.
         if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() {
             let reason = if cfg!(feature = "sandbox") {
@@ -233,6 +263,9 @@ impl Config {
             operator_timeout,
             rate_limit_per_minute,
             trust_proxy,
+            redis_url,
+            redis_prefix,
+            shutdown_grace,
         })
     }
 }
@@ -356,6 +389,18 @@ fn sandbox_mobile_connect(_: &Url) -> MobileConnectConfig {
 #[cfg(not(feature = "sandbox"))]
 fn sandbox_vonage(_: &Url, _: bool) -> VonageConfig {
     unreachable!("SandboxMode::Mounted is refused in a build without the sandbox feature")
+}
+
+/// `REDIS_URL`: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. The
+/// error never repeats the value: it may hold a password.
+fn parse_redis_url(value: &str) -> Result<Secret, ConfigError> {
+    match Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "redis" | "rediss") && url.host_str().is_some() => Ok(Secret::new(value)),
+        _ => Err(ConfigError::new(
+            "REDIS_URL",
+            "is not a Redis URL like redis://127.0.0.1:6379/0 (or rediss:// for TLS)".into(),
+        )),
+    }
 }
 
 /// `true`/`false` (also 1/0, on/off, yes/no); unset is false.
@@ -502,6 +547,10 @@ mod tests {
             (&[("RATE_LIMIT_PER_MINUTE", "0")], "RATE_LIMIT_PER_MINUTE"),
             (&[("RATE_LIMIT_PER_MINUTE", "lots")], "RATE_LIMIT_PER_MINUTE"),
             (&[("TRUST_PROXY", "sometimes")], "TRUST_PROXY"),
+            (&[("REDIS_URL", "localhost:6379")], "REDIS_URL"),
+            (&[("REDIS_URL", "http://127.0.0.1:6379")], "REDIS_URL"),
+            (&[("REDIS_PREFIX", "has space")], "REDIS_PREFIX"),
+            (&[("SHUTDOWN_GRACE_MS", "soon")], "SHUTDOWN_GRACE_MS"),
             (&[("MC_CLIENT_ID", "id")], "MC_API_BASE"),
             (
                 &[("MC_API_BASE", "https://x.example"), ("MC_CLIENT_ID", "id")],

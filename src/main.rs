@@ -28,7 +28,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let app = match app_for(&config) {
+    let app = match app_for(&config).await {
         Ok(app) => app,
         Err(e) => {
             eprintln!("{e}");
@@ -47,23 +47,70 @@ async fn main() -> ExitCode {
         addr = %config.site_addr,
         public_url = %config.public_url,
         sandbox = ?config.sandbox,
+        store = if config.redis_url.is_some() { "redis" } else { "memory" },
         "Number Verify listening"
     );
 
-    let shutdown = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    match serve(listener, app, shutdown).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(e) => {
+    // Graceful drain: on SIGTERM or SIGINT stop accepting connections, let requests in
+    // flight finish within SHUTDOWN_GRACE_MS, then exit 0.
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let mut server = tokio::spawn(serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    tokio::select! {
+        ended = &mut server => return served(ended),
+        signal = shutdown_signal() => {
+            tracing::info!(%signal, grace_ms = config.shutdown_grace.as_millis() as u64, "draining: no new connections");
+            let _ = stop.send(());
+        }
+    }
+    match tokio::time::timeout(config.shutdown_grace, &mut server).await {
+        Ok(ended) => served(ended),
+        Err(_) => {
+            tracing::warn!("SHUTDOWN_GRACE_MS passed with requests still in flight; stopping now");
+            server.abort();
+            ExitCode::SUCCESS
+        }
+    }
+}
+
+/// How the server task ended.
+fn served(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> ExitCode {
+    match ended {
+        Ok(Ok(())) => {
+            tracing::info!("drained; bye");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
             eprintln!("server error: {e}");
+            ExitCode::from(1)
+        }
+        Err(e) => {
+            eprintln!("server task failed: {e}");
             ExitCode::from(1)
         }
     }
 }
 
+/// The first of SIGTERM (what containers and systemd send) and SIGINT (Ctrl-C).
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM ({e}); Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
 /// The app, or in `SANDBOX=only` mode the virtual operator alone.
-fn app_for(config: &Config) -> Result<Router, String> {
+async fn app_for(config: &Config) -> Result<Router, String> {
     if config.sandbox == SandboxMode::Only {
         #[cfg(feature = "sandbox")]
         return Ok(number_verify::server::virtual_operator::router(config));
@@ -72,6 +119,6 @@ fn app_for(config: &Config) -> Result<Router, String> {
         .map_err(|e| format!("configuration error: Leptos settings: {e}"))?
         .leptos_options;
     leptos_options.site_addr = config.site_addr;
-    let state = AppState::new(config.clone(), leptos_options).map_err(|e| format!("start-up error: {e}"))?;
+    let state = AppState::new(config.clone(), leptos_options).await?;
     Ok(router(state))
 }

@@ -6,7 +6,9 @@
 macro_rules! redacted_newtype {
     ($(#[$doc:meta])* $name:ident) => {
         $(#[$doc])*
-        #[derive(Clone, PartialEq, Eq, Hash)]
+        // Serde: stores keep some of these (state, nonce, session) for the flow's lifetime.
+        #[derive(Clone, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+        #[serde(transparent)]
         pub struct $name(String);
 
         impl $name {

@@ -29,7 +29,7 @@ pub fn router(state: AppState) -> Router {
     let routes = generate_route_list(App);
 
     let app = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/healthz", get(app_health))
         .route("/callback", get(callback))
         .route("/login", post(login))
         // leptos_routes_with_context provides `AppState` to pages and server functions.
@@ -74,6 +74,23 @@ fn common_layers(app: Router) -> Router {
 
 async fn healthz() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], "ok\n")
+}
+
+/// `/healthz` of the app: `200 ok` while its store answers, else `503` with the reason,
+/// so a load balancer stops sending people to an instance that cannot keep their flow.
+async fn app_health(State(state): State<AppState>) -> Response {
+    match state.verifier.health().await {
+        Ok(()) => healthz().await.into_response(),
+        Err(e) => {
+            tracing::warn!(reason = %e, "health check: the store does not answer");
+            (
+                axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CACHE_CONTROL, "no-store")],
+                format!("{e}\n"),
+            )
+                .into_response()
+        }
+    }
 }
 
 /// A browser that opens the page under another host name (say `localhost` instead of

@@ -7,7 +7,10 @@ use leptos::config::LeptosOptions;
 
 use crate::{
     config::Config,
-    verification::{results::Results, Verifier, PENDING_TTL},
+    verification::{
+        store::{Settings, Store},
+        Verifier, PENDING_TTL, RESULT_TTL,
+    },
 };
 
 #[derive(Clone, FromRef)]
@@ -15,26 +18,41 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub verifier: Arc<Verifier>,
-    /// Finished verifications, for the page of the browser that started them.
-    pub results: Arc<Results>,
 }
 
 impl AppState {
-    pub fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, String> {
-        Self::with_pending_ttl(config, leptos_options, PENDING_TTL)
+    /// The state over the configured store: Redis when `REDIS_URL` is set (which must
+    /// answer now), else this process's memory.
+    pub async fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, String> {
+        Self::with_pending_ttl(config, leptos_options, PENDING_TTL).await
     }
 
     /// As `new`, with another lifetime for pending verifications (tests use a short one).
-    pub fn with_pending_ttl(
+    pub async fn with_pending_ttl(
         config: Config,
         leptos_options: LeptosOptions,
         pending_ttl: Duration,
     ) -> Result<Self, String> {
+        let store = connect_store(&config, pending_ttl).await?;
         Ok(Self {
             leptos_options,
-            verifier: Arc::new(Verifier::with_pending_ttl(&config, pending_ttl)?),
-            results: Arc::new(Results::default()),
+            verifier: Arc::new(Verifier::new(&config, store)?),
             config: Arc::new(config),
         })
+    }
+}
+
+/// The store `config` asks for; a Redis that does not answer stops start-up, named.
+pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Store, String> {
+    let settings = Settings {
+        pending_ttl,
+        result_ttl: RESULT_TTL,
+        starts_per_minute: config.rate_limit_per_minute,
+    };
+    match &config.redis_url {
+        None => Ok(Store::memory(settings)),
+        Some(url) => Store::redis(url.expose(), &config.redis_prefix, settings)
+            .await
+            .map_err(|e| format!("configuration error: REDIS_URL does not lead to a working Redis: {e}")),
     }
 }

@@ -14,7 +14,7 @@ use crate::{
     http::{accepts_html, api_error, session},
     outcome::{Outcome, Verdict},
     state::AppState,
-    verification::{CallbackParams, Completion, StateProblem, VerifyError},
+    verification::{CallbackParams, Completion, PageError, StateProblem, VerifyError},
 };
 
 pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
@@ -37,18 +37,23 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
                 number: Some(number),
                 verdict,
             };
-            let id = state.results.put(&session, outcome);
-            // See Other: reloading the result never replays the callback.
-            Redirect::to(&format!("/?result={}", id.secret())).into_response()
+            match state.verifier.keep_result(&session, outcome).await {
+                // See Other: reloading the result never replays the callback.
+                Ok(id) => Redirect::to(&format!("/?result={}", id.secret())).into_response(),
+                Err(e) => {
+                    e.log();
+                    page_error(PageError::StoreUnavailable)
+                }
+            }
         }
         // A page flow's callback reached the wrong browser: it is a browser, whatever it accepts.
-        Completion::Unusable(problem @ StateProblem::OtherBrowser) => page_error(problem),
-        Completion::Unusable(problem) if accepts_html(&headers) => page_error(problem),
-        Completion::Unusable(problem) => api_error(&VerifyError::InvalidState(problem)),
+        Completion::Unusable(error @ PageError::State(StateProblem::OtherBrowser)) => page_error(error),
+        Completion::Unusable(error) if accepts_html(&headers) => page_error(error),
+        Completion::Unusable(error) => api_error(&VerifyError::from(error)),
     }
 }
 
 /// Back to the page with one of its fixed error codes.
-fn page_error(problem: StateProblem) -> Response {
-    Redirect::to(&format!("/?error={}", problem.page_code())).into_response()
+fn page_error(error: PageError) -> Response {
+    Redirect::to(&format!("/?error={}", error.code())).into_response()
 }

@@ -18,30 +18,45 @@ pub enum StateProblem {
     OtherBrowser,
 }
 
-impl StateProblem {
-    /// The one table between problems and the page's `/?error=` codes: a crafted link
-    /// can choose only among these fixed texts.
-    const PAGE_CODES: [(StateProblem, &'static str); 5] = [
-        (StateProblem::Missing, "no_state"),
-        (StateProblem::Unknown, "unknown_state"),
-        (StateProblem::Expired, "expired"),
-        (StateProblem::Replayed, "replayed"),
-        (StateProblem::OtherBrowser, "other_browser"),
+/// Why the page shows an error it was sent to by a link (`/?error=<code>`): a callback
+/// with no usable state, or a store that could not be asked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PageError {
+    State(StateProblem),
+    StoreUnavailable,
+}
+
+impl PageError {
+    /// The one table between these and the page's `/?error=` codes: a crafted link can
+    /// choose only among fixed texts.
+    const CODES: [(PageError, &'static str); 6] = [
+        (PageError::State(StateProblem::Missing), "no_state"),
+        (PageError::State(StateProblem::Unknown), "unknown_state"),
+        (PageError::State(StateProblem::Expired), "expired"),
+        (PageError::State(StateProblem::Replayed), "replayed"),
+        (PageError::State(StateProblem::OtherBrowser), "other_browser"),
+        (PageError::StoreUnavailable, "unavailable"),
     ];
 
-    pub fn page_code(self) -> &'static str {
-        Self::PAGE_CODES
+    pub fn code(self) -> &'static str {
+        Self::CODES
             .iter()
-            .find(|(problem, _)| *problem == self)
+            .find(|(error, _)| *error == self)
             .map(|(_, code)| *code)
             .unwrap_or("unknown_state")
     }
 
-    pub fn from_page_code(code: &str) -> Option<Self> {
-        Self::PAGE_CODES
-            .iter()
-            .find(|(_, c)| *c == code)
-            .map(|(problem, _)| *problem)
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::CODES.iter().find(|(_, c)| *c == code).map(|(error, _)| *error)
+    }
+}
+
+impl From<PageError> for VerifyError {
+    fn from(error: PageError) -> Self {
+        match error {
+            PageError::State(problem) => VerifyError::InvalidState(problem),
+            PageError::StoreUnavailable => VerifyError::StoreUnavailable(String::new()),
+        }
     }
 }
 
@@ -61,6 +76,9 @@ pub enum VerifyError {
     OperatorTimeout(OperatorFailure),
     #[error("Too many verifications at once. Please wait a minute and try again.")]
     RateLimited,
+    /// The shared store does not answer; the text is for logs only.
+    #[error("The service is briefly unavailable. Please try again in a moment.")]
+    StoreUnavailable(String),
 }
 
 fn state_message(problem: StateProblem) -> &'static str {
@@ -95,6 +113,7 @@ impl VerifyError {
             VerifyError::OperatorError(_) => StatusCode::BAD_GATEWAY,
             VerifyError::OperatorTimeout(_) => StatusCode::GATEWAY_TIMEOUT,
             VerifyError::RateLimited => StatusCode::TOO_MANY_REQUESTS,
+            VerifyError::StoreUnavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         }
     }
 
@@ -108,6 +127,7 @@ impl VerifyError {
             VerifyError::OperatorError(_) => "operator_error",
             VerifyError::OperatorTimeout(_) => "operator_timeout",
             VerifyError::RateLimited => "rate_limited",
+            VerifyError::StoreUnavailable(_) => "store_unavailable",
         }
     }
 
@@ -124,10 +144,22 @@ impl VerifyError {
             VerifyError::OperatorError(failure) | VerifyError::OperatorTimeout(failure) => {
                 tracing::warn!(code = self.code(), %failure, "operator call failed")
             }
+            VerifyError::StoreUnavailable(reason) => {
+                tracing::error!(code = self.code(), %reason, "the store does not answer")
+            }
             VerifyError::InvalidState(problem) => {
                 tracing::warn!(code = self.code(), ?problem, "callback with an unusable state")
             }
             other => tracing::info!(code = other.code(), reason = %other, "verification refused"),
+        }
+    }
+}
+
+impl From<super::store::StoreError> for VerifyError {
+    fn from(error: super::store::StoreError) -> Self {
+        match error {
+            super::store::StoreError::Full => VerifyError::RateLimited,
+            other => VerifyError::StoreUnavailable(other.to_string()),
         }
     }
 }
@@ -178,6 +210,7 @@ mod tests {
                 "operator_timeout",
             ),
             (VerifyError::RateLimited, 429, "rate_limited"),
+            (VerifyError::StoreUnavailable("x".into()), 503, "store_unavailable"),
         ];
         for (error, status, code) in cases {
             assert_eq!(error.status().as_u16(), status, "{error:?}");
@@ -187,22 +220,23 @@ mod tests {
     }
 
     #[test]
-    fn every_state_problem_has_one_page_code_and_back() {
+    fn every_page_error_has_one_code_and_back() {
         let all = [
-            StateProblem::Missing,
-            StateProblem::Unknown,
-            StateProblem::Expired,
-            StateProblem::Replayed,
-            StateProblem::OtherBrowser,
+            PageError::State(StateProblem::Missing),
+            PageError::State(StateProblem::Unknown),
+            PageError::State(StateProblem::Expired),
+            PageError::State(StateProblem::Replayed),
+            PageError::State(StateProblem::OtherBrowser),
+            PageError::StoreUnavailable,
         ];
-        let mut codes: Vec<_> = all.iter().map(|p| p.page_code()).collect();
-        for problem in all {
-            assert_eq!(StateProblem::from_page_code(problem.page_code()), Some(problem));
+        let mut codes: Vec<_> = all.iter().map(|p| p.code()).collect();
+        for error in all {
+            assert_eq!(PageError::from_code(error.code()), Some(error));
         }
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), all.len(), "codes are distinct");
-        assert_eq!(StateProblem::from_page_code("<script>"), None);
+        assert_eq!(PageError::from_code("<script>"), None);
         assert!(VerifyError::InvalidState(StateProblem::OtherBrowser)
             .to_string()
             .contains("another browser"));

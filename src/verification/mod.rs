@@ -3,35 +3,35 @@
 //! start (number, protocol, who) → pending[state] → the operator's URL
 //! /callback (code, state) → take pending[state] → token → check → [`Completion`]
 //!
-//! Pending verifications are kept per `state`, single use, for ten minutes; there is no
+//! Pending verifications are kept per `state`, single use, for ten minutes, in the
+//! [`store`] (this process's memory, or Redis shared by every instance); there is no
 //! process-wide "current number". Who may see the verdict is decided here, once.
 
 pub mod error;
 pub mod ids;
-pub mod results;
 pub mod store;
 
-use std::{net::IpAddr, num::NonZeroU32, time::Duration};
+use std::{net::IpAddr, time::Duration};
 
-use governor::{DefaultKeyedRateLimiter, Quota};
+use serde::{Deserialize, Serialize};
 
-pub use error::{StateProblem, VerifyError};
+pub use error::{PageError, StateProblem, VerifyError};
 pub use ids::{ResultId, SessionId};
-use store::{Taken, TtlStore, WhenFull};
+use store::{now_ms, Store, StoreError, StoredResult, Taken};
 
 use crate::{
     config::Config,
     operators::{self, AuthCode, MobileConnectClient, Nonce, OperatorFailure, State, VonageClient},
+    outcome::Outcome,
     phone::{normalise, E164},
     protocol::Protocol,
 };
 
 pub const PENDING_TTL: Duration = Duration::from_secs(10 * 60);
-/// Live verifications at once; past this, new ones are refused (`rate_limited`).
-pub const PENDING_CAP: usize = 10_000;
+pub const RESULT_TTL: Duration = Duration::from_secs(10 * 60);
 
 /// Who started a verification, so its callback answers them the right way.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Origin {
     /// The page, in the browser holding this session cookie value.
     Browser { session: SessionId },
@@ -39,12 +39,15 @@ pub enum Origin {
     Api,
 }
 
-#[derive(Debug, Clone)]
-struct Pending {
+/// A started verification, as the store keeps it until its callback.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Pending {
     protocol: Protocol,
     number: E164,
     nonce: Nonce,
     origin: Origin,
+    /// When it stops being completable, on every instance's clock.
+    expires_at_ms: u64,
 }
 
 /// Where the browser must go next.
@@ -74,28 +77,21 @@ pub enum Completion {
         number: E164,
         result: Result<bool, VerifyError>,
     },
-    /// Nothing this request may complete or learn about.
-    Unusable(StateProblem),
+    /// Nothing this request may complete or learn about (or the store did not answer).
+    Unusable(PageError),
 }
 
 pub struct Verifier {
     mobile_connect: Option<MobileConnectClient>,
     vonage: Option<VonageClient>,
-    pending: TtlStore<State, Pending>,
-    /// States already completed, to tell a replay from an unknown state.
-    completed: TtlStore<State, ()>,
-    /// Starts per client address: each start costs an operator request and a pending entry.
-    start_limiter: DefaultKeyedRateLimiter<IpAddr>,
+    /// Pending verifications, finished results, starts per client.
+    store: Store,
 }
 
 impl Verifier {
-    pub fn new(config: &Config) -> Result<Self, String> {
-        Self::with_pending_ttl(config, PENDING_TTL)
-    }
-
-    /// As `new`, with another lifetime for pending verifications (tests use a short one).
-    /// Builds the operator clients: one HTTP client, each operator's endpoints once.
-    pub fn with_pending_ttl(config: &Config, pending_ttl: Duration) -> Result<Self, String> {
+    /// Builds the operator clients (one HTTP client, each operator's endpoints once) over
+    /// `store`.
+    pub fn new(config: &Config, store: Store) -> Result<Self, String> {
         let http = operators::http_client(config.operator_timeout)?;
         let redirect_uri = config.redirect_uri();
         let mobile_connect = config
@@ -108,14 +104,16 @@ impl Verifier {
             .map(|vg| VonageClient::new(vg, redirect_uri.clone(), http.clone()))
             .transpose()
             .map_err(|e| e.to_string())?;
-        let per_minute = NonZeroU32::new(config.rate_limit_per_minute).unwrap_or(NonZeroU32::MIN);
         Ok(Self {
             mobile_connect,
             vonage,
-            pending: TtlStore::new(pending_ttl, PENDING_CAP),
-            completed: TtlStore::new(pending_ttl, PENDING_CAP),
-            start_limiter: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+            store,
         })
+    }
+
+    /// Whether the store answers (for `/healthz`).
+    pub async fn health(&self) -> Result<(), StoreError> {
+        self.store.health().await
     }
 
     /// The protocols configured, Mobile Connect first (the page's default).
@@ -141,12 +139,8 @@ impl Verifier {
         client: Option<IpAddr>,
     ) -> Result<Started, VerifyError> {
         if let Some(ip) = client {
-            if self.start_limiter.check_key(&ip).is_err() {
+            if !self.store.allow_start(ip).await? {
                 return Err(VerifyError::RateLimited);
-            }
-            // Forget quiet clients now and then, so the limiter's map stays small.
-            if self.start_limiter.len() > 10_000 {
-                self.start_limiter.retain_recent();
             }
         }
         let number = normalise(typed).map_err(VerifyError::InvalidPhone)?;
@@ -163,10 +157,9 @@ impl Verifier {
             number: number.clone(),
             nonce,
             origin,
+            expires_at_ms: now_ms() + self.store.settings().pending_ttl.as_millis() as u64,
         };
-        self.pending
-            .insert(state, pending, WhenFull::Refuse)
-            .map_err(|_| VerifyError::RateLimited)?;
+        self.store.put_pending(&state, &pending).await?;
         tracing::info!(protocol = protocol.as_str(), number = %number, "verification started");
         Ok(Started { url, number })
     }
@@ -176,17 +169,20 @@ impl Verifier {
     /// it (`browser`, from its session cookie); any other browser consumes it and learns
     /// nothing. Every failure is logged here, once.
     pub async fn complete(&self, params: CallbackParams, browser: Option<&SessionId>) -> Completion {
-        let pending = match self.take_pending(params.state.as_deref()) {
+        let pending = match self.take_pending(params.state.as_deref()).await {
             Ok(pending) => pending,
-            Err(problem) => {
-                VerifyError::InvalidState(problem).log();
-                return Completion::Unusable(problem);
+            Err(e) => {
+                e.log();
+                return Completion::Unusable(match e {
+                    VerifyError::InvalidState(problem) => PageError::State(problem),
+                    _ => PageError::StoreUnavailable,
+                });
             }
         };
         if let Origin::Browser { session } = &pending.origin {
             if browser != Some(session) {
                 VerifyError::InvalidState(StateProblem::OtherBrowser).log();
-                return Completion::Unusable(StateProblem::OtherBrowser);
+                return Completion::Unusable(PageError::State(StateProblem::OtherBrowser));
             }
         }
 
@@ -210,18 +206,34 @@ impl Verifier {
         }
     }
 
-    /// The pending verification for `state`, at most once.
-    fn take_pending(&self, state: Option<&str>) -> Result<Pending, StateProblem> {
-        let state = State::new(state.filter(|s| !s.is_empty()).ok_or(StateProblem::Missing)?);
-        match self.pending.take(&state) {
-            Taken::Found(pending) => {
-                let _ = self.completed.insert(state, (), WhenFull::EvictOldest);
-                Ok(pending)
-            }
-            Taken::Expired => Err(StateProblem::Expired),
-            Taken::Missing if self.completed.contains(&state) => Err(StateProblem::Replayed),
-            Taken::Missing => Err(StateProblem::Unknown),
+    /// The pending verification for `state`, at most once across every instance.
+    async fn take_pending(&self, state: Option<&str>) -> Result<Pending, VerifyError> {
+        let Some(state) = state.filter(|s| !s.is_empty()) else {
+            return Err(VerifyError::InvalidState(StateProblem::Missing));
+        };
+        match self.store.take_pending(&State::new(state)).await? {
+            Taken::Found(pending) => Ok(pending),
+            Taken::Expired => Err(VerifyError::InvalidState(StateProblem::Expired)),
+            Taken::Replayed => Err(VerifyError::InvalidState(StateProblem::Replayed)),
+            Taken::Missing => Err(VerifyError::InvalidState(StateProblem::Unknown)),
         }
+    }
+
+    /// Keeps a finished verification for the page of the browser that started it.
+    pub async fn keep_result(&self, owner: &SessionId, outcome: Outcome) -> Result<ResultId, VerifyError> {
+        let id = ResultId::random();
+        let result = StoredResult {
+            owner: owner.clone(),
+            outcome,
+        };
+        self.store.put_result(&id, &result).await?;
+        Ok(id)
+    }
+
+    /// A finished verification, if it exists, is fresh and belongs to `reader`.
+    pub async fn result_for(&self, id: &ResultId, reader: Option<&SessionId>) -> Result<Option<Outcome>, VerifyError> {
+        let found = self.store.get_result(id).await?;
+        Ok(found.filter(|r| Some(&r.owner) == reader).map(|r| r.outcome))
     }
 
     /// The operator's answer → the verdict: its error, or code → token → check.

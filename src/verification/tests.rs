@@ -10,8 +10,17 @@ fn config(vars: &[(&str, &str)]) -> Config {
     Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap()
 }
 
+fn memory(config: &Config, pending_ttl: Duration) -> Verifier {
+    let settings = store::Settings {
+        pending_ttl,
+        result_ttl: RESULT_TTL,
+        starts_per_minute: config.rate_limit_per_minute,
+    };
+    Verifier::new(config, Store::memory(settings)).unwrap()
+}
+
 fn verifier() -> Verifier {
-    Verifier::new(&config(&[])).unwrap()
+    memory(&config(&[]), PENDING_TTL)
 }
 
 fn state_of(url: &str) -> String {
@@ -61,12 +70,14 @@ async fn start_refuses_bad_input_before_recording_anything() {
         .start("07700 900123", Protocol::MobileConnect, Origin::Api, None)
         .await;
     assert!(matches!(e, Err(VerifyError::InvalidPhone(_))), "{e:?}");
-    let only_mc = Verifier::new(&config(&[
-        ("MC_API_BASE", "https://mc.example"),
-        ("MC_CLIENT_ID", "id"),
-        ("MC_CLIENT_SECRET", "secret"),
-    ]))
-    .unwrap();
+    let only_mc = memory(
+        &config(&[
+            ("MC_API_BASE", "https://mc.example"),
+            ("MC_CLIENT_ID", "id"),
+            ("MC_CLIENT_SECRET", "secret"),
+        ]),
+        PENDING_TTL,
+    );
     assert_eq!(only_mc.protocols(), [Protocol::MobileConnect]);
     let e = only_mc
         .start("+447700900123", Protocol::Camara, Origin::Api, None)
@@ -93,7 +104,7 @@ async fn the_browser_that_started_it_completes_it_once() {
     }
     assert!(matches!(
         v.complete(denied(&state), Some(&session)).await,
-        Completion::Unusable(StateProblem::Replayed)
+        Completion::Unusable(PageError::State(StateProblem::Replayed))
     ));
 }
 
@@ -110,12 +121,12 @@ async fn another_browser_consumes_it_and_learns_nothing() {
         };
         assert!(matches!(
             v.complete(denied(&state), stranger.as_ref()).await,
-            Completion::Unusable(StateProblem::OtherBrowser)
+            Completion::Unusable(PageError::State(StateProblem::OtherBrowser))
         ));
         // Its owner now finds it completed.
         assert!(matches!(
             v.complete(denied(&state), Some(&session)).await,
-            Completion::Unusable(StateProblem::Replayed)
+            Completion::Unusable(PageError::State(StateProblem::Replayed))
         ));
     }
 }
@@ -157,32 +168,32 @@ async fn missing_and_unknown_states_are_told_apart() {
     let none = CallbackParams::default();
     assert!(matches!(
         v.complete(none, None).await,
-        Completion::Unusable(StateProblem::Missing)
+        Completion::Unusable(PageError::State(StateProblem::Missing))
     ));
     assert!(matches!(
         v.complete(denied(""), None).await,
-        Completion::Unusable(StateProblem::Missing)
+        Completion::Unusable(PageError::State(StateProblem::Missing))
     ));
     assert!(matches!(
         v.complete(denied("0123456789abcdef0123456789abcdef"), None).await,
-        Completion::Unusable(StateProblem::Unknown)
+        Completion::Unusable(PageError::State(StateProblem::Unknown))
     ));
 }
 
 #[tokio::test]
 async fn a_pending_verification_expires() {
-    let v = Verifier::with_pending_ttl(&config(&[]), Duration::ZERO).unwrap();
+    let v = memory(&config(&[]), Duration::ZERO);
     let session = SessionId::random();
     let state = start_in(&v, &session).await;
     assert!(matches!(
         v.complete(denied(&state), Some(&session)).await,
-        Completion::Unusable(StateProblem::Expired)
+        Completion::Unusable(PageError::State(StateProblem::Expired))
     ));
 }
 
 #[tokio::test]
 async fn starts_are_limited_per_client() {
-    let v = Verifier::new(&config(&[("RATE_LIMIT_PER_MINUTE", "2")])).unwrap();
+    let v = memory(&config(&[("RATE_LIMIT_PER_MINUTE", "2")]), PENDING_TTL);
     let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
     for _ in 0..2 {
         v.start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))

@@ -45,7 +45,9 @@ impl TestApp {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        let state = AppState::with_pending_ttl(config, options, pending_ttl).expect("app state");
+        let state = AppState::with_pending_ttl(config, options, pending_ttl)
+            .await
+            .expect("app state");
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(serve(listener, router(state), async {
             let _ = stopped.await;

@@ -42,7 +42,7 @@ pub async fn start_verification(phone: String, protocol: Option<String>) -> Resu
 /// that started it) or `?error=` (a callback with no record behind it).
 #[server(name = GetOutcome, prefix = "/api", endpoint = "outcome")]
 pub async fn get_outcome(result: Option<String>, error: Option<String>) -> Result<Option<Outcome>, ServerFnError> {
-    Ok(ssr::outcome(result, error))
+    Ok(ssr::outcome(result, error).await)
 }
 
 /// What the page offers: the protocols, and the simulated device in sandbox mode.
@@ -70,7 +70,7 @@ mod ssr {
         protocol::Protocol,
         sandbox_shared::{form, COOKIE_NETWORK, COOKIE_SIM},
         state::AppState,
-        verification::{Origin, ResultId, SessionId, StateProblem, VerifyError},
+        verification::{Origin, PageError, ResultId, SessionId, VerifyError},
     };
 
     pub async fn start(phone: String, protocol: Option<String>) -> Started {
@@ -114,7 +114,13 @@ mod ssr {
                         number: None,
                         verdict: Verdict::Error(message.clone()),
                     };
-                    format!("/?result={}", state.results.put(&session, outcome).secret())
+                    match state.verifier.keep_result(&session, outcome).await {
+                        Ok(id) => format!("/?result={}", id.secret()),
+                        Err(e) => {
+                            e.log();
+                            format!("/?error={}", PageError::StoreUnavailable.code())
+                        }
+                    }
                 }
             };
             leptos_axum::redirect(&target);
@@ -122,18 +128,29 @@ mod ssr {
         started
     }
 
-    pub fn outcome(result: Option<String>, error: Option<String>) -> Option<Outcome> {
-        if let Some(problem) = error.as_deref().and_then(StateProblem::from_page_code) {
-            return Some(Outcome::failed(VerifyError::InvalidState(problem)));
+    pub async fn outcome(result: Option<String>, error: Option<String>) -> Option<Outcome> {
+        if let Some(error) = error.as_deref().and_then(PageError::from_code) {
+            return Some(Outcome::failed(VerifyError::from(error)));
         }
         let id = result?;
         let state = expect_context::<AppState>();
+        let reader = session(&request_headers());
         // Only the browser that started a verification sees its result.
-        let found = ResultId::parse(&id).and_then(|id| state.results.get(&id, session(&request_headers()).as_ref()));
-        Some(found.unwrap_or_else(|| {
-            tracing::info!("result page for an unknown or expired result");
-            Outcome::failed("This result has expired or belongs to another browser. Please verify again.")
-        }))
+        let found = match ResultId::parse(&id) {
+            Some(id) => state.verifier.result_for(&id, reader.as_ref()).await,
+            None => Ok(None),
+        };
+        Some(match found {
+            Ok(Some(outcome)) => outcome,
+            Ok(None) => {
+                tracing::info!("result page for an unknown or expired result");
+                Outcome::failed("This result has expired or belongs to another browser. Please verify again.")
+            }
+            Err(e) => {
+                e.log();
+                Outcome::failed(e)
+            }
+        })
     }
 
     pub fn context() -> PageContext {
