@@ -20,6 +20,11 @@ use crate::{
 pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
     // An unparseable query carries no state: there is no record to ask.
     let params: CallbackParams = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    tracing::info!(
+        has_code = params.code.is_some(),
+        has_error = params.error.is_some(),
+        "callback received"
+    );
     match state.verifier.complete(params, session(&headers).as_ref()).await {
         Completion::Api(Ok(verified)) => Json(json!({ "devicePhoneNumberVerified": verified })).into_response(),
         Completion::Api(Err(e)) => api_error(&e),

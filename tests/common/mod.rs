@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod redis;
+
 use std::{collections::HashMap, time::Duration};
 
 use leptos::config::LeptosOptions;
