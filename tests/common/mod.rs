@@ -2,6 +2,7 @@
 
 #![allow(dead_code)]
 
+pub mod browser;
 pub mod redis;
 
 use std::{collections::HashMap, time::Duration};
@@ -35,6 +36,11 @@ impl TestApp {
 
     pub async fn start_with_ttl(vars: &[(&str, &str)], pending_ttl: Duration) -> TestApp {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
+        Self::start_on(listener, vars, pending_ttl).await
+    }
+
+    /// On a listener bound beforehand (when other servers must know the address first).
+    pub async fn start_on(listener: TcpListener, vars: &[(&str, &str)], pending_ttl: Duration) -> TestApp {
         let addr = listener.local_addr().unwrap();
         let base = format!("http://{addr}");
         let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();

@@ -1,0 +1,267 @@
+//! One behaviour, two backends: the verification core over the memory store and over a
+//! real Redis. No operator call is needed: Mobile Connect starts build their URL
+//! locally, and a callback carrying the operator's refusal completes without one.
+#![cfg(feature = "sandbox")]
+
+mod common;
+
+use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
+
+use common::redis::RedisServer;
+use number_verify::{
+    config::Config,
+    outcome::Outcome,
+    protocol::Protocol,
+    verification::{
+        store::{Settings, Store},
+        CallbackParams, Completion, Origin, PageError, ResultId, SessionId, StateProblem, Verifier, VerifyError,
+        RESULT_TTL,
+    },
+};
+
+/// A backend under test; keeps its Redis alive as long as needed.
+struct Backend {
+    name: &'static str,
+    store: Store,
+    _redis: Option<RedisServer>,
+}
+
+fn settings(pending_ttl: Duration, starts_per_minute: u32) -> Settings {
+    Settings {
+        pending_ttl,
+        result_ttl: RESULT_TTL,
+        starts_per_minute,
+    }
+}
+
+/// Both backends with these settings.
+async fn backends(settings: Settings) -> Vec<Backend> {
+    let redis = RedisServer::start();
+    let store = Store::redis(&redis.url(), "nv-test:", settings)
+        .await
+        .expect("redis store");
+    vec![
+        Backend {
+            name: "memory",
+            store: Store::memory(settings),
+            _redis: None,
+        },
+        Backend {
+            name: "redis",
+            store,
+            _redis: Some(redis),
+        },
+    ]
+}
+
+fn config() -> Config {
+    let vars: HashMap<&str, &str> = HashMap::new();
+    Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap()
+}
+
+fn verifier(store: &Store) -> Verifier {
+    Verifier::new(&config(), store.clone()).unwrap()
+}
+
+fn state_of(url: &str) -> String {
+    url::Url::parse(url)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "state")
+        .map(|(_, v)| v.into_owned())
+        .expect("a state")
+}
+
+fn denied(state: &str) -> CallbackParams {
+    CallbackParams {
+        state: Some(state.into()),
+        error: Some("access_denied".into()),
+        ..Default::default()
+    }
+}
+
+async fn start(v: &Verifier, origin: Origin) -> String {
+    let started = v
+        .start("+99012345678", Protocol::MobileConnect, origin, None)
+        .await
+        .unwrap();
+    state_of(&started.url)
+}
+
+fn problem(completion: &Completion) -> Option<StateProblem> {
+    match completion {
+        Completion::Unusable(PageError::State(p)) => Some(*p),
+        _ => None,
+    }
+}
+
+#[tokio::test]
+async fn a_state_completes_once_then_is_replayed() {
+    for b in backends(settings(Duration::from_secs(600), 30)).await {
+        let v = verifier(&b.store);
+        let session = SessionId::random();
+        let state = start(
+            &v,
+            Origin::Browser {
+                session: session.clone(),
+            },
+        )
+        .await;
+        match v.complete(denied(&state), Some(&session)).await {
+            Completion::Browser { number, result, .. } => {
+                assert_eq!(number.as_str(), "+99012345678", "{}", b.name);
+                assert!(matches!(result, Err(VerifyError::OperatorDenied { .. })), "{}", b.name);
+            }
+            other => panic!("{}: {other:?}", b.name),
+        }
+        let again = v.complete(denied(&state), Some(&session)).await;
+        assert_eq!(problem(&again), Some(StateProblem::Replayed), "{}", b.name);
+        let unknown = v.complete(denied(&"0".repeat(32)), None).await;
+        assert_eq!(problem(&unknown), Some(StateProblem::Unknown), "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn another_browser_consumes_a_page_flow() {
+    for b in backends(settings(Duration::from_secs(600), 30)).await {
+        let v = verifier(&b.store);
+        let owner = SessionId::random();
+        let state = start(&v, Origin::Browser { session: owner.clone() }).await;
+        let stranger = v.complete(denied(&state), Some(&SessionId::random())).await;
+        assert_eq!(problem(&stranger), Some(StateProblem::OtherBrowser), "{}", b.name);
+        let late = v.complete(denied(&state), Some(&owner)).await;
+        assert_eq!(problem(&late), Some(StateProblem::Replayed), "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn a_pending_verification_expires() {
+    for b in backends(settings(Duration::ZERO, 30)).await {
+        let v = verifier(&b.store);
+        let state = start(&v, Origin::Api).await;
+        let late = v.complete(denied(&state), None).await;
+        assert_eq!(problem(&late), Some(StateProblem::Expired), "{}", b.name);
+    }
+}
+
+#[tokio::test]
+async fn results_are_for_their_owner_only() {
+    for b in backends(settings(Duration::from_secs(600), 30)).await {
+        let v = verifier(&b.store);
+        let owner = SessionId::random();
+        let outcome = Outcome::failed("test");
+        let id = v.keep_result(&owner, outcome.clone()).await.unwrap();
+        assert_eq!(
+            v.result_for(&id, Some(&owner)).await.unwrap(),
+            Some(outcome),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            v.result_for(&id, Some(&SessionId::random())).await.unwrap(),
+            None,
+            "{}",
+            b.name
+        );
+        assert_eq!(v.result_for(&id, None).await.unwrap(), None, "{}", b.name);
+        assert_eq!(
+            v.result_for(&ResultId::random(), Some(&owner)).await.unwrap(),
+            None,
+            "{}",
+            b.name
+        );
+    }
+}
+
+#[tokio::test]
+async fn starts_are_limited_per_client() {
+    for b in backends(settings(Duration::from_secs(600), 3)).await {
+        let v = verifier(&b.store);
+        let (a, other): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap());
+        for _ in 0..3 {
+            v.start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+                .await
+                .unwrap();
+        }
+        let refused = v
+            .start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+            .await;
+        assert!(
+            matches!(refused, Err(VerifyError::RateLimited)),
+            "{}: {refused:?}",
+            b.name
+        );
+        assert!(
+            v.start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(other))
+                .await
+                .is_ok(),
+            "{}",
+            b.name
+        );
+    }
+}
+
+/// Two verifiers over one store stand for two instances: one state redeemed by both at
+/// once completes exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_redemptions_complete_exactly_once() {
+    for b in backends(settings(Duration::from_secs(600), 30)).await {
+        let instances = [Arc::new(verifier(&b.store)), Arc::new(verifier(&b.store))];
+        for _ in 0..20 {
+            let state = start(&instances[0], Origin::Api).await;
+            let tasks: Vec<_> = (0..8)
+                .map(|i| {
+                    let v = instances[i % 2].clone();
+                    let state = state.clone();
+                    tokio::spawn(async move { v.complete(denied(&state), None).await })
+                })
+                .collect();
+            let (mut completed, mut replayed) = (0, 0);
+            for task in tasks {
+                match task.await.unwrap() {
+                    Completion::Api(Err(VerifyError::OperatorDenied { .. })) => completed += 1,
+                    Completion::Unusable(PageError::State(StateProblem::Replayed)) => replayed += 1,
+                    other => panic!("{}: {other:?}", b.name),
+                }
+            }
+            assert_eq!((completed, replayed), (1, 7), "{}", b.name);
+        }
+    }
+}
+
+/// Redis going away is an error the person can act on, never a panic; back, it works.
+#[tokio::test]
+async fn a_redis_outage_is_reported_and_recovered_from() {
+    let mut redis = RedisServer::start();
+    let store = Store::redis(&redis.url(), "nv-test:", settings(Duration::from_secs(600), 30))
+        .await
+        .unwrap();
+    let v = verifier(&store);
+    let state = start(&v, Origin::Api).await;
+    redis.stop();
+    assert!(v.health().await.is_err());
+    let refused = v
+        .start("+99012345678", Protocol::MobileConnect, Origin::Api, None)
+        .await;
+    assert!(matches!(refused, Err(VerifyError::StoreUnavailable(_))), "{refused:?}");
+    assert!(matches!(
+        v.complete(denied(&state), None).await,
+        Completion::Unusable(PageError::StoreUnavailable)
+    ));
+    redis.restart();
+    // The connection manager reconnects by itself; give it a bounded number of tries.
+    let mut healthy = false;
+    for _ in 0..100 {
+        if v.health().await.is_ok() {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "the store never recovered");
+    let state = start(&v, Origin::Api).await;
+    assert!(matches!(
+        v.complete(denied(&state), None).await,
+        Completion::Api(Err(VerifyError::OperatorDenied { .. }))
+    ));
+}
