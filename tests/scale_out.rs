@@ -1,0 +1,266 @@
+//! Several instances behind one address, sharing Redis, over real HTTP: a flow started
+//! on one instance finishes on another, an outage of Redis is a clear error that heals by
+//! itself, and many concurrent flows across two instances all get their own verdict.
+//! The virtual operator runs as its own server (`SANDBOX=only`), as in production.
+#![cfg(feature = "sandbox")]
+
+mod common;
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use common::{browser::Browser, following_client, hops_to_callback, manual_client, redis::RedisServer, TestApp};
+use number_verify::{config::Config, sandbox_shared::credentials, verification::PENDING_TTL};
+use serde_json::{json, Value};
+use tokio::net::TcpListener;
+
+/// The operator alone, and instances A and B with one public URL (A's), one Redis.
+struct Deployment {
+    a: TestApp,
+    b: TestApp,
+    redis: RedisServer,
+    _operator: tokio::sync::oneshot::Sender<()>,
+}
+
+async fn deploy() -> Deployment {
+    let redis = RedisServer::start();
+    let operator_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (a_listener, b_listener) = (
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+        TcpListener::bind("127.0.0.1:0").await.unwrap(),
+    );
+    let operator_base = format!("http://{}", operator_listener.local_addr().unwrap());
+    let public = format!("http://{}", a_listener.local_addr().unwrap());
+
+    let operator_vars: HashMap<&str, String> = [
+        ("SANDBOX", "only".to_owned()),
+        ("APP_PUBLIC_URL", operator_base.clone()),
+        ("SANDBOX_REDIRECT_URIS", format!("{public}/callback")),
+    ]
+    .into();
+    let operator_config = Config::from_lookup(|k| operator_vars.get(k).cloned()).unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    tokio::spawn(number_verify::server::serve(
+        operator_listener,
+        number_verify::server::virtual_operator::router(&operator_config),
+        async {
+            let _ = stopped.await;
+        },
+    ));
+
+    let api = format!("{operator_base}/sandbox");
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
+    let redis_url = redis.url();
+    let vars = [
+        ("APP_PUBLIC_URL", public.as_str()),
+        ("REDIS_URL", redis_url.as_str()),
+        ("RATE_LIMIT_PER_MINUTE", "1000000"),
+        ("MC_API_BASE", api.as_str()),
+        ("MC_CLIENT_ID", credentials::MC_CLIENT_ID),
+        ("MC_CLIENT_SECRET", credentials::MC_CLIENT_SECRET),
+        ("VONAGE_API_BASE", api.as_str()),
+        ("VONAGE_APPLICATION_ID", credentials::VONAGE_APPLICATION_ID),
+        ("VONAGE_PRIVATE_KEY", key),
+    ];
+    let a = TestApp::start_on(a_listener, &vars, PENDING_TTL).await;
+    let b = TestApp::start_on(b_listener, &vars, PENDING_TTL).await;
+    Deployment {
+        a,
+        b,
+        redis,
+        _operator: stop,
+    }
+}
+
+/// `url` (on the public address) as instance `to` serves it.
+fn on(to: &TestApp, url: &str) -> String {
+    let url = url::Url::parse(url).unwrap();
+    format!("{}{}?{}", to.base, url.path(), url.query().unwrap_or(""))
+}
+
+/// The tutorial client, but the callback is answered by `finish`.
+async fn tutorial_across(start: &TestApp, finish: &TestApp, phone: &str, protocol: &str) -> (u16, Value) {
+    let client = manual_client();
+    let login: Value = client
+        .post(start.url("/login"))
+        .json(&json!({ "phone": phone, "protocol": protocol }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let callback = hops_to_callback(&client, login["url"].as_str().expect("a url")).await;
+    let answer = client.get(on(finish, &callback)).send().await.unwrap();
+    (answer.status().as_u16(), answer.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn the_tutorial_sequence_finishes_on_the_other_instance() {
+    let d = deploy().await;
+    for (start, finish) in [(&d.a, &d.b), (&d.b, &d.a)] {
+        for (phone, verified) in [("+99012345678", true), ("+99012345677", false)] {
+            let answer = tutorial_across(start, finish, phone, "camara").await;
+            assert_eq!(
+                answer,
+                (200, json!({ "devicePhoneNumberVerified": verified })),
+                "{phone}"
+            );
+        }
+        let (status, body) = tutorial_across(start, finish, "+99011111199", "camara").await;
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (403, Some("operator_denied")),
+            "{body}"
+        );
+        let answer = tutorial_across(start, finish, "+99012345678", "mobile-connect").await;
+        assert_eq!(answer, (200, json!({ "devicePhoneNumberVerified": true })));
+    }
+}
+
+#[tokio::test]
+async fn a_page_flow_started_on_one_instance_finishes_on_the_other() {
+    let d = deploy().await;
+    let mut browser = Browser::new();
+    let post = browser
+        .send(
+            browser
+                .client
+                .post(d.a.url("/api/start"))
+                .form(&[("phone", "+99012345678"), ("protocol", "camara")]),
+        )
+        .await;
+    assert!(post.status().is_redirection(), "{}", post.status());
+    let start = common::absolute(post.url(), &common::location(&post));
+    let callback = hops_to_callback(&browser.client, &start).await;
+    let answer = browser.send(browser.client.get(on(&d.b, &callback))).await;
+    assert_eq!(answer.status(), 303);
+    let result = common::location(&answer);
+    assert!(result.starts_with("/?result="), "{result}");
+    // The result page, from the other instance again, for this browser only.
+    let page = browser.send(browser.client.get(d.a.url(&result))).await;
+    let html = page.text().await.unwrap();
+    assert!(html.contains("+99012345678: verified!"), "{html}");
+    let mut stranger = Browser::new();
+    let page = stranger.send(stranger.client.get(d.b.url(&result))).await;
+    let (_, html) = stranger.follow(page).await;
+    assert!(html.contains("belongs to another browser"), "{html}");
+}
+
+#[tokio::test]
+async fn one_state_redeemed_on_both_instances_at_once_completes_once() {
+    let d = deploy().await;
+    let client = manual_client();
+    for _ in 0..10 {
+        let login: Value = client
+            .post(d.a.url("/login"))
+            .json(&json!({ "phone": "+99012345678" }))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let callback = hops_to_callback(&client, login["url"].as_str().unwrap()).await;
+        let (on_a, on_b) = (on(&d.a, &callback), on(&d.b, &callback));
+        let (first, second) = tokio::join!(client.get(on_a).send(), client.get(on_b).send());
+        let mut answers = Vec::new();
+        for r in [first.unwrap(), second.unwrap()] {
+            answers.push((r.status().as_u16(), r.json::<Value>().await.unwrap()));
+        }
+        answers.sort_by_key(|(status, _)| *status);
+        assert_eq!(answers[0], (200, json!({ "devicePhoneNumberVerified": true })));
+        assert_eq!(answers[1].0, 400, "{answers:?}");
+        assert!(answers[1].1["message"]
+            .as_str()
+            .unwrap()
+            .contains("already been completed"));
+    }
+}
+
+#[tokio::test]
+async fn a_redis_outage_is_a_clear_error_and_heals() {
+    let mut d = deploy().await;
+    let client = following_client(&[]);
+    let health = |app: &TestApp| client.get(app.url("/healthz")).send();
+    assert_eq!(health(&d.a).await.unwrap().status(), 200);
+
+    d.redis.stop();
+    let r = health(&d.b).await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.text().await.unwrap().contains("unavailable"));
+    let r = client
+        .post(d.a.url("/login"))
+        .json(&json!({ "phone": "+99012345678" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 503);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["error"], "store_unavailable", "{body}");
+    assert!(body["message"].as_str().unwrap().contains("try again"), "{body}");
+    let mut browser = Browser::new();
+    let post = browser
+        .send(
+            browser
+                .client
+                .post(d.a.url("/api/start"))
+                .form(&[("phone", "+99012345678"), ("protocol", "mobile-connect")]),
+        )
+        .await;
+    let (_, html) = browser.follow(post).await;
+    assert!(
+        html.contains("Error validating phone number. The service is briefly unavailable. Please try again"),
+        "{html}"
+    );
+
+    d.redis.restart();
+    let mut healthy = false;
+    for _ in 0..100 {
+        if health(&d.a).await.unwrap().status() == 200 && health(&d.b).await.unwrap().status() == 200 {
+            healthy = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(healthy, "the instances never recovered");
+    let answer = tutorial_across(&d.a, &d.b, "+99012345678", "camara").await;
+    assert_eq!(answer, (200, json!({ "devicePhoneNumberVerified": true })));
+}
+
+/// 1,000 flows, 50 at a time, each started on one instance and finished on the other:
+/// every one gets its own number's verdict.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_flows_across_two_instances() {
+    let d = Arc::new(deploy().await);
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(50));
+    let tasks: Vec<_> = (0..1000u32)
+        .map(|i| {
+            let (d, semaphore) = (d.clone(), semaphore.clone());
+            tokio::spawn(async move {
+                let _permit = semaphore.acquire().await.unwrap();
+                // Even last digit: this SIM has the number; odd: another (never …99,
+                // the operator-error rule).
+                let expected = i % 2 == 0;
+                let phone = format!("+9901{i:06}{}", if expected { 2 } else { 3 });
+                let (start, finish) = if i % 2 == 0 { (&d.a, &d.b) } else { (&d.b, &d.a) };
+                let answer = tutorial_across(start, finish, &phone, "camara").await;
+                (answer, expected, phone)
+            })
+        })
+        .collect();
+    let (mut right, mut wrong) = (0, Vec::new());
+    for task in tasks {
+        let ((status, body), expected, phone) = task.await.unwrap();
+        if status == 200 && body == json!({ "devicePhoneNumberVerified": expected }) {
+            right += 1;
+        } else {
+            wrong.push((phone, status, body));
+        }
+    }
+    assert_eq!(
+        (right, wrong.len()),
+        (1000, 0),
+        "wrong: {:?}",
+        &wrong[..wrong.len().min(5)]
+    );
+}
