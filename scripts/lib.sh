@@ -113,6 +113,20 @@ ensure_chromium() {
   echo "using $CHROMIUM_PATH" >&2
 }
 
+ensure_redis() {
+  step "redis-server (the tests start their own, on an ephemeral port)"
+  if have redis-server; then echo "$(redis-server --version | awk '{print $1, $2, $3}') present" >&2; return; fi
+  if [ "$(id -u)" = 0 ] && have apt-get; then
+    bounded 300 "redis-server" "check that Debian's package archive is reachable" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive bounded 600 "redis-server" "check that Debian's package archive is reachable" \
+      apt-get install -y -qq --no-install-recommends redis-server
+    # Debian starts a system service on install; the tests never use it.
+    return
+  fi
+  fail "redis-server" "redis-server is not installed and there is no root to install it" \
+    "install it (Debian: sudo apt-get install redis-server), then run this again"
+}
+
 ensure_end2end_packages() {
   step "end2end npm packages (@playwright/test; no browser download)"
   ensure_node

@@ -10,6 +10,9 @@ ensure_wasm_bindgen
 ensure_wasm_opt
 
 step "starting the app"
+if [ -z "${REDIS_URL:-}" ]; then
+  echo "state is kept in memory (a restart loses flows in progress); set REDIS_URL=redis://127.0.0.1:6379/0 to share it through Redis" >&2
+fi
 if [ "${1:-}" = "--release" ]; then
   exec cargo leptos serve --release
 fi

@@ -8,6 +8,7 @@ ensure_rust
 ensure_cargo_leptos
 ensure_wasm_bindgen
 ensure_chromium
+ensure_redis
 ensure_end2end_packages
 
 # cargo-leptos compiles the server with LEPTOS_OUTPUT_NAME set; setting the same here
