@@ -93,3 +93,29 @@ fn the_virtual_operator_alone_needs_its_redirect_uris() {
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("SANDBOX_REDIRECT_URIS"), "{stderr}");
 }
+
+/// A Redis that does not answer stops start-up (a store that drops every flow would be
+/// worse than no server), naming the variable. With the virtual operator, so that the
+/// store is the only thing wrong.
+#[cfg(feature = "sandbox")]
+#[test]
+fn a_redis_that_does_not_answer_stops_start_up() {
+    // Nothing listens on a port just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let url = format!("redis://127.0.0.1:{port}/0");
+    let (code, stderr) = start_with(&[("REDIS_URL", &url)]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("REDIS_URL"), "{stderr}");
+}
+
+#[cfg(feature = "sandbox")]
+#[test]
+fn a_redis_url_that_is_not_one_is_named() {
+    let (code, stderr) = start_with(&[("REDIS_URL", "localhost:6379")]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("REDIS_URL"), "{stderr}");
+}

@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod browser;
+pub mod process;
 pub mod redis;
 
 use std::{collections::HashMap, time::Duration};

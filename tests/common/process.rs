@@ -18,6 +18,7 @@ const POLL: Duration = Duration::from_millis(25);
 pub struct Process {
     child: Child,
     pub base: String,
+    pub port: u16,
     log: PathBuf,
 }
 
@@ -61,7 +62,7 @@ impl Process {
             command.env(k, v);
         }
         let child = command.spawn().expect("start the server binary");
-        Process { child, base, log }
+        Process { child, base, port, log }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -145,6 +146,14 @@ pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
+/// Two different free ports: both listeners are held until both are known, so the
+/// kernel cannot hand out the same port twice.
+pub fn two_free_ports() -> (u16, u16) {
+    let first = TcpListener::bind("127.0.0.1:0").unwrap();
+    let second = TcpListener::bind("127.0.0.1:0").unwrap();
+    (first.local_addr().unwrap().port(), second.local_addr().unwrap().port())
+}
+
 /// The virtual operator alone (`SANDBOX=only`), serving the app whose callback is
 /// `app_callback`. Not yet ready: call `ready()`.
 #[cfg(feature = "sandbox")]
@@ -167,9 +176,9 @@ pub fn spawn_app(app_port: u16, operator_base: &str, extra_vars: &[(&str, String
     Process::spawn("app", app_port, &app_vars(operator_base, extra_vars))
 }
 
-/// The app's variables for `spawn_app`, for starting it again with the very same.
+/// The app's variables: the operator's address and the README's sandbox credentials.
 #[cfg(feature = "sandbox")]
-pub fn app_vars<'a>(operator_base: &str, extra_vars: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
+fn app_vars<'a>(operator_base: &str, extra_vars: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
     use number_verify::sandbox_shared::credentials;
     let operator_api = format!("{}/sandbox", operator_base.trim_end_matches('/'));
     let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
@@ -188,7 +197,7 @@ pub fn app_vars<'a>(operator_base: &str, extra_vars: &[(&'a str, String)]) -> Ve
 /// The operator alone and the app pointed at it (`extra_vars` added), both ready.
 #[cfg(feature = "sandbox")]
 pub async fn start_both(extra_vars: &[(&str, String)]) -> (Process, Process) {
-    let (operator_port, app_port) = (free_port(), free_port());
+    let (operator_port, app_port) = two_free_ports();
     let mut operator = spawn_operator(operator_port, &format!("http://127.0.0.1:{app_port}/callback"));
     let mut app = spawn_app(app_port, &operator.base, extra_vars);
     operator.ready().await;

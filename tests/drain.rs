@@ -1,0 +1,170 @@
+//! Stopping the server the way a deployment does: SIGTERM. Requests in flight finish
+//! (within SHUTDOWN_GRACE_MS) and the process exits 0; a restart in the middle of a
+//! verification loses nothing with Redis, and loses the verification with the memory
+//! store. All over real processes: the app and a `SANDBOX=only` operator.
+#![cfg(feature = "sandbox")]
+
+mod common;
+
+use std::time::Duration;
+
+use common::{
+    hops_to_callback, manual_client,
+    process::{spawn_app, spawn_operator, start_both, two_free_ports, Process},
+    redis::RedisServer,
+};
+use serde_json::{json, Value};
+
+/// Long enough for any start-up or drain on a busy machine; every wait is bounded by it.
+const PATIENCE: Duration = Duration::from_secs(15);
+
+/// The app logs at info, so that a test can see a callback arrive and the drain begin.
+fn logged() -> (&'static str, String) {
+    ("RUST_LOG", "warn,number_verify=info".into())
+}
+
+/// A device that does not follow redirects, with the given simulated conditions.
+fn device(headers: &[(&str, &str)]) -> reqwest::Client {
+    let mut map = reqwest::header::HeaderMap::new();
+    for (k, v) in headers {
+        map.insert(
+            reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
+            reqwest::header::HeaderValue::from_str(v).unwrap(),
+        );
+    }
+    reqwest::Client::builder()
+        .default_headers(map)
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+}
+
+/// POST /login for `phone`, then the operator's hops by `device`, up to (not into) the
+/// app's callback: the URL of a callback not yet made.
+async fn callback_url(app: &Process, phone: &str, device: &reqwest::Client) -> String {
+    let login = manual_client()
+        .post(app.url("/login"))
+        .json(&json!({ "phone": phone }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(login.status(), 200, "login for {phone}");
+    let login: Value = login.json().await.unwrap();
+    let url = login["url"].as_str().expect("a url").to_owned();
+    hops_to_callback(device, &url).await
+}
+
+/// GET the callback: its status and JSON body.
+async fn call_back(url: &str) -> (u16, Value) {
+    let r = manual_client().get(url).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap())
+}
+
+/// SIGTERM, and the process exits 0 within `PATIENCE`.
+async fn stop_gracefully(process: &mut Process) {
+    process.terminate();
+    let status = process
+        .wait_exit(PATIENCE)
+        .await
+        .unwrap_or_else(|| panic!("{} still running after SIGTERM: {}", process.base, process.log_text()));
+    assert_eq!(status.code(), Some(0), "{status}: {}", process.log_text());
+}
+
+#[tokio::test]
+async fn sigterm_lets_a_slow_callback_finish() {
+    let (_operator, mut app) = start_both(&[logged()]).await;
+    // The operator's check answers 3 s after the callback asks: time enough to send the
+    // signal while the callback is in flight.
+    let slow = device(&[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "3000")]);
+    let callback = callback_url(&app, "+99012345678", &slow).await;
+
+    let in_flight = tokio::spawn(async move { call_back(&callback).await });
+    app.wait_for_log("callback received", PATIENCE).await;
+    app.terminate();
+
+    assert_eq!(
+        in_flight.await.unwrap(),
+        (200, json!({"devicePhoneNumberVerified": true})),
+        "{}",
+        app.log_text()
+    );
+    let status = app
+        .wait_exit(PATIENCE)
+        .await
+        .unwrap_or_else(|| panic!("the app still runs after SIGTERM: {}", app.log_text()));
+    assert_eq!(status.code(), Some(0), "{status}: {}", app.log_text());
+
+    // In that order: the drain began while the callback waited on the operator, the
+    // callback still completed, then the process said goodbye.
+    let log = app.log_text();
+    let at = |line: &str| {
+        log.find(line)
+            .unwrap_or_else(|| panic!("no {line:?} in the log:\n{log}"))
+    };
+    assert!(at("callback received") < at("draining: no new connections"), "{log}");
+    assert!(
+        at("draining: no new connections") < at("verification completed"),
+        "{log}"
+    );
+    assert!(at("verification completed") < at("drained; bye"), "{log}");
+
+    // And nobody listens there any more.
+    let refused = tokio::net::TcpStream::connect(("127.0.0.1", app.port)).await;
+    assert_eq!(
+        refused.map(|_| ()).map_err(|e| e.kind()),
+        Err(std::io::ErrorKind::ConnectionRefused)
+    );
+}
+
+/// Starts the operator and the app (with `extra_vars`), takes a verification of each
+/// number up to its callback, restarts the app (SIGTERM, exit 0, same port, same
+/// variables), and makes the callbacks to the new process.
+async fn restart_mid_flow(extra_vars: &[(&str, String)], phones: &[&str]) -> Vec<(u16, Value)> {
+    let (operator_port, app_port) = two_free_ports();
+    let mut operator = spawn_operator(operator_port, &format!("http://127.0.0.1:{app_port}/callback"));
+    let mut app = spawn_app(app_port, &operator.base, extra_vars);
+    operator.ready().await;
+    app.ready().await;
+
+    let mut callbacks = Vec::new();
+    for phone in phones {
+        callbacks.push(callback_url(&app, phone, &device(&[])).await);
+    }
+
+    stop_gracefully(&mut app).await;
+    let mut app = spawn_app(app_port, &operator.base, extra_vars);
+    app.ready().await;
+
+    let mut answers = Vec::new();
+    for callback in &callbacks {
+        answers.push(call_back(callback).await);
+    }
+    answers
+}
+
+#[tokio::test]
+async fn a_restart_mid_flow_loses_nothing_with_redis() {
+    let redis = RedisServer::start();
+    let answers = restart_mid_flow(&[("REDIS_URL", redis.url())], &["+99012345678", "+99012345677"]).await;
+    assert_eq!(
+        answers,
+        [
+            (200, json!({"devicePhoneNumberVerified": true})),
+            (200, json!({"devicePhoneNumberVerified": false})),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_restart_mid_flow_loses_the_flow_in_memory() {
+    let answers = restart_mid_flow(&[], &["+99012345678"]).await;
+    assert_eq!(
+        answers,
+        [(
+            400,
+            json!({"error": "invalid_state", "message": "This verification is unknown. Please start again."})
+        )]
+    );
+}
