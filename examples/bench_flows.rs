@@ -1,0 +1,275 @@
+//! Whole-flow benchmark driver: C workers, each running verification flows back to back
+//! for N seconds against one or more app instances (loopback only), the operator's
+//! redirects followed by hand with no cookies. Flow k starts on instances[k % n] and
+//! finishes (the callback) on instances[(k + 1) % n], as a round-robin load balancer
+//! without stickiness would send it.
+//!
+//! Prints one line on stdout:
+//! `flows=<ok> errors=<n> flows_per_s=<x> p50_ms=<x> p99_ms=<x>`
+//! (latencies of the successful flows; errors by kind go to stderr).
+//!
+//! Usage: `bench_flows --instances http://127.0.0.1:3000[,http://127.0.0.1:3001]
+//!         [--protocol camara|mobile-connect] [--seconds 10] [--concurrency 16]`
+//! Build: `cargo build --release --features ssr --example bench_flows`
+
+use std::{
+    collections::BTreeMap,
+    process::ExitCode,
+    sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc, Mutex,
+    },
+    time::{Duration, Instant},
+};
+
+use reqwest::{redirect::Policy, Client, StatusCode, Url};
+use serde_json::{json, Value};
+
+/// The CAMARA test rule's verified number; also the virtual operator's default SIM.
+const PHONE: &str = "+99012345678";
+/// Per request; a flow is at most 4 requests.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long in-flight flows may run past the deadline before they are abandoned.
+const GRACE: Duration = Duration::from_secs(45);
+/// Operator hops followed at most before giving up.
+const MAX_HOPS: usize = 10;
+
+struct Args {
+    instances: Vec<Url>,
+    protocol: String,
+    seconds: u64,
+    concurrency: usize,
+}
+
+fn usage(why: &str) -> ! {
+    eprintln!("bench_flows: {why}");
+    eprintln!(
+        "usage: bench_flows --instances URL[,URL] [--protocol camara|mobile-connect] \
+         [--seconds N (10)] [--concurrency C (16)]"
+    );
+    std::process::exit(2);
+}
+
+fn parse_args() -> Args {
+    let mut instances = Vec::new();
+    let mut protocol = "camara".to_owned();
+    let (mut seconds, mut concurrency) = (10u64, 16usize);
+    let mut args = std::env::args().skip(1);
+    while let Some(flag) = args.next() {
+        let mut value = || args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
+        match flag.as_str() {
+            "--instances" => {
+                for s in value().split(',').filter(|s| !s.trim().is_empty()) {
+                    let url = Url::parse(s.trim()).unwrap_or_else(|e| usage(&format!("bad URL {s}: {e}")));
+                    match url.host_str() {
+                        Some("127.0.0.1" | "localhost" | "[::1]") => {}
+                        _ => usage(&format!("{s}: loopback instances only")),
+                    }
+                    instances.push(url);
+                }
+            }
+            "--protocol" => {
+                protocol = value();
+                if protocol != "camara" && protocol != "mobile-connect" {
+                    usage("--protocol must be camara or mobile-connect");
+                }
+            }
+            "--seconds" => {
+                seconds = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--seconds must be a whole number"));
+                if !(1..=3600).contains(&seconds) {
+                    usage("--seconds must be between 1 and 3600");
+                }
+            }
+            "--concurrency" => {
+                concurrency = value()
+                    .parse()
+                    .unwrap_or_else(|_| usage("--concurrency must be a whole number"));
+                if !(1..=4096).contains(&concurrency) {
+                    usage("--concurrency must be between 1 and 4096");
+                }
+            }
+            "-h" | "--help" => usage("help"),
+            other => usage(&format!("unknown argument {other}")),
+        }
+    }
+    if instances.is_empty() {
+        usage("--instances is required");
+    }
+    Args {
+        instances,
+        protocol,
+        seconds,
+        concurrency,
+    }
+}
+
+/// `url` as `instance` serves it: same path and query, the instance's origin.
+fn on(instance: &Url, url: &Url) -> Url {
+    let mut out = instance.clone();
+    out.set_path(url.path());
+    out.set_query(url.query());
+    out
+}
+
+fn error_kind(stage: &str, e: &reqwest::Error) -> String {
+    let what = if e.is_timeout() {
+        "timeout"
+    } else if e.is_connect() {
+        "connect"
+    } else if e.is_decode() || e.is_body() {
+        "body"
+    } else {
+        "request"
+    };
+    format!("{stage}: {what}")
+}
+
+/// One whole flow; Err(kind) on anything but the expected verdict.
+async fn flow(client: &Client, start: &Url, finish: &Url, protocol: &str) -> Result<(), String> {
+    let login = client
+        .post(start.join("/login").expect("a base URL"))
+        .json(&json!({ "phone": PHONE, "protocol": protocol }))
+        .send()
+        .await
+        .map_err(|e| error_kind("login", &e))?;
+    let status = login.status();
+    let text = login.text().await.map_err(|e| error_kind("login", &e))?;
+    let body: Value = serde_json::from_str(&text).map_err(|_| format!("login: {status}, not JSON"))?;
+    if status != StatusCode::OK {
+        return Err(format!("login: {status} {}", body["error"].as_str().unwrap_or("?")));
+    }
+    let mut url = body["url"]
+        .as_str()
+        .and_then(|u| Url::parse(u).ok())
+        .ok_or_else(|| "login: no url".to_owned())?;
+    let mut callback = None;
+    for _ in 0..MAX_HOPS {
+        let r = client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| error_kind("operator hop", &e))?;
+        if !r.status().is_redirection() {
+            return Err(format!("operator hop: {}", r.status()));
+        }
+        let location = r
+            .headers()
+            .get(reqwest::header::LOCATION)
+            .and_then(|l| l.to_str().ok())
+            .ok_or_else(|| "operator hop: no Location".to_owned())?;
+        let next = url
+            .join(location)
+            .map_err(|_| "operator hop: bad Location".to_owned())?;
+        if next.path().ends_with("/callback") {
+            callback = Some(next);
+            break;
+        }
+        url = next;
+    }
+    let callback = callback.ok_or_else(|| "operator hop: never reached /callback".to_owned())?;
+    let answer = client
+        .get(on(finish, &callback))
+        .send()
+        .await
+        .map_err(|e| error_kind("callback", &e))?;
+    let status = answer.status();
+    let text = answer.text().await.map_err(|e| error_kind("callback", &e))?;
+    let body: Value = serde_json::from_str(&text).map_err(|_| format!("callback: {status}, not JSON"))?;
+    if status == StatusCode::OK && body == json!({ "devicePhoneNumberVerified": true }) {
+        Ok(())
+    } else {
+        Err(format!(
+            "callback: {status} {}",
+            body["error"].as_str().unwrap_or("unexpected body")
+        ))
+    }
+}
+
+#[derive(Default)]
+struct Tally {
+    latencies_us: Vec<u64>,
+    errors: BTreeMap<String, u64>,
+}
+
+fn percentile_ms(sorted_us: &[u64], p: f64) -> f64 {
+    if sorted_us.is_empty() {
+        return 0.0;
+    }
+    // Nearest rank.
+    let rank = ((p / 100.0) * sorted_us.len() as f64).ceil() as usize;
+    sorted_us[rank.clamp(1, sorted_us.len()) - 1] as f64 / 1000.0
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let args = Arc::new(parse_args());
+    let client = Client::builder()
+        .redirect(Policy::none())
+        .timeout(REQUEST_TIMEOUT)
+        .connect_timeout(Duration::from_secs(2))
+        .no_proxy()
+        .build()
+        .expect("an HTTP client");
+    let next_flow = Arc::new(AtomicU64::new(0));
+    let tally = Arc::new(Mutex::new(Tally::default()));
+    let begun = Instant::now();
+    let deadline = begun + Duration::from_secs(args.seconds);
+
+    let workers: Vec<_> = (0..args.concurrency)
+        .map(|_| {
+            let (args, client, next_flow, tally) = (args.clone(), client.clone(), next_flow.clone(), tally.clone());
+            tokio::spawn(async move {
+                let n = args.instances.len() as u64;
+                let mut mine = Tally::default();
+                while Instant::now() < deadline {
+                    let k = next_flow.fetch_add(1, Ordering::Relaxed);
+                    let start = &args.instances[(k % n) as usize];
+                    let finish = &args.instances[((k + 1) % n) as usize];
+                    let t = Instant::now();
+                    match flow(&client, start, finish, &args.protocol).await {
+                        Ok(()) => mine.latencies_us.push(t.elapsed().as_micros() as u64),
+                        Err(kind) => *mine.errors.entry(kind).or_default() += 1,
+                    }
+                }
+                let mut all = tally.lock().unwrap();
+                all.latencies_us.extend(mine.latencies_us);
+                for (kind, count) in mine.errors {
+                    *all.errors.entry(kind).or_default() += count;
+                }
+            })
+        })
+        .collect();
+    let abandoned = tokio::time::timeout_at((deadline + GRACE).into(), async {
+        for w in workers {
+            let _ = w.await;
+        }
+    })
+    .await
+    .is_err();
+    let elapsed = begun.elapsed().as_secs_f64();
+
+    let mut tally = std::mem::take(&mut *tally.lock().unwrap());
+    if abandoned {
+        // Workers still running past the grace period: count them as errors.
+        *tally.errors.entry("abandoned after deadline".into()).or_default() += 1;
+    }
+    tally.latencies_us.sort_unstable();
+    let ok = tally.latencies_us.len();
+    let errors: u64 = tally.errors.values().sum();
+    for (kind, count) in &tally.errors {
+        eprintln!("bench_flows: error {count} × {kind}");
+    }
+    println!(
+        "flows={ok} errors={errors} flows_per_s={:.1} p50_ms={:.2} p99_ms={:.2}",
+        ok as f64 / elapsed,
+        percentile_ms(&tally.latencies_us, 50.0),
+        percentile_ms(&tally.latencies_us, 99.0),
+    );
+    if ok == 0 {
+        ExitCode::FAILURE
+    } else {
+        ExitCode::SUCCESS
+    }
+}
