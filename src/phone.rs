@@ -84,7 +84,7 @@ pub enum PhoneError {
     Empty,
     #[error("That is too long to be a phone number.")]
     TooLong,
-    #[error("A phone number can only contain digits, spaces, dashes, brackets and a leading +; “{0}” is not allowed.")]
+    #[error("A phone number can only contain digits, spaces, dashes, brackets and a leading +; {} is not allowed.", shown(*.0))]
     InvalidCharacter(char),
     #[error("The + can only stand at the start of the number.")]
     MisplacedPlus,
@@ -96,6 +96,15 @@ pub enum PhoneError {
     TooShort,
     #[error("That number is too long: a phone number has at most {MAX_DIGITS} digits.")]
     TooManyDigits,
+}
+
+/// A character as a message can show it: quoted, or by its code point when invisible.
+fn shown(c: char) -> String {
+    if c.is_control() || c.is_whitespace() {
+        format!("the character U+{:04X}", c as u32)
+    } else {
+        format!("“{c}”")
+    }
 }
 
 /// Normalises what a person typed (`+44 7700 900123`, `0044 7700-900123`,
@@ -177,6 +186,12 @@ mod tests {
         assert_eq!(normalise("   "), Err(PhoneError::Empty));
         assert_eq!(normalise("+"), Err(PhoneError::Empty));
         assert_eq!(normalise("+44 77OO"), Err(PhoneError::InvalidCharacter('O')));
+        assert!(PhoneError::InvalidCharacter('O')
+            .to_string()
+            .contains("“O” is not allowed"));
+        assert!(PhoneError::InvalidCharacter('\0')
+            .to_string()
+            .contains("U+0000 is not allowed"));
         assert_eq!(normalise("call me"), Err(PhoneError::InvalidCharacter('c')));
         assert_eq!(normalise("+44+7700900123"), Err(PhoneError::MisplacedPlus));
         assert_eq!(normalise("44+7700900123"), Err(PhoneError::MisplacedPlus));
@@ -216,5 +231,87 @@ mod tests {
 
     fn serde_json_like(s: &str) -> Result<E164, PhoneError> {
         E164::try_from(s.to_owned())
+    }
+
+    /// E.164's shape, checked independently of the normaliser: `+`, a first digit 1–9,
+    /// MIN_DIGITS to MAX_DIGITS digits in all.
+    fn is_e164(s: &str) -> bool {
+        let Some(digits) = s.strip_prefix('+') else {
+            return false;
+        };
+        (MIN_DIGITS..=MAX_DIGITS).contains(&digits.len())
+            && digits.bytes().all(|b| b.is_ascii_digit())
+            && !digits.starts_with('0')
+    }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// A number in E.164 form: first digit 1–9, 8 to 15 digits in all.
+        fn e164() -> impl Strategy<Value = String> {
+            "[1-9][0-9]{7,14}".prop_map(|d| format!("+{d}"))
+        }
+
+        /// The separators people type between digits.
+        fn separator() -> impl Strategy<Value = &'static str> {
+            prop::sample::select(vec!["", "", " ", "-", ".", "\u{a0}", "(", ")", "/"])
+        }
+
+        proptest! {
+            /// Anything at all: an answer, never a panic; and what is accepted is E.164.
+            #[test]
+            fn only_e164_is_ever_accepted(input in any::<String>()) {
+                if let Ok(n) = normalise(&input) {
+                    prop_assert!(is_e164(n.as_str()), "{input:?} → {}", n.as_str());
+                }
+            }
+
+            /// Inputs made of what a number field might hold: the same rule.
+            #[test]
+            fn phone_like_input_is_accepted_only_as_e164(input in "[+0-9 ()./-]{0,45}") {
+                match normalise(&input) {
+                    Ok(n) => {
+                        prop_assert!(is_e164(n.as_str()));
+                        // The digits are the input's, in order (after a `+` or `00`).
+                        let digits: String = input.chars().filter(char::is_ascii_digit).collect();
+                        prop_assert!(digits.ends_with(&n.as_str()[1..]));
+                    }
+                    Err(_) => {}
+                }
+            }
+
+            /// E.164 comes back unchanged, however it is written.
+            #[test]
+            fn e164_round_trips(number in e164(), seps in proptest::collection::vec(separator(), 16), double_zero in any::<bool>()) {
+                prop_assert_eq!(normalise(&number).unwrap().as_str().to_owned(), number.clone());
+                let mut typed = if double_zero { "00".to_owned() } else { "+".to_owned() };
+                for (digit, sep) in number[1..].chars().zip(seps) {
+                    typed.push_str(sep);
+                    typed.push(digit);
+                }
+                prop_assert_eq!(normalise(&typed).unwrap().as_str().to_owned(), number.clone());
+                // And normalising again changes nothing.
+                let once = normalise(&typed).unwrap();
+                prop_assert_eq!(normalise(once.as_str()).unwrap(), once);
+            }
+
+            /// Too few or too many digits, or a leading zero, is never a number.
+            #[test]
+            fn wrong_shapes_are_refused(short in "[1-9][0-9]{0,6}", long in "[1-9][0-9]{15,20}", zero in "0[0-9]{7,14}") {
+                for digits in [short, long, zero] {
+                    let typed = format!("+{digits}");
+                    prop_assert!(normalise(&typed).is_err(), "{} accepted", typed);
+                }
+            }
+
+            /// The log form shows at most five of the number's digits.
+            #[test]
+            fn the_log_form_hides_the_number(number in e164()) {
+                let shown = normalise(&number).unwrap().to_string();
+                prop_assert!(shown.chars().filter(char::is_ascii_digit).count() <= 5, "{}", shown);
+            }
+        }
     }
 }

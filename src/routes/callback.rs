@@ -14,12 +14,23 @@ use crate::{
     http::{accepts_html, api_error, session},
     outcome::{Outcome, Verdict},
     state::AppState,
-    verification::{CallbackParams, Completion, PageError, StateProblem, VerifyError},
+    verification::{callback_query, Completion, PageError, StateProblem, VerifyError},
 };
 
 pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
-    // An unparseable query carries no state: there is no record to ask.
-    let params: CallbackParams = serde_urlencoded::from_str(query.as_deref().unwrap_or("")).unwrap_or_default();
+    // A query no operator sends is not trusted at all: no record is asked or consumed.
+    let params = match callback_query::parse(query.as_deref().unwrap_or("")) {
+        Ok(params) => params,
+        Err(problem) => {
+            tracing::info!(%problem, "callback refused: malformed query");
+            let error = PageError::State(StateProblem::Malformed);
+            return if accepts_html(&headers) {
+                page_error(error)
+            } else {
+                api_error(&VerifyError::from(error))
+            };
+        }
+    };
     tracing::info!(
         has_code = params.code.is_some(),
         has_error = params.error.is_some(),

@@ -16,6 +16,9 @@ pub enum StateProblem {
     Replayed,
     /// Started on the page in another browser: this one learns nothing of it.
     OtherBrowser,
+    /// The callback's query is not one an operator sends (a parameter repeated, too long,
+    /// or with control characters): nothing in it is trusted, no record is touched.
+    Malformed,
 }
 
 /// Why the page shows an error it was sent to by a link (`/?error=<code>`): a callback
@@ -29,12 +32,13 @@ pub enum PageError {
 impl PageError {
     /// The one table between these and the page's `/?error=` codes: a crafted link can
     /// choose only among fixed texts.
-    const CODES: [(PageError, &'static str); 6] = [
+    const CODES: [(PageError, &'static str); 7] = [
         (PageError::State(StateProblem::Missing), "no_state"),
         (PageError::State(StateProblem::Unknown), "unknown_state"),
         (PageError::State(StateProblem::Expired), "expired"),
         (PageError::State(StateProblem::Replayed), "replayed"),
         (PageError::State(StateProblem::OtherBrowser), "other_browser"),
+        (PageError::State(StateProblem::Malformed), "malformed"),
         (PageError::StoreUnavailable, "unavailable"),
     ];
 
@@ -90,6 +94,7 @@ fn state_message(problem: StateProblem) -> &'static str {
         StateProblem::Expired => "This verification took too long and has expired. Please start again.",
         StateProblem::Replayed => "This verification has already been completed. Please start a new one.",
         StateProblem::OtherBrowser => "This verification was started in another browser. Please start again here.",
+        StateProblem::Malformed => "The operator's answer was malformed. Please start again.",
     }
 }
 
@@ -227,6 +232,7 @@ mod tests {
             PageError::State(StateProblem::Expired),
             PageError::State(StateProblem::Replayed),
             PageError::State(StateProblem::OtherBrowser),
+            PageError::State(StateProblem::Malformed),
             PageError::StoreUnavailable,
         ];
         let mut codes: Vec<_> = all.iter().map(|p| p.code()).collect();

@@ -7,6 +7,7 @@
 //! [`store`] (this process's memory, or Redis shared by every instance); there is no
 //! process-wide "current number". Who may see the verdict is decided here, once.
 
+pub mod callback_query;
 pub mod error;
 pub mod ids;
 pub mod store;
@@ -57,13 +58,25 @@ pub struct Started {
     pub number: E164,
 }
 
-/// The operator's answer at `/callback`.
-#[derive(Default, serde::Deserialize)]
+/// The operator's answer at `/callback` (read by [`callback_query::parse`]).
+#[derive(Default, PartialEq, serde::Deserialize)]
 pub struct CallbackParams {
     pub code: Option<String>,
     pub state: Option<String>,
     pub error: Option<String>,
     pub error_description: Option<String>,
+}
+
+/// Which parameters are there, never their values (the code and state are secrets).
+impl std::fmt::Debug for CallbackParams {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackParams")
+            .field("code", &self.code.as_ref().map(|_| "…"))
+            .field("state", &self.state.as_ref().map(|_| "…"))
+            .field("error", &self.error)
+            .field("error_description", &self.error_description.as_ref().map(|_| "…"))
+            .finish()
+    }
 }
 
 /// How a callback ends, for whoever is asking.
