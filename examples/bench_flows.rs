@@ -177,7 +177,7 @@ async fn flow(client: &Client, start: &Url, finish: &Url, protocol: &str) -> Res
     let status = answer.status();
     let text = answer.text().await.map_err(|e| error_kind("callback", &e))?;
     let body: Value = serde_json::from_str(&text).map_err(|_| format!("callback: {status}, not JSON"))?;
-    if status == StatusCode::OK && body == json!({ "devicePhoneNumberVerified": true }) {
+    if status == StatusCode::OK && body == json!({ "devicePhoneNumberVerified": true, "sandbox": true }) {
         Ok(())
     } else {
         Err(format!(

@@ -1,16 +1,18 @@
 //! Environment → typed configuration, validated once at start-up.
 //!
-//! Every bad or missing variable is reported by name. With no configuration, both
-//! protocols point at the virtual operator mounted in this process (when the server is
-//! built with it), with its documented test credentials, so a laptop runs every flow end
-//! to end.
+//! Every bad or missing variable is reported by name. With no configuration on a
+//! loopback `http://` address, both protocols point at the virtual operator mounted in
+//! this process (when the server is built with it), with its documented test
+//! credentials, so a laptop runs every flow end to end. Anywhere else the virtual
+//! operator is mounted only when `SANDBOX=on` asks for it: a deployment whose operator
+//! credentials failed to load stops instead of "verifying" anyone (fail closed).
 
 use std::{fmt, net::SocketAddr, time::Duration};
 
-use url::Url;
+use url::{Host, Url};
 
 use crate::phone::{normalise, E164};
-#[cfg(feature = "sandbox")]
+use crate::protocol::Protocol;
 use crate::sandbox_shared::credentials;
 use crate::sandbox_shared::DEFAULT_SANDBOX_SIM;
 
@@ -52,11 +54,30 @@ pub enum SandboxMode {
     /// Not here: the app talks to the operators configured by `MC_*` / `VONAGE_*`.
     Off,
     /// Mounted under `/sandbox` beside the app (`SANDBOX=on`, or `auto` with no live
-    /// credentials); operators not configured otherwise use it.
+    /// credentials on a loopback `http://` `APP_PUBLIC_URL`); protocols with no live
+    /// configuration use it.
     Mounted,
     /// This process is the virtual operator alone (`SANDBOX=only`): `/sandbox/…` and
     /// `/healthz`, no page and no API.
     Only,
+}
+
+/// Which kind of operator answers a protocol, decided from configuration alone (never
+/// from anything a request says): it marks results as test results.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backing {
+    /// A live operator: its verdicts are real.
+    Live,
+    /// The virtual operator — mounted here, or another process reached with its published
+    /// test credentials (which open nothing else). Anyone can make it say "verified" for
+    /// any number, so every result it gives is a test result.
+    VirtualOperator,
+}
+
+impl Backing {
+    pub fn is_sandbox(self) -> bool {
+        self == Backing::VirtualOperator
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -134,10 +155,73 @@ impl Config {
         format!("{}{}", self.public_url, crate::sandbox_shared::MOUNT)
     }
 
-    /// Reads the process environment (and `.env`, if present).
+    /// Who answers `protocol`, or `None` when it is not offered. The virtual operator's
+    /// published credentials identify it wherever it runs: a live operator never issues
+    /// them.
+    pub fn backing(&self, protocol: Protocol) -> Option<Backing> {
+        let sandbox = match protocol {
+            Protocol::MobileConnect => self.mobile_connect.as_ref()?.client_id == credentials::MC_CLIENT_ID,
+            Protocol::Camara => self.vonage.as_ref()?.application_id == credentials::VONAGE_APPLICATION_ID,
+        };
+        Some(if sandbox {
+            Backing::VirtualOperator
+        } else {
+            Backing::Live
+        })
+    }
+
+    /// Whether `protocol`'s results are test results from the virtual operator.
+    pub fn sandbox_backed(&self, protocol: Protocol) -> bool {
+        self.backing(protocol).is_some_and(Backing::is_sandbox)
+    }
+
+    /// One start-up line per protocol saying who answers it (origins only, never a
+    /// credential), and a warning when the virtual operator answers on a public address.
+    pub fn log_operators(&self) {
+        if self.sandbox == SandboxMode::Only {
+            tracing::info!(
+                public_base = %self.sandbox_public_base(),
+                "this process is the virtual operator alone (SANDBOX=only)"
+            );
+            return;
+        }
+        let bases = [
+            (
+                Protocol::MobileConnect,
+                self.mobile_connect.as_ref().map(|c| &c.api_base),
+            ),
+            (Protocol::Camara, self.vonage.as_ref().map(|c| &c.api_base)),
+        ];
+        for (protocol, base) in bases {
+            let operator = match self.backing(protocol) {
+                None => "none (not offered)",
+                Some(Backing::Live) => "live operator",
+                Some(Backing::VirtualOperator) => "virtual operator (test results)",
+            };
+            let origin = base.map(|b| b.origin().ascii_serialization());
+            tracing::info!(
+                protocol = protocol.label(),
+                operator,
+                origin = origin.as_deref().unwrap_or("-"),
+                "operator for protocol"
+            );
+        }
+        if self.sandbox == SandboxMode::Mounted && !is_loopback_http(&self.public_url) {
+            tracing::warn!(
+                public_url = %self.public_url,
+                "SANDBOX=on on a non-loopback address: anyone can get a test \"verified\" for any number; \
+                 its results are marked as test results"
+            );
+        }
+    }
+
+    /// Reads the process environment (and `.env`, if present), and logs who answers each
+    /// protocol.
     pub fn from_env() -> Result<Self, ConfigError> {
         let _ = dotenvy::dotenv();
-        Self::from_lookup(|name| std::env::var(name).ok())
+        let config = Self::from_lookup(|name| std::env::var(name).ok())?;
+        config.log_operators();
+        Ok(config)
     }
 
     /// Builds the configuration from any variable source (tests pass a map).
@@ -163,7 +247,8 @@ impl Config {
         };
 
         let any_live = LIVE_NAMES.iter().any(|n| var(n).is_some());
-        let sandbox = sandbox_mode(var("SANDBOX"), any_live)?;
+        let sandbox_setting = var("SANDBOX");
+        let sandbox = sandbox_mode(sandbox_setting.as_deref(), any_live, &public_url)?;
         let sandbox_base = Url::parse(&format!("{public_url}{}", crate::sandbox_shared::MOUNT))
             .expect("an origin with a path is a URL");
 
@@ -244,12 +329,21 @@ impl Config {
         };
         // Checked last: a misspelt variable above is the likelier cause, and named first.
         if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() {
-            let reason = if cfg!(feature = "sandbox") {
-                "is off and no operator is configured: set MC_* or VONAGE_* variables, or SANDBOX=on"
+            let is_auto = sandbox_setting
+                .as_deref()
+                .is_none_or(|v| v.eq_ignore_ascii_case("auto"));
+            let reason = if !cfg!(feature = "sandbox") {
+                format!("has no virtual operator in this build and no operator is configured: {SET_OPERATOR}")
+            } else if is_auto {
+                format!(
+                    "is auto and APP_PUBLIC_URL {public_url} is not a loopback http:// URL, so the virtual \
+                     operator stays off (fail closed), and no operator is configured: {SET_OPERATOR}; \
+                     or SANDBOX=on for a deliberate test deployment"
+                )
             } else {
-                "has no virtual operator in this build and no operator is configured: set MC_* or VONAGE_* variables"
+                format!("is off and no operator is configured: {SET_OPERATOR}; or SANDBOX=on")
             };
-            return Err(ConfigError::new("SANDBOX", reason.into()));
+            return Err(ConfigError::new("SANDBOX", reason));
         }
 
         Ok(Config {
@@ -270,12 +364,20 @@ impl Config {
     }
 }
 
-/// `SANDBOX`: auto (the default), on, off, only. A server built without the virtual
-/// operator refuses on and only, saying so.
-fn sandbox_mode(value: Option<String>, any_live: bool) -> Result<SandboxMode, ConfigError> {
-    let wanted = match value.as_deref().map(str::to_ascii_lowercase).as_deref() {
+/// What a server with no operator must be given, named variable by variable.
+const SET_OPERATOR: &str = "set MC_API_BASE, MC_CLIENT_ID and MC_CLIENT_SECRET (Mobile Connect), and/or \
+     VONAGE_API_BASE, VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY or VONAGE_JWT (CAMARA through Vonage)";
+
+/// `SANDBOX`: auto (the default), on, off, only. `auto` mounts the virtual operator only
+/// when no live credentials are set and `public_url` is a loopback `http://` URL, a
+/// laptop: on any other address a missing secret must stop the server, not turn every
+/// number into "verified". A server built without the virtual operator refuses on and
+/// only, saying so.
+fn sandbox_mode(value: Option<&str>, any_live: bool, public_url: &str) -> Result<SandboxMode, ConfigError> {
+    let wanted = match value.map(str::to_ascii_lowercase).as_deref() {
         None | Some("auto") if any_live => SandboxMode::Off,
         None | Some("auto") if !cfg!(feature = "sandbox") => SandboxMode::Off,
+        None | Some("auto") if !is_loopback_http(public_url) => SandboxMode::Off,
         None | Some("auto") => SandboxMode::Mounted,
         Some("on" | "true" | "1") => SandboxMode::Mounted,
         Some("off" | "false" | "0") => SandboxMode::Off,
@@ -298,7 +400,10 @@ fn sandbox_mode(value: Option<String>, any_live: bool) -> Result<SandboxMode, Co
     Ok(wanted)
 }
 
-/// Mobile Connect from `MC_*`; with none set, the mounted virtual operator (if any).
+/// Mobile Connect from `MC_*`; with none set, the mounted virtual operator (if any). Any
+/// `MC_*` set makes the protocol live: all three are then required, and none is ever
+/// filled in from the virtual operator (a live client id sent to the sandbox, or the
+/// sandbox's secret to a live operator, is a misconfiguration, not a fallback).
 fn mobile_connect_config(
     var: &impl Fn(&str) -> Option<String>,
     sandbox_base: Option<&Url>,
@@ -307,10 +412,14 @@ fn mobile_connect_config(
     if base.is_none() && id.is_none() && secret.is_none() {
         return Ok(sandbox_base.map(sandbox_mobile_connect));
     }
-    let api_base = match (base, sandbox_base) {
-        (Some(b), _) => parse_base_url("MC_API_BASE", &b, false)?,
-        (None, Some(sandbox)) => sandbox.clone(),
-        (None, None) => return Err(ConfigError::missing("MC_API_BASE", "the Mobile Connect API base URL")),
+    let api_base = match base {
+        Some(b) => operator_url("MC_API_BASE", &b)?,
+        None => {
+            return Err(ConfigError::missing(
+                "MC_API_BASE",
+                "the Mobile Connect API base URL (https://…)",
+            ))
+        }
     };
     Ok(Some(MobileConnectConfig {
         api_base,
@@ -321,7 +430,9 @@ fn mobile_connect_config(
     }))
 }
 
-/// Vonage from `VONAGE_*`; with none set, the mounted virtual operator (if any).
+/// Vonage from `VONAGE_*`; with none set, the mounted virtual operator (if any). As for
+/// Mobile Connect, any `VONAGE_*` set makes it live and nothing is borrowed from the
+/// virtual operator.
 fn vonage_config(
     var: &impl Fn(&str) -> Option<String>,
     sandbox_base: Option<&Url>,
@@ -336,10 +447,14 @@ fn vonage_config(
     if base.is_none() && app.is_none() && key.is_none() && jwt.is_none() {
         return Ok(sandbox_base.map(|base| sandbox_vonage(base, hashed)));
     }
-    let api_base = match (base, sandbox_base) {
-        (Some(b), _) => parse_base_url("VONAGE_API_BASE", &b, false)?,
-        (None, Some(sandbox)) => sandbox.clone(),
-        (None, None) => return Err(ConfigError::missing("VONAGE_API_BASE", "the Vonage API base URL")),
+    let api_base = match base {
+        Some(b) => operator_url("VONAGE_API_BASE", &b)?,
+        None => {
+            return Err(ConfigError::missing(
+                "VONAGE_API_BASE",
+                "the Vonage API base URL (https://…)",
+            ))
+        }
     };
     let application_id =
         app.ok_or_else(|| ConfigError::missing("VONAGE_APPLICATION_ID", "the Vonage application id"))?;
@@ -451,6 +566,48 @@ fn parse_base_url(name: &'static str, value: &str, origin_only: bool) -> Result<
     }
     let trimmed = url.as_str().trim_end_matches('/').to_owned();
     Ok(Url::parse(&trimmed).unwrap_or(url))
+}
+
+/// A live operator's URL (`MC_API_BASE`, `VONAGE_API_BASE`, and any other URL the app
+/// sends credentials to): `https://`, because the client secret, the application JWT
+/// and the tokens travel with every request; `http://` only to a loopback host (tests,
+/// a local operator). No user or password in the URL: credentials have their own
+/// variables, and a URL may be logged.
+pub fn operator_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
+    let url = parse_base_url(name, value, false)?;
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(ConfigError::new(
+            name,
+            "must not carry a user or password: the credentials have variables of their own".into(),
+        ));
+    }
+    if url.scheme() != "https" && !is_loopback_http(url.as_str()) {
+        return Err(ConfigError::new(
+            name,
+            format!(
+                "“{}” must be an https:// URL: credentials and tokens are sent there \
+                 (http:// is allowed only for a loopback host such as 127.0.0.1)",
+                url.origin().ascii_serialization()
+            ),
+        ));
+    }
+    Ok(url)
+}
+
+/// An `http://` URL whose host is this machine: 127.0.0.0/8, `[::1]` or `localhost`.
+/// Nothing outside the machine can reach it, so neither a test operator nor plain HTTP
+/// exposes anything there.
+pub fn is_loopback_http(value: &str) -> bool {
+    let Ok(url) = Url::parse(value) else {
+        return false;
+    };
+    url.scheme() == "http"
+        && match url.host() {
+            Some(Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(Host::Ipv6(ip)) => ip.is_loopback(),
+            Some(Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+            None => false,
+        }
 }
 
 /// A bad or missing variable, by name.
@@ -652,21 +809,195 @@ mod sandbox_modes {
         assert!(c.mobile_connect.is_none() && c.vonage.is_none());
     }
 
+    const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
+
+    /// Each protocol is decided on its own: the sandbox backs only the one with no live
+    /// configuration, and says so.
     #[test]
-    fn on_with_live_vonage_backs_mobile_connect_with_the_mounted_operator() {
-        let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
+    fn on_with_live_vonage_backs_only_mobile_connect_with_the_mounted_operator() {
         let c = config(&[
             ("SANDBOX", "on"),
             ("VONAGE_API_BASE", "https://vg.example"),
             ("VONAGE_APPLICATION_ID", "app"),
-            ("VONAGE_PRIVATE_KEY", key),
+            ("VONAGE_PRIVATE_KEY", KEY),
         ])
         .unwrap();
         assert_eq!(c.sandbox, SandboxMode::Mounted);
+        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Protocol::Camara), Some(Backing::Live));
+        assert!(c.sandbox_backed(Protocol::MobileConnect) && !c.sandbox_backed(Protocol::Camara));
         assert_eq!(
-            c.mobile_connect.unwrap().api_base.as_str(),
+            c.mobile_connect.as_ref().unwrap().api_base.as_str(),
             "http://127.0.0.1:3000/sandbox"
         );
-        assert_eq!(c.vonage.unwrap().api_base.as_str(), "https://vg.example/");
+        assert_eq!(c.vonage.as_ref().unwrap().api_base.as_str(), "https://vg.example/");
+    }
+
+    /// A protocol with some live configuration is live: nothing missing is borrowed from
+    /// the mounted virtual operator (its base URL used to stand in for MC_API_BASE).
+    #[test]
+    fn partial_live_configuration_is_refused_not_completed_by_the_sandbox() {
+        let err = config(&[
+            ("SANDBOX", "on"),
+            ("MC_CLIENT_ID", "live-id"),
+            ("MC_CLIENT_SECRET", "live-secret"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "MC_API_BASE", "{err}");
+        let err = config(&[
+            ("SANDBOX", "on"),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_PRIVATE_KEY", KEY),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "VONAGE_API_BASE", "{err}");
+    }
+
+    #[test]
+    fn auto_mounts_the_virtual_operator_only_on_a_loopback_http_url() {
+        for public in [
+            "http://127.0.0.1:3000",
+            "http://127.8.9.10:3000",
+            "http://[::1]:3000",
+            "http://localhost:3000",
+            "http://LOCALHOST",
+        ] {
+            for sandbox in [None, Some("auto"), Some("AUTO")] {
+                let mut vars = vec![("APP_PUBLIC_URL", public)];
+                vars.extend(sandbox.map(|s| ("SANDBOX", s)));
+                let c = config(&vars).unwrap_or_else(|e| panic!("{public} {sandbox:?}: {e}"));
+                assert_eq!(c.sandbox, SandboxMode::Mounted, "{public}");
+                assert!(c.sandbox_backed(Protocol::MobileConnect) && c.sandbox_backed(Protocol::Camara));
+            }
+        }
+        // The default APP_PUBLIC_URL follows LEPTOS_SITE_ADDR: loopback unless told otherwise.
+        assert_eq!(config(&[]).unwrap().sandbox, SandboxMode::Mounted);
+    }
+
+    /// A deployment whose secrets failed to load stops, naming what to set, instead of
+    /// "verifying" any number through the virtual operator.
+    #[test]
+    fn auto_without_credentials_off_loopback_refuses_to_start() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[("APP_PUBLIC_URL", "https://verify.example.com")],
+            &[("APP_PUBLIC_URL", "http://verify.example.com")],
+            &[("APP_PUBLIC_URL", "https://127.0.0.1:3000"), ("SANDBOX", "auto")],
+            &[("APP_PUBLIC_URL", "http://192.168.1.20:3000")],
+            &[("APP_PUBLIC_URL", "http://localhost.example.com")],
+            // Listening on every interface, with no public URL given: reachable from outside.
+            &[("LEPTOS_SITE_ADDR", "0.0.0.0:3000")],
+        ];
+        for vars in cases {
+            let err = config(vars).expect_err(&format!("{vars:?} must not run the sandbox"));
+            assert_eq!(err.variable, "SANDBOX", "{vars:?}: {err}");
+            let text = err.to_string();
+            for name in [
+                "MC_API_BASE",
+                "MC_CLIENT_ID",
+                "MC_CLIENT_SECRET",
+                "VONAGE_API_BASE",
+                "VONAGE_APPLICATION_ID",
+                "VONAGE_PRIVATE_KEY",
+                "SANDBOX=on",
+                "loopback",
+            ] {
+                assert!(text.contains(name), "{vars:?}: {text} lacks {name}");
+            }
+        }
+    }
+
+    /// `SANDBOX=on` is a deliberate test deployment: mounted on any address, every
+    /// protocol without live configuration backed by it.
+    #[test]
+    fn on_mounts_the_virtual_operator_on_a_public_url_when_asked() {
+        let c = config(&[("SANDBOX", "on"), ("APP_PUBLIC_URL", "https://test.example.com")]).unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Mounted);
+        assert_eq!(
+            c.mobile_connect.as_ref().unwrap().api_base.as_str(),
+            "https://test.example.com/sandbox"
+        );
+        assert_eq!(c.backing(Protocol::Camara), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::VirtualOperator));
+    }
+
+    #[test]
+    fn live_credentials_are_live_and_an_unconfigured_protocol_is_not_offered() {
+        let c = config(&[
+            ("APP_PUBLIC_URL", "https://verify.example.com"),
+            ("MC_API_BASE", "https://mc.example.net"),
+            ("MC_CLIENT_ID", "live-id"),
+            ("MC_CLIENT_SECRET", "live-secret"),
+        ])
+        .unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Off);
+        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::Live));
+        assert_eq!(c.backing(Protocol::Camara), None);
+        assert!(!c.sandbox_backed(Protocol::MobileConnect) && !c.sandbox_backed(Protocol::Camara));
+    }
+
+    /// A virtual operator in another process (`SANDBOX=only`), reached with its published
+    /// credentials, is still the virtual operator: its results are test results.
+    #[test]
+    fn the_published_test_credentials_mark_a_remote_virtual_operator() {
+        let c = config(&[
+            ("MC_API_BASE", "http://127.0.0.1:4000/sandbox"),
+            ("MC_CLIENT_ID", credentials::MC_CLIENT_ID),
+            ("MC_CLIENT_SECRET", credentials::MC_CLIENT_SECRET),
+            ("VONAGE_API_BASE", "http://127.0.0.1:4000/sandbox"),
+            ("VONAGE_APPLICATION_ID", credentials::VONAGE_APPLICATION_ID),
+            ("VONAGE_PRIVATE_KEY", KEY),
+        ])
+        .unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Off);
+        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Protocol::Camara), Some(Backing::VirtualOperator));
+    }
+
+    /// Secrets and tokens go to the operator base URLs: https, or http only on loopback.
+    #[test]
+    fn live_operator_urls_must_be_https_except_on_loopback() {
+        let mc = |base: &str| {
+            let map: std::collections::HashMap<&str, &str> = [
+                ("MC_API_BASE", base),
+                ("MC_CLIENT_ID", "id"),
+                ("MC_CLIENT_SECRET", "s3cret"),
+            ]
+            .into();
+            Config::from_lookup(|k| map.get(k).map(|v| v.to_string()))
+        };
+        let vg = |base: &str| {
+            let map: std::collections::HashMap<&str, &str> = [
+                ("VONAGE_API_BASE", base),
+                ("VONAGE_APPLICATION_ID", "app"),
+                ("VONAGE_PRIVATE_KEY", KEY),
+            ]
+            .into();
+            Config::from_lookup(|k| map.get(k).map(|v| v.to_string()))
+        };
+        for bad in [
+            "http://operator.example",
+            "http://operator.example/api",
+            "http://10.0.0.5:8080",
+            "http://localhost.operator.example",
+            "https://user:pass@operator.example",
+        ] {
+            let err = mc(bad).expect_err(bad);
+            assert_eq!(err.variable, "MC_API_BASE", "{bad}: {err}");
+            assert!(!err.to_string().contains("pass@"), "{err}");
+            let err = vg(bad).expect_err(bad);
+            assert_eq!(err.variable, "VONAGE_API_BASE", "{bad}: {err}");
+        }
+        let err = mc("http://operator.example").unwrap_err();
+        assert!(err.to_string().contains("https://"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        for good in [
+            "https://operator.example/api",
+            "http://127.0.0.1:9000/sandbox",
+            "http://[::1]:9000",
+            "http://localhost:9000",
+        ] {
+            assert!(mc(good).is_ok(), "{good}: {:?}", mc(good).err());
+            assert!(vg(good).is_ok(), "{good}: {:?}", vg(good).err());
+        }
     }
 }

@@ -20,6 +20,11 @@ pub struct Outcome {
     /// The number, when the verification got that far.
     pub number: Option<E164>,
     pub verdict: Verdict,
+    /// The virtual operator gave this result (the protocol's configured backing, never
+    /// the request): a test result, shown as such. Absent in results stored before the
+    /// marker existed, which read as live.
+    #[serde(default)]
+    pub sandbox: bool,
 }
 
 impl Outcome {
@@ -28,9 +33,13 @@ impl Outcome {
         Self {
             number: None,
             verdict: Verdict::error(reason),
+            sandbox: false,
         }
     }
 }
+
+/// The page's line under a result the virtual operator gave.
+pub const SANDBOX_NOTE: &str = "Test result from the virtual operator: no real operator checked this number.";
 
 impl Verdict {
     pub fn error(reason: impl std::fmt::Display) -> Self {

@@ -29,10 +29,16 @@ async fn login_url(client: &reqwest::Client, app: &TestApp, phone: &str) -> Stri
 async fn camara_verifies_the_documented_numbers() {
     let app = TestApp::start(&[]).await;
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+    );
 
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
-    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "devicePhoneNumberVerified": false, "sandbox": true }))
+    );
 
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99011111199"}), &[]).await;
     assert_eq!(status, 403);
@@ -49,23 +55,35 @@ async fn mobile_connect_through_the_api_uses_the_default_sim() {
         &[],
     )
     .await;
-    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+    );
     let (status, body) = tutorial_client(
         &app.base,
         json!({"phone": "+99012345677", "protocol": "mobile-connect"}),
         &[],
     )
     .await;
-    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "devicePhoneNumberVerified": false, "sandbox": true }))
+    );
 }
 
 #[tokio::test]
 async fn hashed_camara_mode_verifies_too() {
     let app = TestApp::start(&[("CAMARA_HASHED", "true")]).await;
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+    );
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
-    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "devicePhoneNumberVerified": false, "sandbox": true }))
+    );
 }
 
 #[tokio::test]
@@ -81,7 +99,7 @@ async fn login_accepts_a_form_like_the_android_app() {
     assert_eq!(login.status(), 200);
     let url = login.json::<Value>().await.unwrap()["url"].as_str().unwrap().to_owned();
     let body: Value = client.get(&url).send().await.unwrap().json().await.unwrap();
-    assert_eq!(body, json!({"devicePhoneNumberVerified": true}));
+    assert_eq!(body, json!({ "devicePhoneNumberVerified": true, "sandbox": true }));
 }
 
 #[tokio::test]
@@ -165,6 +183,8 @@ async fn operator_faults_map_to_their_api_errors() {
                 (*status, Some(*code)),
                 "{protocol} {headers:?}: {body}"
             );
+            // The virtual operator's faults are simulated: marked like its verdicts.
+            assert_eq!(body["sandbox"], json!(true), "{protocol} {headers:?}: {body}");
         }
     }
     // A Wi-Fi refusal tells the person what to do.
@@ -187,7 +207,11 @@ async fn a_chosen_sim_decides_for_both_protocols() {
             &[("X-Sandbox-Msisdn", "+447700900123")],
         )
         .await;
-        assert_eq!(body, json!({"devicePhoneNumberVerified": true}), "{protocol}");
+        assert_eq!(
+            body,
+            json!({ "devicePhoneNumberVerified": true, "sandbox": true }),
+            "{protocol}"
+        );
     }
 }
 
@@ -201,6 +225,8 @@ async fn callback_state_problems_answer_by_accept_header() {
         assert_eq!(r.status(), 400, "{query}");
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["error"], "invalid_state", "{query}");
+        // No flow, no operator: nothing to mark.
+        assert!(body.get("sandbox").is_none(), "{query}: {body}");
     }
     // A browser gets the page, with the reason.
     let r = client
@@ -219,7 +245,7 @@ async fn a_replayed_callback_is_refused() {
     let client = common::manual_client();
     let callback = common::hops_to_callback(&client, &login_url(&client, &app, "+99012345678").await).await;
     let first: Value = client.get(&callback).send().await.unwrap().json().await.unwrap();
-    assert_eq!(first, json!({"devicePhoneNumberVerified": true}));
+    assert_eq!(first, json!({ "devicePhoneNumberVerified": true, "sandbox": true }));
     let again = client.get(&callback).send().await.unwrap();
     assert_eq!(again.status(), 400);
     let body: Value = again.json().await.unwrap();
@@ -296,4 +322,28 @@ async fn behind_a_trusted_proxy_each_forwarded_client_has_its_own_limit() {
         429,
         "the first client again"
     );
+}
+
+/// Every verdict the virtual operator gives says it is a test result, for both
+/// protocols, whatever the request carries: the marker comes from the configuration.
+#[tokio::test]
+async fn virtual_operator_verdicts_are_marked_as_test_results() {
+    let app = TestApp::start(&[]).await;
+    for protocol in ["camara", "mobile-connect"] {
+        for (phone, verified) in [("+99012345678", true), ("+99012345677", false)] {
+            // A client cannot talk the marker away.
+            let (status, body) = tutorial_client(
+                &app.base,
+                json!({"phone": phone, "protocol": protocol}),
+                &[("X-Sandbox", "false")],
+            )
+            .await;
+            assert_eq!(status, 200, "{protocol} {phone}: {body}");
+            assert_eq!(
+                body,
+                json!({ "devicePhoneNumberVerified": verified, "sandbox": true }),
+                "{protocol} {phone}"
+            );
+        }
+    }
 }

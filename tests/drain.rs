@@ -86,7 +86,7 @@ async fn sigterm_lets_a_slow_callback_finish() {
 
     assert_eq!(
         in_flight.await.unwrap(),
-        (200, json!({"devicePhoneNumberVerified": true})),
+        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true })),
         "{}",
         app.log_text()
     );
@@ -151,8 +151,8 @@ async fn a_restart_mid_flow_loses_nothing_with_redis() {
     assert_eq!(
         answers,
         [
-            (200, json!({"devicePhoneNumberVerified": true})),
-            (200, json!({"devicePhoneNumberVerified": false})),
+            (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true })),
+            (200, json!({ "devicePhoneNumberVerified": false, "sandbox": true })),
         ]
     );
 }

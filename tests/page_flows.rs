@@ -193,3 +193,40 @@ async fn pages_and_assets_are_compressed() {
         );
     }
 }
+
+/// Without JavaScript, a verdict from the virtual operator carries its test-result line
+/// next to it (both protocols, both verdicts, and its simulated refusals); a start refused
+/// before any operator answered does not.
+#[tokio::test]
+async fn a_virtual_operator_result_is_shown_as_a_test_result() {
+    let note = number_verify::outcome::SANDBOX_NOTE;
+    assert!(note.starts_with("Test result from the virtual operator"));
+    let app = TestApp::start(&[]).await;
+    let main_of = |html: &str| html[html.find("<main").unwrap()..html.find("</main>").unwrap()].to_owned();
+    for protocol in ["mobile-connect", "camara"] {
+        for (phone, verdict) in [
+            ("+99012345678", "+99012345678: verified!"),
+            ("+99012345677", "+99012345677: invalid!"),
+        ] {
+            let mut browser = Browser::new();
+            let (url, html) = browser.verify(&app, phone, protocol).await;
+            assert!(url.contains("/?result="), "{protocol} {phone}: ended at {url}");
+            let main = main_of(&html);
+            assert!(main.contains(verdict), "{protocol} {phone}: {main}");
+            assert!(main.contains(note), "{protocol} {phone}: no test-result line in {main}");
+        }
+        let mut on_wifi = Browser::new().header("X-Sandbox-Network", "wifi");
+        let (_, html) = on_wifi.verify(&app, "+99012345678", protocol).await;
+        let main = main_of(&html);
+        assert!(
+            main.contains("mobile data") && main.contains(note),
+            "{protocol}: {main}"
+        );
+    }
+    // Refused by the app itself: no operator result, no test-result line.
+    let mut browser = Browser::new();
+    let (_, html) = browser.verify(&app, "07700 900123", "camara").await;
+    let main = main_of(&html);
+    assert!(main.contains("country code"), "{main}");
+    assert!(!main.contains("Test result"), "{main}");
+}

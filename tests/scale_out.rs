@@ -102,7 +102,7 @@ async fn the_tutorial_sequence_finishes_on_the_other_instance() {
             let answer = tutorial_across(start, finish, phone, "camara").await;
             assert_eq!(
                 answer,
-                (200, json!({ "devicePhoneNumberVerified": verified })),
+                (200, json!({ "devicePhoneNumberVerified": verified, "sandbox": true })),
                 "{phone}"
             );
         }
@@ -113,7 +113,10 @@ async fn the_tutorial_sequence_finishes_on_the_other_instance() {
             "{body}"
         );
         let answer = tutorial_across(start, finish, "+99012345678", "mobile-connect").await;
-        assert_eq!(answer, (200, json!({ "devicePhoneNumberVerified": true })));
+        assert_eq!(
+            answer,
+            (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+        );
     }
 }
 
@@ -168,7 +171,10 @@ async fn one_state_redeemed_on_both_instances_at_once_completes_once() {
             answers.push((r.status().as_u16(), r.json::<Value>().await.unwrap()));
         }
         answers.sort_by_key(|(status, _)| *status);
-        assert_eq!(answers[0], (200, json!({ "devicePhoneNumberVerified": true })));
+        assert_eq!(
+            answers[0],
+            (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+        );
         assert_eq!(answers[1].0, 400, "{answers:?}");
         assert!(answers[1].1["message"]
             .as_str()
@@ -224,7 +230,10 @@ async fn a_redis_outage_is_a_clear_error_and_heals() {
     }
     assert!(healthy, "the instances never recovered");
     let answer = tutorial_across(&d.a, &d.b, "+99012345678", "camara").await;
-    assert_eq!(answer, (200, json!({ "devicePhoneNumberVerified": true })));
+    assert_eq!(
+        answer,
+        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+    );
 }
 
 /// 1,000 flows, 50 at a time, each started on one instance and finished on the other:
@@ -251,7 +260,7 @@ async fn a_thousand_concurrent_flows_across_two_instances() {
     let (mut right, mut wrong) = (0, Vec::new());
     for task in tasks {
         let ((status, body), expected, phone) = task.await.unwrap();
-        if status == 200 && body == json!({ "devicePhoneNumberVerified": expected }) {
+        if status == 200 && body == json!({ "devicePhoneNumberVerified": expected, "sandbox": true }) {
             right += 1;
         } else {
             wrong.push((phone, status, body));

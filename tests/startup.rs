@@ -1,24 +1,57 @@
 //! Start-up refuses bad configuration with a message naming the variable, and exits.
 
-use std::process::Command;
+mod common;
 
+use std::{
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
+
+/// How long a refused start-up may take; a server still running then was not refused.
+const REFUSAL_DEADLINE: Duration = Duration::from_secs(20);
+
+/// Runs the server binary with only `vars` and returns its exit code and stderr. A
+/// server that starts instead of refusing is killed at [`REFUSAL_DEADLINE`] and reported
+/// as `None` (as root, even port 1 can be bound, so "it cannot listen" proves nothing).
 fn start_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let stderr_path = std::env::temp_dir().join(format!(
+        "nv-startup-{}-{}.stderr",
+        std::process::id(),
+        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
+    let stderr_file = std::fs::File::create(&stderr_path).expect("a file for stderr");
     let mut command = Command::new(env!("CARGO_BIN_EXE_number-verify"));
     // No inherited variables, and a directory without a .env file.
     command
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(std::env::temp_dir());
+        .current_dir(std::env::temp_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::from(stderr_file));
     for (k, v) in vars {
         command.env(k, v);
     }
-    // Port 1 is never ours to bind; a config error must stop the server before that.
-    command.env("LEPTOS_SITE_ADDR", "127.0.0.1:1");
-    let output = command.output().expect("run the server binary");
-    (
-        output.status.code(),
-        String::from_utf8_lossy(&output.stderr).into_owned(),
-    )
+    command.env(
+        "LEPTOS_SITE_ADDR",
+        format!("127.0.0.1:{}", common::process::free_port()),
+    );
+    let mut child = command.spawn().expect("run the server binary");
+    let deadline = Instant::now() + REFUSAL_DEADLINE;
+    let code = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status.code();
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    };
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&stderr_path);
+    (code, stderr)
 }
 
 #[test]
@@ -118,4 +151,95 @@ fn a_redis_url_that_is_not_one_is_named() {
     let (code, stderr) = start_with(&[("REDIS_URL", "localhost:6379")]);
     assert_eq!(code, Some(2), "{stderr}");
     assert!(stderr.contains("REDIS_URL"), "{stderr}");
+}
+
+/// Fail closed: a public deployment whose operator secrets did not load must not fall
+/// back to the virtual operator (which "verifies" any number anyone asks for). It stops,
+/// naming what to set.
+#[cfg(feature = "sandbox")]
+#[test]
+fn a_public_url_without_operator_credentials_stops_start_up() {
+    for mode in [None, Some("auto")] {
+        let mut vars = vec![("APP_PUBLIC_URL", "https://verify.example.com")];
+        vars.extend(mode.map(|m| ("SANDBOX", m)));
+        let (code, stderr) = start_with(&vars);
+        assert_eq!(code, Some(2), "SANDBOX={mode:?}: {stderr}");
+        for name in [
+            "MC_API_BASE",
+            "MC_CLIENT_ID",
+            "MC_CLIENT_SECRET",
+            "VONAGE_API_BASE",
+            "VONAGE_APPLICATION_ID",
+            "VONAGE_PRIVATE_KEY",
+            "SANDBOX=on",
+        ] {
+            assert!(stderr.contains(name), "SANDBOX={mode:?}: no {name} in {stderr}");
+        }
+    }
+}
+
+/// Credentials and tokens are never sent in clear: a live operator's base URL that is
+/// `http://` to anything but this machine stops start-up, naming the variable.
+#[test]
+fn an_http_operator_base_stops_start_up_naming_the_variable() {
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
+    let cases: [(&[(&str, &str)], &str); 2] = [
+        (
+            &[
+                ("MC_API_BASE", "http://operator.example"),
+                ("MC_CLIENT_ID", "id"),
+                ("MC_CLIENT_SECRET", "secret"),
+            ],
+            "MC_API_BASE",
+        ),
+        (
+            &[
+                ("VONAGE_API_BASE", "http://operator.example"),
+                ("VONAGE_APPLICATION_ID", "app"),
+                ("VONAGE_PRIVATE_KEY", key),
+            ],
+            "VONAGE_API_BASE",
+        ),
+    ];
+    for (vars, name) in cases {
+        let (code, stderr) = start_with(vars);
+        assert_eq!(code, Some(2), "{name}: {stderr}");
+        assert!(stderr.contains(name) && stderr.contains("https://"), "{stderr}");
+        assert!(!stderr.contains("secret"), "no credential in the message: {stderr}");
+    }
+}
+
+/// On a laptop (`APP_PUBLIC_URL` on loopback `http://`, no credentials) `SANDBOX=auto`
+/// runs the virtual operator, and the start-up log says which operator answers each
+/// protocol — without any credential.
+#[cfg(feature = "sandbox")]
+#[tokio::test]
+async fn auto_on_loopback_runs_with_the_virtual_operator_and_says_so() {
+    use common::process::{free_port, Process};
+
+    let mut app = Process::spawn(
+        "startup-auto",
+        free_port(),
+        &[("SANDBOX", "auto".into()), ("RUST_LOG", "info".into())],
+    );
+    app.ready().await;
+    // The virtual operator is mounted: its authorize endpoint answers an unknown client
+    // with its own 400 page (without it, the path is the app's 404).
+    let r = reqwest::get(app.url("/sandbox/deviceinitiated/v1/authorize?client_id=nobody"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let log = app.log_text();
+    for protocol in ["Mobile Connect", "CAMARA"] {
+        let line = log
+            .lines()
+            .find(|l| l.contains("operator for protocol") && l.contains(&format!("protocol=\"{protocol}\"")))
+            .unwrap_or_else(|| panic!("no start-up line for {protocol}: {log}"));
+        assert!(line.contains("virtual operator (test results)"), "{line}");
+        assert!(line.contains(&app.base), "the origin it uses: {line}");
+    }
+    assert!(
+        !log.contains(number_verify::sandbox_shared::credentials::MC_CLIENT_SECRET),
+        "no secret in the log: {log}"
+    );
 }

@@ -13,9 +13,15 @@ async fn the_tutorial_sequence_runs_across_two_processes() {
     let (operator, app) = start_both(&[]).await;
 
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+    );
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
-    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": false})));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "devicePhoneNumberVerified": false, "sandbox": true }))
+    );
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99011111199"}), &[]).await;
     assert_eq!(status, 403, "{body}");
     assert_eq!(body["error"], "operator_denied");
@@ -28,7 +34,10 @@ async fn the_tutorial_sequence_runs_across_two_processes() {
         &[],
     )
     .await;
-    assert_eq!((status, body), (200, json!({"devicePhoneNumberVerified": true})));
+    assert_eq!(
+        (status, body),
+        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+    );
 
     // The URL the app hands out is the other process's.
     let login: Value = following_client(&[])

@@ -15,6 +15,8 @@ for (const protocol of ['Mobile Connect', 'CAMARA'] as const) {
       await verify(page, '+990 1234 5678', protocol);
       await expect(page.locator('#result')).toHaveText('+99012345678: verified!');
       await expect(page).toHaveURL(/\/\?result=/);
+      // The virtual operator's verdict is never taken for a real one.
+      await expect(page.locator('#sandbox-note')).toHaveText(/^Test result from the virtual operator/);
       // The result is focused, and "Verify another number" starts over.
       await expect(page.locator('#result')).toBeFocused();
       await page.getByRole('link', { name: 'Verify another number' }).click();
@@ -25,6 +27,7 @@ for (const protocol of ['Mobile Connect', 'CAMARA'] as const) {
       await openPage(page, info);
       await verify(page, '+99012345677', protocol);
       await expect(page.locator('#result')).toHaveText('+99012345677: invalid!');
+      await expect(page.locator('#sandbox-note')).toHaveText(/^Test result from the virtual operator/);
     });
 
     test('Wi-Fi simulated in the control asks for mobile data', async ({ page }, info) => {

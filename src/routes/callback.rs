@@ -1,6 +1,10 @@
 //! `GET /callback` — the one redirect URI of both protocols. The verifier decides who
 //! may see what; this maps its [`Completion`] onto HTTP: JSON for the mobile-app API, a
 //! redirect to the result page for the browser that started the verification.
+//!
+//! A result the virtual operator gave is marked as a test result — `"sandbox": true` in
+//! the JSON, a note on the page — by how the configuration backs the flow's protocol
+//! ([`crate::config::Config::sandbox_backed`]), never by anything the request carries.
 
 use axum::{
     extract::{RawQuery, State},
@@ -36,8 +40,14 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         has_error = params.error.is_some(),
         "callback received"
     );
-    match state.verifier.complete(params, session(&headers).as_ref()).await {
-        Completion::Api(Ok(verified)) => Json(json!({ "devicePhoneNumberVerified": verified })).into_response(),
+    let (protocol, completion) = state
+        .verifier
+        .complete_with_protocol(params, session(&headers).as_ref())
+        .await;
+    let sandbox = protocol.is_some_and(|p| state.config.sandbox_backed(p));
+    match completion {
+        Completion::Api(Ok(verified)) => verdict_json(verified, sandbox),
+        Completion::Api(Err(e)) if sandbox => sandbox_api_error(&e),
         Completion::Api(Err(e)) => api_error(&e),
         Completion::Browser {
             session,
@@ -52,6 +62,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
             let outcome = Outcome {
                 number: Some(number),
                 verdict,
+                sandbox,
             };
             match state.verifier.keep_result(&session, outcome).await {
                 // See Other: reloading the result never replays the callback.
@@ -67,6 +78,20 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         Completion::Unusable(error) if accepts_html(&headers) => page_error(error),
         Completion::Unusable(error) => api_error(&VerifyError::from(error)),
     }
+}
+
+/// The API's verdict. `sandbox` is always there (`false` from a live operator): the
+/// tutorial's client reads only `devicePhoneNumberVerified`, and a client that checks
+/// the marker should not have to treat a missing one as live.
+fn verdict_json(verified: bool, sandbox: bool) -> Response {
+    Json(json!({ "devicePhoneNumberVerified": verified, "sandbox": sandbox })).into_response()
+}
+
+/// The API's error shape, marked: the virtual operator's refusals and faults are
+/// simulated too. (A live operator's errors keep the documented two-field shape.)
+fn sandbox_api_error(error: &VerifyError) -> Response {
+    let body = json!({ "error": error.code(), "message": error.to_string(), "sandbox": true });
+    (error.status(), Json(body)).into_response()
 }
 
 /// Back to the page with one of its fixed error codes.

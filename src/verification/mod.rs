@@ -182,20 +182,32 @@ impl Verifier {
     /// it (`browser`, from its session cookie); any other browser consumes it and learns
     /// nothing. Every failure is logged here, once.
     pub async fn complete(&self, params: CallbackParams, browser: Option<&SessionId>) -> Completion {
+        self.complete_with_protocol(params, browser).await.1
+    }
+
+    /// [`Verifier::complete`], and the protocol of the verification it completed (`None`
+    /// when nothing was completed): the callback marks a result as a test result by how
+    /// the configuration backs that protocol, never by anything the request carries.
+    pub async fn complete_with_protocol(
+        &self,
+        params: CallbackParams,
+        browser: Option<&SessionId>,
+    ) -> (Option<Protocol>, Completion) {
         let pending = match self.take_pending(params.state.as_deref()).await {
             Ok(pending) => pending,
             Err(e) => {
                 e.log();
-                return Completion::Unusable(match e {
+                let error = match e {
                     VerifyError::InvalidState(problem) => PageError::State(problem),
                     _ => PageError::StoreUnavailable,
-                });
+                };
+                return (None, Completion::Unusable(error));
             }
         };
         if let Origin::Browser { session } = &pending.origin {
             if browser != Some(session) {
                 VerifyError::InvalidState(StateProblem::OtherBrowser).log();
-                return Completion::Unusable(PageError::State(StateProblem::OtherBrowser));
+                return (None, Completion::Unusable(PageError::State(StateProblem::OtherBrowser)));
             }
         }
 
@@ -209,14 +221,15 @@ impl Verifier {
             ),
             Err(e) => e.log(),
         }
-        match pending.origin {
+        let completion = match pending.origin {
             Origin::Api => Completion::Api(result),
             Origin::Browser { session } => Completion::Browser {
                 session,
                 number: pending.number,
                 result,
             },
-        }
+        };
+        (Some(pending.protocol), completion)
     }
 
     /// The pending verification for `state`, at most once across every instance.

@@ -2,7 +2,7 @@
 
 use leptos::{html, prelude::*};
 
-use crate::outcome::{Outcome, Verdict};
+use crate::outcome::{Outcome, Verdict, SANDBOX_NOTE};
 
 #[component]
 pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
@@ -14,6 +14,8 @@ pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
         (Verdict::Error(message), _) => ("result error", message.clone()),
     };
     let is_error = matches!(outcome.verdict, Verdict::Error(_));
+    // A verdict anyone could have chosen must never pass for a real one.
+    let sandbox = outcome.sandbox;
     // Move focus to the result so screen readers announce it (autofocus does it without JS).
     let result_ref = NodeRef::<html::P>::new();
     Effect::new(move |_| {
@@ -26,6 +28,7 @@ pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
             <p class=class id="result" tabindex="-1" autofocus role=is_error.then_some("alert") node_ref=result_ref>
                 {text}
             </p>
+            {sandbox.then(|| view! { <p class="hint sandbox-note" id="sandbox-note">{SANDBOX_NOTE}</p> })}
             <a class="button" href="/">"Verify another number"</a>
         </section>
     }

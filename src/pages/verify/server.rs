@@ -113,6 +113,8 @@ mod ssr {
                     let outcome = Outcome {
                         number: None,
                         verdict: Verdict::Error(message.clone()),
+                        // Refused before any operator answered.
+                        sandbox: false,
                     };
                     match state.verifier.keep_result(&session, outcome).await {
                         Ok(id) => format!("/?result={}", id.secret()),
