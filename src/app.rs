@@ -10,6 +10,8 @@ use leptos_router::{
 use crate::pages::verify::VerifyPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
+    #[cfg(feature = "ssr")]
+    hand_nonce_to_the_edge();
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -24,6 +26,22 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <App />
             </body>
         </html>
+    }
+}
+
+/// The hydration scripts carry this response's nonce (leptos_axum provides one per
+/// render); the server's edge puts it in the Content-Security-Policy, which it alone
+/// knows how to write.
+#[cfg(feature = "ssr")]
+fn hand_nonce_to_the_edge() {
+    use axum::http::{HeaderName, HeaderValue};
+    if let (Some(nonce), Some(response)) = (
+        leptos::nonce::use_nonce(),
+        use_context::<leptos_axum::ResponseOptions>(),
+    ) {
+        if let Ok(value) = HeaderValue::from_str(&nonce) {
+            response.insert_header(HeaderName::from_static(crate::server::NONCE_HEADER), value);
+        }
     }
 }
 

@@ -1,5 +1,5 @@
 //! Request helpers for the app's HTTP edge: cookies (parsed by the `cookie` crate), the
-//! session cookie, `Accept`, the client's address, JSON error bodies.
+//! signed session cookie, `Accept`, the client's address, JSON error bodies.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -8,13 +8,20 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use cookie::{Cookie, SameSite};
+use hmac::{Hmac, Mac};
 use serde_json::json;
+use sha2::Sha256;
 
 use crate::verification::{SessionId, VerifyError};
 
-/// The HttpOnly cookie that binds a browser to the verifications it started.
+/// The HttpOnly cookie that binds a browser to the verifications it started; under https
+/// [`SECURE_SESSION_COOKIE`].
 pub const SESSION_COOKIE: &str = "nv_session";
+/// Under https: the `__Host-` prefix makes browsers refuse it unless it is Secure, for
+/// Path=/ and without Domain, so no subdomain or plain-http page can plant one.
+pub const SECURE_SESSION_COOKIE: &str = "__Host-nv_session";
 
 /// The (percent-decoded) value of cookie `name`, from any `Cookie` header.
 pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
@@ -28,21 +35,83 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .map(|c| c.value_trimmed().to_owned())
 }
 
-/// The browser's session, if its cookie carries one of ours.
-pub fn session(headers: &HeaderMap) -> Option<SessionId> {
-    cookie(headers, SESSION_COOKIE).and_then(|v| SessionId::parse(&v))
+type HmacSha256 = Hmac<Sha256>;
+
+/// The session cookies this server issues and accepts: `<id>.<MAC>`, the MAC an
+/// HMAC-SHA256 of the id under a key shared through the store, so every instance accepts
+/// what any instance issued, and only that. A value not issued here is no session.
+#[derive(Clone)]
+pub struct Sessions {
+    mac: HmacSha256,
+    secure: bool,
 }
 
-/// The `Set-Cookie` value that gives a browser its session: HttpOnly, SameSite=Lax (the
-/// operator's redirect back is a top-level navigation), Secure under https.
-pub fn session_cookie(session: &SessionId, secure: bool) -> String {
-    Cookie::build((SESSION_COOKIE, session.secret()))
-        .path("/")
-        .http_only(true)
-        .same_site(SameSite::Lax)
-        .secure(secure)
-        .build()
-        .to_string()
+impl std::fmt::Debug for Sessions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sessions")
+            .field("secure", &self.secure)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Sessions {
+    /// `secure`: the app is served over https (Secure cookie, `__Host-` name).
+    pub fn new(key: &[u8], secure: bool) -> Result<Self, String> {
+        let mac = HmacSha256::new_from_slice(key).map_err(|e| format!("the session key is unusable: {e}"))?;
+        Ok(Self { mac, secure })
+    }
+
+    pub fn cookie_name(&self) -> &'static str {
+        if self.secure {
+            SECURE_SESSION_COOKIE
+        } else {
+            SESSION_COOKIE
+        }
+    }
+
+    /// The browser's session, if its cookie carries one this server issued.
+    pub fn read(&self, headers: &HeaderMap) -> Option<SessionId> {
+        let value = cookie(headers, self.cookie_name())?;
+        let session = self.verify(&value);
+        if session.is_none() {
+            tracing::info!("session cookie not issued by this server; ignored");
+        }
+        session
+    }
+
+    fn verify(&self, value: &str) -> Option<SessionId> {
+        let (id, tag) = value.split_once('.')?;
+        let id = SessionId::parse(id)?;
+        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
+        // verify_slice compares in constant time.
+        self.tagged(&id).verify_slice(&tag).ok()?;
+        Some(id)
+    }
+
+    fn tagged(&self, id: &SessionId) -> HmacSha256 {
+        let mut mac = self.mac.clone();
+        mac.update(id.secret().as_bytes());
+        mac
+    }
+
+    /// The cookie's value for `id`.
+    fn value(&self, id: &SessionId) -> String {
+        let tag = self.tagged(id).finalize().into_bytes();
+        format!("{}.{}", id.secret(), URL_SAFE_NO_PAD.encode(tag))
+    }
+
+    /// The `Set-Cookie` value that gives a browser its session: HttpOnly, SameSite=Lax
+    /// (the operator's redirect back is a top-level navigation), Path=/, no Domain;
+    /// Secure under https.
+    pub fn set_cookie(&self, id: &SessionId) -> String {
+        Cookie::build((self.cookie_name(), self.value(id)))
+            .path("/")
+            .http_only(true)
+            .same_site(SameSite::Lax)
+            .secure(self.secure)
+            .build()
+            .to_string()
+    }
 }
 
 /// Whether the client asked for a page (a browser navigating) rather than data.
@@ -105,23 +174,66 @@ mod tests {
         assert_eq!(cookie(&h, "nope"), None);
     }
 
-    #[test]
-    fn only_our_session_ids_are_sessions() {
-        let id = SessionId::random();
+    fn sent(name: &str, value: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         h.insert(
             header::COOKIE,
-            HeaderValue::from_str(&format!("{SESSION_COOKIE}={}", id.secret())).unwrap(),
+            HeaderValue::from_str(&format!("{name}={value}")).unwrap(),
         );
-        assert_eq!(session(&h), Some(id.clone()));
-        let forged = headers(&[(header::COOKIE, "nv_session=ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ")]);
-        assert_eq!(session(&forged), None);
+        h
+    }
 
-        let set = session_cookie(&id, true);
+    /// The value a `Set-Cookie` line gives its cookie.
+    fn value_of(set_cookie: &str) -> String {
+        Cookie::parse_encoded(set_cookie.to_owned()).unwrap().value().to_owned()
+    }
+
+    #[test]
+    fn only_session_ids_this_server_signed_are_sessions() {
+        let sessions = Sessions::new(&[7; 32], false).unwrap();
+        let id = SessionId::random();
+        let set = sessions.set_cookie(&id);
+        let value = value_of(&set);
+        assert_eq!(sessions.read(&sent(SESSION_COOKIE, &value)), Some(id.clone()));
+
+        // The bare id (any 32-character value, as the old cookies were), a wrong MAC, a
+        // MAC made under another key, or another id with this MAC: none is a session.
+        let other_key = Sessions::new(&[8; 32], false).unwrap();
+        let (_, tag) = value.split_once('.').unwrap();
+        let forged = [
+            id.secret().to_owned(),
+            format!("{}.{}", id.secret(), "A".repeat(tag.len())),
+            value_of(&other_key.set_cookie(&id)),
+            format!("{}.{tag}", SessionId::random().secret()),
+            format!("{}.", id.secret()),
+            "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ".to_owned(),
+        ];
+        for value in forged {
+            assert_eq!(sessions.read(&sent(SESSION_COOKIE, &value)), None, "{value}");
+        }
+        assert!(!format!("{sessions:?}").contains("7, 7"));
+    }
+
+    #[test]
+    fn the_session_cookie_is_host_only_and_secure_under_https() {
+        let id = SessionId::random();
+        let secure = Sessions::new(&[1; 32], true).unwrap();
+        let set = secure.set_cookie(&id);
+        assert!(set.starts_with("__Host-nv_session="), "{set}");
         for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
             assert!(set.contains(part), "{set}");
         }
-        assert!(!session_cookie(&id, false).contains("Secure"));
+        assert!(!set.contains("Domain"), "{set}");
+        // Under https the unprefixed name is not read.
+        assert_eq!(secure.read(&sent(SESSION_COOKIE, &value_of(&set))), None);
+        assert_eq!(
+            secure.read(&sent(SECURE_SESSION_COOKIE, &value_of(&set))),
+            Some(id.clone())
+        );
+
+        let plain = Sessions::new(&[1; 32], false).unwrap().set_cookie(&id);
+        assert!(plain.starts_with("nv_session="), "{plain}");
+        assert!(!plain.contains("Secure"), "{plain}");
     }
 
     #[test]

@@ -7,7 +7,7 @@ use axum::Router;
 use leptos::config::get_configuration;
 use number_verify::{
     config::{Config, SandboxMode},
-    server::{router, serve},
+    server::{router, serve_with_timeout},
     state::AppState,
 };
 use tracing_subscriber::EnvFilter;
@@ -54,9 +54,16 @@ async fn main() -> ExitCode {
     // Graceful drain: on SIGTERM or SIGINT stop accepting connections, let requests in
     // flight finish within SHUTDOWN_GRACE_MS, then exit 0.
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut server = tokio::spawn(serve(listener, app, async {
-        let _ = stopped.await;
-    }));
+    // Idle, slow and half-open connections are closed after REQUEST_TIMEOUT_MS, so they
+    // cannot hold the drain either.
+    let mut server = tokio::spawn(serve_with_timeout(
+        listener,
+        app,
+        async {
+            let _ = stopped.await;
+        },
+        config.request_timeout,
+    ));
     tokio::select! {
         ended = &mut server => return served(ended),
         signal = shutdown_signal() => {

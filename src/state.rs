@@ -7,6 +7,7 @@ use leptos::config::LeptosOptions;
 
 use crate::{
     config::Config,
+    http::Sessions,
     verification::{
         store::{Settings, Store},
         Verifier, PENDING_TTL, RESULT_TTL,
@@ -18,6 +19,8 @@ pub struct AppState {
     pub leptos_options: LeptosOptions,
     pub config: Arc<Config>,
     pub verifier: Arc<Verifier>,
+    /// Signs and checks session cookies, with the key every instance shares.
+    pub sessions: Sessions,
 }
 
 impl AppState {
@@ -34,8 +37,10 @@ impl AppState {
         pending_ttl: Duration,
     ) -> Result<Self, String> {
         let store = connect_store(&config, pending_ttl).await?;
+        let sessions = session_signer(&config, &store).await?;
         Ok(Self {
             leptos_options,
+            sessions,
             verifier: Arc::new(Verifier::new(&config, store)?),
             config: Arc::new(config),
         })
@@ -48,6 +53,8 @@ pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Sto
         pending_ttl,
         result_ttl: RESULT_TTL,
         starts_per_minute: config.rate_limit_per_minute,
+        max_pending_per_client: config.max_pending_per_client,
+        max_pending: config.max_pending,
     };
     match &config.redis_url {
         None => Ok(Store::memory(settings)),
@@ -55,4 +62,13 @@ pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Sto
             .await
             .map_err(|e| format!("configuration error: REDIS_URL does not lead to a working Redis: {e}")),
     }
+}
+
+/// The session signer, its key from the store (shared by every instance on one Redis).
+async fn session_signer(config: &Config, store: &Store) -> Result<Sessions, String> {
+    let key = store
+        .session_key()
+        .await
+        .map_err(|e| format!("configuration error: REDIS_URL: cannot read the session key: {e}"))?;
+    Sessions::new(&key, config.public_url.starts_with("https://"))
 }

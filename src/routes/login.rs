@@ -20,10 +20,32 @@ use crate::{
     verification::Origin,
 };
 
+/// The body as sent: each field any JSON value, so that a wrong type is named by field
+/// here rather than described by serde, whose message quotes the value (a number).
 #[derive(Debug, Default, Deserialize)]
+struct RawLogin {
+    phone: Option<serde_json::Value>,
+    protocol: Option<serde_json::Value>,
+}
+
+#[derive(Debug, Default)]
 struct LoginRequest {
     phone: Option<String>,
     protocol: Option<String>,
+}
+
+/// Why a body was not read: the field it concerns (for the error code) and what to say.
+/// Never built from a parser's message, which may quote what was sent.
+#[derive(Debug)]
+struct Unreadable {
+    field: Field,
+    message: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Field {
+    Phone,
+    Protocol,
 }
 
 pub async fn login(
@@ -36,13 +58,13 @@ pub async fn login(
     let client = client_address(state.config.trust_proxy, &headers, peer);
     let request = match parse(&headers, &body) {
         Ok(request) => request,
-        Err(reason) => {
-            tracing::info!(%reason, "login: unreadable body");
-            return json_error(
-                StatusCode::BAD_REQUEST,
-                "invalid_phone",
-                "Send JSON like {\"phone\": \"+99012345678\"} (or the same field form-encoded).",
-            );
+        Err(Unreadable { field, message }) => {
+            tracing::info!(problem = %message, "login: unreadable body");
+            let code = match field {
+                Field::Phone => "invalid_phone",
+                Field::Protocol => "invalid_protocol",
+            };
+            return json_error(StatusCode::BAD_REQUEST, code, &message);
         }
     };
     let protocol = match request.protocol.as_deref() {
@@ -69,15 +91,136 @@ pub async fn login(
     }
 }
 
-/// JSON by default; form-encoded when the client says so.
-fn parse(headers: &HeaderMap, body: &[u8]) -> Result<LoginRequest, String> {
+const EXAMPLE: &str = r#"Send JSON like {"phone": "+99012345678"} (or the same field form-encoded)."#;
+
+/// JSON by default; form-encoded when the client says so. Each field at most once.
+fn parse(headers: &HeaderMap, body: &[u8]) -> Result<LoginRequest, Unreadable> {
     let content_type = headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     if content_type.starts_with("application/x-www-form-urlencoded") {
-        serde_urlencoded::from_bytes(body).map_err(|e| e.to_string())
-    } else {
-        serde_json::from_slice(body).map_err(|e| e.to_string())
+        #[derive(Deserialize)]
+        struct Form {
+            phone: Option<String>,
+            protocol: Option<String>,
+        }
+        return serde_urlencoded::from_bytes::<Form>(body)
+            .map(|f| LoginRequest {
+                phone: f.phone,
+                protocol: f.protocol,
+            })
+            .map_err(|e| unreadable_form(&e.to_string()));
+    }
+    let raw: RawLogin = serde_json::from_slice(body).map_err(|e| unreadable_json(&e))?;
+    Ok(LoginRequest {
+        phone: string_field(raw.phone, Field::Phone)?,
+        protocol: string_field(raw.protocol, Field::Protocol)?,
+    })
+}
+
+/// A field that must be a string (or absent, or null), named with the type it had.
+fn string_field(value: Option<serde_json::Value>, field: Field) -> Result<Option<String>, Unreadable> {
+    use serde_json::Value;
+    let found = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::String(s)) => return Ok(Some(s)),
+        Some(Value::Bool(_)) => "true or false",
+        Some(Value::Number(_)) => "a number",
+        Some(Value::Array(_)) => "an array",
+        Some(Value::Object(_)) => "an object",
+    };
+    let message = match field {
+        Field::Phone => format!(r#""phone" must be a string like "+99012345678", not {found}."#),
+        Field::Protocol => format!(r#""protocol" must be the string "camara" or "mobile-connect", not {found}."#),
+    };
+    Err(Unreadable { field, message })
+}
+
+/// serde names a repeated field ("duplicate field `phone`") without its value; any other
+/// message of its may quote the body, so it is replaced by the category alone.
+fn duplicate(message: &str) -> Option<Field> {
+    match message.strip_prefix("duplicate field `")?.split('`').next()? {
+        "phone" => Some(Field::Phone),
+        "protocol" => Some(Field::Protocol),
+        _ => None,
+    }
+}
+
+fn repeated(field: Field) -> Unreadable {
+    let name = match field {
+        Field::Phone => "phone",
+        Field::Protocol => "protocol",
+    };
+    Unreadable {
+        field,
+        message: format!(r#""{name}" appears more than once; send it once. {EXAMPLE}"#),
+    }
+}
+
+fn unreadable_json(e: &serde_json::Error) -> Unreadable {
+    use serde_json::error::Category;
+    if let Some(field) = duplicate(&e.to_string()) {
+        return repeated(field);
+    }
+    let problem = match e.classify() {
+        Category::Eof if e.line() == 1 && e.column() == 0 => "The body is empty.",
+        Category::Eof => "The body is cut short.",
+        Category::Syntax | Category::Io => "The body is not valid JSON.",
+        Category::Data => "The body is not a JSON object with a \"phone\" field.",
+    };
+    Unreadable {
+        field: Field::Phone,
+        message: format!("{problem} {EXAMPLE}"),
+    }
+}
+
+fn unreadable_form(message: &str) -> Unreadable {
+    match duplicate(message) {
+        Some(field) => repeated(field),
+        None => Unreadable {
+            field: Field::Phone,
+            message: format!("The form body could not be read. {EXAMPLE}"),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn json(body: &str) -> Result<LoginRequest, Unreadable> {
+        parse(&HeaderMap::new(), body.as_bytes())
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named_and_its_value_never_quoted() {
+        let e = json(r#"{"phone": 447700900123}"#).unwrap_err();
+        assert_eq!(e.field, Field::Phone);
+        assert!(e.message.contains(r#""phone" must be a string"#), "{}", e.message);
+        assert!(!e.message.contains("447700900123"), "{}", e.message);
+
+        let e = json(r#"{"phone": "+99012345678", "protocol": 7}"#).unwrap_err();
+        assert_eq!(e.field, Field::Protocol);
+        assert!(e.message.contains("not a number"), "{}", e.message);
+    }
+
+    #[test]
+    fn repeated_and_broken_bodies_say_what_is_wrong() {
+        let e = json(r#"{"phone": "+99012345678", "phone": "+447700900123"}"#).unwrap_err();
+        assert!(e.message.contains("appears more than once"), "{}", e.message);
+        assert!(!e.message.contains("447700900123"), "{}", e.message);
+        assert!(json("").unwrap_err().message.starts_with("The body is empty."));
+        assert!(json(r#"{"phone": "+4477"#)
+            .unwrap_err()
+            .message
+            .starts_with("The body is cut short."));
+        assert!(json(r#"["+447700900123"]"#)
+            .unwrap_err()
+            .message
+            .contains("not a JSON object"));
+        let ok = json(r#"{"phone": "+99012345678", "protocol": null}"#).unwrap();
+        assert_eq!(ok.phone.as_deref(), Some("+99012345678"));
+        assert_eq!(ok.protocol, None);
     }
 }

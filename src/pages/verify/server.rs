@@ -64,7 +64,7 @@ mod ssr {
     use super::{PageContext, SimulatedDevice, Started};
     use crate::{
         config::SandboxMode,
-        http::{accepts_html, client_address, cookie, session, session_cookie},
+        http::{accepts_html, client_address, cookie},
         outcome::{Outcome, Verdict, ERROR_PREFIX},
         phone::normalise,
         protocol::Protocol,
@@ -136,7 +136,7 @@ mod ssr {
         }
         let id = result?;
         let state = expect_context::<AppState>();
-        let reader = session(&request_headers());
+        let reader = state.sessions.read(&request_headers());
         // Only the browser that started a verification sees its result.
         let found = match ResultId::parse(&id) {
             Some(id) => state.verifier.result_for(&id, reader.as_ref()).await,
@@ -176,14 +176,13 @@ mod ssr {
 
     /// The browser's session, set as a cookie on this response if it had none.
     fn ensure_session(state: &AppState, headers: &HeaderMap) -> SessionId {
-        if let Some(existing) = session(headers) {
+        if let Some(existing) = state.sessions.read(headers) {
             return existing;
         }
         let session = SessionId::random();
-        let secure = state.config.public_url.starts_with("https://");
         if let (Some(response), Ok(value)) = (
             use_context::<leptos_axum::ResponseOptions>(),
-            HeaderValue::from_str(&session_cookie(&session, secure)),
+            HeaderValue::from_str(&state.sessions.set_cookie(&session)),
         ) {
             response.append_header(header::SET_COOKIE, value);
         }
