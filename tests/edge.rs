@@ -529,3 +529,34 @@ async fn the_edge_logs_paths_and_field_names_never_values() {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
 }
+
+/// The signing key lives in the store: a cookie one instance issued is a session on
+/// another instance on the same Redis, and on no instance with a key of its own.
+#[tokio::test]
+async fn instances_on_one_redis_accept_each_others_session_cookies() {
+    let redis = common::redis::RedisServer::start();
+    let url = redis.url();
+    let first = TestApp::start(&[("REDIS_URL", url.as_str())]).await;
+    let second = TestApp::start(&[("REDIS_URL", url.as_str())]).await;
+    let elsewhere = TestApp::start(&[]).await;
+    let client = manual_client();
+
+    let start = form_start(&client, &first).send().await.unwrap();
+    let issued = set_cookie(&start, "nv_session").expect("a session cookie");
+    let on = |app: &TestApp| {
+        form_start(&client, app)
+            .header("cookie", format!("nv_session={issued}"))
+            .send()
+    };
+    let again = on(&second).await.unwrap();
+    assert_eq!(again.status(), 302);
+    assert_eq!(
+        set_cookie(&again, "nv_session"),
+        None,
+        "the other instance did not accept it"
+    );
+    let other = on(&elsewhere).await.unwrap();
+    assert_eq!(other.status(), 302);
+    let replaced = set_cookie(&other, "nv_session").expect("a store with another key issues its own");
+    assert_ne!(replaced, issued);
+}
