@@ -81,7 +81,7 @@ start_redis() {
 start_app() {
   local port=$1 public=$2 redis=${3:-}
   env LEPTOS_SITE_ADDR="127.0.0.1:$port" APP_PUBLIC_URL="$public" RUST_LOG=warn \
-    ${redis:+REDIS_URL=$redis} TRUST_PROXY=true RATE_LIMIT_PER_MINUTE=1000000 \
+    ${redis:+REDIS_URL=$redis} TRUST_PROXY=true RATE_LIMIT_PER_MINUTE=1000000 MAX_PENDING_PER_CLIENT=1000000 \
     MC_API_BASE="$OPERATOR/sandbox" MC_CLIENT_ID=nv-sandbox-mc-client MC_CLIENT_SECRET=nv-sandbox-mc-secret \
     VONAGE_API_BASE="$OPERATOR/sandbox" VONAGE_APPLICATION_ID=5b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d \
     VONAGE_PRIVATE_KEY=sandbox-keys/vonage-sandbox-private.pem \

@@ -13,6 +13,7 @@ have wrk || fail "benchmark" "wrk is not installed" "install wrk (Debian: apt-ge
 
 # Measure the flow, not the per-client limit: every wrk connection comes from 127.0.0.1.
 export RATE_LIMIT_PER_MINUTE=1000000
+export MAX_PENDING_PER_CLIENT=1000000
 start_release_server "${BENCH_PORT:-3201}"
 
 echo "### GET / (server-rendered page, brotli)"

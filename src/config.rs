@@ -131,6 +131,12 @@ pub struct Config {
     pub redis_prefix: String,
     /// `SHUTDOWN_GRACE_MS`: how long requests in flight may finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
+    // Lockout limits (issue 10): per client, and the memory store's global capacity.
+    /// `MAX_PENDING_PER_CLIENT`: verifications one client (IPv4 address or IPv6 /64) may
+    /// have in flight; a start past it drops that client's oldest.
+    pub max_pending_per_client: usize,
+    /// `MAX_PENDING`: verifications in flight at once, memory store only.
+    pub max_pending: usize,
 }
 
 /// The variables that configure a live operator.
@@ -327,6 +333,9 @@ impl Config {
                 }
             },
         };
+        // Lockout limits (issue 10).
+        let max_pending_per_client = parse_count(&var, "MAX_PENDING_PER_CLIENT", 5, 1_000_000)?;
+        let max_pending = parse_count(&var, "MAX_PENDING", 100_000, 100_000_000)?;
         // Checked last: a misspelt variable above is the likelier cause, and named first.
         if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() {
             let is_auto = sandbox_setting
@@ -360,6 +369,8 @@ impl Config {
             redis_url,
             redis_prefix,
             shutdown_grace,
+            max_pending_per_client,
+            max_pending,
         })
     }
 }
@@ -515,6 +526,25 @@ fn parse_redis_url(value: &str) -> Result<Secret, ConfigError> {
             "REDIS_URL",
             "is not a Redis URL like redis://127.0.0.1:6379/0 (or rediss:// for TLS)".into(),
         )),
+    }
+}
+
+/// A whole number between 1 and `max`; unset is `default` (lockout limits, issue 10).
+fn parse_count(
+    var: &impl Fn(&str) -> Option<String>,
+    name: &'static str,
+    default: usize,
+    max: usize,
+) -> Result<usize, ConfigError> {
+    match var(name) {
+        None => Ok(default),
+        Some(v) => match v.parse::<usize>() {
+            Ok(n) if (1..=max).contains(&n) => Ok(n),
+            _ => Err(ConfigError::new(
+                name,
+                format!("“{v}” is not a whole number between 1 and {max}"),
+            )),
+        },
     }
 }
 
@@ -703,6 +733,8 @@ mod tests {
             (&[("CAMARA_HASHED", "perhaps")], "CAMARA_HASHED"),
             (&[("RATE_LIMIT_PER_MINUTE", "0")], "RATE_LIMIT_PER_MINUTE"),
             (&[("RATE_LIMIT_PER_MINUTE", "lots")], "RATE_LIMIT_PER_MINUTE"),
+            (&[("MAX_PENDING_PER_CLIENT", "0")], "MAX_PENDING_PER_CLIENT"),
+            (&[("MAX_PENDING", "many")], "MAX_PENDING"),
             (&[("TRUST_PROXY", "sometimes")], "TRUST_PROXY"),
             (&[("REDIS_URL", "localhost:6379")], "REDIS_URL"),
             (&[("REDIS_URL", "http://127.0.0.1:6379")], "REDIS_URL"),

@@ -31,6 +31,8 @@ fn settings(pending_ttl: Duration, starts_per_minute: u32) -> Settings {
         pending_ttl,
         result_ttl: RESULT_TTL,
         starts_per_minute,
+        max_pending_per_client: 5,
+        max_pending: 100_000,
     }
 }
 
@@ -54,13 +56,32 @@ async fn backends(settings: Settings) -> Vec<Backend> {
     ]
 }
 
-fn config() -> Config {
-    let vars: HashMap<&str, &str> = HashMap::new();
+fn config(vars: &[(&str, &str)]) -> Config {
+    let vars: HashMap<&str, &str> = vars.iter().copied().collect();
     Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap()
 }
 
 fn verifier(store: &Store) -> Verifier {
-    Verifier::new(&config(), store.clone()).unwrap()
+    Verifier::new(&config(&[]), store.clone()).unwrap()
+}
+
+fn ip(address: &str) -> Option<IpAddr> {
+    Some(address.parse().unwrap())
+}
+
+/// A Mobile Connect start (no operator call) by `client`; its state.
+async fn start_by(v: &Verifier, client: &str) -> Result<String, VerifyError> {
+    v.start("+99012345678", Protocol::MobileConnect, Origin::Api, ip(client))
+        .await
+        .map(|started| state_of(&started.url))
+}
+
+/// Whether `state` still completes (the operator's refusal reaches its flow).
+async fn completes(v: &Verifier, state: &str) -> Result<(), Option<StateProblem>> {
+    match v.complete(denied(state), None).await {
+        Completion::Api(Err(VerifyError::OperatorDenied { .. })) => Ok(()),
+        other => Err(problem(&other)),
+    }
 }
 
 fn state_of(url: &str) -> String {
@@ -198,6 +219,135 @@ async fn starts_are_limited_per_client() {
             "{}",
             b.name
         );
+    }
+}
+
+/// Every address of one IPv6 /64 is one client; an IPv4-mapped address is its IPv4
+/// address; a neighbouring /64 is another client.
+#[tokio::test]
+async fn the_rate_limit_is_per_ipv4_address_or_ipv6_64() {
+    for b in backends(settings(Duration::from_secs(600), 3)).await {
+        let v = verifier(&b.store);
+        for i in 1..=3 {
+            start_by(&v, &format!("2001:db8:1:2::{i}")).await.unwrap();
+        }
+        let refused = start_by(&v, "2001:db8:1:2:ffff:ffff:ffff:ffff").await;
+        assert!(
+            matches!(refused, Err(VerifyError::RateLimited)),
+            "{}: {refused:?}",
+            b.name
+        );
+        start_by(&v, "2001:db8:1:3::1")
+            .await
+            .unwrap_or_else(|e| panic!("{}: the next /64 is another client: {e:?}", b.name));
+
+        for _ in 0..3 {
+            start_by(&v, "192.0.2.1").await.unwrap();
+        }
+        let mapped = start_by(&v, "::ffff:192.0.2.1").await;
+        assert!(
+            matches!(mapped, Err(VerifyError::RateLimited)),
+            "{}: {mapped:?}",
+            b.name
+        );
+        start_by(&v, "192.0.2.2").await.unwrap();
+    }
+}
+
+/// A client's sixth verification in flight drops its oldest (whose callback then finds
+/// an unknown state); its five newest, and everyone else's, still complete.
+#[tokio::test]
+async fn the_sixth_start_drops_the_clients_oldest() {
+    for b in backends(settings(Duration::from_secs(600), 100)).await {
+        let v = verifier(&b.store);
+        let neighbour = start_by(&v, "2001:db8:9::1").await.unwrap();
+        let mut states = Vec::new();
+        // Six addresses, one /64: one client.
+        for i in 1..=6 {
+            states.push(start_by(&v, &format!("2001:db8:1:2::{i}")).await.unwrap());
+        }
+        assert_eq!(
+            completes(&v, &states[0]).await,
+            Err(Some(StateProblem::Unknown)),
+            "{}: the oldest was dropped",
+            b.name
+        );
+        for (i, state) in states.iter().enumerate().skip(1) {
+            assert_eq!(completes(&v, state).await, Ok(()), "{}: start {i}", b.name);
+        }
+        assert_eq!(completes(&v, &neighbour).await, Ok(()), "{}: another client", b.name);
+
+        // A flood from one client leaves it five slots and no more.
+        let mut flood = Vec::new();
+        for _ in 0..50 {
+            flood.push(start_by(&v, "198.51.100.7").await.unwrap());
+        }
+        let mut live = 0;
+        for (i, state) in flood.iter().enumerate() {
+            match completes(&v, state).await {
+                Ok(()) => {
+                    live += 1;
+                    assert!(i >= 45, "{}: only the newest five stay, not start {i}", b.name);
+                }
+                Err(p) => assert_eq!(p, Some(StateProblem::Unknown), "{}", b.name),
+            }
+        }
+        assert_eq!(live, 5, "{}", b.name);
+    }
+}
+
+/// A completed flow gives its slot back: the client's older verifications stay.
+#[tokio::test]
+async fn completing_a_flow_frees_its_slot() {
+    for b in backends(settings(Duration::from_secs(600), 100)).await {
+        let v = verifier(&b.store);
+        let mut states = Vec::new();
+        for _ in 0..5 {
+            states.push(start_by(&v, "192.0.2.9").await.unwrap());
+        }
+        assert_eq!(completes(&v, &states[4]).await, Ok(()), "{}", b.name);
+        states[4] = start_by(&v, "192.0.2.9").await.unwrap();
+        for (i, state) in states.iter().enumerate() {
+            assert_eq!(completes(&v, state).await, Ok(()), "{}: start {i}", b.name);
+        }
+    }
+}
+
+/// The slot is taken before the operator is called; a start whose operator call fails
+/// gives it back, so it costs the client none of its verifications in flight.
+#[tokio::test]
+async fn a_failed_operator_call_gives_its_slot_back() {
+    // A port nothing listens on: the CAMARA start's network enablement is refused.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let closed = closed.to_string();
+    let config = config(&[("LEPTOS_SITE_ADDR", &closed), ("OPERATOR_TIMEOUT_MS", "2000")]);
+    let mut small = settings(Duration::from_secs(600), 100);
+    small.max_pending_per_client = 2;
+    for b in backends(small).await {
+        let v = Verifier::new(&config, b.store.clone()).unwrap();
+        let first = start_by(&v, "192.0.2.10").await.unwrap();
+        let failed = v
+            .start("+99012345678", Protocol::Camara, Origin::Api, ip("192.0.2.10"))
+            .await;
+        assert!(
+            matches!(
+                failed,
+                Err(VerifyError::OperatorError(_) | VerifyError::OperatorTimeout(_))
+            ),
+            "{}: {failed:?}",
+            b.name
+        );
+        let second = start_by(&v, "192.0.2.10").await.unwrap();
+        assert_eq!(
+            completes(&v, &first).await,
+            Ok(()),
+            "{}: the failed start kept a slot",
+            b.name
+        );
+        assert_eq!(completes(&v, &second).await, Ok(()), "{}", b.name);
     }
 }
 

@@ -163,7 +163,7 @@ impl VerifyError {
 impl From<super::store::StoreError> for VerifyError {
     fn from(error: super::store::StoreError) -> Self {
         match error {
-            super::store::StoreError::Full => VerifyError::RateLimited,
+            // Full is the service's capacity, not this client's rate: 503, named in the log.
             other => VerifyError::StoreUnavailable(other.to_string()),
         }
     }

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 
 pub use error::{PageError, StateProblem, VerifyError};
 pub use ids::{ResultId, SessionId};
-use store::{now_ms, Store, StoreError, StoredResult, Taken};
+use store::{now_ms, ClientKey, Store, StoreError, StoredResult, Taken};
 
 use crate::{
     config::Config,
@@ -143,7 +143,12 @@ impl Verifier {
 
     /// Normalises the number, records the pending verification and returns the URL the
     /// device must visit top-level.
-    /// `client` is the address the request came from, for the per-client rate limit.
+    /// `client` is the address the request came from: its IPv4 address or IPv6 /64 is
+    /// rate limited and holds at most `max_pending_per_client` verifications in flight —
+    /// a start past that drops the client's oldest (see [`store`]), never this one.
+    /// The pending record is written before any operator call, so a start the store
+    /// refuses costs the operator nothing; if the operator call then fails, it is
+    /// released.
     pub async fn start(
         &self,
         typed: &str,
@@ -151,28 +156,50 @@ impl Verifier {
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<Started, VerifyError> {
-        if let Some(ip) = client {
-            if !self.store.allow_start(ip).await? {
+        let client = client.map(ClientKey::from);
+        if let Some(key) = client {
+            if !self.store.allow_start(key).await? {
                 return Err(VerifyError::RateLimited);
             }
         }
         let number = normalise(typed).map_err(VerifyError::InvalidPhone)?;
+        match protocol {
+            Protocol::MobileConnect => self.mobile_connect().map(|_| ())?,
+            Protocol::Camara => self.vonage().map(|_| ())?,
+        }
         let state = State::random();
         let nonce = Nonce::random();
-
-        let url = match protocol {
-            Protocol::MobileConnect => self.mobile_connect()?.authorize_url(&state, &nonce),
-            Protocol::Camara => self.vonage()?.network_enablement(&number, &state).await?,
-        };
-
         let pending = Pending {
             protocol,
             number: number.clone(),
-            nonce,
+            nonce: nonce.clone(),
             origin,
             expires_at_ms: now_ms() + self.store.settings().pending_ttl.as_millis() as u64,
         };
-        self.store.put_pending(&state, &pending).await?;
+        match self.store.put_pending(&state, &pending, client).await {
+            Ok(0) => {}
+            // Not the client's address: logs carry no addresses.
+            Ok(dropped) => tracing::info!(dropped, "a client past its verifications in flight: its oldest dropped"),
+            Err(StoreError::Full) => {
+                let max = self.store.settings().max_pending;
+                tracing::warn!(max, "verification refused: MAX_PENDING verifications in flight");
+                return Err(StoreError::Full.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+
+        let url = match protocol {
+            Protocol::MobileConnect => self.mobile_connect()?.authorize_url(&state, &nonce),
+            Protocol::Camara => match self.vonage()?.network_enablement(&number, &state).await {
+                Ok(url) => url,
+                Err(failure) => {
+                    if let Err(e) = self.store.release_pending(&state, client).await {
+                        tracing::warn!(error = %e, "a failed start's slot stays held until it expires");
+                    }
+                    return Err(failure.into());
+                }
+            },
+        };
         tracing::info!(protocol = protocol.as_str(), number = %number, "verification started");
         Ok(Started { url, number })
     }

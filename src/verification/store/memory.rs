@@ -1,22 +1,33 @@
 //! The embedded backend: bounded maps in this process.
+//!
+//! Everything here is bounded: pending verifications by `MAX_PENDING` (each client's by
+//! `MAX_PENDING_PER_CLIENT`), completed states and results by their caps, and the
+//! per-client rate limiter's map is pruned of quiet clients as it grows.
 
-use std::{net::IpAddr, num::NonZeroU32, sync::Arc};
+use std::{
+    collections::{BTreeMap, HashMap, VecDeque},
+    num::NonZeroU32,
+    sync::{Arc, Mutex},
+    time::{Duration, Instant},
+};
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::{
     now_ms,
-    ttl::{self, TtlStore, WhenFull},
-    Settings, StoreError, StoredResult, Taken, AFTERLIFE,
+    ttl::{TtlStore, WhenFull},
+    ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE,
 };
 use crate::{
     operators::State,
     verification::{ids::ResultId, Pending},
 };
 
-/// Live verifications at once; past this, new ones are refused (`rate_limited`).
-pub const PENDING_CAP: usize = 10_000;
 pub const RESULT_CAP: usize = 10_000;
+/// The rate limiter forgets clients whose minute has passed once it holds this many...
+const LIMITER_PRUNE_AT: usize = 10_000;
+/// ...at most this often: pruning walks the whole map, so not on every start of a flood.
+const LIMITER_PRUNE_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Clone)]
 pub struct MemoryStore {
@@ -25,12 +36,110 @@ pub struct MemoryStore {
 }
 
 struct Inner {
-    pending: TtlStore<State, Pending>,
+    pending: Mutex<PendingTable>,
     /// States already taken, to tell a replay from an unknown state.
     taken: TtlStore<State, ()>,
     results: TtlStore<ResultId, StoredResult>,
-    /// Starts per client address: each start costs an operator request and a pending entry.
-    starts: DefaultKeyedRateLimiter<IpAddr>,
+    /// Starts per client: each start costs an operator request and a pending entry.
+    starts: DefaultKeyedRateLimiter<ClientKey>,
+    last_prune: Mutex<Instant>,
+}
+
+/// Pending verifications, in creation order and by client.
+struct PendingTable {
+    entries: HashMap<State, Entry>,
+    /// Creation order (sequence number → state): the oldest expire first.
+    order: BTreeMap<u64, State>,
+    /// Each client's verifications in flight, oldest first; no key for a client with none.
+    by_client: HashMap<ClientKey, VecDeque<u64>>,
+    next: u64,
+}
+
+struct Entry {
+    pending: Pending,
+    client: Option<ClientKey>,
+    seq: u64,
+    created: Instant,
+}
+
+impl PendingTable {
+    fn remove(&mut self, state: &State) -> Option<Entry> {
+        let entry = self.entries.remove(state)?;
+        self.order.remove(&entry.seq);
+        if let Some(client) = entry.client {
+            if let Some(seqs) = self.by_client.get_mut(&client) {
+                seqs.retain(|s| *s != entry.seq);
+                if seqs.is_empty() {
+                    self.by_client.remove(&client);
+                }
+            }
+        }
+        Some(entry)
+    }
+
+    fn remove_seq(&mut self, seq: u64) {
+        if let Some(state) = self.order.get(&seq).cloned() {
+            self.remove(&state);
+        }
+    }
+
+    /// The oldest entry's sequence number, if it is older than `age`.
+    fn oldest_older_than(&self, age: Duration, now: Instant) -> Option<u64> {
+        let (seq, state) = self.order.first_key_value()?;
+        let entry = self.entries.get(state)?;
+        (now.saturating_duration_since(entry.created) >= age).then_some(*seq)
+    }
+
+    fn insert(
+        &mut self,
+        state: State,
+        pending: Pending,
+        client: Option<ClientKey>,
+        settings: &Settings,
+        now: Instant,
+    ) -> Result<usize, StoreError> {
+        // Nothing outlives its afterlife.
+        while let Some(seq) = self.oldest_older_than(settings.pending_ttl + AFTERLIFE, now) {
+            self.remove_seq(seq);
+        }
+        self.remove(&state);
+        let per_client = settings.max_pending_per_client.max(1);
+        let held = client.and_then(|c| self.by_client.get(&c)).map_or(0, VecDeque::len);
+        // A client at its cap makes room itself below; anyone else needs a free place.
+        if held < per_client && self.entries.len() >= settings.max_pending {
+            // Past its own expiry, an entry only waits to answer "expired": it goes first.
+            match self.oldest_older_than(settings.pending_ttl, now) {
+                Some(seq) => self.remove_seq(seq),
+                None => return Err(StoreError::Full),
+            }
+        }
+        let mut dropped = 0;
+        if let Some(client) = client {
+            while let Some(oldest) = self
+                .by_client
+                .get(&client)
+                .filter(|seqs| seqs.len() >= per_client)
+                .and_then(|seqs| seqs.front().copied())
+            {
+                self.remove_seq(oldest);
+                dropped += 1;
+            }
+            self.by_client.entry(client).or_default().push_back(self.next);
+        }
+        let seq = self.next;
+        self.next += 1;
+        self.order.insert(seq, state.clone());
+        self.entries.insert(
+            state,
+            Entry {
+                pending,
+                client,
+                seq,
+                created: now,
+            },
+        );
+        Ok(dropped)
+    }
 }
 
 impl MemoryStore {
@@ -40,34 +149,56 @@ impl MemoryStore {
         Self {
             settings,
             inner: Arc::new(Inner {
-                pending: TtlStore::new(kept, PENDING_CAP),
-                taken: TtlStore::new(kept, PENDING_CAP),
+                pending: Mutex::new(PendingTable {
+                    entries: HashMap::new(),
+                    order: BTreeMap::new(),
+                    by_client: HashMap::new(),
+                    next: 0,
+                }),
+                taken: TtlStore::new(kept, settings.max_pending),
                 results: TtlStore::new(settings.result_ttl, RESULT_CAP),
                 starts: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+                last_prune: Mutex::new(Instant::now()),
             }),
         }
     }
 
-    pub fn put_pending(&self, state: &State, pending: &Pending) -> Result<(), StoreError> {
+    fn pending(&self) -> std::sync::MutexGuard<'_, PendingTable> {
+        // Every change to the table completes before anything can panic.
         self.inner
             .pending
-            .insert(state.clone(), pending.clone(), WhenFull::Refuse)
-            .map_err(|_| StoreError::Full)
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    pub fn put_pending(
+        &self,
+        state: &State,
+        pending: &Pending,
+        client: Option<ClientKey>,
+    ) -> Result<usize, StoreError> {
+        self.pending()
+            .insert(state.clone(), pending.clone(), client, &self.settings, Instant::now())
+    }
+
+    pub fn release_pending(&self, state: &State) {
+        self.pending().remove(state);
     }
 
     pub fn take_pending(&self, state: &State) -> Taken {
-        match self.inner.pending.take(state) {
-            ttl::Taken::Found(pending) => {
+        let kept = self.settings.pending_ttl + AFTERLIFE;
+        let entry = self.pending().remove(state);
+        match entry {
+            Some(entry) => {
                 let _ = self.inner.taken.insert(state.clone(), (), WhenFull::EvictOldest);
-                if pending.expires_at_ms <= now_ms() {
+                if entry.pending.expires_at_ms <= now_ms() || entry.created.elapsed() >= kept {
                     Taken::Expired
                 } else {
-                    Taken::Found(pending)
+                    Taken::Found(entry.pending)
                 }
             }
-            ttl::Taken::Expired => Taken::Expired,
-            ttl::Taken::Missing if self.inner.taken.contains(state) => Taken::Replayed,
-            ttl::Taken::Missing => Taken::Missing,
+            None if self.inner.taken.contains(state) => Taken::Replayed,
+            None => Taken::Missing,
         }
     }
 
@@ -83,12 +214,138 @@ impl MemoryStore {
         self.inner.results.get(id)
     }
 
-    pub fn allow_start(&self, client: IpAddr) -> bool {
+    pub fn allow_start(&self, client: ClientKey) -> bool {
         let allowed = self.inner.starts.check_key(&client).is_ok();
-        // Forget quiet clients now and then, so the limiter's map stays small.
-        if self.inner.starts.len() > 10_000 {
-            self.inner.starts.retain_recent();
+        if self.inner.starts.len() > LIMITER_PRUNE_AT {
+            let mut last = self.inner.last_prune.lock().unwrap_or_else(|p| p.into_inner());
+            if last.elapsed() >= LIMITER_PRUNE_EVERY {
+                *last = Instant::now();
+                drop(last);
+                self.inner.starts.retain_recent();
+            }
         }
         allowed
+    }
+
+    /// Pending verifications held now, in all and by clients (for tests).
+    #[cfg(test)]
+    fn held(&self) -> (usize, usize, usize) {
+        let table = self.pending();
+        (table.entries.len(), table.order.len(), table.by_client.len())
+    }
+
+    /// A fresh random key: this store is this process's alone, and so are its sessions.
+    pub fn session_key(&self) -> Vec<u8> {
+        rand::random::<[u8; 32]>().to_vec()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{
+        operators::Nonce,
+        phone::normalise,
+        protocol::Protocol,
+        verification::{Origin, RESULT_TTL},
+    };
+
+    fn settings(per_client: usize, max: usize, pending_ttl: Duration) -> Settings {
+        Settings {
+            pending_ttl,
+            result_ttl: RESULT_TTL,
+            starts_per_minute: 30,
+            max_pending_per_client: per_client,
+            max_pending: max,
+        }
+    }
+
+    fn pending(ttl: Duration) -> Pending {
+        Pending {
+            protocol: Protocol::MobileConnect,
+            number: normalise("+99012345678").unwrap(),
+            nonce: Nonce::random(),
+            origin: Origin::Api,
+            expires_at_ms: now_ms() + ttl.as_millis() as u64,
+        }
+    }
+
+    fn client(i: u32) -> Option<ClientKey> {
+        Some(ClientKey::V4(std::net::Ipv4Addr::from(0xC000_0200 + i)))
+    }
+
+    #[test]
+    fn a_client_past_its_cap_loses_its_oldest() {
+        let store = MemoryStore::new(settings(2, 100, Duration::from_secs(600)));
+        let states: Vec<State> = (0..3).map(|_| State::random()).collect();
+        let ttl = Duration::from_secs(600);
+        assert_eq!(store.put_pending(&states[0], &pending(ttl), client(1)).unwrap(), 0);
+        assert_eq!(store.put_pending(&states[1], &pending(ttl), client(1)).unwrap(), 0);
+        assert_eq!(store.put_pending(&states[2], &pending(ttl), client(1)).unwrap(), 1);
+        assert_eq!(store.take_pending(&states[0]), Taken::Missing);
+        assert!(matches!(store.take_pending(&states[1]), Taken::Found(_)));
+        assert!(matches!(store.take_pending(&states[2]), Taken::Found(_)));
+        // Completed flows free their slots and the client's entry.
+        assert_eq!(store.held(), (0, 0, 0));
+    }
+
+    #[test]
+    fn the_global_cap_refuses_live_entries_but_not_expired_ones() {
+        let ttl = Duration::from_secs(600);
+        let store = MemoryStore::new(settings(5, 3, ttl));
+        for i in 0..3 {
+            store.put_pending(&State::random(), &pending(ttl), client(i)).unwrap();
+        }
+        assert!(matches!(
+            store.put_pending(&State::random(), &pending(ttl), client(9)),
+            Err(StoreError::Full)
+        ));
+        assert!(matches!(
+            store.put_pending(&State::random(), &pending(ttl), None),
+            Err(StoreError::Full)
+        ));
+        // A client at its own cap still gets through: it makes room itself.
+        let one = MemoryStore::new(settings(1, 1, ttl));
+        one.put_pending(&State::random(), &pending(ttl), client(1)).unwrap();
+        assert_eq!(one.put_pending(&State::random(), &pending(ttl), client(1)).unwrap(), 1);
+
+        // Entries past their lifetime, only kept to say "expired", make room.
+        let short = MemoryStore::new(settings(5, 2, Duration::ZERO));
+        for i in 0..2 {
+            short
+                .put_pending(&State::random(), &pending(Duration::ZERO), client(i))
+                .unwrap();
+        }
+        short
+            .put_pending(&State::random(), &pending(Duration::ZERO), client(7))
+            .unwrap();
+        assert_eq!(short.held(), (2, 2, 2));
+    }
+
+    #[test]
+    fn a_released_verification_frees_its_slot() {
+        let ttl = Duration::from_secs(600);
+        let store = MemoryStore::new(settings(1, 1, ttl));
+        let state = State::random();
+        store.put_pending(&state, &pending(ttl), client(1)).unwrap();
+        store.release_pending(&state);
+        assert_eq!(store.held(), (0, 0, 0));
+        assert_eq!(store.take_pending(&state), Taken::Missing);
+    }
+
+    #[test]
+    fn a_flood_from_distinct_clients_stays_within_the_cap() {
+        let ttl = Duration::from_secs(600);
+        let store = MemoryStore::new(settings(5, 1_000, ttl));
+        let (mut stored, mut full) = (0, 0);
+        for i in 0..5_000 {
+            match store.put_pending(&State::random(), &pending(ttl), client(i)) {
+                Ok(_) => stored += 1,
+                Err(StoreError::Full) => full += 1,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!((stored, full), (1_000, 4_000));
+        assert_eq!(store.held(), (1_000, 1_000, 1_000));
     }
 }

@@ -8,12 +8,28 @@
 //!
 //! Values hold what the flow needs and nothing more: no operator token ever; the number
 //! only until the flow completes (pending) and, for the page, in its result.
+//!
+//! Limits are per client ([`ClientKey`]: an IPv4 address or an IPv6 /64), never only
+//! global, so that no flood from a few addresses can lock everyone else out:
+//! - starts per minute (`RATE_LIMIT_PER_MINUTE`);
+//! - verifications in flight (`MAX_PENDING_PER_CLIENT`): past it, the client's *oldest*
+//!   pending verification is dropped to make room, never the new one. A person who
+//!   retries always gets through, and one address only ever holds its few slots; the
+//!   dropped verification's callback answers as for an unknown state;
+//! - in memory only, a global `MAX_PENDING`, large enough that filling it takes more
+//!   addresses than a flood has (then starts are refused, `StoreError::Full`). Redis has
+//!   no such count: it is bounded by its own memory (`maxmemory`), and every key it holds
+//!   expires with its flow.
 
 mod memory;
 mod redis;
 pub mod ttl;
 
-use std::{net::IpAddr, time::Duration};
+use std::{
+    fmt,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Duration,
+};
 
 use serde::{Deserialize, Serialize};
 
@@ -29,6 +45,43 @@ pub struct Settings {
     pub result_ttl: Duration,
     /// Starts per client per minute.
     pub starts_per_minute: u32,
+    /// Verifications one client may have in flight; a start past it drops that client's
+    /// oldest.
+    pub max_pending_per_client: usize,
+    /// Verifications in flight at once in the memory backend (Redis: its own memory).
+    pub max_pending: usize,
+}
+
+/// Who a limit applies to: an IPv4 address, or the /64 of an IPv6 address (one
+/// subscriber's network: every address in it is the client's for free). An IPv4-mapped
+/// IPv6 address (`::ffff:192.0.2.1`, a dual-stack socket) is its IPv4 address.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ClientKey {
+    V4(Ipv4Addr),
+    /// The first 64 bits.
+    V6(u64),
+}
+
+impl From<IpAddr> for ClientKey {
+    fn from(ip: IpAddr) -> Self {
+        match ip {
+            IpAddr::V4(v4) => ClientKey::V4(v4),
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => ClientKey::V4(v4),
+                None => ClientKey::V6((u128::from(v6) >> 64) as u64),
+            },
+        }
+    }
+}
+
+/// `192.0.2.1` or `2001:db8:0:1::/64`: what Redis keys hash, never logged.
+impl fmt::Display for ClientKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ClientKey::V4(v4) => write!(f, "{v4}"),
+            ClientKey::V6(net) => write!(f, "{}/64", Ipv6Addr::from(u128::from(*net) << 64)),
+        }
+    }
 }
 
 /// How long past its own expiry a pending verification (or a completed state) is kept,
@@ -51,7 +104,7 @@ pub enum StoreError {
     #[error("the store is unavailable: {0}")]
     Unavailable(String),
     /// The memory backend holds as many verifications in flight as it may.
-    #[error("the store is full")]
+    #[error("the store is full: MAX_PENDING verifications in flight")]
     Full,
     /// A value that does not decode (another version wrote it, or it was tampered with).
     #[error("a stored value does not decode: {0}")]
@@ -95,15 +148,35 @@ impl Store {
         }
     }
 
-    /// Records a started verification under its state.
-    pub async fn put_pending(&self, state: &State, pending: &Pending) -> Result<(), StoreError> {
+    /// Records a started verification under its state, in one of `client`'s slots: if
+    /// the client already holds `max_pending_per_client`, its oldest is dropped first.
+    /// Returns how many were dropped (0 or 1). `Full` only from the memory backend.
+    pub async fn put_pending(
+        &self,
+        state: &State,
+        pending: &Pending,
+        client: Option<ClientKey>,
+    ) -> Result<usize, StoreError> {
         match self {
-            Store::Memory(s) => s.put_pending(state, pending),
-            Store::Redis(s) => s.put_pending(state, pending).await,
+            Store::Memory(s) => s.put_pending(state, pending, client),
+            Store::Redis(s) => s.put_pending(state, pending, client).await,
         }
     }
 
-    /// Takes the verification under `state`, at most once across every instance.
+    /// Forgets a verification that never got under way (its operator call failed), and
+    /// frees its slot: its state was never given out.
+    pub async fn release_pending(&self, state: &State, client: Option<ClientKey>) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(s) => {
+                s.release_pending(state);
+                Ok(())
+            }
+            Store::Redis(s) => s.release_pending(state, client).await,
+        }
+    }
+
+    /// Takes the verification under `state`, at most once across every instance; frees
+    /// its client's slot.
     pub async fn take_pending(&self, state: &State) -> Result<Taken, StoreError> {
         match self {
             Store::Memory(s) => Ok(s.take_pending(state)),
@@ -129,7 +202,7 @@ impl Store {
     }
 
     /// Counts a start by `client`; `false` once it is past its starts per minute.
-    pub async fn allow_start(&self, client: IpAddr) -> Result<bool, StoreError> {
+    pub async fn allow_start(&self, client: ClientKey) -> Result<bool, StoreError> {
         match self {
             Store::Memory(s) => Ok(s.allow_start(client)),
             Store::Redis(s) => s.allow_start(client).await,
@@ -142,6 +215,34 @@ impl Store {
             Store::Memory(_) => Ok(()),
             Store::Redis(s) => s.ping().await,
         }
+    }
+
+    /// The key that signs session cookies (issue 10, the HTTP edge): the same on every
+    /// instance sharing this store. Asked once, at start-up.
+    pub async fn session_key(&self) -> Result<Vec<u8>, StoreError> {
+        match self {
+            Store::Memory(s) => Ok(s.session_key()),
+            Store::Redis(s) => s.session_key().await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key(ip: &str) -> ClientKey {
+        ClientKey::from(ip.parse::<IpAddr>().unwrap())
+    }
+
+    #[test]
+    fn a_client_is_an_ipv4_address_or_an_ipv6_64() {
+        assert_eq!(key("2001:db8:1:2::1"), key("2001:db8:1:2:ffff:ffff:ffff:ffff"));
+        assert_ne!(key("2001:db8:1:2::1"), key("2001:db8:1:3::1"));
+        assert_eq!(key("::ffff:192.0.2.1"), key("192.0.2.1"));
+        assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
+        assert_eq!(key("2001:db8:1:2::9").to_string(), "2001:db8:1:2::/64");
+        assert_eq!(key("::ffff:192.0.2.1").to_string(), "192.0.2.1");
     }
 }
 

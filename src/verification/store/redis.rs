@@ -5,14 +5,25 @@
 //! - `pending:<h>` — a started verification (JSON), until its callback, TTL = lifetime + afterlife;
 //! - `taken:<h>` — a state already completed, to answer "replayed";
 //! - `result:<h>` — a finished result for the page (JSON), TTL = result lifetime;
-//! - `starts:<ip>:<minute>` — a client's starts in this minute, TTL one minute.
+//! - `client:<c>` — a client's verifications in flight: a sorted set of the `<h>` of
+//!   their states, scored by start time, TTL = lifetime + afterlife;
+//! - `starts:<c>:<minute>` — a client's starts in this minute, TTL one minute.
+//!
+//! `<c>` is the SHA-256 of the [`ClientKey`] (an IPv4 address or IPv6 /64): no address
+//! in clear. There is no global count of verifications in flight: Redis is bounded by its
+//! own memory (`maxmemory`, with the default `noeviction` a full Redis refuses writes,
+//! which starts report as `store_unavailable`), and every key expires with its flow.
+//! The scripts name some keys they compute (a client's evicted states); that is fine on
+//! one Redis (or a primary with replicas), not on Redis Cluster.
 
-use std::{net::IpAddr, time::Duration};
+use std::time::Duration;
 
 use redis::{aio::ConnectionManager, AsyncCommands, Script};
 use sha2::{Digest, Sha256};
 
-use super::{now_ms, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
+use serde::{Deserialize, Serialize};
+
+use super::{now_ms, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
 use crate::{
     operators::State,
     verification::{ids::ResultId, Pending},
@@ -25,10 +36,15 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 /// GETDEL the pending record and mark its state taken, in one step: two instances
 /// redeeming one state concurrently get it exactly once. Returns the record, or
 /// "replayed" / "missing".
+/// Frees the client's slot too (the record names its client's set), in the same step.
 const TAKE: &str = r#"
 local value = redis.call('GETDEL', KEYS[1])
 if value then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
+  local ok, record = pcall(cjson.decode, value)
+  if ok and type(record) == 'table' and type(record.slot) == 'string' then
+    redis.call('ZREM', record.slot, ARGV[2])
+  end
   return {'found', value}
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -36,6 +52,59 @@ if redis.call('EXISTS', KEYS[2]) == 1 then
 end
 return {'missing', ''}
 "#;
+
+/// Writes a pending record into one of its client's slots, in one step: forgets the
+/// client's members older than any record can live, drops its oldest records while it
+/// holds `max` or more, then adds this one (scored after its newest, so start order is
+/// kept within a millisecond). Returns how many were dropped.
+/// KEYS: pending key, client set (absent: no client). ARGV: record, lifetime ms, now ms,
+/// max per client, this state's hash, the pending key prefix.
+const PUT: &str = r#"
+local dropped = 0
+local set = KEYS[2]
+if set then
+  local now, keep, max = tonumber(ARGV[3]), tonumber(ARGV[2]), tonumber(ARGV[4])
+  redis.call('ZREMRANGEBYSCORE', set, '-inf', now - keep)
+  local held = redis.call('ZCARD', set)
+  if held >= max then
+    for _, h in ipairs(redis.call('ZRANGE', set, 0, held - max)) do
+      redis.call('DEL', ARGV[6] .. h)
+      redis.call('ZREM', set, h)
+      dropped = dropped + 1
+    end
+  end
+  local score = now
+  local newest = redis.call('ZRANGE', set, -1, -1, 'WITHSCORES')
+  if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 1 end
+  redis.call('ZADD', set, score, ARGV[5])
+  redis.call('PEXPIRE', set, keep)
+end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return dropped
+"#;
+
+/// Forgets a record whose flow never started, and its slot.
+const RELEASE: &str = r#"
+redis.call('DEL', KEYS[1])
+if KEYS[2] then redis.call('ZREM', KEYS[2], ARGV[1]) end
+return 1
+"#;
+
+/// A pending record as Redis holds it: the verification and the key of its client's set.
+#[derive(Serialize)]
+struct Record<'a> {
+    slot: Option<&'a str>,
+    pending: &'a Pending,
+}
+
+/// Reads records with or without a slot (written before slots existed, by an older
+/// instance in a rolling upgrade).
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum StoredRecord {
+    Slotted { pending: Pending },
+    Bare(Pending),
+}
 
 /// A fixed one-minute window per client, shared by every instance.
 const COUNT_START: &str = r#"
@@ -50,6 +119,8 @@ pub struct RedisStore {
     connection: ConnectionManager,
     prefix: String,
     take: Script,
+    put: Script,
+    release: Script,
     count_start: Script,
 }
 
@@ -72,6 +143,8 @@ impl RedisStore {
             connection,
             prefix: prefix.to_owned(),
             take: Script::new(TAKE),
+            put: Script::new(PUT),
+            release: Script::new(RELEASE),
             count_start: Script::new(COUNT_START),
         };
         store.ping().await?;
@@ -79,20 +152,57 @@ impl RedisStore {
     }
 
     fn key(&self, kind: &str, secret: &str) -> String {
-        format!(
-            "{}{kind}:{}",
-            self.prefix,
-            hex::encode(Sha256::digest(secret.as_bytes()))
-        )
+        format!("{}{kind}:{}", self.prefix, Self::hash(secret))
     }
 
-    pub async fn put_pending(&self, state: &State, pending: &Pending) -> Result<(), StoreError> {
-        let value = serde_json::to_string(pending).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+    /// The hex SHA-256 that names `state` in keys and client sets.
+    fn hash(secret: &str) -> String {
+        hex::encode(Sha256::digest(secret.as_bytes()))
+    }
+
+    fn client_set(&self, client: ClientKey) -> String {
+        self.key("client", &client.to_string())
+    }
+
+    pub async fn put_pending(
+        &self,
+        state: &State,
+        pending: &Pending,
+        client: Option<ClientKey>,
+    ) -> Result<usize, StoreError> {
+        let set = client.map(|c| self.client_set(c));
+        let value = serde_json::to_string(&Record {
+            slot: set.as_deref(),
+            pending,
+        })
+        .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let keep = millis(self.settings.pending_ttl + AFTERLIFE);
+        let mut invocation = self.put.key(self.key("pending", state.secret()));
+        if let Some(set) = &set {
+            invocation.key(set);
+        }
+        invocation
+            .arg(value)
+            .arg(keep)
+            .arg(now_ms())
+            .arg(self.settings.max_pending_per_client.max(1))
+            .arg(Self::hash(state.secret()))
+            .arg(format!("{}pending:", self.prefix));
         let mut connection = self.connection.clone();
-        connection
-            .pset_ex::<_, _, ()>(self.key("pending", state.secret()), value, keep)
+        invocation.invoke_async(&mut connection).await.map_err(unavailable)
+    }
+
+    pub async fn release_pending(&self, state: &State, client: Option<ClientKey>) -> Result<(), StoreError> {
+        let mut invocation = self.release.key(self.key("pending", state.secret()));
+        if let Some(client) = client {
+            invocation.key(self.client_set(client));
+        }
+        invocation.arg(Self::hash(state.secret()));
+        let mut connection = self.connection.clone();
+        invocation
+            .invoke_async::<i64>(&mut connection)
             .await
+            .map(|_| ())
             .map_err(unavailable)
     }
 
@@ -103,12 +213,15 @@ impl RedisStore {
             .key(self.key("pending", state.secret()))
             .key(self.key("taken", state.secret()))
             .arg(millis(self.settings.pending_ttl + AFTERLIFE))
+            .arg(Self::hash(state.secret()))
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
         Ok(match status.as_str() {
             "found" => {
-                let pending: Pending = serde_json::from_str(&value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let pending = match serde_json::from_str(&value).map_err(|e| StoreError::Corrupt(e.to_string()))? {
+                    StoredRecord::Slotted { pending } | StoredRecord::Bare(pending) => pending,
+                };
                 if pending.expires_at_ms <= now_ms() {
                     Taken::Expired
                 } else {
@@ -140,9 +253,9 @@ impl RedisStore {
             .transpose()
     }
 
-    pub async fn allow_start(&self, client: IpAddr) -> Result<bool, StoreError> {
+    pub async fn allow_start(&self, client: ClientKey) -> Result<bool, StoreError> {
         let minute = now_ms() / 60_000;
-        let key = format!("{}starts:{client}:{minute}", self.prefix);
+        let key = format!("{}:{minute}", self.key("starts", &client.to_string()));
         let mut connection = self.connection.clone();
         let count: u64 = self
             .count_start
@@ -161,6 +274,26 @@ impl RedisStore {
             .await
             .map(|_| ())
             .map_err(unavailable)
+    }
+
+    /// The session-signing key every instance shares: the first instance to start sets a
+    /// random one (NX), every instance reads the one that won.
+    pub async fn session_key(&self) -> Result<Vec<u8>, StoreError> {
+        let key = format!("{}session-key", self.prefix);
+        let mut connection = self.connection.clone();
+        let candidate = hex::encode(rand::random::<[u8; 32]>());
+        redis::cmd("SET")
+            .arg(&key)
+            .arg(&candidate)
+            .arg("NX")
+            .query_async::<Option<String>>(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        let stored: Option<String> = connection.get(&key).await.map_err(unavailable)?;
+        stored
+            .and_then(|v| hex::decode(v).ok())
+            .filter(|k| k.len() == 32)
+            .ok_or_else(|| StoreError::Corrupt("the session key is not 64 hex digits".into()))
     }
 }
 

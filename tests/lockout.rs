@@ -1,0 +1,207 @@
+//! No lockout (issue 10, item 1), over real HTTP behind a trusted proxy (`TRUST_PROXY`,
+//! each request its own `X-Forwarded-For`): floods of Mobile Connect starts — cheap, no
+//! operator call — from 20,000 addresses, from one IPv6 /64 and from one IPv4 address,
+//! and after each a fresh client still starts and completes a verification. With the
+//! memory store and with Redis.
+#![cfg(feature = "sandbox")]
+
+mod common;
+
+use std::{sync::Arc, time::Duration};
+
+use common::{following_client, redis::RedisServer, TestApp};
+use serde_json::{json, Value};
+use tokio::{sync::Semaphore, task::JoinSet};
+
+const FLOOD: u32 = 20_000;
+const CONCURRENCY: usize = 64;
+/// A flood that takes longer than this is itself a failure (the issue's: "in a minute").
+const FLOOD_BOUND: Duration = Duration::from_secs(120);
+const START: &str = r#"{"phone":"+99012345678","protocol":"mobile-connect"}"#;
+
+/// What a flood got back.
+#[derive(Default)]
+struct Tally {
+    /// (index, operator URL) of each start accepted.
+    started: Vec<(u32, String)>,
+    rate_limited: u32,
+    /// Anything else: (status, body).
+    other: Vec<(u16, String)>,
+}
+
+async fn login(client: &reqwest::Client, app: &TestApp, forwarded: &str) -> (u16, String) {
+    let r = client
+        .post(app.url("/login"))
+        .header("x-forwarded-for", forwarded)
+        .header("content-type", "application/json")
+        .body(START)
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.text().await.unwrap())
+}
+
+/// `FLOOD` starts, `CONCURRENCY` at a time, the i-th from `address(i)`.
+async fn flood(app: &TestApp, address: fn(u32) -> String) -> Tally {
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap();
+    let permits = Arc::new(Semaphore::new(CONCURRENCY));
+    let url = app.url("/login");
+    let mut tasks = JoinSet::new();
+    for i in 0..FLOOD {
+        let permit = permits.clone().acquire_owned().await.unwrap();
+        let (client, url) = (client.clone(), url.clone());
+        tasks.spawn(async move {
+            let _permit = permit;
+            let r = client
+                .post(url)
+                .header("x-forwarded-for", address(i))
+                .header("content-type", "application/json")
+                .body(START)
+                .send()
+                .await
+                .unwrap();
+            (i, r.status().as_u16(), r.text().await.unwrap())
+        });
+    }
+    let mut tally = Tally::default();
+    while let Some(done) = tasks.join_next().await {
+        let (i, status, body) = done.unwrap();
+        match status {
+            200 => tally.started.push((i, url_of(&body))),
+            429 => {
+                let body: Value = serde_json::from_str(&body).unwrap();
+                assert_eq!(body["error"], "rate_limited", "{body}");
+                tally.rate_limited += 1;
+            }
+            _ => tally.other.push((status, body)),
+        }
+    }
+    tally.started.sort();
+    tally
+}
+
+async fn bounded_flood(app: &TestApp, address: fn(u32) -> String) -> Tally {
+    tokio::time::timeout(FLOOD_BOUND, flood(app, address))
+        .await
+        .expect("the flood finishes in bounded time")
+}
+
+fn url_of(body: &str) -> String {
+    let body: Value = serde_json::from_str(body).unwrap();
+    body["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("a url in {body}"))
+        .to_owned()
+}
+
+/// Follows an operator URL to the app's callback, as the phone would; the JSON verdict.
+async fn follow(url: &str) -> (u16, Value) {
+    let r = following_client(&[]).get(url).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+/// A completed flow's verdict says verified (other fields, e.g. `sandbox`, aside).
+fn assert_verified((status, body): &(u16, Value), what: &str) {
+    assert_eq!(
+        (*status, &body["devicePhoneNumberVerified"]),
+        (200, &json!(true)),
+        "{what}: {body}"
+    );
+}
+
+/// A client the flood never used starts one (200 with a url) and completes it.
+async fn a_fresh_client_gets_through(app: &TestApp, forwarded: &str) {
+    let (status, body) = login(&following_client(&[]), app, forwarded).await;
+    assert_eq!(status, 200, "a fresh client ({forwarded}) is locked out: {body}");
+    assert_verified(&follow(&url_of(&body)).await, forwarded);
+}
+
+/// 10.0.0.0/8: one address each.
+fn distinct_ipv4(i: u32) -> String {
+    format!("10.{}.{}.{}", i >> 16, (i >> 8) & 0xff, i & 0xff)
+}
+
+/// One /64, a different address each time.
+fn one_ipv6_64(i: u32) -> String {
+    format!("2001:db8:aa:bb:{:x}::{:x}", i % 7, i + 1)
+}
+
+fn one_ipv4(_: u32) -> String {
+    "198.51.100.7".into()
+}
+
+async fn no_lockout(redis_url: Option<&str>) {
+    let mut vars = vec![("TRUST_PROXY", "true")];
+    if let Some(url) = redis_url {
+        vars.push(("REDIS_URL", url));
+    }
+    // The default limits: RATE_LIMIT_PER_MINUTE 30, MAX_PENDING_PER_CLIENT 5.
+    let app = TestApp::start(&vars).await;
+
+    // 20,000 addresses, one start each: every one is accepted and kept.
+    let many = bounded_flood(&app, distinct_ipv4).await;
+    assert_eq!(
+        (many.started.len(), many.rate_limited),
+        (FLOOD as usize, 0),
+        "others: {:?}",
+        &many.other[..many.other.len().min(3)]
+    );
+    a_fresh_client_gets_through(&app, "192.0.2.1").await;
+    // The flood dropped no one else's verification: its first still completes.
+    assert_verified(&follow(&many.started[0].1).await, "the flood's first");
+
+    // 20,000 addresses of one /64: one client, rate limited as one.
+    let one_net = bounded_flood(&app, one_ipv6_64).await;
+    assert!(
+        one_net.other.is_empty(),
+        "{:?}",
+        &one_net.other[..one_net.other.len().min(3)]
+    );
+    // 30 a minute, and the flood may straddle a window (Redis) or refill a few (memory).
+    let started = one_net.started.len();
+    assert!((30..=100).contains(&started), "one /64 started {started}");
+    assert_eq!(started as u32 + one_net.rate_limited, FLOOD);
+    a_fresh_client_gets_through(&app, "2001:db8:aa:cc::1").await;
+    a_fresh_client_gets_through(&app, "192.0.2.2").await;
+
+    // One address with no rate limit to stop it: it still holds five slots, no more.
+    let mut vars = vars.clone();
+    vars.push(("RATE_LIMIT_PER_MINUTE", "1000000"));
+    let app = TestApp::start(&vars).await;
+    let one = bounded_flood(&app, one_ipv4).await;
+    assert_eq!(
+        one.started.len(),
+        FLOOD as usize,
+        "{:?}",
+        &one.other[..one.other.len().min(3)]
+    );
+    a_fresh_client_gets_through(&app, "192.0.2.3").await;
+    // Its five newest complete; its flood's first was dropped to make room.
+    let client = following_client(&[]);
+    let mut newest = Vec::new();
+    for _ in 0..5 {
+        let (status, body) = login(&client, &app, &one_ipv4(0)).await;
+        assert_eq!(status, 200, "{body}");
+        newest.push(url_of(&body));
+    }
+    let (status, body) = follow(&one.started[0].1).await;
+    assert_eq!((status, &body["error"]), (400, &json!("invalid_state")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("unknown"), "{body}");
+    for url in newest {
+        assert_verified(&follow(&url).await, "one of the five newest");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_lock_no_one_out_in_memory() {
+    no_lockout(None).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn floods_lock_no_one_out_with_redis() {
+    let redis = RedisServer::start();
+    no_lockout(Some(&redis.url())).await;
+}
