@@ -205,3 +205,19 @@ async fn floods_lock_no_one_out_with_redis() {
     let redis = RedisServer::start();
     no_lockout(Some(&redis.url())).await;
 }
+
+/// Past `MAX_PENDING` (memory store), a start is refused with a clear 503 in the API's
+/// error shape — the service is full, not this client too fast.
+#[tokio::test]
+async fn a_full_memory_store_answers_503() {
+    let app = TestApp::start(&[("TRUST_PROXY", "true"), ("MAX_PENDING", "3")]).await;
+    let client = following_client(&[]);
+    for i in 1..=3 {
+        let (status, body) = login(&client, &app, &format!("192.0.2.{i}")).await;
+        assert_eq!(status, 200, "{body}");
+    }
+    let (status, body) = login(&client, &app, "192.0.2.9").await;
+    let body: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((status, &body["error"]), (503, &json!("store_unavailable")), "{body}");
+    assert!(body["message"].as_str().unwrap().contains("unavailable"), "{body}");
+}

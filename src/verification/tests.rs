@@ -211,3 +211,36 @@ async fn starts_are_limited_per_client() {
         .await
         .is_ok());
 }
+
+/// A start the store refuses (memory full: `MAX_PENDING`) costs the operator nothing:
+/// capacity is checked before the network enablement call, and the refusal is a 503.
+#[tokio::test]
+async fn a_refused_start_makes_no_operator_call() {
+    // The "operator" (the mounted virtual operator's address) is a listener that counts
+    // connections and never answers.
+    let operator = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    operator.set_nonblocking(true).unwrap();
+    let address = operator.local_addr().unwrap().to_string();
+    let config = config(&[
+        ("LEPTOS_SITE_ADDR", &address),
+        ("OPERATOR_TIMEOUT_MS", "500"),
+        ("MAX_PENDING", "1"),
+    ]);
+    let v = memory(&config, PENDING_TTL);
+    let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+    v.start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+        .await
+        .unwrap();
+    let refused = v.start("+99012345678", Protocol::Camara, Origin::Api, Some(b)).await;
+    match &refused {
+        Err(e @ VerifyError::StoreUnavailable(reason)) => {
+            assert_eq!(e.status().as_u16(), 503);
+            assert!(reason.contains("MAX_PENDING"), "{reason}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(
+        matches!(operator.accept(), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the operator was called"
+    );
+}
