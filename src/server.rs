@@ -110,8 +110,30 @@ fn common_layers(app: Router, edge: Edge) -> Router {
         .layer(CompressionLayer::new().quality(CompressionLevel::Precise(9)))
         // The path only: queries carry codes, states, result ids and login hints.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
-            tracing::debug_span!("request", method = %request.method(), path = %request.uri().path())
+            tracing::debug_span!("request", method = %request.method(), path = %loggable_path(request.uri().path()))
         }))
+}
+
+/// A path as logs may show it: segments that are random ids (the virtual operator's
+/// single-use hop ids, say) are replaced by `{id}`.
+fn loggable_path(path: &str) -> String {
+    path.split('/')
+        .map(|segment| {
+            let mixed = segment.bytes().any(|b| b.is_ascii_digit())
+                || (segment.bytes().any(|b| b.is_ascii_uppercase()) && segment.bytes().any(|b| b.is_ascii_lowercase()));
+            let id_like = segment.len() >= 16
+                && mixed
+                && segment
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+            if id_like {
+                "{id}"
+            } else {
+                segment
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("/")
 }
 async fn healthz() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], "ok\n")
@@ -561,6 +583,29 @@ pub async fn serve_with_timeout(
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn logged_paths_hide_random_ids_only() {
+        use super::loggable_path;
+        assert_eq!(
+            loggable_path("/sandbox/hop/1kvpBigKOgTxJPkGVT2eICn-"),
+            "/sandbox/hop/{id}"
+        );
+        assert_eq!(
+            loggable_path("/sandbox/hop/pIuJNNOmVmvyRsuUKLUwyjbc"),
+            "/sandbox/hop/{id}"
+        );
+        for path in [
+            "/",
+            "/callback",
+            "/api/start",
+            "/pkg/number-verify.wasm",
+            "/sandbox/camara/number-verification/v031/verify",
+            "/sandbox/deviceinitiated/v1/authorize",
+        ] {
+            assert_eq!(loggable_path(path), path);
+        }
+    }
+
     use super::*;
 
     fn edge(vars: &[(&str, &str)]) -> Edge {

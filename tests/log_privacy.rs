@@ -1,0 +1,396 @@
+//! Nothing secret reaches the logs, at any level. One server process (the app with the
+//! virtual operator mounted, so both are ours to check) runs at `RUST_LOG=trace` with its
+//! output captured, while every flow runs through it: success and mismatch for both
+//! protocols, on the API and on the page, Wi-Fi, each fault, bad bodies (a numeric phone
+//! included), forged and replayed callbacks. Every code, state, nonce, session and result
+//! id the test sees on the wire is collected; afterwards the log must contain none of
+//! them, no full phone number, no JWT, no token-shaped value and none of the secrets.
+#![cfg(feature = "sandbox")]
+
+mod common;
+
+use std::{collections::BTreeSet, time::Duration};
+
+use base64::Engine;
+use common::{
+    absolute, location, manual_client,
+    process::{free_port, Process},
+};
+use number_verify::sandbox_shared::credentials;
+use reqwest::Url;
+use serde_json::{json, Value};
+
+/// The numbers the flows use, and one only ever sent in bad bodies.
+const VERIFIED: &str = "+99012345678";
+const OTHER_SIM: &str = "+99012345677";
+const DENIED: &str = "+99011111199";
+const IN_BAD_BODIES: &str = "+447700900123";
+
+/// What the test saw on the wire that must never be logged.
+#[derive(Default)]
+struct Seen {
+    values: BTreeSet<String>,
+}
+
+impl Seen {
+    /// Every query value of `url` that is a protocol secret (code, state, nonce, hint…).
+    fn url(&mut self, url: &str) {
+        let Ok(url) = Url::parse(url) else { return };
+        for (name, value) in url.query_pairs() {
+            if matches!(
+                name.as_ref(),
+                "code" | "state" | "nonce" | "login_hint" | "result" | "id"
+            ) && value.len() >= 6
+            {
+                self.values.insert(value.into_owned());
+            }
+        }
+        // Path segments that are ids (the virtual operator's hop ids).
+        for segment in url.path_segments().into_iter().flatten() {
+            if segment.len() >= 16 {
+                self.values.insert(segment.to_owned());
+            }
+        }
+    }
+
+    fn cookies(&mut self, response: &reqwest::Response) {
+        for set in response.headers().get_all(reqwest::header::SET_COOKIE) {
+            if let Some((_, value)) = set.to_str().unwrap().split(';').next().unwrap().split_once('=') {
+                if value.len() >= 16 {
+                    self.values.insert(value.to_owned());
+                }
+            }
+        }
+    }
+}
+
+/// A device or browser: no redirects followed, optional simulated conditions and cookies.
+fn client() -> reqwest::Client {
+    manual_client()
+}
+
+/// Follows redirects by hand from `url` (sending `headers` and `cookie`), recording every
+/// URL, until an answer that is not a redirect or a redirect to the app's page; returns
+/// the last response.
+async fn walk(
+    seen: &mut Seen,
+    app: &Process,
+    mut url: String,
+    headers: &[(&str, &str)],
+    cookie: &mut String,
+) -> reqwest::Response {
+    for _ in 0..12 {
+        seen.url(&url);
+        let mut request = client().get(&url).header("accept", "text/html");
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        if !cookie.is_empty() {
+            request = request.header("cookie", cookie.clone());
+        }
+        let response = request.send().await.unwrap();
+        seen.cookies(&response);
+        remember(cookie, &response);
+        if !response.status().is_redirection() {
+            return response;
+        }
+        let next = absolute(response.url(), &location(&response));
+        if next.starts_with(&app.url("/?")) || next == app.url("/") {
+            seen.url(&next);
+            return client()
+                .get(&next)
+                .header("cookie", cookie.clone())
+                .send()
+                .await
+                .unwrap();
+        }
+        url = next;
+    }
+    panic!("too many redirects from {url}");
+}
+
+/// Keeps the `name=value` pairs a response sets, as a browser's jar would.
+fn remember(jar: &mut String, response: &reqwest::Response) {
+    for set in response.headers().get_all(reqwest::header::SET_COOKIE) {
+        let pair = set.to_str().unwrap().split(';').next().unwrap().to_owned();
+        let name = pair.split('=').next().unwrap().to_owned();
+        let mut kept: Vec<String> = jar
+            .split("; ")
+            .filter(|c| !c.is_empty() && !c.starts_with(&format!("{name}=")))
+            .map(str::to_owned)
+            .collect();
+        kept.push(pair);
+        *jar = kept.join("; ");
+    }
+}
+
+/// The mobile-app API's flow for `phone`, with the device's simulated `conditions`;
+/// then the same callback once more (a replay). Returns both answers' bodies.
+async fn api_flow(
+    seen: &mut Seen,
+    app: &Process,
+    protocol: &str,
+    phone: &str,
+    conditions: &[(&str, &str)],
+) -> (Value, Value) {
+    let login = client()
+        .post(app.url("/login"))
+        .json(&json!({ "phone": phone, "protocol": protocol }))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = login.json().await.unwrap();
+    let url = body["url"]
+        .as_str()
+        .unwrap_or_else(|| panic!("login: {body}"))
+        .to_owned();
+    let mut url = url;
+    // Up to the callback, recording every hop.
+    let callback = loop {
+        seen.url(&url);
+        let mut request = client().get(&url);
+        for (k, v) in conditions {
+            request = request.header(*k, *v);
+        }
+        let response = request.send().await.unwrap();
+        assert!(response.status().is_redirection(), "{url}: {}", response.status());
+        let next = absolute(response.url(), &location(&response));
+        if next.contains("/callback") {
+            break next;
+        }
+        url = next;
+    };
+    seen.url(&callback);
+    let first = client().get(&callback).send().await.unwrap().json().await.unwrap();
+    let replay = client().get(&callback).send().await.unwrap().json().await.unwrap();
+    (first, replay)
+}
+
+/// The page's flow without JavaScript: the form post, the operator, the result page.
+async fn page_flow(seen: &mut Seen, app: &Process, protocol: &str, phone: &str, conditions: &[(&str, &str)]) -> String {
+    let mut cookie = String::new();
+    let post = client()
+        .post(app.url("/api/start"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/"))
+        .form(&[("phone", phone), ("protocol", protocol)])
+        .send()
+        .await
+        .unwrap();
+    seen.cookies(&post);
+    remember(&mut cookie, &post);
+    assert!(post.status().is_redirection(), "start: {}", post.status());
+    let next = absolute(post.url(), &location(&post));
+    let page = walk(seen, app, next, conditions, &mut cookie).await;
+    page.text().await.unwrap()
+}
+
+fn digits(number: &str) -> String {
+    number.trim_start_matches('+').to_owned()
+}
+
+/// Runs of at least `len` characters from `alphabet` in `log`.
+fn runs(log: &str, len: usize, alphabet: impl Fn(char) -> bool) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut current = String::new();
+    for c in log.chars().chain(std::iter::once(' ')) {
+        if alphabet(c) {
+            current.push(c);
+        } else {
+            if current.chars().count() >= len {
+                found.push(std::mem::take(&mut current));
+            }
+            current.clear();
+        }
+    }
+    found
+}
+
+/// The log line around the first `needle`, for the failure message.
+fn line_with<'a>(log: &'a str, needle: &str) -> &'a str {
+    let at = log.find(needle).unwrap();
+    let start = log[..at].rfind('\n').map_or(0, |i| i + 1);
+    let end = log[at..].find('\n').map_or(log.len(), |i| at + i);
+    &log[start..end]
+}
+
+#[tokio::test]
+async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
+    let port = free_port();
+    let mut app = Process::spawn(
+        "privacy",
+        port,
+        &[
+            ("RUST_LOG", "trace".into()),
+            ("SANDBOX", "on".into()),
+            ("OPERATOR_TIMEOUT_MS", "1000".into()),
+        ],
+    );
+    app.ready().await;
+    let mut seen = Seen::default();
+
+    for protocol in ["mobile-connect", "camara"] {
+        // Success, mismatch, operator refusal; each callback replayed.
+        let (first, replay) = api_flow(&mut seen, &app, protocol, VERIFIED, &[]).await;
+        assert_eq!(
+            first,
+            json!({"devicePhoneNumberVerified": true, "sandbox": true}),
+            "{protocol}"
+        );
+        assert_eq!(replay["error"], "invalid_state", "{protocol}: {replay}");
+        let (first, _) = api_flow(&mut seen, &app, protocol, OTHER_SIM, &[]).await;
+        assert_eq!(
+            first,
+            json!({"devicePhoneNumberVerified": false, "sandbox": true}),
+            "{protocol}"
+        );
+        let (first, _) = api_flow(&mut seen, &app, protocol, VERIFIED, &[("X-Sandbox-Msisdn", OTHER_SIM)]).await;
+        assert_eq!(
+            first,
+            json!({"devicePhoneNumberVerified": false, "sandbox": true}),
+            "{protocol}"
+        );
+        // The number the operator refuses to check (for CAMARA); whatever each protocol
+        // answers, it is an answer.
+        let (first, _) = api_flow(&mut seen, &app, protocol, DENIED, &[]).await;
+        assert!(first.is_object(), "{protocol}: {first}");
+        // Wi-Fi, and every fault.
+        let (first, _) = api_flow(&mut seen, &app, protocol, VERIFIED, &[("X-Sandbox-Network", "wifi")]).await;
+        assert!(first["error"].is_string(), "{protocol}: {first}");
+        for fault in [
+            "unavailable",
+            "token-500",
+            "token-slow",
+            "token-malformed",
+            "check-500",
+            "check-slow",
+            "check-malformed",
+        ] {
+            let conditions = [("X-Sandbox-Fault", fault), ("X-Sandbox-Delay-Ms", "2000")];
+            let (first, _) = api_flow(&mut seen, &app, protocol, VERIFIED, &conditions).await;
+            assert!(first["error"].is_string(), "{protocol} {fault}: {first}");
+        }
+        // The page, verified and not.
+        let html = page_flow(&mut seen, &app, protocol, VERIFIED, &[]).await;
+        assert!(html.contains("verified!"), "{protocol}: {html}");
+        let html = page_flow(&mut seen, &app, protocol, VERIFIED, &[("X-Sandbox-Network", "wifi")]).await;
+        assert!(html.contains("Error validating phone number."), "{protocol}");
+    }
+
+    // Bad bodies, each carrying a number.
+    let digits_only = digits(IN_BAD_BODIES);
+    let bad: Vec<(&str, String)> = vec![
+        ("application/json", format!(r#"{{"phone": {digits_only}}}"#)),
+        ("application/json", format!(r#"{{"phone": ["{IN_BAD_BODIES}"]}}"#)),
+        ("application/json", format!(r#"{{"phone": "{IN_BAD_BODIES}""#)),
+        ("application/json", format!(r#"{{"phone": "{IN_BAD_BODIES}x"}}"#)),
+        ("application/json", format!(r#"{{"phone": "{IN_BAD_BODIES}99999999"}}"#)),
+        (
+            "application/json",
+            format!(r#"{{"phone": "{IN_BAD_BODIES}", "protocol": "sms"}}"#),
+        ),
+        (
+            "application/x-www-form-urlencoded",
+            format!("phone={digits_only}&phone=%2B{digits_only}"),
+        ),
+        ("text/plain", IN_BAD_BODIES.to_owned()),
+    ];
+    for (content_type, body) in &bad {
+        let r = client()
+            .post(app.url("/login"))
+            .header("content-type", *content_type)
+            .body(body.clone())
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let answer: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(
+            status.is_client_error() && answer["error"].is_string(),
+            "{content_type} {body}: {status} {answer}"
+        );
+    }
+    // The page's server function with bad input, and a forged callback.
+    let r = client()
+        .post(app.url("/api/start"))
+        .header("referer", app.url("/"))
+        .form(&[("phone", format!("{IN_BAD_BODIES}abc")), ("protocol", "camara".into())])
+        .send()
+        .await
+        .unwrap();
+    seen.cookies(&r);
+    let forged_code = "f0rgedc0de9f8e7d6c5b4a3";
+    let forged_state = "f0rgedstate0123456789abcdef012345";
+    seen.values.insert(forged_code.into());
+    seen.values.insert(forged_state.into());
+    let forged = client()
+        .get(app.url(&format!("/callback?code={forged_code}&state={forged_state}")))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+
+    // Everything written: stop the process (its drain flushes the log).
+    app.terminate();
+    app.wait_exit(Duration::from_secs(15))
+        .await
+        .expect("the app stops on SIGTERM");
+    // The one number the service may log: the example in its own error messages.
+    let log = app
+        .log_text()
+        .replace(r#"like "+99012345678""#, "like <the example>")
+        .replace(r#"like {"phone": "+99012345678"}"#, "like <the example>");
+    assert!(
+        log.contains("TRACE"),
+        "the log was not at trace level:\n{}",
+        &log[..log.len().min(2000)]
+    );
+    assert!(log.contains("verification completed"), "the flows did not run");
+
+    let mut leaks = Vec::new();
+    for number in [VERIFIED, OTHER_SIM, DENIED, IN_BAD_BODIES] {
+        let digits = digits(number);
+        if log.contains(&digits) {
+            leaks.push(format!("number {number}: {}", line_with(&log, &digits)));
+        }
+        let encoded = format!("%2B{digits}");
+        if log.contains(&encoded) {
+            leaks.push(format!("number {number} (URL-encoded): {}", line_with(&log, &encoded)));
+        }
+    }
+    for value in &seen.values {
+        if log.contains(value.as_str()) {
+            leaks.push(format!("wire value {value}: {}", line_with(&log, value)));
+        }
+    }
+    let basic = base64::engine::general_purpose::STANDARD.encode(format!(
+        "{}:{}",
+        credentials::MC_CLIENT_ID,
+        credentials::MC_CLIENT_SECRET
+    ));
+    let key = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/sandbox-keys/vonage-sandbox-private.pem"
+    ))
+    .unwrap();
+    let key_line = key.lines().nth(1).unwrap().to_owned();
+    for secret in [credentials::MC_CLIENT_SECRET.to_owned(), basic, key_line] {
+        if log.contains(&secret) {
+            leaks.push(format!("secret: {}", line_with(&log, &secret)));
+        }
+    }
+    // A JWT starts with base64url of `{"`.
+    if log.contains("eyJ") {
+        leaks.push(format!("a JWT: {}", line_with(&log, "eyJ")));
+    }
+    // Tokens, codes and ids the test could not see (access tokens, nonces): 32 hex digits.
+    for run in runs(&log, 32, |c| c.is_ascii_hexdigit()) {
+        leaks.push(format!("token-shaped {run}: {}", line_with(&log, &run)));
+    }
+    assert!(
+        leaks.is_empty(),
+        "{} leak(s) in the log:\n{}",
+        leaks.len(),
+        leaks.join("\n")
+    );
+}
