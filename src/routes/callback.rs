@@ -15,7 +15,7 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    http::{accepts_html, api_error, session},
+    http::{accepts_html, api_error},
     outcome::{Outcome, Verdict},
     state::AppState,
     verification::{callback_query, Completion, PageError, StateProblem, VerifyError},
@@ -42,7 +42,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
     );
     let (protocol, completion) = state
         .verifier
-        .complete_with_protocol(params, session(&headers).as_ref())
+        .complete_with_protocol(params, state.sessions.read(&headers).as_ref())
         .await;
     let sandbox = protocol.is_some_and(|p| state.config.sandbox_backed(p));
     match completion {
