@@ -86,6 +86,9 @@ pub struct MobileConnectConfig {
     pub api_base: Url,
     pub client_id: String,
     pub client_secret: Secret,
+    /// `MC_JWKS_URL`: the operator's signing keys, for RS256/ES256 id_tokens (unset: only
+    /// HS256 id_tokens verify). The mounted virtual operator's by default.
+    pub jwks_url: Option<Url>,
 }
 
 #[derive(Debug, Clone)]
@@ -420,8 +423,16 @@ fn mobile_connect_config(
     sandbox_base: Option<&Url>,
 ) -> Result<Option<MobileConnectConfig>, ConfigError> {
     let (base, id, secret) = (var("MC_API_BASE"), var("MC_CLIENT_ID"), var("MC_CLIENT_SECRET"));
+    // id_token keys (issue 10): MC_JWKS_URL, else the virtual operator's when it is the operator.
+    // https only, like the base URLs (loopback http:// allowed).
+    let jwks_url = var("MC_JWKS_URL")
+        .map(|v| operator_url("MC_JWKS_URL", &v))
+        .transpose()?;
     if base.is_none() && id.is_none() && secret.is_none() {
-        return Ok(sandbox_base.map(sandbox_mobile_connect));
+        return Ok(sandbox_base.map(|b| MobileConnectConfig {
+            jwks_url: jwks_url.or_else(|| Some(sandbox_jwks_url(b))),
+            ..sandbox_mobile_connect(b)
+        }));
     }
     let api_base = match base {
         Some(b) => operator_url("MC_API_BASE", &b)?,
@@ -438,6 +449,7 @@ fn mobile_connect_config(
         client_secret: Secret::new(
             secret.ok_or_else(|| ConfigError::missing("MC_CLIENT_SECRET", "the Mobile Connect client secret"))?,
         ),
+        jwks_url,
     }))
 }
 
@@ -470,7 +482,7 @@ fn vonage_config(
     let application_id =
         app.ok_or_else(|| ConfigError::missing("VONAGE_APPLICATION_ID", "the Vonage application id"))?;
     let credentials = match (jwt, key) {
-        (Some(jwt), _) => VonageCredentials::Jwt(Secret::new(jwt)),
+        (Some(jwt), _) => VonageCredentials::Jwt(Secret::new(check_vonage_jwt(&jwt, unix_now())?)),
         (None, Some(key)) => VonageCredentials::PrivateKey(Secret::new(read_private_key(&key)?)),
         (None, None) => {
             return Err(ConfigError::missing(
@@ -493,6 +505,7 @@ fn sandbox_mobile_connect(base: &Url) -> MobileConnectConfig {
         api_base: base.clone(),
         client_id: credentials::MC_CLIENT_ID.into(),
         client_secret: Secret::new(credentials::MC_CLIENT_SECRET),
+        jwks_url: Some(sandbox_jwks_url(base)),
     }
 }
 
@@ -516,6 +529,86 @@ fn sandbox_mobile_connect(_: &Url) -> MobileConnectConfig {
 fn sandbox_vonage(_: &Url, _: bool) -> VonageConfig {
     unreachable!("SandboxMode::Mounted is refused in a build without the sandbox feature")
 }
+
+// --- id_token keys and VONAGE_JWT expiry (issue 10, items 5 and 8) ---
+
+/// `VONAGE_JWT` must outlive start-up by this much: a token about to expire would fail
+/// every verification moments after a successful start.
+pub const VONAGE_JWT_MIN_REMAINING_SECS: u64 = 5 * 60;
+/// Vonage's default lifetime of an application JWT without `exp`: 15 minutes after `iat`.
+const VONAGE_JWT_DEFAULT_LIFETIME_SECS: u64 = 15 * 60;
+
+/// The virtual operator's JWKS under its base URL.
+fn sandbox_jwks_url(base: &Url) -> Url {
+    Url::parse(&format!(
+        "{}{}",
+        base.as_str().trim_end_matches('/'),
+        crate::sandbox_shared::MC_JWKS_PATH
+    ))
+    .unwrap_or_else(|_| base.clone())
+}
+
+/// When the application JWT `jwt` stops being valid (seconds since the epoch): its `exp`,
+/// else `iat` + 15 minutes as Vonage reads it. `Err` says why it cannot be known; never
+/// repeats the token.
+pub fn vonage_jwt_expiry(jwt: &str) -> Result<u64, String> {
+    use base64::Engine;
+    let mut parts = jwt.split('.');
+    let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err("is not a JWT (three dot-separated parts)".into());
+    };
+    let claims: serde_json::Value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(serde_json::Value::is_object)
+        .ok_or("is not a JWT: its payload is not base64url JSON")?;
+    let seconds = |name: &str| {
+        claims
+            .get(name)
+            .map(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
+    };
+    match (seconds("exp"), seconds("iat")) {
+        (Some(Some(exp)), _) => Ok(exp),
+        (Some(None), _) => Err("has an exp claim that is not a number of seconds".into()),
+        (None, Some(Some(iat))) => Ok(iat.saturating_add(VONAGE_JWT_DEFAULT_LIFETIME_SECS)),
+        _ => Err("has neither exp nor iat, so when it expires cannot be known".into()),
+    }
+}
+
+/// A pre-made `VONAGE_JWT` must be a JWT valid for at least 5 more minutes at `now`.
+fn check_vonage_jwt(jwt: &str, now: u64) -> Result<String, ConfigError> {
+    let exp = vonage_jwt_expiry(jwt).map_err(|reason| ConfigError::new("VONAGE_JWT", reason))?;
+    if exp <= now {
+        return Err(ConfigError::new(
+            "VONAGE_JWT",
+            format!(
+                "expired {} s ago: mint a new application JWT, or set VONAGE_PRIVATE_KEY instead so the server mints its own",
+                now - exp
+            ),
+        ));
+    }
+    if exp - now < VONAGE_JWT_MIN_REMAINING_SECS {
+        return Err(ConfigError::new(
+            "VONAGE_JWT",
+            format!(
+                "expires in {} s (less than 5 minutes): mint one that lives longer, or set VONAGE_PRIVATE_KEY instead",
+                exp - now
+            ),
+        ));
+    }
+    Ok(jwt.to_owned())
+}
+
+/// Seconds since the epoch.
+pub(crate) fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+// --- end of id_token keys and VONAGE_JWT expiry ---
 
 /// `REDIS_URL`: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. The
 /// error never repeats the value: it may hold a password.
@@ -1031,5 +1124,98 @@ mod sandbox_modes {
             assert!(mc(good).is_ok(), "{good}: {:?}", mc(good).err());
             assert!(vg(good).is_ok(), "{good}: {:?}", vg(good).err());
         }
+    }
+}
+
+// id_token keys and VONAGE_JWT expiry (issue 10, items 5 and 8).
+#[cfg(test)]
+mod operator_tokens {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    /// An unsigned JWT with these claims: the expiry check reads claims only.
+    fn jwt(claims: serde_json::Value) -> String {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    fn vonage_with(token: &str) -> Result<Config, ConfigError> {
+        config(&[
+            ("VONAGE_API_BASE", "https://api.example.com"),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_JWT", token),
+        ])
+    }
+
+    #[cfg(feature = "sandbox")]
+    #[test]
+    fn the_mounted_virtual_operator_is_the_default_jwks() {
+        let mc = config(&[]).unwrap().mobile_connect.unwrap();
+        assert_eq!(
+            mc.jwks_url.unwrap().as_str(),
+            "http://127.0.0.1:3000/sandbox/.well-known/jwks.json"
+        );
+        let mc = config(&[("MC_JWKS_URL", "http://localhost:9/keys")])
+            .unwrap()
+            .mobile_connect
+            .unwrap();
+        assert_eq!(mc.jwks_url.unwrap().as_str(), "http://localhost:9/keys");
+    }
+
+    #[test]
+    fn mc_jwks_url_is_optional_for_a_live_operator_and_must_be_https() {
+        let live = [
+            ("MC_API_BASE", "https://mc.example"),
+            ("MC_CLIENT_ID", "id"),
+            ("MC_CLIENT_SECRET", "s"),
+        ];
+        assert_eq!(config(&live).unwrap().mobile_connect.unwrap().jwks_url, None);
+        let with = |url: &'static str| {
+            let mut vars = live.to_vec();
+            vars.push(("MC_JWKS_URL", url));
+            config(&vars)
+        };
+        let mc = with("https://mc.example/jwks").unwrap().mobile_connect.unwrap();
+        assert_eq!(mc.jwks_url.unwrap().as_str(), "https://mc.example/jwks");
+        for bad in ["http://mc.example/jwks", "not a url", "ftp://mc.example/jwks"] {
+            assert_eq!(with(bad).unwrap_err().variable, "MC_JWKS_URL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn vonage_jwt_must_live_five_more_minutes() {
+        let now = unix_now();
+        let ok = jwt(serde_json::json!({"iat": now, "exp": now + 3600}));
+        assert!(matches!(
+            vonage_with(&ok).unwrap().vonage.unwrap().credentials,
+            VonageCredentials::Jwt(ref t) if t.expose() == ok
+        ));
+        let cases = [
+            (jwt(serde_json::json!({"exp": now - 10})), "expired"),
+            (jwt(serde_json::json!({"exp": now + 299})), "less than 5 minutes"),
+            // No exp: Vonage's 15 minutes after iat.
+            (jwt(serde_json::json!({"iat": now - 900})), "expired"),
+            (jwt(serde_json::json!({"iat": now - 700})), "less than 5 minutes"),
+            (jwt(serde_json::json!({"sub": "x"})), "neither exp nor iat"),
+            (jwt(serde_json::json!({"exp": "soon"})), "not a number"),
+            ("abc.def".to_owned(), "not a JWT"),
+            ("a.!!!.c".to_owned(), "not a JWT"),
+        ];
+        for (token, reason) in cases {
+            let err = vonage_with(&token).unwrap_err();
+            assert_eq!(err.variable, "VONAGE_JWT", "{err}");
+            assert!(err.reason.contains(reason), "{reason}: {err}");
+            assert!(!err.to_string().contains(&token), "the token is never repeated");
+        }
+        assert!(vonage_with(&jwt(serde_json::json!({"iat": now - 500}))).is_ok());
     }
 }

@@ -8,6 +8,9 @@
 pub const MOUNT: &str = "/sandbox";
 /// The simulated device's form (`POST`), relative to the site root.
 pub const DEVICE_FORM_ACTION: &str = "/sandbox/device";
+/// The virtual operator's Mobile Connect signing keys (JWKS), relative to its base URL:
+/// the default `MC_JWKS_URL` when it is the Mobile Connect operator.
+pub const MC_JWKS_PATH: &str = "/.well-known/jwks.json";
 
 /// The simulated device's cookies (percent-encoded values; `+` travels as `%2B`).
 pub const COOKIE_SIM: &str = "sandbox_sim";

@@ -10,7 +10,12 @@ use base64::{engine::general_purpose::STANDARD, Engine};
 use serde::Deserialize;
 use url::Url;
 
-use super::{endpoint, hash_number, send_json, AccessToken, AuthCode, Nonce, OperatorFailure, State};
+use super::{
+    endpoint, hash_number,
+    id_token::{self, Expected},
+    jwks::JwksCache,
+    send_json, AccessToken, AuthCode, Nonce, OperatorFailure, State,
+};
 use crate::{
     config::{MobileConnectConfig, RedirectUri, Secret},
     phone::E164,
@@ -29,6 +34,10 @@ pub struct MobileConnectClient {
     authorize: Url,
     token: Url,
     premiuminfo: Url,
+    /// The `iss` its id_tokens carry: `MC_API_BASE`, with or without a trailing slash.
+    issuers: Vec<String>,
+    /// The operator's keys for RS256/ES256 id_tokens (`MC_JWKS_URL`).
+    jwks: JwksCache,
 }
 
 #[derive(Deserialize)]
@@ -45,7 +54,10 @@ struct PremiumInfo {
 
 impl MobileConnectClient {
     pub fn new(config: &MobileConnectConfig, redirect_uri: RedirectUri, http: reqwest::Client) -> Self {
+        let issuer = config.api_base.as_str().trim_end_matches('/').to_owned();
         Self {
+            issuers: vec![format!("{issuer}/"), issuer],
+            jwks: JwksCache::new(http.clone(), config.jwks_url.clone()),
             http,
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),
@@ -98,9 +110,30 @@ impl MobileConnectClient {
             step: STEP,
             reason: "no id_token".into(),
         })?;
-        check_id_token(&id_token, &self.client_id, &self.client_secret, nonce)
-            .map_err(|reason| OperatorFailure::Malformed { step: STEP, reason })?;
+        self.check_id_token(&id_token, nonce).await?;
         Ok(AccessToken::new(token.access_token))
+    }
+
+    /// OIDC Core §3.1.3.7 (see [`id_token`]): the signature — HS256 with the client
+    /// secret, RS256/ES256 with the operator's JWKS key — then `iss`, `aud`/`azp`, `exp`,
+    /// `iat` and the `nonce` this verification was started with.
+    async fn check_id_token(&self, token: &str, nonce: &Nonce) -> Result<(), OperatorFailure> {
+        const STEP: &str = "Mobile Connect id_token";
+        let refused = |reason: String| OperatorFailure::Refused { step: STEP, reason };
+        let (alg, kid) = id_token::header(token).map_err(refused)?;
+        let key = match alg {
+            jsonwebtoken::Algorithm::HS256 => {
+                jsonwebtoken::DecodingKey::from_secret(self.client_secret.expose().as_bytes())
+            }
+            _ => self.jwks.key(alg, kid.as_deref()).await?,
+        };
+        let expected = Expected {
+            issuers: &self.issuers,
+            client_id: &self.client_id,
+            nonce: nonce.secret(),
+            now: jsonwebtoken::get_current_timestamp(),
+        };
+        id_token::validate(token, alg, &key, &expected).map_err(refused)
     }
 
     /// Step 3: is the SIM's number the one typed? Only its hash leaves the server.
@@ -117,44 +150,6 @@ impl MobileConnectClient {
     }
 }
 
-/// Checks the id_token's `nonce` and audience. Its signature is verified where the
-/// operator signs with the client secret (HS256, as the virtual operator does); an
-/// operator that signs with RS256 publishes its keys (JWKS), which this app does not
-/// fetch, so there only the claims are checked — the token came straight from the
-/// operator over TLS, on a request authenticated with our secret.
-fn check_id_token(id_token: &str, client_id: &str, client_secret: &Secret, nonce: &Nonce) -> Result<(), String> {
-    use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, Validation};
-
-    #[derive(Deserialize)]
-    struct Claims {
-        nonce: Option<String>,
-    }
-    let header = decode_header(id_token).map_err(|e| format!("id_token: {e}"))?;
-    let claims: Claims = if header.alg == Algorithm::HS256 {
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_audience(&[client_id]);
-        validation.set_required_spec_claims(&["exp", "aud"]);
-        decode::<Claims>(
-            id_token,
-            &DecodingKey::from_secret(client_secret.expose().as_bytes()),
-            &validation,
-        )
-        .map_err(|e| format!("id_token: {e}"))?
-        .claims
-    } else {
-        let payload = id_token.split('.').nth(1).ok_or("id_token: not a JWT")?;
-        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload.trim_end_matches('='))
-            .map_err(|_| "id_token: payload is not base64url")?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("id_token: {e}"))?
-    };
-    match claims.nonce {
-        Some(n) if n == nonce.secret() => Ok(()),
-        Some(_) => Err("id_token nonce does not match this verification".into()),
-        None => Err("id_token carries no nonce".into()),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -164,16 +159,13 @@ mod tests {
             api_base: Url::parse("https://mc.example/api").unwrap(),
             client_id: "client-1".into(),
             client_secret: Secret::new("s3cret"),
+            jwks_url: None,
         };
         MobileConnectClient::new(
             &config,
             RedirectUri::for_origin("https://app.example"),
             reqwest::Client::new(),
         )
-    }
-
-    fn check(id_token: &str, nonce: &str) -> Result<(), String> {
-        check_id_token(id_token, "client-1", &Secret::new("s3cret"), &Nonce::new(nonce))
     }
 
     #[test]
@@ -194,36 +186,39 @@ mod tests {
         assert_eq!(c.premiuminfo.as_str(), "https://mc.example/api/premiuminfo/v1/");
     }
 
-    fn hs256(claims: serde_json::Value, secret: &str) -> String {
-        jsonwebtoken::encode(
+    async fn check(c: &MobileConnectClient, claims: serde_json::Value, nonce: &str) -> Result<(), OperatorFailure> {
+        let token = jsonwebtoken::encode(
             &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256),
             &claims,
-            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+            &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
         )
-        .unwrap()
+        .unwrap();
+        c.check_id_token(&token, &Nonce::new(nonce)).await
     }
 
-    #[test]
-    fn id_token_nonce_audience_and_signature_are_checked() {
-        let exp = jsonwebtoken::get_current_timestamp() + 300;
-        let good = hs256(
-            serde_json::json!({"nonce": "n-1", "aud": "client-1", "exp": exp}),
-            "s3cret",
-        );
-        assert_eq!(check(&good, "n-1"), Ok(()));
-        assert!(check(&good, "n-2").unwrap_err().contains("nonce"));
-        let forged = hs256(
-            serde_json::json!({"nonce": "n-1", "aud": "client-1", "exp": exp}),
-            "other",
-        );
-        assert!(check(&forged, "n-1").is_err());
-        let wrong_aud = hs256(
-            serde_json::json!({"nonce": "n-1", "aud": "someone", "exp": exp}),
-            "s3cret",
-        );
-        assert!(check(&wrong_aud, "n-1").is_err());
-        let no_nonce = hs256(serde_json::json!({"aud": "client-1", "exp": exp}), "s3cret");
-        assert!(check(&no_nonce, "n-1").unwrap_err().contains("no nonce"));
-        assert!(check("garbage", "n-1").is_err());
+    #[tokio::test]
+    async fn the_issuer_is_the_api_base_and_failures_are_refusals() {
+        let c = client();
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = |iss: &str| serde_json::json!({"iss": iss, "aud": "client-1", "nonce": "n-1", "iat": now, "exp": now + 300});
+        assert_eq!(check(&c, claims("https://mc.example/api"), "n-1").await, Ok(()));
+        assert_eq!(check(&c, claims("https://mc.example/api/"), "n-1").await, Ok(()));
+        let err = check(&c, claims("https://mc.example"), "n-1").await.unwrap_err();
+        assert!(matches!(err, OperatorFailure::Refused { .. }), "{err:?}");
+        assert!(err.to_string().contains("iss"), "{err}");
+        let err = check(&c, claims("https://mc.example/api"), "n-2").await.unwrap_err();
+        assert!(err.to_string().contains("nonce"), "{err}");
+        // RS256 with no MC_JWKS_URL: refused, naming the variable, without a request.
+        let rs = jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256),
+            &claims("https://mc.example/api"),
+            &jsonwebtoken::EncodingKey::from_rsa_pem(
+                include_str!("../../sandbox-keys/mc-id-token-rsa-1.pem").as_bytes(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let err = c.check_id_token(&rs, &Nonce::new("n-1")).await.unwrap_err();
+        assert!(err.to_string().contains("MC_JWKS_URL"), "{err}");
     }
 }

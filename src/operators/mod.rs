@@ -3,6 +3,8 @@
 //! HTTP only — to a live operator or to the virtual operator alike.
 
 pub mod app_jwt;
+pub mod id_token;
+pub mod jwks;
 pub mod mobile_connect;
 pub mod vonage;
 
@@ -93,6 +95,10 @@ pub enum OperatorFailure {
     },
     #[error("{step}: malformed answer: {reason}")]
     Malformed { step: &'static str, reason: String },
+    /// A well-formed answer we must not trust (an id_token that fails its checks) or a
+    /// credential of ours that is no longer valid (an expired `VONAGE_JWT`).
+    #[error("{step}: refused: {reason}")]
+    Refused { step: &'static str, reason: String },
 }
 
 /// Sends a request and decodes a JSON success body, classifying every failure.

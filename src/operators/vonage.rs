@@ -68,7 +68,8 @@ impl VonageClient {
     }
 
     fn jwt(&self, step: &'static str) -> Result<AppJwt, OperatorFailure> {
-        self.app_jwt.current().map_err(|e| OperatorFailure::Malformed {
+        // An expired VONAGE_JWT: refused here, with the reason in the failure's log line.
+        self.app_jwt.current().map_err(|e| OperatorFailure::Refused {
             step,
             reason: e.to_string(),
         })
@@ -147,14 +148,17 @@ impl VonageClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Secret, VonageCredentials};
+    use crate::{
+        config::{Secret, VonageCredentials},
+        sandbox_shared::credentials::VONAGE_PRIVATE_KEY,
+    };
 
     #[test]
     fn the_client_owns_its_endpoints() {
         let config = VonageConfig {
             api_base: Url::parse("https://vg.example").unwrap(),
             application_id: "app-1".into(),
-            credentials: VonageCredentials::Jwt(Secret::new("pre.made.jwt")),
+            credentials: VonageCredentials::PrivateKey(Secret::new(VONAGE_PRIVATE_KEY)),
             hashed: false,
         };
         let client = VonageClient::new(

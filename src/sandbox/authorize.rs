@@ -242,6 +242,8 @@ pub(crate) fn decide(
         scope,
         fault: conditions.fault,
         delay: conditions.delay,
+        // Mobile Connect's authorize sets it from X-Sandbox-Id-Token (sandbox/id_token.rs).
+        id_token: Default::default(),
     })
 }
 

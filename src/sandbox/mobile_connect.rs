@@ -10,13 +10,13 @@ use axum::{
     response::Response,
 };
 use base64::Engine;
-use jsonwebtoken::{encode, Header};
 use serde_json::{json, Value};
 
 use super::{
     authorize::{self, has_scope, MAX_PARAM_LEN},
     constant_time_eq,
     device::{read_conditions, Fault},
+    id_token::read_spec,
     respond::{bearer, form_pairs, json as json_response, malformed_json, oauth_error},
     sha256_hex, Grant, Inner, Protocol, Sandbox, MC_SCOPE,
 };
@@ -66,8 +66,13 @@ pub(crate) async fn authorize(State(sb): State<Sandbox>, headers: HeaderMap, Raw
         Ok(c) => c,
         Err(description) => return req.fail(P, "invalid_request", &description),
     };
+    let id_token = match read_spec(&headers) {
+        Ok(spec) => spec,
+        Err(description) => return req.fail(P, "invalid_request", &description),
+    };
     // The Mobile Connect operator never sees the number under test in clear: no rule 3.
-    let outcome = authorize::decide(sb, &req, P, conditions, None, scope, Some(nonce));
+    let outcome =
+        authorize::decide(sb, &req, P, conditions, None, scope, Some(nonce)).map(|grant| Grant { id_token, ..grant });
     authorize::start(sb, &req, outcome)
 }
 
@@ -168,25 +173,24 @@ pub(crate) async fn token(
     }
 }
 
-/// The OIDC id_token of a Mobile Connect grant: HS256 with the client secret.
-pub(crate) fn id_token(sb: &Inner, grant: &Grant, ttl: u64) -> Result<String, jsonwebtoken::errors::Error> {
+/// The OIDC id_token of a Mobile Connect grant, signed and shaped as the authorization's
+/// simulated id_token asks (HS256 with the client secret by default; see
+/// [`super::id_token`]).
+pub(crate) fn id_token(sb: &Inner, grant: &Grant, ttl: u64) -> Result<String, String> {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let claims = json!({
-        "iss": sb.public_base,
-        "aud": grant.client_id,
-        "azp": grant.client_id,
-        "sub": sb.sub_for(&grant.sim),
-        "nonce": grant.nonce,
-        "iat": now,
-        "auth_time": now,
-        "exp": now + ttl,
-        "acr": "2",
-        "amr": ["SIM_OK"],
-    });
-    encode(&Header::default(), &claims, &sb.id_token_key)
+    let claims = super::id_token::claims(
+        &grant.id_token,
+        &sb.public_base,
+        &grant.client_id,
+        &sb.sub_for(&grant.sim),
+        grant.nonce.as_deref(),
+        now,
+        ttl,
+    );
+    sb.signing.sign(&grant.id_token, &claims)
 }
 
 /// `POST /premiuminfo/v1/` — `{"mc_claims": {"device_msisdn_hash": h}}`.

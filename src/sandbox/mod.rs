@@ -17,6 +17,7 @@
 //! | POST | `/camara/number-verification/v031/verify` | CAMARA Number Verification v0.3.1 |
 //! | GET  | `/hop/{id}` | the intermediate redirect of every authorization |
 //! | POST | `/device` | the page's "Simulated SIM" form: sets/clears the sandbox cookies |
+//! | GET  | `/.well-known/jwks.json` | the Mobile Connect id_token signing keys (RS256, ES256) |
 //!
 //! Memory is bounded: each store (in-flight authorizations, codes, tokens) holds at most
 //! [`SandboxConfig::store_cap`] entries ([`DEFAULT_STORE_CAP`] by default).
@@ -24,6 +25,7 @@
 mod authorize;
 mod camara;
 mod device;
+mod id_token;
 mod jwt;
 mod mobile_connect;
 mod respond;
@@ -35,7 +37,7 @@ use axum::{
     routing::{get, post},
     Router,
 };
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use rand::RngCore;
 
 use crate::phone::E164;
@@ -126,6 +128,8 @@ pub(crate) struct Grant {
     pub scope: String,
     pub fault: Option<Fault>,
     pub delay: Duration,
+    /// How the Mobile Connect id_token is signed, and what is wrong with it on purpose.
+    pub id_token: id_token::Spec,
 }
 
 /// An authorization between its first answer and its hop.
@@ -166,8 +170,9 @@ pub(crate) struct Inner {
     pub vonage_application_id: String,
     /// `None` when the configured PEM does not parse: every application JWT is refused.
     pub vonage_key: Option<DecodingKey>,
-    /// Signs Mobile Connect id_tokens (HS256 with the client secret, as OIDC allows).
-    pub id_token_key: EncodingKey,
+    /// Signs Mobile Connect id_tokens: HS256 with the client secret (as OIDC allows), or
+    /// RS256/ES256 with keys it publishes as a JWKS.
+    pub signing: id_token::Signing,
     /// Salt of the pseudonymous `sub` (PCR) derived from the SIM.
     pub sub_salt: [u8; 16],
     pub pending: store::Store<Pending>,
@@ -194,7 +199,7 @@ impl Sandbox {
             public_base: config.public_base.trim_end_matches('/').to_owned(),
             redirect_uris: config.redirect_uris,
             default_sim: config.default_sim,
-            id_token_key: EncodingKey::from_secret(config.mc_client_secret.as_bytes()),
+            signing: id_token::Signing::new(&config.mc_client_secret),
             mc_client_id: config.mc_client_id,
             mc_client_secret: config.mc_client_secret,
             vonage_application_id: config.vonage_application_id,
@@ -220,6 +225,7 @@ impl Sandbox {
             .route("/camara/number-verification/v031/verify", post(camara::verify))
             .route("/hop/{id}", get(authorize::hop))
             .route("/device", post(device::device_form))
+            .route(crate::sandbox_shared::MC_JWKS_PATH, get(id_token::jwks))
             .with_state(self.clone())
     }
 

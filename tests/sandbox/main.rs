@@ -12,4 +12,5 @@ mod bounds;
 mod camara;
 mod device;
 mod faults;
+mod id_token;
 mod mobile_connect;

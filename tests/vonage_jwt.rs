@@ -1,0 +1,204 @@
+//! A pre-made `VONAGE_JWT` is checked for expiry: at start-up (expired, or less than 5
+//! minutes left → exit 2 naming it) and while running (expired → `operator_error`, with a
+//! log line saying why and never the token).
+#![cfg(feature = "sandbox")]
+
+mod common;
+
+use std::{
+    io::Write,
+    process::Command,
+    sync::{Arc, Mutex, OnceLock},
+    time::{SystemTime, UNIX_EPOCH},
+};
+
+use common::following_client;
+use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+use leptos::config::LeptosOptions;
+use number_verify::{
+    config::{Config, Secret, VonageCredentials},
+    sandbox_shared::credentials::{VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY},
+    server::{router, serve},
+    state::AppState,
+};
+use serde_json::{json, Value};
+use tokio::{net::TcpListener, sync::oneshot};
+
+fn now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
+}
+
+/// An application JWT for the virtual operator's Vonage application, expiring at `exp`.
+fn app_jwt(iat: u64, exp: u64) -> String {
+    encode(
+        &Header::new(Algorithm::RS256),
+        &json!({
+            "application_id": VONAGE_APPLICATION_ID,
+            "iat": iat,
+            "exp": exp,
+            "jti": format!("test-{iat}-{exp}"),
+        }),
+        &EncodingKey::from_rsa_pem(VONAGE_PRIVATE_KEY.as_bytes()).unwrap(),
+    )
+    .unwrap()
+}
+
+/// Runs the server binary with only `vars`; its exit code and stderr.
+fn start_binary(vars: &[(&str, &str)]) -> (Option<i32>, String) {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_number-verify"));
+    command
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .current_dir(std::env::temp_dir());
+    for (k, v) in vars {
+        command.env(k, v);
+    }
+    // A port this test holds: should the configuration pass, the server cannot bind it
+    // and stops instead of serving forever (root may bind any port, even 1).
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    command.env("LEPTOS_SITE_ADDR", taken.local_addr().unwrap().to_string());
+    let output = command.output().expect("run the server binary");
+    drop(taken);
+    (
+        output.status.code(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+fn start_with_jwt(jwt: &str) -> (Option<i32>, String) {
+    start_binary(&[
+        ("VONAGE_API_BASE", "https://api.example.com"),
+        ("VONAGE_APPLICATION_ID", VONAGE_APPLICATION_ID),
+        ("VONAGE_JWT", jwt),
+    ])
+}
+
+#[test]
+fn an_expired_vonage_jwt_stops_start_up_naming_it() {
+    let jwt = app_jwt(now() - 1000, now() - 100);
+    let (code, stderr) = start_with_jwt(&jwt);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("VONAGE_JWT") && stderr.contains("expired"), "{stderr}");
+    assert!(!stderr.contains(&jwt), "the token itself is never printed: {stderr}");
+}
+
+#[test]
+fn a_vonage_jwt_expiring_within_5_minutes_stops_start_up() {
+    let jwt = app_jwt(now() - 600, now() + 120);
+    let (code, stderr) = start_with_jwt(&jwt);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("VONAGE_JWT") && stderr.contains("less than 5 minutes"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(&jwt), "{stderr}");
+}
+
+#[test]
+fn a_vonage_jwt_that_is_not_a_jwt_stops_start_up() {
+    let (code, stderr) = start_with_jwt("not-a-jwt");
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("VONAGE_JWT") && stderr.contains("is not a JWT"),
+        "{stderr}"
+    );
+}
+
+/// The process's log lines, for the test that checks what the server logged.
+fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
+    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+    LOGS.get_or_init(|| {
+        let logs = Arc::new(Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::INFO)
+            .with_writer(move || Sink(sink.clone()))
+            .init();
+        logs
+    })
+    .clone()
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The app with its virtual operator, Vonage configured with a pre-made JWT that passed
+/// the start-up check; `swap` then replaces it, as the clock passing its `exp` would.
+async fn app_with_premade_jwt(swap: Option<String>) -> (String, oneshot::Sender<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let base = format!("http://{addr}");
+    let good = app_jwt(now() - 5, now() + 3600);
+    let vars = [
+        ("LEPTOS_SITE_ADDR", addr.to_string()),
+        ("APP_PUBLIC_URL", base.clone()),
+        ("SANDBOX", "on".to_owned()),
+        ("VONAGE_API_BASE", format!("{base}/sandbox")),
+        ("VONAGE_APPLICATION_ID", VONAGE_APPLICATION_ID.to_owned()),
+        ("VONAGE_JWT", good),
+    ];
+    let mut config =
+        Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("valid config");
+    if let Some(jwt) = swap {
+        config.vonage.as_mut().unwrap().credentials = VonageCredentials::Jwt(Secret::new(jwt));
+    }
+    let options = LeptosOptions::builder()
+        .output_name("number-verify")
+        .site_root("target/site")
+        .site_pkg_dir("pkg")
+        .site_addr(addr)
+        .build();
+    let state = AppState::new(config, options).await.expect("app state");
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, router(state), async {
+        let _ = stopped.await;
+    }));
+    (base, stop)
+}
+
+async fn login(base: &str) -> (u16, Value) {
+    let r = following_client(&[])
+        .post(format!("{base}/login"))
+        .json(&json!({"phone": "+99012345678"}))
+        .send()
+        .await
+        .unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn a_premade_jwt_works_until_it_expires_then_operator_error_with_a_log_line() {
+    let logs = captured_logs();
+    // Valid: the whole CAMARA flow succeeds with the pre-made token.
+    let (base, _stop) = app_with_premade_jwt(None).await;
+    let (status, body) = common::tutorial_client(&base, json!({"phone": "+99012345678"}), &[]).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["devicePhoneNumberVerified"], json!(true), "{body}");
+
+    // Expired while running: refused before any call to Vonage, and said why.
+    let expired = app_jwt(now() - 3600, now() - 60);
+    let (base, _stop) = app_with_premade_jwt(Some(expired.clone())).await;
+    let (status, body) = login(&base).await;
+    assert_eq!(status, 502, "{body}");
+    assert_eq!(body["error"], "operator_error", "{body}");
+    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    assert!(
+        text.contains("Vonage network enablement: refused: VONAGE_JWT expired"),
+        "{text}"
+    );
+    assert!(
+        !text.contains(&expired) && !text.contains("eyJ"),
+        "a JWT in the log: {text}"
+    );
+}
