@@ -40,7 +40,7 @@ fn hand_nonce_to_the_edge() {
         use_context::<leptos_axum::ResponseOptions>(),
     ) {
         if let Ok(value) = HeaderValue::from_str(&nonce) {
-            response.insert_header(HeaderName::from_static(crate::server::NONCE_HEADER), value);
+            response.insert_header(HeaderName::from_static(crate::http::NONCE_HEADER), value);
         }
     }
 }

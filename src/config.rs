@@ -140,6 +140,9 @@ pub struct Config {
     pub max_pending_per_client: usize,
     /// `MAX_PENDING`: verifications in flight at once, memory store only.
     pub max_pending: usize,
+    /// `REQUEST_TIMEOUT_MS` (issue 10, the HTTP edge): the most one request may take, from
+    /// its first header byte to its answer, and how long an idle connection stays open.
+    pub request_timeout: Duration,
 }
 
 /// The variables that configure a live operator.
@@ -339,6 +342,19 @@ impl Config {
         // Lockout limits (issue 10).
         let max_pending_per_client = parse_count(&var, "MAX_PENDING_PER_CLIENT", 5, 1_000_000)?;
         let max_pending = parse_count(&var, "MAX_PENDING", 100_000, 100_000_000)?;
+        // The HTTP edge (issue 10): at most 30 s, so slow clients cannot hold a drain.
+        let request_timeout = match var("REQUEST_TIMEOUT_MS") {
+            None => Duration::from_millis(15_000),
+            Some(v) => match v.parse::<u64>() {
+                Ok(ms) if (100..=30_000).contains(&ms) => Duration::from_millis(ms),
+                _ => {
+                    return Err(ConfigError::new(
+                        "REQUEST_TIMEOUT_MS",
+                        format!("“{v}” is not a number of milliseconds between 100 and 30000"),
+                    ))
+                }
+            },
+        };
         // Checked last: a misspelt variable above is the likelier cause, and named first.
         if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() {
             let is_auto = sandbox_setting
@@ -374,6 +390,7 @@ impl Config {
             shutdown_grace,
             max_pending_per_client,
             max_pending,
+            request_timeout,
         })
     }
 }

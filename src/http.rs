@@ -16,6 +16,10 @@ use sha2::Sha256;
 
 use crate::verification::{SessionId, VerifyError};
 
+/// How the page's shell hands its script nonce to the server's edge, which writes the
+/// CSP and removes this header: the policy needs the configuration, the nonce the render.
+pub const NONCE_HEADER: &str = "x-nv-script-nonce";
+
 /// The HttpOnly cookie that binds a browser to the verifications it started; under https
 /// [`SECURE_SESSION_COOKIE`].
 pub const SESSION_COOKIE: &str = "nv_session";

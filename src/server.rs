@@ -56,9 +56,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 /// Connections are bounded by this when the caller gives no `REQUEST_TIMEOUT_MS`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(15_000);
 
-/// How the page's shell hands its script nonce to [`edge`], which writes the CSP and
-/// removes this header: the policy needs the configuration, the nonce needs the render.
-pub const NONCE_HEADER: &str = "x-nv-script-nonce";
+use crate::http::NONCE_HEADER;
 
 /// The whole application: page, server functions, API, and (when mounted) the virtual
 /// operator under `/sandbox`.
