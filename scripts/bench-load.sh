@@ -24,7 +24,7 @@ wrk.method = "POST"
 wrk.body   = '{"phone": "+99012345678"}'
 wrk.headers["Content-Type"] = "application/json"
 LUA
-# 1 s: the pending store holds 10,000 verifications (10 min each); past that, 429 by design.
+# 1 s: every start stays pending (10 min); MAX_PENDING bounds the memory store (100,000).
 wrk -t2 -c16 -d1s -s /tmp/nv-login.lua "$BASE/login" | grep -E 'Latency|Requests/sec|Non-2xx'
 echo "### server memory"
 grep -E 'VmHWM|VmRSS' /proc/$SERVER_PID/status
