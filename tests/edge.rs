@@ -247,7 +247,7 @@ async fn the_page_has_a_csp_whose_nonce_is_on_its_scripts_and_new_each_time() {
             .to_str()
             .unwrap()
             .to_owned();
-        assert!(r.headers().get(number_verify::server::NONCE_HEADER).is_none());
+        assert!(r.headers().get(number_verify::http::NONCE_HEADER).is_none());
         for directive in [
             "default-src 'self'",
             "frame-ancestors 'none'",
