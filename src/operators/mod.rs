@@ -65,6 +65,9 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
     reqwest::Client::builder()
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .timeout(timeout)
+        // Shorter than any server's idle timeout (ours closes idle connections after
+        // REQUEST_TIMEOUT_MS), so a pooled connection is never reused as it is closed.
+        .pool_idle_timeout(Duration::from_secs(5))
         // Operator APIs answer directly; a redirect here would be a misconfiguration.
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("number-verify/", env!("CARGO_PKG_VERSION")))
