@@ -10,7 +10,6 @@ use leptos_router::{
 use crate::pages::verify::VerifyPage;
 
 pub fn shell(options: LeptosOptions) -> impl IntoView {
-    #[cfg(feature = "ssr")]
     hand_nonce_to_the_edge();
     view! {
         <!DOCTYPE html>
@@ -19,7 +18,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options />
+                <HydrationScripts options islands=true />
                 <MetaTags />
             </head>
             <body>
@@ -32,7 +31,6 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
 /// The hydration scripts carry this response's nonce (leptos_axum provides one per
 /// render); the server's edge puts it in the Content-Security-Policy, which it alone
 /// knows how to write.
-#[cfg(feature = "ssr")]
 fn hand_nonce_to_the_edge() {
     use axum::http::{HeaderName, HeaderValue};
     if let (Some(nonce), Some(response)) = (
@@ -48,14 +46,12 @@ fn hand_nonce_to_the_edge() {
 #[component]
 pub fn App() -> impl IntoView {
     provide_meta_context();
-    // Marks the page once the wasm bundle has taken over (effects run only in the browser).
-    Effect::new(|_| {
-        if let Some(body) = document().body() {
-            let _ = body.set_attribute("data-hydrated", "true");
-        }
-    });
+    // The stylesheet under its hashed name, cached for a year.
+    let stylesheet = use_context::<crate::state::AppState>()
+        .and_then(|state| state.assets.stylesheet().map(str::to_owned))
+        .unwrap_or_else(|| "/pkg/number-verify.css".to_owned());
     view! {
-        <Stylesheet id="leptos" href="/pkg/number-verify.css" />
+        <Stylesheet id="leptos" href=stylesheet />
         <Link rel="icon" href="/favicon.ico" sizes="any" />
         <Meta name="description" content="Verify your phone number through your mobile operator, without an SMS code." />
         <Meta name="theme-color" content="#0b5cad" />

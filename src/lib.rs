@@ -6,6 +6,8 @@
 //! values they show (`phone`, `protocol`, `outcome`). Server-only parts live behind the
 //! `ssr` feature.
 
+/// The HTML shell and the routes: rendered on the server only (islands).
+#[cfg(feature = "ssr")]
 pub mod app;
 pub mod components;
 pub mod outcome;
@@ -14,6 +16,8 @@ pub mod phone;
 pub mod protocol;
 pub mod sandbox_shared;
 
+#[cfg(feature = "ssr")]
+pub mod assets;
 #[cfg(feature = "ssr")]
 pub mod config;
 #[cfg(feature = "ssr")]
@@ -38,5 +42,6 @@ pub mod verification;
 #[wasm_bindgen::prelude::wasm_bindgen]
 pub fn hydrate() {
     console_error_panic_hook::set_once();
-    leptos::mount::hydrate_body(app::App);
+    // Islands: only the interactive parts of the page are hydrated.
+    leptos::mount::hydrate_islands();
 }

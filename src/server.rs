@@ -19,7 +19,7 @@ use std::{
 use axum::{
     body::{Body, Bytes, HttpBody},
     extract::{ConnectInfo, Request, State},
-    http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
+    http::{header, Extensions, HeaderMap, HeaderName, HeaderValue, StatusCode, Version},
     middleware::{self, Next},
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
@@ -35,13 +35,17 @@ use leptos_axum::{generate_route_list, LeptosRoutes};
 use tokio::time::{timeout_at, Instant};
 use tower::Layer;
 use tower_http::{
-    compression::{CompressionLayer, CompressionLevel},
+    compression::{
+        predicate::{NotForContentType, Predicate, SizeAbove},
+        CompressionLayer, CompressionLevel,
+    },
     set_header::SetResponseHeaderLayer,
     trace::TraceLayer,
 };
 
 use crate::{
     app::{shell, App},
+    assets::Precompressed,
     config::Config,
     http::json_error,
     routes::{callback::callback, login::login},
@@ -52,6 +56,10 @@ use crate::{
 /// phone number, a protocol, an OAuth code); 64 KiB leaves room for 10 KB fields to get
 /// their own clear error rather than this one.
 pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// Dynamic answers smaller than this are sent as they are: under one TCP segment,
+/// compressing saves no round trip.
+const DYNAMIC_COMPRESSION_FROM: u16 = 1400;
 
 /// Connections are bounded by this when the caller gives no `REQUEST_TIMEOUT_MS`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(15_000);
@@ -81,6 +89,15 @@ pub fn router(state: AppState) -> Router {
         ),
         _ => app,
     };
+    // The static files, from memory, compressed once (`assets`); anything else not
+    // routed gets Leptos' handler (files added since start-up, then the 404 page).
+    let app = state.assets.routes().fold(app, |app, (path, served)| {
+        let served = served.clone();
+        app.route(
+            path,
+            get(move |headers: HeaderMap| async move { served.respond(&headers).await }),
+        )
+    });
     let app = app
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(state.clone(), one_origin_for_pages))
@@ -104,8 +121,21 @@ fn common_layers(app: Router, edge: Edge) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("strict-origin-when-cross-origin"),
         ))
-        // Brotli 9 / gzip 9: most of the size win of the maximum levels at a fraction of the CPU.
-        .layer(CompressionLayer::new().quality(CompressionLevel::Precise(9)))
+        // Dynamic answers only (static files come compressed), at the cheapest level: a
+        // page is a few KB, where level 1 already takes most of the size off and higher
+        // levels cost CPU on every request. Below one packet it does not pay at all.
+        .layer(
+            CompressionLayer::new()
+                .quality(CompressionLevel::Fastest)
+                .compress_when(
+                    SizeAbove::new(DYNAMIC_COMPRESSION_FROM)
+                        .and(NotForContentType::IMAGES)
+                        .and(NotForContentType::SSE)
+                        .and(|_: StatusCode, _: Version, _: &HeaderMap, extensions: &Extensions| {
+                            extensions.get::<Precompressed>().is_none()
+                        }),
+                ),
+        )
         // The path only: queries carry codes, states, result ids and login hints.
         .layer(TraceLayer::new_for_http().make_span_with(|request: &Request| {
             tracing::debug_span!("request", method = %request.method(), path = %loggable_path(request.uri().path()))

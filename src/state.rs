@@ -6,6 +6,7 @@ use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
 use crate::{
+    assets::Assets,
     config::Config,
     http::Sessions,
     verification::{
@@ -21,6 +22,8 @@ pub struct AppState {
     pub verifier: Arc<Verifier>,
     /// Signs and checks session cookies, with the key every instance shares.
     pub sessions: Sessions,
+    /// The static files, compressed once, under their hashed names.
+    pub assets: Arc<Assets>,
 }
 
 impl AppState {
@@ -33,14 +36,25 @@ impl AppState {
     /// As `new`, with another lifetime for pending verifications (tests use a short one).
     pub async fn with_pending_ttl(
         config: Config,
-        leptos_options: LeptosOptions,
+        mut leptos_options: LeptosOptions,
         pending_ttl: Duration,
     ) -> Result<Self, String> {
         let store = connect_store(&config, pending_ttl).await?;
         let sessions = session_signer(&config, &store).await?;
+        let assets = Assets::load(
+            std::path::Path::new(&*leptos_options.site_root),
+            &leptos_options.site_pkg_dir,
+            &leptos_options.output_name,
+        );
+        assets.precompress_in_background();
+        // The hydration scripts load `{output_name}.js` and `.wasm`: the hashed names.
+        if let Some(bundle) = assets.bundle_name() {
+            leptos_options.output_name = bundle.into();
+        }
         Ok(Self {
             leptos_options,
             sessions,
+            assets: Arc::new(assets),
             verifier: Arc::new(Verifier::new(&config, store)?),
             config: Arc::new(config),
         })

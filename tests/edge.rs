@@ -119,9 +119,9 @@ async fn oversized_bodies_get_413_in_the_routes_shape() {
 
     // A body under the limit still reaches the server function.
     let r = manual_client()
-        .post(app.url("/api/context"))
+        .post(app.url("/api/start"))
         .header("content-type", "application/x-www-form-urlencoded")
-        .body("")
+        .body("phone=%2B99012345678&protocol=")
         .send()
         .await
         .unwrap();
@@ -321,8 +321,9 @@ async fn results_callbacks_the_api_and_server_functions_are_not_stored() {
         (
             "server function",
             client
-                .post(app.url("/api/context"))
-                .header("content-type", "application/x-www-form-urlencoded"),
+                .post(app.url("/api/start"))
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body("phone=%2B99012345678&protocol="),
         ),
     ];
     for (name, request) in answers {

@@ -154,7 +154,7 @@ async fn app_with_premade_jwt(swap: Option<String>) -> (String, oneshot::Sender<
     }
     let options = LeptosOptions::builder()
         .output_name("number-verify")
-        .site_root("target/site")
+        .site_root(common::FIXTURE_SITE)
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();

@@ -17,6 +17,9 @@ use number_verify::{
 use serde_json::Value;
 use tokio::{net::TcpListener, sync::oneshot};
 
+/// The stand-in for `target/site` that in-process servers serve (tests/fixtures/README.md).
+pub const FIXTURE_SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/site");
+
 pub struct TestApp {
     pub base: String,
     stop: Option<oneshot::Sender<()>>,
@@ -50,7 +53,7 @@ impl TestApp {
         let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test configuration");
         let options = LeptosOptions::builder()
             .output_name("number-verify")
-            .site_root("target/site")
+            .site_root(FIXTURE_SITE)
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();

@@ -1,37 +1,74 @@
 //! The one page: the number form, live validation, progress and the result.
+//!
+//! Rendered on the server; only the form ([`VerifyForm`]) and the Wi-Fi hint
+//! ([`WifiHint`]) are islands that ship to the browser as wasm. The result view and the
+//! virtual operator's control are plain HTML.
 
 pub mod outcome_view;
 pub mod server;
 pub mod simulated_sim;
 
 use leptos::prelude::*;
-use leptos_router::hooks::use_query_map;
 
 use crate::{
     components::{phone_field::PhoneField, protocol_choice::ProtocolChoice},
     outcome::ERROR_PREFIX,
+    protocol::Protocol,
 };
-use outcome_view::OutcomeView;
-use server::{get_outcome, page_context, StartVerification, Started};
-use simulated_sim::SimulatedSim;
+use server::{StartVerification, Started};
 
+/// The page, rendered on the server only.
+#[cfg(feature = "ssr")]
 #[component]
 pub fn VerifyPage() -> impl IntoView {
-    let query = use_query_map();
-    let outcome = Resource::new(
-        move || query.with(|q| (q.get("result"), q.get("error"))),
-        |(result, error)| async move {
-            if result.is_none() && error.is_none() {
-                return None;
-            }
-            get_outcome(result, error).await.ok().flatten()
-        },
-    );
-    let context = Resource::new(|| (), |_| page_context());
+    use leptos_router::hooks::use_query_map;
+    use outcome_view::OutcomeView;
+    use simulated_sim::SimulatedSim;
+
+    let asked =
+        use_query_map().with_untracked(|q| server::Asked::from_query(q.get("result"), q.get("error").as_deref()));
+    let Some(asked) = asked else {
+        // The form: nothing to wait for, so nothing is awaited.
+        let context = server::page_context();
+        return view! {
+            <h1>"Verify your phone number!"</h1>
+            <WifiHint />
+            <section class="card">
+                <VerifyForm protocols=context.protocols />
+            </section>
+            {context.sandbox.map(|device| view! { <SimulatedSim device /> })}
+        }
+        .into_any();
+    };
+    // A result lives in the store, which may be Redis: the route is rendered async, so
+    // the page is complete, result included, before it is sent.
+    view! {
+        <h1>"Verify your phone number!"</h1>
+        <Suspense fallback=|| ()>
+            {Suspend::new(async move {
+                let outcome = server::outcome(asked).await;
+                view! { <OutcomeView outcome /> }
+            })}
+        </Suspense>
+    }
+    .into_any()
+}
+
+/// The form, the part of the page that runs in the browser once hydrated: live
+/// validation, progress, refusals, and the move to the operator. Without JavaScript the
+/// same form posts to the server function, which answers with a redirect.
+#[island]
+fn VerifyForm(protocols: Vec<Protocol>) -> impl IntoView {
     let start = ServerAction::<StartVerification>::new();
 
-    // The operator must be reached by a full-page navigation: client-side routing would
-    // swallow a same-origin URL such as the virtual operator's.
+    // Marks the page once the client code has taken over the form (tests and tools wait
+    // for it; effects run only in the browser).
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    // The operator must be reached by a full-page navigation.
     Effect::new(move |_| {
         if let Some(Ok(Started::GoTo(url))) = start.value().get() {
             leave_for(&url);
@@ -45,39 +82,18 @@ pub fn VerifyPage() -> impl IntoView {
     };
 
     view! {
-        <h1>"Verify your phone number!"</h1>
-        <Suspense fallback=|| ()>
-            {move || Suspend::new(async move {
-                match (outcome.await, context.await) {
-                    (Some(outcome), _) => view! { <OutcomeView outcome /> }.into_any(),
-                    (None, Ok(ctx)) => {
-                        view! {
-                            <WifiHint />
-                            <section class="card">
-                                <ActionForm action=start attr:class="verify-form" attr:novalidate=true>
-                                    <PhoneField />
-                                    <ProtocolChoice protocols=ctx.protocols.clone() />
-                                    <button type="submit" disabled=leaving>"Verify"</button>
-                                    <Show when=leaving>
-                                        <p class="progress" role="status">"Contacting your operator…"</p>
-                                    </Show>
-                                    {move || refusal().map(|m| view! { <p class="result error" role="alert">{m}</p> })}
-                                    <p class="consent">
-                                        "Your mobile operator will confirm whether this number belongs to the SIM in this phone."
-                                    </p>
-                                </ActionForm>
-                            </section>
-                            {ctx.sandbox.map(|device| view! { <SimulatedSim device /> })}
-                        }
-                            .into_any()
-                    }
-                    (None, Err(e)) => {
-                        view! { <p class="result error" role="alert">{format!("{ERROR_PREFIX} {e}")}</p> }
-                            .into_any()
-                    }
-                }
-            })}
-        </Suspense>
+        <ActionForm action=start attr:class="verify-form" attr:novalidate=true>
+            <PhoneField />
+            <ProtocolChoice protocols />
+            <button type="submit" disabled=leaving>"Verify"</button>
+            <Show when=leaving>
+                <p class="progress" role="status">"Contacting your operator…"</p>
+            </Show>
+            {move || refusal().map(|m| view! { <p class="result error" role="alert">{m}</p> })}
+            <p class="consent">
+                "Your mobile operator will confirm whether this number belongs to the SIM in this phone."
+            </p>
+        </ActionForm>
     }
 }
 
@@ -93,7 +109,7 @@ fn leave_for(_url: &str) {}
 
 /// Where the browser reports Wi-Fi (Network Information API), ask for mobile data
 /// before starting: the operator cannot see the SIM over Wi-Fi.
-#[component]
+#[island]
 fn WifiHint() -> impl IntoView {
     let (on_wifi, set_on_wifi) = signal(false);
     Effect::new(move |_| set_on_wifi.set(browser_reports_wifi()));

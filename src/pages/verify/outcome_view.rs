@@ -1,6 +1,6 @@
 //! A finished verification: `+99012345678: verified!`, `…: invalid!`, or the error.
 
-use leptos::{html, prelude::*};
+use leptos::prelude::*;
 
 use crate::outcome::{Outcome, Verdict, SANDBOX_NOTE};
 
@@ -16,16 +16,10 @@ pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
     let is_error = matches!(outcome.verdict, Verdict::Error(_));
     // A verdict anyone could have chosen must never pass for a real one.
     let sandbox = outcome.sandbox;
-    // Move focus to the result so screen readers announce it (autofocus does it without JS).
-    let result_ref = NodeRef::<html::P>::new();
-    Effect::new(move |_| {
-        if let Some(el) = result_ref.get() {
-            let _ = el.focus();
-        }
-    });
+    // Focus moves to the result so screen readers announce it: `autofocus`, no script.
     view! {
         <section class="card" aria-live="polite">
-            <p class=class id="result" tabindex="-1" autofocus role=is_error.then_some("alert") node_ref=result_ref>
+            <p class=class id="result" tabindex="-1" autofocus role=is_error.then_some("alert")>
                 {text}
             </p>
             {sandbox.then(|| view! { <p class="hint sandbox-note" id="sandbox-note">{SANDBOX_NOTE}</p> })}

@@ -4,7 +4,9 @@
 use leptos::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::{outcome::Outcome, phone::E164, protocol::Protocol};
+#[cfg(feature = "ssr")]
+use crate::outcome::Outcome;
+use crate::{phone::E164, protocol::Protocol};
 
 /// The answer to "start": go to the operator, or why not.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,17 +40,37 @@ pub async fn start_verification(phone: String, protocol: Option<String>) -> Resu
     Ok(ssr::start(phone, protocol).await)
 }
 
-/// What the page shows for its `?result=` (a finished verification, for the browser
-/// that started it) or `?error=` (a callback with no record behind it).
-#[server(name = GetOutcome, prefix = "/api", endpoint = "outcome")]
-pub async fn get_outcome(result: Option<String>, error: Option<String>) -> Result<Option<Outcome>, ServerFnError> {
-    Ok(ssr::outcome(result, error).await)
+/// What the page was asked to show instead of the form: a finished verification (for
+/// the browser that started it) or a callback's error with no record behind it.
+#[cfg(feature = "ssr")]
+pub enum Asked {
+    Result(String),
+    Error(crate::verification::PageError),
+}
+
+#[cfg(feature = "ssr")]
+impl Asked {
+    /// From the page's `?result=` and `?error=`; `None` (the form) for neither or an
+    /// error code the page does not know.
+    pub fn from_query(result: Option<String>, error: Option<&str>) -> Option<Self> {
+        match error.and_then(crate::verification::PageError::from_code) {
+            Some(error) => Some(Asked::Error(error)),
+            None => result.map(Asked::Result),
+        }
+    }
+}
+
+/// The outcome the page shows for `asked`. Called while the page renders on the server:
+/// no server function, no round trip.
+#[cfg(feature = "ssr")]
+pub async fn outcome(asked: Asked) -> Outcome {
+    ssr::outcome(asked).await
 }
 
 /// What the page offers: the protocols, and the simulated device in sandbox mode.
-#[server(name = GetPageContext, prefix = "/api", endpoint = "context")]
-pub async fn page_context() -> Result<PageContext, ServerFnError> {
-    Ok(ssr::context())
+#[cfg(feature = "ssr")]
+pub fn page_context() -> PageContext {
+    ssr::context()
 }
 
 #[cfg(feature = "ssr")]
@@ -61,7 +83,7 @@ mod ssr {
     };
     use leptos::prelude::*;
 
-    use super::{PageContext, SimulatedDevice, Started};
+    use super::{Asked, PageContext, SimulatedDevice, Started};
     use crate::{
         config::SandboxMode,
         http::{accepts_html, client_address, cookie},
@@ -130,11 +152,11 @@ mod ssr {
         started
     }
 
-    pub async fn outcome(result: Option<String>, error: Option<String>) -> Option<Outcome> {
-        if let Some(error) = error.as_deref().and_then(PageError::from_code) {
-            return Some(Outcome::failed(VerifyError::from(error)));
-        }
-        let id = result?;
+    pub async fn outcome(asked: Asked) -> Outcome {
+        let id = match asked {
+            Asked::Error(error) => return Outcome::failed(VerifyError::from(error)),
+            Asked::Result(id) => id,
+        };
         let state = expect_context::<AppState>();
         let reader = state.sessions.read(&request_headers());
         // Only the browser that started a verification sees its result.
@@ -142,7 +164,7 @@ mod ssr {
             Some(id) => state.verifier.result_for(&id, reader.as_ref()).await,
             None => Ok(None),
         };
-        Some(match found {
+        match found {
             Ok(Some(outcome)) => outcome,
             Ok(None) => {
                 tracing::info!("result page for an unknown or expired result");
@@ -152,7 +174,7 @@ mod ssr {
                 e.log();
                 Outcome::failed(e)
             }
-        })
+        }
     }
 
     pub fn context() -> PageContext {
