@@ -1,7 +1,6 @@
 //! The HTML shell and the routes.
 
 use leptos::prelude::*;
-use leptos_meta::{provide_meta_context, Link, Meta, MetaTags, Stylesheet, Title};
 use leptos_router::{
     components::{Route, Router, Routes},
     SsrMode, StaticSegment,
@@ -9,17 +8,27 @@ use leptos_router::{
 
 use crate::pages::verify::VerifyPage;
 
+/// The document. Its head is written here, not through leptos_meta: the one page has
+/// one head, and injecting registered tags costs a pass over every rendered page.
 pub fn shell(options: LeptosOptions) -> impl IntoView {
     hand_nonce_to_the_edge();
+    // The stylesheet under its hashed name, cached for a year.
+    let stylesheet = use_context::<crate::state::AppState>()
+        .and_then(|state| state.assets.stylesheet().map(str::to_owned))
+        .unwrap_or_else(|| format!("/{}/{}.css", options.site_pkg_dir, options.output_name));
     view! {
         <!DOCTYPE html>
         <html lang="en">
             <head>
                 <meta charset="utf-8" />
                 <meta name="viewport" content="width=device-width, initial-scale=1" />
+                <title>"Number Verify"</title>
+                <meta name="description" content="Verify your phone number through your mobile operator, without an SMS code." />
+                <meta name="theme-color" content="#0b5cad" />
+                <link rel="stylesheet" id="leptos" href=stylesheet />
+                <link rel="icon" href="/favicon.ico" sizes="any" />
                 <AutoReload options=options.clone() />
                 <HydrationScripts options islands=true />
-                <MetaTags />
             </head>
             <body>
                 <App />
@@ -45,17 +54,7 @@ fn hand_nonce_to_the_edge() {
 
 #[component]
 pub fn App() -> impl IntoView {
-    provide_meta_context();
-    // The stylesheet under its hashed name, cached for a year.
-    let stylesheet = use_context::<crate::state::AppState>()
-        .and_then(|state| state.assets.stylesheet().map(str::to_owned))
-        .unwrap_or_else(|| "/pkg/number-verify.css".to_owned());
     view! {
-        <Stylesheet id="leptos" href=stylesheet />
-        <Link rel="icon" href="/favicon.ico" sizes="any" />
-        <Meta name="description" content="Verify your phone number through your mobile operator, without an SMS code." />
-        <Meta name="theme-color" content="#0b5cad" />
-        <Title text="Number Verify" />
         <Router>
             <main class="page">
                 <Routes fallback=|| view! { <p>"Page not found."</p> }>

@@ -272,11 +272,26 @@ impl Encoding {
     /// The best encoding `Accept-Encoding` allows: brotli, then gzip, else identity.
     /// `q=0` refuses an encoding; `*` stands for any not named.
     pub fn preferred(accept: Option<&HeaderValue>) -> Self {
-        let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
-            return Encoding::Identity;
+        if Self::accepted(accept, Encoding::Brotli) {
+            Encoding::Brotli
+        } else if Self::accepted(accept, Encoding::Gzip) {
+            Encoding::Gzip
+        } else {
+            Encoding::Identity
+        }
+    }
+
+    /// Whether `Accept-Encoding` allows `encoding` (identity always).
+    pub fn accepted(accept: Option<&HeaderValue>, encoding: Encoding) -> bool {
+        let wanted: &[&str] = match encoding {
+            Encoding::Brotli => &["br"],
+            Encoding::Gzip => &["gzip", "x-gzip"],
+            Encoding::Identity => return true,
         };
-        let mut brotli = None;
-        let mut gzip = None;
+        let Some(accept) = accept.and_then(|v| v.to_str().ok()) else {
+            return false;
+        };
+        let mut named = None;
         let mut any = None;
         for item in accept.split(',') {
             let mut parts = item.split(';');
@@ -285,21 +300,13 @@ impl Encoding {
                 .filter_map(|p| p.trim().strip_prefix("q=").or_else(|| p.trim().strip_prefix("Q=")))
                 .find_map(|q| q.trim().parse::<f32>().ok())
                 .unwrap_or(1.0);
-            match name.as_str() {
-                "br" => brotli = Some(q),
-                "gzip" | "x-gzip" => gzip = Some(q),
-                "*" => any = Some(q),
-                _ => {}
+            if wanted.contains(&name.as_str()) {
+                named = Some(q);
+            } else if name == "*" {
+                any = Some(q);
             }
         }
-        let allowed = |q: Option<f32>| q.or(any).is_some_and(|q| q > 0.0);
-        if allowed(brotli) {
-            Encoding::Brotli
-        } else if allowed(gzip) {
-            Encoding::Gzip
-        } else {
-            Encoding::Identity
-        }
+        named.or(any).is_some_and(|q| q > 0.0)
     }
 
     fn header_value(self) -> Option<&'static str> {
@@ -325,8 +332,9 @@ fn if_none_match(request: &HeaderMap, etag: &str) -> bool {
 fn brotli_compress(raw: &[u8], quality: i32) -> Vec<u8> {
     let params = brotli::enc::BrotliEncoderParams {
         quality,
-        // The largest window the format allows without the "large window" extension.
-        lgwin: 24,
+        // A window as large as the file (10..=24 bits): more finds nothing more, and at
+        // quality 11 the encoder's memory grows with it.
+        lgwin: (usize::BITS - raw.len().max(1).leading_zeros()).clamp(10, 24) as i32,
         ..Default::default()
     };
     let mut out = Vec::with_capacity(raw.len() / 3);

@@ -25,6 +25,8 @@ pub mod http;
 #[cfg(feature = "ssr")]
 pub mod operators;
 #[cfg(feature = "ssr")]
+pub mod page_compression;
+#[cfg(feature = "ssr")]
 mod redacted;
 #[cfg(feature = "ssr")]
 pub mod routes;

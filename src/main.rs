@@ -12,6 +12,10 @@ use number_verify::{
 };
 use tracing_subscriber::EnvFilter;
 
+/// mimalloc: see Cargo.toml.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 #[tokio::main]
 async fn main() -> ExitCode {
     tracing_subscriber::fmt()

@@ -59,7 +59,7 @@ pub const BODY_LIMIT: usize = 64 * 1024;
 
 /// Dynamic answers smaller than this are sent as they are: under one TCP segment,
 /// compressing saves no round trip.
-const DYNAMIC_COMPRESSION_FROM: u16 = 1400;
+const DYNAMIC_COMPRESSION_FROM: u16 = crate::page_compression::COMPRESS_FROM as u16;
 
 /// Connections are bounded by this when the caller gives no `REQUEST_TIMEOUT_MS`.
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_millis(15_000);
@@ -121,16 +121,20 @@ fn common_layers(app: Router, edge: Edge) -> Router {
             header::REFERRER_POLICY,
             HeaderValue::from_static("strict-origin-when-cross-origin"),
         ))
-        // Dynamic answers only (static files come compressed), at the cheapest level: a
-        // page is a few KB, where level 1 already takes most of the size off and higher
-        // levels cost CPU on every request. Below one packet it does not pay at all.
+        // Pages are gzipped whole (`page_compression`); static files come compressed
+        // (`assets`). Other dynamic answers (JSON) are compressed as they stream, gzip at
+        // the fastest level, from one packet up: brotli's fast levels are no smaller on
+        // a few KB and cost more.
+        .layer(middleware::from_fn(crate::page_compression::gzip_pages))
         .layer(
             CompressionLayer::new()
+                .no_br()
                 .quality(CompressionLevel::Fastest)
                 .compress_when(
                     SizeAbove::new(DYNAMIC_COMPRESSION_FROM)
                         .and(NotForContentType::IMAGES)
                         .and(NotForContentType::SSE)
+                        .and(NotForContentType::const_new("text/html"))
                         .and(|_: StatusCode, _: Version, _: &HeaderMap, extensions: &Extensions| {
                             extensions.get::<Precompressed>().is_none()
                         }),

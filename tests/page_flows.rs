@@ -177,23 +177,6 @@ async fn the_page_is_served_under_one_origin() {
     assert_eq!(r.status(), 200);
 }
 
-#[tokio::test]
-async fn pages_and_assets_are_compressed() {
-    let app = TestApp::start(&[]).await;
-    for encoding in ["br", "gzip"] {
-        let r = manual_client()
-            .get(app.url("/"))
-            .header("accept-encoding", encoding)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(
-            r.headers().get("content-encoding").map(|v| v.to_str().unwrap()),
-            Some(encoding)
-        );
-    }
-}
-
 /// Without JavaScript, a verdict from the virtual operator carries its test-result line
 /// next to it (both protocols, both verdicts, and its simulated refusals); a start refused
 /// before any operator answered does not.

@@ -7,20 +7,20 @@
 pub mod outcome_view;
 pub mod server;
 pub mod simulated_sim;
+#[cfg(feature = "hydrate")]
+mod start_client;
 
 use leptos::prelude::*;
 
-use crate::{
-    components::{phone_field::PhoneField, protocol_choice::ProtocolChoice},
-    outcome::ERROR_PREFIX,
-    protocol::Protocol,
-};
+use crate::{components::phone_field::PhoneField, outcome::ERROR_PREFIX};
+use leptos::server_fn::ServerFn;
 use server::{StartVerification, Started};
 
 /// The page, rendered on the server only.
 #[cfg(feature = "ssr")]
 #[component]
 pub fn VerifyPage() -> impl IntoView {
+    use crate::components::protocol_choice::ProtocolChoice;
     use leptos_router::hooks::use_query_map;
     use outcome_view::OutcomeView;
     use simulated_sim::SimulatedSim;
@@ -34,7 +34,10 @@ pub fn VerifyPage() -> impl IntoView {
             <h1>"Verify your phone number!"</h1>
             <WifiHint />
             <section class="card">
-                <VerifyForm protocols=context.protocols />
+                // The protocol choice is plain HTML: rendered here, not shipped as wasm.
+                <VerifyForm>
+                    <ProtocolChoice protocols=context.protocols />
+                </VerifyForm>
             </section>
             {context.sandbox.map(|device| view! { <SimulatedSim device /> })}
         }
@@ -58,8 +61,9 @@ pub fn VerifyPage() -> impl IntoView {
 /// validation, progress, refusals, and the move to the operator. Without JavaScript the
 /// same form posts to the server function, which answers with a redirect.
 #[island]
-fn VerifyForm(protocols: Vec<Protocol>) -> impl IntoView {
-    let start = ServerAction::<StartVerification>::new();
+fn VerifyForm(children: Children) -> impl IntoView {
+    let pending = RwSignal::new(false);
+    let answer = RwSignal::new(None::<Result<Started, String>>);
 
     // Marks the page once the client code has taken over the form (tests and tools wait
     // for it; effects run only in the browser).
@@ -68,23 +72,23 @@ fn VerifyForm(protocols: Vec<Protocol>) -> impl IntoView {
             let _ = body.set_attribute("data-hydrated", "true");
         }
     });
-    // The operator must be reached by a full-page navigation.
-    Effect::new(move |_| {
-        if let Some(Ok(Started::GoTo(url))) = start.value().get() {
-            leave_for(&url);
-        }
-    });
-    let leaving = move || start.pending().get() || matches!(start.value().get(), Some(Ok(Started::GoTo(_))));
-    let refusal = move || match start.value().get() {
+    let leaving = move || pending.get() || matches!(answer.get(), Some(Ok(Started::GoTo(_))));
+    let refusal = move || match answer.get() {
         Some(Ok(Started::Refused(message))) => Some(message),
         Some(Err(e)) => Some(format!("{ERROR_PREFIX} The server could not be reached ({e}).")),
         _ => None,
     };
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        ev.prevent_default();
+        if !pending.get_untracked() {
+            submit(&ev, pending, answer);
+        }
+    };
 
     view! {
-        <ActionForm action=start attr:class="verify-form" attr:novalidate=true>
+        <form method="post" action=StartVerification::PATH class="verify-form" novalidate on:submit=on_submit>
             <PhoneField />
-            <ProtocolChoice protocols />
+            {children()}
             <button type="submit" disabled=leaving>"Verify"</button>
             <Show when=leaving>
                 <p class="progress" role="status">"Contacting your operator…"</p>
@@ -93,9 +97,31 @@ fn VerifyForm(protocols: Vec<Protocol>) -> impl IntoView {
             <p class="consent">
                 "Your mobile operator will confirm whether this number belongs to the SIM in this phone."
             </p>
-        </ActionForm>
+        </form>
     }
 }
+
+/// Starts the verification from the form; the operator is reached by a full-page
+/// navigation.
+#[cfg(feature = "hydrate")]
+fn submit(ev: &leptos::ev::SubmitEvent, pending: RwSignal<bool>, answer: RwSignal<Option<Result<Started, String>>>) {
+    use wasm_bindgen::JsCast;
+    let Some(form) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok()) else {
+        return;
+    };
+    pending.set(true);
+    leptos::task::spawn_local(async move {
+        let started = start_client::start(&form).await;
+        if let Ok(Started::GoTo(url)) = &started {
+            leave_for(url);
+        }
+        answer.set(Some(started));
+        pending.set(false);
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn submit(_: &leptos::ev::SubmitEvent, _: RwSignal<bool>, _: RwSignal<Option<Result<Started, String>>>) {}
 
 #[cfg(feature = "hydrate")]
 fn leave_for(url: &str) {
@@ -103,9 +129,6 @@ fn leave_for(url: &str) {
         leptos::logging::error!("cannot leave for the operator: {e:?}");
     }
 }
-
-#[cfg(not(feature = "hydrate"))]
-fn leave_for(_url: &str) {}
 
 /// Where the browser reports Wi-Fi (Network Information API), ask for mobile data
 /// before starting: the operator cannot see the SIM over Wi-Fi.

@@ -211,3 +211,19 @@ mod ssr {
         session
     }
 }
+
+#[cfg(all(test, feature = "ssr"))]
+mod tests {
+    use super::Started;
+
+    /// The form's script reads these two shapes (`start_client.rs`).
+    #[test]
+    fn started_is_written_as_the_form_reads_it() {
+        let json = |s: Started| serde_json::to_string(&s).unwrap();
+        assert_eq!(
+            json(Started::GoTo("https://op/a?b=1".into())),
+            r#"{"GoTo":"https://op/a?b=1"}"#
+        );
+        assert_eq!(json(Started::Refused("Error.".into())), r#"{"Refused":"Error."}"#);
+    }
+}
