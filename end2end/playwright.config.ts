@@ -40,7 +40,8 @@ export default defineConfig({
     { name: 'no-js', use: { ...chromium, javaScriptEnabled: false } },
   ],
   webServer: {
-    command: './target/debug/number-verify',
+    // scripts/bench.sh points this at the release build for the throttled figures.
+    command: process.env.E2E_SERVER_BIN ?? './target/debug/number-verify',
     cwd: '..',
     url: `${BASE_URL}/healthz`,
     reuseExistingServer: false,
@@ -50,7 +51,7 @@ export default defineConfig({
     env: {
       LEPTOS_SITE_ADDR: `127.0.0.1:${PORT}`,
       APP_PUBLIC_URL: BASE_URL,
-      LEPTOS_SITE_ROOT: 'target/site',
+      LEPTOS_SITE_ROOT: process.env.E2E_SITE_ROOT ?? 'target/site',
       LEPTOS_SITE_PKG_DIR: 'pkg',
       LEPTOS_OUTPUT_NAME: 'number-verify',
       SANDBOX: 'on',

@@ -3,7 +3,8 @@
 # its own process) and the app against it (memory store, one instance, as deployed:
 # SANDBOX=off, operator variables set), both on 127.0.0.1 on free ports, and prints one
 # Markdown table:
-#   - first-load bytes on the wire (raw, gzip, br) for `/` and every asset the page names
+#   - first-load bytes on the wire (raw; gzip; and as a browser asks, "gzip, deflate, br",
+#     which is brotli for static files and gzip for pages) for `/` and every asset the page names
 #     (href= / src=, modulepreload and preload links; hashed names are fine), the favicon,
 #     and the first-load total;
 #   - wrk req/s and p50/p99 latency, brotli negotiated, for `GET /`, the wasm, the CSS
@@ -41,6 +42,8 @@ ensure_rust
 ensure_cargo_leptos
 ensure_wasm_bindgen
 ensure_wasm_opt
+ensure_chromium
+ensure_end2end_packages
 
 export LEPTOS_OUTPUT_NAME=number-verify
 WORK=$(mktemp -d)
@@ -139,11 +142,11 @@ WASM=$(pick wasm); CSS=$(pick css)
 [ -n "$CSS" ] || fail "first-load bytes" "the page names no .css" "check the page's stylesheet link"
 tot_raw=0; tot_gz=0; tot_br=0
 for a in / "${linked[@]}"; do
-  raw=$(size "$a" identity); gz=$(size "$a" gzip); br=$(size "$a" br)
+  raw=$(size "$a" identity); gz=$(size "$a" gzip); br=$(size "$a" "$ACCEPT")
   tot_raw=$((tot_raw + raw)); tot_gz=$((tot_gz + gz)); tot_br=$((tot_br + br))
-  row "first-load bytes, raw / gzip / br" "\`$a\`" "$(group <<<"$raw") / $(group <<<"$gz") / $(group <<<"$br")" "" "" ""
+  row "first-load bytes, raw / gzip / browser" "\`$a\`" "$(group <<<"$raw") / $(group <<<"$gz") / $(group <<<"$br")" "" "" ""
 done
-row "first-load bytes, raw / gzip / br" "**first load** (all of the above)" \
+row "first-load bytes, raw / gzip / browser" "**first load** (all of the above)" \
   "**$(group <<<"$tot_raw") / $(group <<<"$tot_gz") / $(group <<<"$tot_br")**" "" "" ""
 
 # --- wrk ------------------------------------------------------------------------------
@@ -204,6 +207,27 @@ kill -0 "$APP_PID" 2>/dev/null || fail "benchmark" "the app exited during the lo
 row "app resident memory (VmRSS)" "at start" "$(kb_mb "$RSS_START")" "" "" ""
 row "app resident memory (VmRSS)" "after all the load above" "$(kb_mb "$(status_kb "$APP_PID" VmRSS)")" "" "" \
   "peak (VmHWM) $(kb_mb "$(status_kb "$APP_PID" VmHWM)")"
+
+# --- the page on a slow mobile connection ---------------------------------------------
+# Chromium, throttled through the DevTools protocol (end2end/tests/throttled.spec.ts),
+# against this release build started by Playwright on a free port (with the virtual
+# operator in-process, as the end-to-end tests run it: the page has its sandbox card).
+step "the page at 400 kbit/s with a 400 ms round trip (Playwright, Chromium)"
+E2E_PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+throttled=$(cd end2end && E2E_PORT=$E2E_PORT E2E_SERVER_BIN="$SERVER" E2E_SITE_ROOT="$WORK/site" \
+  timeout 300 npx playwright test throttled --project hydrated --reporter list 2>&1) || true
+line=$(grep -o 'THROTTLED .*' <<<"$throttled" | head -1)
+if [ -n "$line" ]; then
+  usable=$(sed -n 's/.*usable_ms=\([0-9]*\).*/\1/p' <<<"$line")
+  hydrated=$(sed -n 's/.*hydrated_ms=\([0-9]*\).*/\1/p' <<<"$line")
+  bytes=$(sed -n 's/.*first_load_bytes=\([0-9]*\).*/\1/p' <<<"$line")
+  row "400 kbit/s, 400 ms RTT (Chromium)" "form usable after" "$(group <<<"$usable") ms" "" "" "server-rendered form"
+  row "400 kbit/s, 400 ms RTT (Chromium)" "hydrated after" "$(group <<<"$hydrated") ms" "" "" \
+    "$(group <<<"$bytes") bytes on the wire (page with its sandbox card)"
+else
+  echo "$throttled" >&2
+  row "400 kbit/s, 400 ms RTT (Chromium)" "—" "failed" "" "" "see the Playwright output above"
+fi
 
 # --- the table ------------------------------------------------------------------------
 commit=$(git describe --always --dirty 2>/dev/null || echo unknown)
