@@ -41,11 +41,17 @@ impl AppState {
     ) -> Result<Self, String> {
         let store = connect_store(&config, pending_ttl).await?;
         let sessions = session_signer(&config, &store).await?;
-        let assets = Assets::load(
-            std::path::Path::new(&*leptos_options.site_root),
-            &leptos_options.site_pkg_dir,
-            &leptos_options.output_name,
-        );
+        // Under `cargo leptos watch` the files change while the server runs (the
+        // stylesheet is swapped without a restart): they are served from disk as built.
+        let assets = if std::env::var_os("LEPTOS_WATCH").is_some() {
+            Assets::default()
+        } else {
+            Assets::load(
+                std::path::Path::new(&*leptos_options.site_root),
+                &leptos_options.site_pkg_dir,
+                &leptos_options.output_name,
+            )
+        };
         assets.precompress_in_background();
         // The hydration scripts load `{output_name}.js` and `.wasm`: the hashed names.
         if let Some(bundle) = assets.bundle_name() {
