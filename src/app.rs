@@ -16,6 +16,9 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let stylesheet = use_context::<crate::state::AppState>()
         .and_then(|state| state.assets.stylesheet().map(str::to_owned))
         .unwrap_or_else(|| format!("/{}/{}.css", options.site_pkg_dir, options.output_name));
+    // Only the form has islands: a result page costs a phone no wasm download.
+    let islands = use_context::<axum::http::request::Parts>()
+        .is_some_and(|parts| crate::pages::verify::shows_the_form(&parts.uri));
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -28,7 +31,7 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
                 <link rel="stylesheet" id="leptos" href=stylesheet />
                 <link rel="icon" href="/favicon.ico" sizes="any" />
                 <AutoReload options=options.clone() />
-                <HydrationScripts options islands=true />
+                {islands.then(|| view! { <HydrationScripts options islands=true /> })}
             </head>
             <body>
                 <App />

@@ -204,3 +204,25 @@ async fn the_page_is_gzipped_whole_and_tiny_answers_are_not_compressed() {
     assert_eq!(header(&r, "content-encoding"), None);
     assert_eq!(r.text().await.unwrap(), "ok\n");
 }
+
+/// Only the form has islands: a result or error page, and a 404, load no script or wasm.
+#[tokio::test]
+async fn only_the_form_page_loads_the_bundle() {
+    let app = TestApp::start(&[("SANDBOX", "on")]).await;
+    let (js, wasm, _) = hashed_names();
+    let form = get(&app, "/?utm=1", &[]).await.text().await.unwrap();
+    assert!(form.contains(&wasm) && form.contains(&js), "{form}");
+    for path in [
+        "/?result=0123456789abcdef0123456789abcdef",
+        "/?error=replayed",
+        "/no-such-page",
+    ] {
+        let page = get(&app, path, &[]).await.text().await.unwrap();
+        // (Leptos' few inline bytes of resource bookkeeping stay; no module is loaded.)
+        assert!(
+            !page.contains(".wasm") && !page.contains("type=\"module\""),
+            "{path}: {page}"
+        );
+        assert!(page.contains("rel=\"stylesheet\""), "{path}: {page}");
+    }
+}

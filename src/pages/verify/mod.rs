@@ -57,6 +57,24 @@ pub fn VerifyPage() -> impl IntoView {
     .into_any()
 }
 
+/// Whether a request for `uri` gets the form, the only view with islands: any other
+/// page (a result, an error, 404) is plain HTML and needs no wasm.
+#[cfg(feature = "ssr")]
+pub fn shows_the_form(uri: &axum::http::Uri) -> bool {
+    if uri.path() != "/" {
+        return false;
+    }
+    let (mut result, mut error) = (None, None);
+    for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
+        match name.as_ref() {
+            "result" if result.is_none() => result = Some(value.into_owned()),
+            "error" if error.is_none() => error = Some(value.into_owned()),
+            _ => {}
+        }
+    }
+    server::Asked::from_query(result, error.as_deref()).is_none()
+}
+
 /// The form, the part of the page that runs in the browser once hydrated: live
 /// validation, progress, refusals, and the move to the operator. Without JavaScript the
 /// same form posts to the server function, which answers with a redirect.
