@@ -21,12 +21,11 @@ use server::{StartVerification, Started};
 #[component]
 pub fn VerifyPage() -> impl IntoView {
     use crate::components::protocol_choice::ProtocolChoice;
-    use leptos_router::hooks::use_query_map;
     use outcome_view::OutcomeView;
     use simulated_sim::SimulatedSim;
 
     let asked =
-        use_query_map().with_untracked(|q| server::Asked::from_query(q.get("result"), q.get("error").as_deref()));
+        use_context::<axum::http::request::Parts>().and_then(|parts| server::Asked::from_query(parts.uri.query()));
     let Some(asked) = asked else {
         // The form: nothing to wait for, so nothing is awaited.
         let context = server::page_context();
@@ -61,18 +60,7 @@ pub fn VerifyPage() -> impl IntoView {
 /// page (a result, an error, 404) is plain HTML and needs no wasm.
 #[cfg(feature = "ssr")]
 pub fn shows_the_form(uri: &axum::http::Uri) -> bool {
-    if uri.path() != "/" {
-        return false;
-    }
-    let (mut result, mut error) = (None, None);
-    for (name, value) in url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes()) {
-        match name.as_ref() {
-            "result" if result.is_none() => result = Some(value.into_owned()),
-            "error" if error.is_none() => error = Some(value.into_owned()),
-            _ => {}
-        }
-    }
-    server::Asked::from_query(result, error.as_deref()).is_none()
+    uri.path() == "/" && server::Asked::from_query(uri.query()).is_none()
 }
 
 /// The form, the part of the page that runs in the browser once hydrated: live

@@ -50,10 +50,18 @@ pub enum Asked {
 
 #[cfg(feature = "ssr")]
 impl Asked {
-    /// From the page's `?result=` and `?error=`; `None` (the form) for neither or an
-    /// error code the page does not know.
-    pub fn from_query(result: Option<String>, error: Option<&str>) -> Option<Self> {
-        match error.and_then(crate::verification::PageError::from_code) {
+    /// From the page's query (`?result=`, `?error=`, the first of each); `None` (the
+    /// form) for neither or an error code the page does not know.
+    pub fn from_query(query: Option<&str>) -> Option<Self> {
+        let (mut result, mut error) = (None, None);
+        for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
+            match name.as_ref() {
+                "result" if result.is_none() => result = Some(value.into_owned()),
+                "error" if error.is_none() => error = Some(value.into_owned()),
+                _ => {}
+            }
+        }
+        match error.as_deref().and_then(crate::verification::PageError::from_code) {
             Some(error) => Some(Asked::Error(error)),
             None => result.map(Asked::Result),
         }
