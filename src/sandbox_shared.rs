@@ -11,6 +11,10 @@ pub const DEVICE_FORM_ACTION: &str = "/sandbox/device";
 /// The virtual operator's Mobile Connect signing keys (JWKS), relative to its base URL:
 /// the default `MC_JWKS_URL` when it is the Mobile Connect operator.
 pub const MC_JWKS_PATH: &str = "/.well-known/jwks.json";
+/// The virtual operator's standard CAMARA v2.1 operator, relative to its base URL: its
+/// issuer (`{base}/camara/v2`), and the API root the app calls
+/// (`{root}/number-verification/v2/verify`).
+pub const CAMARA_V2_PATH: &str = "/camara/v2";
 
 /// The simulated device's cookies (percent-encoded values; `+` travels as `%2B`).
 pub const COOKIE_SIM: &str = "sandbox_sim";
@@ -41,4 +45,9 @@ pub mod credentials {
     pub const VONAGE_APPLICATION_ID: &str = "5b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d";
     pub const VONAGE_PRIVATE_KEY: &str = include_str!("../sandbox-keys/vonage-sandbox-private.pem");
     pub const VONAGE_PUBLIC_KEY: &str = include_str!("../sandbox-keys/vonage-sandbox-public.pem");
+    /// The standard CAMARA v2.1 test client: `private_key_jwt` with this ES256 key pair.
+    pub const CAMARA_CLIENT_ID: &str = "nv-sandbox-camara-client";
+    pub const CAMARA_CLIENT_KEY_ID: &str = "nv-sandbox-camara-key-1";
+    pub const CAMARA_CLIENT_PRIVATE_KEY: &str = include_str!("../sandbox-keys/camara-client-private.pem");
+    pub const CAMARA_CLIENT_PUBLIC_KEY: &str = include_str!("../sandbox-keys/camara-client-public.pem");
 }
