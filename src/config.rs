@@ -108,6 +108,42 @@ pub struct VonageConfig {
     pub hashed: bool,
 }
 
+/// What "CAMARA" means on the page and in the API (`CAMARA_PROFILE`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CamaraProfile {
+    /// CAMARA Number Verification through Vonage (v0.3.1), what the tutorial's client uses.
+    Vonage,
+    /// Standard CAMARA NumberVerification v2.1 at an Open Gateway operator.
+    Standard,
+}
+
+/// The client key the app signs its `private_key_jwt` assertions with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientKeyAlg {
+    Es256,
+    Rs256,
+}
+
+/// A standard CAMARA v2.1 operator, known by its issuer and this app's registered client.
+#[derive(Debug, Clone)]
+pub struct CamaraStandardConfig {
+    /// `CAMARA_ISSUER`: `{issuer}/.well-known/openid-configuration` names the endpoints.
+    pub issuer: Url,
+    /// `CAMARA_API_ROOT`: `{root}/number-verification/v2/verify`.
+    pub api_root: Url,
+    pub client_id: String,
+    /// `CAMARA_CLIENT_KEY`: the private key (PEM) that signs the client assertions.
+    pub client_key: Secret,
+    pub client_key_alg: ClientKeyAlg,
+    /// `CAMARA_CLIENT_KEY_ID`: the `kid` the operator registered the public key under.
+    pub client_key_id: String,
+    /// Send `hashedPhoneNumber` instead of `phoneNumber` (`CAMARA_HASHED`).
+    pub hashed: bool,
+    /// The issuer is the virtual operator mounted in this very process, which cannot
+    /// answer before the server listens: discovery then waits for the first use.
+    pub issuer_in_process: bool,
+}
+
 #[derive(Debug, Clone)]
 pub struct Config {
     pub site_addr: SocketAddr,
@@ -121,6 +157,9 @@ pub struct Config {
     pub sandbox_redirect_uris: Vec<String>,
     pub mobile_connect: Option<MobileConnectConfig>,
     pub vonage: Option<VonageConfig>,
+    pub camara_standard: Option<CamaraStandardConfig>,
+    /// What "camara" means (`CAMARA_PROFILE`).
+    pub camara_profile: CamaraProfile,
     pub operator_timeout: Duration,
     /// Verifications one client may start per minute (by IP address).
     pub rate_limit_per_minute: u32,
@@ -146,7 +185,7 @@ pub struct Config {
 }
 
 /// The variables that configure a live operator.
-const LIVE_NAMES: [&str; 7] = [
+const LIVE_NAMES: [&str; 12] = [
     "MC_API_BASE",
     "MC_CLIENT_ID",
     "MC_CLIENT_SECRET",
@@ -154,6 +193,11 @@ const LIVE_NAMES: [&str; 7] = [
     "VONAGE_APPLICATION_ID",
     "VONAGE_PRIVATE_KEY",
     "VONAGE_JWT",
+    "CAMARA_ISSUER",
+    "CAMARA_API_ROOT",
+    "CAMARA_CLIENT_ID",
+    "CAMARA_CLIENT_KEY",
+    "CAMARA_CLIENT_KEY_ID",
 ];
 
 impl Config {
@@ -171,15 +215,24 @@ impl Config {
     /// published credentials identify it wherever it runs: a live operator never issues
     /// them.
     pub fn backing(&self, protocol: Protocol) -> Option<Backing> {
-        let sandbox = match protocol {
+        let sandbox = match self.resolve(protocol) {
             Protocol::MobileConnect => self.mobile_connect.as_ref()?.client_id == credentials::MC_CLIENT_ID,
             Protocol::Camara => self.vonage.as_ref()?.application_id == credentials::VONAGE_APPLICATION_ID,
+            Protocol::CamaraStandard => self.camara_standard.as_ref()?.client_id == credentials::CAMARA_CLIENT_ID,
         };
         Some(if sandbox {
             Backing::VirtualOperator
         } else {
             Backing::Live
         })
+    }
+
+    /// The protocol a request for `protocol` runs: "camara" is the configured profile.
+    pub fn resolve(&self, protocol: Protocol) -> Protocol {
+        match (protocol, self.camara_profile) {
+            (Protocol::Camara, CamaraProfile::Standard) => Protocol::CamaraStandard,
+            (other, _) => other,
+        }
     }
 
     /// Whether `protocol`'s results are test results from the virtual operator.
@@ -203,6 +256,10 @@ impl Config {
                 self.mobile_connect.as_ref().map(|c| &c.api_base),
             ),
             (Protocol::Camara, self.vonage.as_ref().map(|c| &c.api_base)),
+            (
+                Protocol::CamaraStandard,
+                self.camara_standard.as_ref().map(|c| &c.issuer),
+            ),
         ];
         for (protocol, base) in bases {
             let operator = match self.backing(protocol) {
@@ -218,6 +275,11 @@ impl Config {
                 "operator for protocol"
             );
         }
+        let profile = match self.camara_profile {
+            CamaraProfile::Vonage => "vonage",
+            CamaraProfile::Standard => "standard",
+        };
+        tracing::info!(profile, "\"CAMARA\" means the {profile} profile (CAMARA_PROFILE)");
         if self.sandbox == SandboxMode::Mounted && !is_loopback_http(&self.public_url) {
             tracing::warn!(
                 public_url = %self.public_url,
@@ -286,10 +348,15 @@ impl Config {
 
         // Alone, the virtual operator talks to no operator itself.
         let mounted = (sandbox == SandboxMode::Mounted).then_some(&sandbox_base);
-        let (mobile_connect, vonage) = match sandbox {
-            SandboxMode::Only => (None, None),
-            _ => (mobile_connect_config(&var, mounted)?, vonage_config(&var, mounted)?),
+        let (mobile_connect, vonage, camara_standard) = match sandbox {
+            SandboxMode::Only => (None, None, None),
+            _ => (
+                mobile_connect_config(&var, mounted)?,
+                vonage_config(&var, mounted)?,
+                camara_standard_config(&var, mounted)?,
+            ),
         };
+        let camara_profile = camara_profile(&var, vonage.is_some(), camara_standard.is_some())?;
         let operator_timeout = match var("OPERATOR_TIMEOUT_MS") {
             None => Duration::from_millis(10_000),
             Some(v) => match v.parse::<u64>() {
@@ -356,7 +423,7 @@ impl Config {
             },
         };
         // Checked last: a misspelt variable above is the likelier cause, and named first.
-        if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() {
+        if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() && camara_standard.is_none() {
             let is_auto = sandbox_setting
                 .as_deref()
                 .is_none_or(|v| v.eq_ignore_ascii_case("auto"));
@@ -382,6 +449,8 @@ impl Config {
             sandbox_redirect_uris,
             mobile_connect,
             vonage,
+            camara_standard,
+            camara_profile,
             operator_timeout,
             rate_limit_per_minute,
             trust_proxy,
@@ -397,7 +466,8 @@ impl Config {
 
 /// What a server with no operator must be given, named variable by variable.
 const SET_OPERATOR: &str = "set MC_API_BASE, MC_CLIENT_ID and MC_CLIENT_SECRET (Mobile Connect), and/or \
-     VONAGE_API_BASE, VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY or VONAGE_JWT (CAMARA through Vonage)";
+     VONAGE_API_BASE, VONAGE_APPLICATION_ID and VONAGE_PRIVATE_KEY or VONAGE_JWT (CAMARA through Vonage), and/or \
+     CAMARA_ISSUER, CAMARA_API_ROOT, CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY and CAMARA_CLIENT_KEY_ID (standard CAMARA)";
 
 /// `SANDBOX`: auto (the default), on, off, only. `auto` mounts the virtual operator only
 /// when no live credentials are set and `public_url` is a loopback `http://` URL, a
@@ -514,6 +584,103 @@ fn vonage_config(
         credentials,
         hashed,
     }))
+}
+
+/// Standard CAMARA v2.1 from `CAMARA_*`; with none set, the mounted virtual operator's
+/// v2.1 operator (if any) and its documented client. As for the others, any `CAMARA_*`
+/// client variable set makes it live, and then all five are required.
+fn camara_standard_config(
+    var: &impl Fn(&str) -> Option<String>,
+    sandbox_base: Option<&Url>,
+) -> Result<Option<CamaraStandardConfig>, ConfigError> {
+    let hashed = parse_bool("CAMARA_HASHED", var("CAMARA_HASHED"))?;
+    let names = [
+        "CAMARA_ISSUER",
+        "CAMARA_API_ROOT",
+        "CAMARA_CLIENT_ID",
+        "CAMARA_CLIENT_KEY",
+        "CAMARA_CLIENT_KEY_ID",
+    ];
+    if names.iter().all(|n| var(n).is_none()) {
+        return Ok(sandbox_base.map(|base| sandbox_camara_standard(base, hashed)));
+    }
+    let required = |name: &'static str, what: &str| var(name).ok_or_else(|| ConfigError::missing(name, what));
+    let issuer = operator_url(
+        "CAMARA_ISSUER",
+        &required("CAMARA_ISSUER", "the operator's OpenID issuer URL (https://…)")?,
+    )?;
+    let api_root = operator_url(
+        "CAMARA_API_ROOT",
+        &required("CAMARA_API_ROOT", "the operator's CAMARA API root (https://…)")?,
+    )?;
+    let client_id = required("CAMARA_CLIENT_ID", "the client id the operator registered for this app")?;
+    let (client_key, client_key_alg) = read_client_key(&required(
+        "CAMARA_CLIENT_KEY",
+        "the app's private key (a file path or the PEM itself) whose public key the operator registered",
+    )?)?;
+    let client_key_id = required(
+        "CAMARA_CLIENT_KEY_ID",
+        "the key id (kid) the operator registered the app's public key under",
+    )?;
+    Ok(Some(CamaraStandardConfig {
+        issuer,
+        api_root,
+        client_id,
+        client_key: Secret::new(client_key),
+        client_key_alg,
+        client_key_id,
+        hashed,
+        issuer_in_process: false,
+    }))
+}
+
+/// `CAMARA_PROFILE`: `vonage` or `standard`, and it must be configured. Unset, it is
+/// `vonage` — unless only the standard operator is configured, which "camara" then means.
+fn camara_profile(
+    var: &impl Fn(&str) -> Option<String>,
+    vonage: bool,
+    standard: bool,
+) -> Result<CamaraProfile, ConfigError> {
+    match var("CAMARA_PROFILE").map(|v| v.to_ascii_lowercase()).as_deref() {
+        None if standard && !vonage => Ok(CamaraProfile::Standard),
+        None | Some("vonage") => Ok(CamaraProfile::Vonage),
+        Some("standard") if standard => Ok(CamaraProfile::Standard),
+        Some("standard") => Err(ConfigError::new(
+            "CAMARA_PROFILE",
+            "is standard, but no standard CAMARA operator is configured: set CAMARA_ISSUER, CAMARA_API_ROOT, \
+             CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY and CAMARA_CLIENT_KEY_ID"
+                .into(),
+        )),
+        Some(other) => Err(ConfigError::new(
+            "CAMARA_PROFILE",
+            format!("“{other}” is not one of vonage, standard"),
+        )),
+    }
+}
+
+#[cfg(feature = "sandbox")]
+fn sandbox_camara_standard(base: &Url, hashed: bool) -> CamaraStandardConfig {
+    let root = Url::parse(&format!(
+        "{}{}",
+        base.as_str().trim_end_matches('/'),
+        crate::sandbox_shared::CAMARA_V2_PATH
+    ))
+    .expect("the sandbox base with a path is a URL");
+    CamaraStandardConfig {
+        issuer: root.clone(),
+        api_root: root,
+        client_id: credentials::CAMARA_CLIENT_ID.into(),
+        client_key: Secret::new(credentials::CAMARA_CLIENT_PRIVATE_KEY),
+        client_key_alg: ClientKeyAlg::Es256,
+        client_key_id: credentials::CAMARA_CLIENT_KEY_ID.into(),
+        hashed,
+        issuer_in_process: true,
+    }
+}
+
+#[cfg(not(feature = "sandbox"))]
+fn sandbox_camara_standard(_: &Url, _: bool) -> CamaraStandardConfig {
+    unreachable!("SandboxMode::Mounted is refused in a build without the sandbox feature")
 }
 
 #[cfg(feature = "sandbox")]
@@ -669,13 +836,7 @@ fn parse_bool(name: &'static str, value: Option<String>) -> Result<bool, ConfigE
 
 /// `VONAGE_PRIVATE_KEY` is either the PEM itself or a path to it.
 fn read_private_key(value: &str) -> Result<String, ConfigError> {
-    let pem = if value.contains("-----BEGIN") {
-        // `.env` files often carry the PEM on one line with literal `\n`s.
-        value.replace("\\n", "\n")
-    } else {
-        std::fs::read_to_string(value)
-            .map_err(|e| ConfigError::new("VONAGE_PRIVATE_KEY", format!("cannot read the key file “{value}”: {e}")))?
-    };
+    let pem = read_pem("VONAGE_PRIVATE_KEY", value)?;
     jsonwebtoken::EncodingKey::from_rsa_pem(pem.as_bytes()).map_err(|e| {
         ConfigError::new(
             "VONAGE_PRIVATE_KEY",
@@ -683,6 +844,34 @@ fn read_private_key(value: &str) -> Result<String, ConfigError> {
         )
     })?;
     Ok(pem)
+}
+
+/// A PEM given as itself or as a path to it.
+fn read_pem(name: &'static str, value: &str) -> Result<String, ConfigError> {
+    if value.contains("-----BEGIN") {
+        // `.env` files often carry the PEM on one line with literal `\n`s.
+        Ok(value.replace("\\n", "\n"))
+    } else {
+        std::fs::read_to_string(value)
+            .map_err(|e| ConfigError::new(name, format!("cannot read the key file “{value}”: {e}")))
+    }
+}
+
+/// `CAMARA_CLIENT_KEY`: a P-256 (ES256) or RSA (RS256) private key in PKCS#8 PEM, as
+/// CAMARA's security profile allows for `private_key_jwt`.
+fn read_client_key(value: &str) -> Result<(String, ClientKeyAlg), ConfigError> {
+    use jsonwebtoken::EncodingKey;
+    let pem = read_pem("CAMARA_CLIENT_KEY", value)?;
+    if EncodingKey::from_ec_pem(pem.as_bytes()).is_ok() {
+        return Ok((pem, ClientKeyAlg::Es256));
+    }
+    if EncodingKey::from_rsa_pem(pem.as_bytes()).is_ok() {
+        return Ok((pem, ClientKeyAlg::Rs256));
+    }
+    Err(ConfigError::new(
+        "CAMARA_CLIENT_KEY",
+        "is not a P-256 (ES256) or RSA (RS256) private key in PEM form".into(),
+    ))
 }
 
 /// An http(s) URL without trailing slash. An origin (`APP_PUBLIC_URL`) may not carry a
@@ -1234,5 +1423,116 @@ mod operator_tokens {
             assert!(!err.to_string().contains(&token), "the token is never repeated");
         }
         assert!(vonage_with(&jwt(serde_json::json!({"iat": now - 500}))).is_ok());
+    }
+}
+
+#[cfg(test)]
+mod camara_profiles {
+    use super::*;
+    use std::collections::HashMap;
+
+    const CLIENT_KEY: &str = include_str!("../sandbox-keys/camara-client-private.pem");
+    const RSA_KEY: &str = include_str!("../sandbox-keys/vonage-sandbox-private.pem");
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        Config::from_lookup(|k| map.get(k).cloned())
+    }
+
+    fn live_standard() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("CAMARA_ISSUER", "https://op.example/oidc"),
+            ("CAMARA_API_ROOT", "https://api.op.example"),
+            ("CAMARA_CLIENT_ID", "client-1"),
+            ("CAMARA_CLIENT_KEY", CLIENT_KEY),
+            ("CAMARA_CLIENT_KEY_ID", "kid-1"),
+        ]
+    }
+
+    #[test]
+    fn the_sandbox_offers_both_profiles_and_camara_means_vonage_by_default() {
+        let c = config(&[]).unwrap();
+        assert_eq!(c.camara_profile, CamaraProfile::Vonage);
+        assert_eq!(c.resolve(Protocol::Camara), Protocol::Camara);
+        let standard = c.camara_standard.as_ref().unwrap();
+        assert_eq!(standard.issuer.as_str(), "http://127.0.0.1:3000/sandbox/camara/v2");
+        assert_eq!(standard.api_root.as_str(), "http://127.0.0.1:3000/sandbox/camara/v2");
+        assert_eq!(standard.client_id, credentials::CAMARA_CLIENT_ID);
+        assert_eq!(standard.client_key_alg, ClientKeyAlg::Es256);
+        assert!(standard.issuer_in_process, "the mounted operator is read at first use");
+        assert_eq!(c.backing(Protocol::CamaraStandard), Some(Backing::VirtualOperator));
+
+        let c = config(&[("CAMARA_PROFILE", "standard"), ("CAMARA_HASHED", "true")]).unwrap();
+        assert_eq!(c.camara_profile, CamaraProfile::Standard);
+        assert_eq!(c.resolve(Protocol::Camara), Protocol::CamaraStandard);
+        assert!(c.camara_standard.unwrap().hashed);
+    }
+
+    #[test]
+    fn a_live_standard_operator_turns_the_sandbox_off_and_is_what_camara_means() {
+        let c = config(&live_standard()).unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Off);
+        assert!(c.mobile_connect.is_none() && c.vonage.is_none());
+        assert_eq!(c.camara_profile, CamaraProfile::Standard, "the only CAMARA configured");
+        let standard = c.camara_standard.as_ref().unwrap();
+        assert!(!standard.issuer_in_process);
+        assert_eq!(c.backing(Protocol::Camara), Some(Backing::Live));
+        // An RSA key signs RS256 assertions.
+        let mut vars = live_standard();
+        vars[3] = ("CAMARA_CLIENT_KEY", RSA_KEY);
+        assert_eq!(
+            config(&vars).unwrap().camara_standard.unwrap().client_key_alg,
+            ClientKeyAlg::Rs256
+        );
+    }
+
+    #[test]
+    fn each_missing_or_bad_camara_variable_is_named() {
+        for missing in 0..5 {
+            let mut vars = live_standard();
+            let (name, _) = vars.remove(missing);
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
+        }
+        let cases: [(&str, &str, &str); 4] = [
+            ("CAMARA_ISSUER", "http://op.example/oidc", "https://"),
+            ("CAMARA_API_ROOT", "not a url", "not a URL"),
+            (
+                "CAMARA_CLIENT_KEY",
+                "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----",
+                "P-256",
+            ),
+            ("CAMARA_CLIENT_KEY", "/nonexistent/key.pem", "cannot read"),
+        ];
+        for (name, value, says) in cases {
+            let mut vars = live_standard();
+            vars.retain(|(n, _)| *n != name);
+            vars.push((name, value));
+            let err = config(&vars).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn camara_profile_must_name_a_configured_profile() {
+        let err = config(&[("CAMARA_PROFILE", "camara2")]).unwrap_err();
+        assert_eq!(err.variable, "CAMARA_PROFILE");
+        let vonage_only = [
+            ("VONAGE_API_BASE", "https://vg.example"),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_PRIVATE_KEY", RSA_KEY),
+            ("CAMARA_PROFILE", "standard"),
+        ];
+        let err = config(&vonage_only).unwrap_err();
+        assert_eq!(err.variable, "CAMARA_PROFILE");
+        assert!(err.to_string().contains("CAMARA_ISSUER"), "{err}");
+        let mut both = live_standard();
+        both.extend_from_slice(&vonage_only[..3]);
+        assert_eq!(
+            config(&both).unwrap().camara_profile,
+            CamaraProfile::Vonage,
+            "the default"
+        );
     }
 }

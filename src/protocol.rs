@@ -1,4 +1,6 @@
-//! The two operator protocols, as the page and the API name them.
+//! The operator protocols, as the page and the API name them. "CAMARA" is the configured
+//! CAMARA profile (`CAMARA_PROFILE`): the server resolves [`Protocol::Camara`] to
+//! [`Protocol::CamaraStandard`] when that profile is `standard`.
 
 use serde::{Deserialize, Serialize};
 
@@ -6,8 +8,13 @@ use serde::{Deserialize, Serialize};
 pub enum Protocol {
     /// Mobile Connect "Number Verify" (device-initiated, hashed MSISDN).
     MobileConnect,
-    /// CAMARA Number Verification through Vonage.
+    /// CAMARA as configured: through Vonage (v0.3.1, profile `vonage`, the default), or
+    /// the standard profile when `CAMARA_PROFILE=standard`. Once a verification has
+    /// started it names the Vonage flow only.
     Camara,
+    /// Standard CAMARA NumberVerification v2.1 at any Open Gateway operator (OIDC
+    /// discovery, PKCE, `private_key_jwt`).
+    CamaraStandard,
 }
 
 impl Protocol {
@@ -16,6 +23,7 @@ impl Protocol {
         match self {
             Protocol::MobileConnect => "mobile-connect",
             Protocol::Camara => "camara",
+            Protocol::CamaraStandard => "camara-standard",
         }
     }
 
@@ -24,6 +32,7 @@ impl Protocol {
         match self {
             Protocol::MobileConnect => "Mobile Connect",
             Protocol::Camara => "CAMARA",
+            Protocol::CamaraStandard => "CAMARA (standard)",
         }
     }
 
@@ -31,6 +40,7 @@ impl Protocol {
         match value.trim().to_ascii_lowercase().replace('_', "-").as_str() {
             "mobile-connect" | "mobileconnect" | "mc" => Some(Protocol::MobileConnect),
             "camara" => Some(Protocol::Camara),
+            "camara-standard" => Some(Protocol::CamaraStandard),
             _ => None,
         }
     }
@@ -46,8 +56,9 @@ mod tests {
         assert_eq!(Protocol::parse(" CAMARA "), Some(Protocol::Camara));
         assert_eq!(Protocol::parse("mobile-connect"), Some(Protocol::MobileConnect));
         assert_eq!(Protocol::parse("mobile_connect"), Some(Protocol::MobileConnect));
+        assert_eq!(Protocol::parse("CAMARA_standard"), Some(Protocol::CamaraStandard));
         assert_eq!(Protocol::parse("sms"), None);
-        for p in [Protocol::Camara, Protocol::MobileConnect] {
+        for p in [Protocol::Camara, Protocol::MobileConnect, Protocol::CamaraStandard] {
             assert_eq!(Protocol::parse(p.as_str()), Some(p));
         }
     }

@@ -241,6 +241,9 @@ impl Edge {
         let operators = [
             config.mobile_connect.as_ref().map(|mc| mc.api_base.origin()),
             config.vonage.as_ref().map(|vg| vg.api_base.origin()),
+            // Its authorization endpoint is discovered later; operators serve it from
+            // the issuer's origin.
+            config.camara_standard.as_ref().map(|c| c.issuer.origin()),
         ];
         for operator in operators.into_iter().flatten().filter(|o| o.is_tuple()) {
             let operator = operator.ascii_serialization();

@@ -57,11 +57,15 @@ impl AppState {
         if let Some(bundle) = assets.bundle_name() {
             leptos_options.output_name = bundle.into();
         }
+        let verifier = Verifier::new(&config, store)?;
+        verifier.discover_at_start_up(&config).await?;
+        let verifier = Arc::new(verifier);
+        Verifier::refresh_discovery(&verifier);
         Ok(Self {
             leptos_options,
             sessions,
             assets: Arc::new(assets),
-            verifier: Arc::new(Verifier::new(&config, store)?),
+            verifier,
             config: Arc::new(config),
         })
     }

@@ -1,5 +1,6 @@
 //! The operator's signing keys (JWKS, RFC 7517) for RS256/ES256 id_tokens: fetched from
-//! `MC_JWKS_URL` through the operator HTTP client, cached, and fetched again when a token
+//! `MC_JWKS_URL` (Mobile Connect) or the discovered `jwks_uri` (standard CAMARA) through
+//! the operator HTTP client, cached, and fetched again when a token
 //! names a `kid` the cache does not hold (the operator rotated its keys) — at most once
 //! per [`REFETCH_INTERVAL`], so tokens with made-up `kid`s cannot make us hammer the
 //! operator. The cache is also renewed after [`MAX_AGE`].
@@ -24,11 +25,26 @@ pub const MAX_BYTES: usize = 64 * 1024;
 /// Keys kept from one JWKS; the rest are ignored.
 pub const MAX_KEYS: usize = 32;
 
-const STEP: &str = "Mobile Connect JWKS";
-const TOKEN_STEP: &str = "Mobile Connect id_token";
+/// How one operator's JWKS is named in failures and logs.
+#[derive(Debug, Clone, Copy)]
+pub struct Names {
+    /// The step of fetching the keys.
+    pub jwks: &'static str,
+    /// The step of checking an id_token with them.
+    pub id_token: &'static str,
+    /// What configures the URL, for the refusal when there is none.
+    pub url_variable: &'static str,
+}
+
+pub const MOBILE_CONNECT: Names = Names {
+    jwks: "Mobile Connect JWKS",
+    id_token: "Mobile Connect id_token",
+    url_variable: "MC_JWKS_URL",
+};
 
 pub struct JwksCache {
     http: reqwest::Client,
+    names: Names,
     /// `None`: `MC_JWKS_URL` is not set, so only HS256 id_tokens can be verified.
     url: Option<Url>,
     /// Held across a fetch, so concurrent verifications wait for one fetch.
@@ -44,9 +60,10 @@ struct Cached {
 }
 
 impl JwksCache {
-    pub fn new(http: reqwest::Client, url: Option<Url>) -> Self {
+    pub fn new(http: reqwest::Client, url: Option<Url>, names: Names) -> Self {
         Self {
             http,
+            names,
             url,
             cache: tokio::sync::Mutex::new(Cached::default()),
         }
@@ -55,12 +72,13 @@ impl JwksCache {
     /// The key that verifies an id_token signed with `alg` (RS256 or ES256) under `kid`.
     pub async fn key(&self, alg: Algorithm, kid: Option<&str>) -> Result<DecodingKey, OperatorFailure> {
         let refused = |reason: String| OperatorFailure::Refused {
-            step: TOKEN_STEP,
+            step: self.names.id_token,
             reason,
         };
         let Some(url) = &self.url else {
             return Err(refused(format!(
-                "id_token is signed with {alg:?}, which needs the operator's keys, and MC_JWKS_URL is not set"
+                "id_token is signed with {alg:?}, which needs the operator's keys, and {} is not set",
+                self.names.url_variable
             )));
         };
         let mut cache = self.cache.lock().await;
@@ -83,7 +101,7 @@ impl JwksCache {
                     )));
                 }
                 cache.refetched_at = Some(Instant::now());
-                tracing::info!(alg = ?alg, "id_token kid unknown: fetching the operator's JWKS again");
+                tracing::info!(alg = ?alg, step = self.names.id_token, "id_token kid unknown: fetching the operator's JWKS again");
                 self.fetch(url, &mut cache).await?;
             }
         }
@@ -100,27 +118,27 @@ impl JwksCache {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| classify(STEP, e))?;
+            .map_err(|e| classify(self.names.jwks, e))?;
         if !response.status().is_success() {
             let status = response.status();
-            return Err(status_failure(STEP, status, response).await);
+            return Err(status_failure(self.names.jwks, status, response).await);
         }
         let malformed = |reason: &str| OperatorFailure::Malformed {
-            step: STEP,
+            step: self.names.jwks,
             reason: reason.into(),
         };
         if response.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
             return Err(malformed("larger than 64 KiB"));
         }
         let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| classify(STEP, e))? {
+        while let Some(chunk) = response.chunk().await.map_err(|e| classify(self.names.jwks, e))? {
             if body.len() + chunk.len() > MAX_BYTES {
                 return Err(malformed("larger than 64 KiB"));
             }
             body.extend_from_slice(&chunk);
         }
         let keys = parse(&body).map_err(|reason| malformed(&reason))?;
-        tracing::info!(keys = keys.len(), "fetched the Mobile Connect operator's JWKS");
+        tracing::info!(keys = keys.len(), step = self.names.jwks, "fetched the operator's JWKS");
         cache.keys = keys;
         cache.fetched_at = Some(Instant::now());
         Ok(())
@@ -267,7 +285,7 @@ mod tests {
 
     #[tokio::test]
     async fn without_a_jwks_url_rs256_is_refused_naming_the_variable() {
-        let cache = JwksCache::new(reqwest::Client::new(), None);
+        let cache = JwksCache::new(reqwest::Client::new(), None, MOBILE_CONNECT);
         let err = cache.key(Algorithm::RS256, Some("k")).await.unwrap_err();
         assert!(err.to_string().contains("MC_JWKS_URL"), "{err}");
     }

@@ -57,7 +57,7 @@ impl MobileConnectClient {
         let issuer = config.api_base.as_str().trim_end_matches('/').to_owned();
         Self {
             issuers: vec![format!("{issuer}/"), issuer],
-            jwks: JwksCache::new(http.clone(), config.jwks_url.clone()),
+            jwks: JwksCache::new(http.clone(), config.jwks_url.clone(), super::jwks::MOBILE_CONNECT),
             http,
             client_id: config.client_id.clone(),
             client_secret: config.client_secret.clone(),

@@ -3,6 +3,7 @@
 //! HTTP only — to a live operator or to the virtual operator alike.
 
 pub mod app_jwt;
+pub mod camara;
 pub mod id_token;
 pub mod jwks;
 pub mod mobile_connect;
@@ -15,6 +16,7 @@ use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 use url::Url;
 
+pub use camara::CamaraClient;
 pub use mobile_connect::MobileConnectClient;
 pub use vonage::VonageClient;
 
@@ -102,6 +104,10 @@ pub enum OperatorFailure {
     /// credential of ours that is no longer valid (an expired `VONAGE_JWT`).
     #[error("{step}: refused: {reason}")]
     Refused { step: &'static str, reason: String },
+    /// CAMARA's 403 `NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK`: the
+    /// operator did not recognise the SIM (Wi-Fi, or no network-based authentication).
+    #[error("{step}: HTTP 403 (the user was not authenticated by the mobile network)")]
+    NotOnMobileNetwork { step: &'static str },
 }
 
 /// Sends a request and decodes a JSON success body, classifying every failure.

@@ -18,7 +18,7 @@ use crate::{
     http::{accepts_html, api_error},
     outcome::{Outcome, Verdict},
     state::AppState,
-    verification::{callback_query, Completion, PageError, StateProblem, VerifyError},
+    verification::{callback_query, Answer, Completion, PageError, StateProblem, VerifyError},
 };
 
 pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
@@ -46,7 +46,10 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         .await;
     let sandbox = protocol.is_some_and(|p| state.config.sandbox_backed(p));
     match completion {
-        Completion::Api(Ok(verified)) => verdict_json(verified, sandbox),
+        Completion::Api(Ok(Answer::Verified(verified))) => verdict_json(verified, sandbox),
+        Completion::Api(Ok(Answer::Shared(number))) => {
+            Json(json!({ "devicePhoneNumber": number.as_str(), "sandbox": sandbox })).into_response()
+        }
         Completion::Api(Err(e)) if sandbox => sandbox_api_error(&e),
         Completion::Api(Err(e)) => api_error(&e),
         Completion::Browser {

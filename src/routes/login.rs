@@ -1,5 +1,10 @@
 //! `POST /login` — the mobile-app API: `{"phone": "+99012345678"}` → `{"url": …}`. Also
 //! takes the same fields form-encoded, as the tutorial's Android app posts them.
+//!
+//! Optional fields: `"protocol"` — `"camara"` (the configured CAMARA profile, the
+//! default), `"camara-standard"` or `"mobile-connect"`; `"purpose"` — `"verify"` (the
+//! default) or `"share"`, which takes no `phone` and whose callback answers the device's
+//! number (standard CAMARA only).
 
 use std::net::SocketAddr;
 
@@ -26,12 +31,14 @@ use crate::{
 struct RawLogin {
     phone: Option<serde_json::Value>,
     protocol: Option<serde_json::Value>,
+    purpose: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default)]
 struct LoginRequest {
     phone: Option<String>,
     protocol: Option<String>,
+    purpose: Option<String>,
 }
 
 /// Why a body was not read: the field it concerns (for the error code) and what to say.
@@ -46,7 +53,28 @@ struct Unreadable {
 enum Field {
     Phone,
     Protocol,
+    Purpose,
 }
+
+impl Field {
+    fn name(self) -> &'static str {
+        match self {
+            Field::Phone => "phone",
+            Field::Protocol => "protocol",
+            Field::Purpose => "purpose",
+        }
+    }
+
+    fn error_code(self) -> &'static str {
+        match self {
+            Field::Phone => "invalid_phone",
+            Field::Protocol => "invalid_protocol",
+            Field::Purpose => "invalid_purpose",
+        }
+    }
+}
+
+const PROTOCOLS: &str = r#"protocol must be "camara", "camara-standard" or "mobile-connect"."#;
 
 pub async fn login(
     State(state): State<AppState>,
@@ -60,11 +88,7 @@ pub async fn login(
         Ok(request) => request,
         Err(Unreadable { field, message }) => {
             tracing::info!(problem = %message, "login: unreadable body");
-            let code = match field {
-                Field::Phone => "invalid_phone",
-                Field::Protocol => "invalid_protocol",
-            };
-            return json_error(StatusCode::BAD_REQUEST, code, &message);
+            return json_error(StatusCode::BAD_REQUEST, field.error_code(), &message);
         }
     };
     let protocol = match request.protocol.as_deref() {
@@ -73,16 +97,37 @@ pub async fn login(
             Some(p) => p,
             None => {
                 tracing::info!("login: unknown protocol");
-                return json_error(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_protocol",
-                    "protocol must be \"camara\" or \"mobile-connect\".",
-                );
+                return json_error(StatusCode::BAD_REQUEST, "invalid_protocol", PROTOCOLS);
             }
         },
     };
-    let phone = request.phone.as_deref().unwrap_or("");
-    match state.verifier.start(phone, protocol, Origin::Api, client).await {
+    let share = match request.purpose.as_deref().map(str::trim) {
+        None | Some("") | Some("verify") => false,
+        Some("share") => true,
+        Some(_) => {
+            tracing::info!("login: unknown purpose");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_purpose",
+                r#"purpose must be "verify" (the default: send "phone") or "share" (no "phone": the operator tells the device's number)."#,
+            );
+        }
+    };
+    let started = if share {
+        if request.phone.as_deref().is_some_and(|p| !p.trim().is_empty()) {
+            tracing::info!("login: a share with a phone number");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_phone",
+                r#"A share asks the operator for the device's number: send no "phone" with "purpose": "share"."#,
+            );
+        }
+        state.verifier.start_share(protocol, client).await
+    } else {
+        let phone = request.phone.as_deref().unwrap_or("");
+        state.verifier.start(phone, protocol, Origin::Api, client).await
+    };
+    match started {
         Ok(started) => Json(json!({ "url": started.url })).into_response(),
         Err(e) => {
             e.log();
@@ -104,11 +149,13 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<LoginRequest, Unreadable> {
         struct Form {
             phone: Option<String>,
             protocol: Option<String>,
+            purpose: Option<String>,
         }
         return serde_urlencoded::from_bytes::<Form>(body)
             .map(|f| LoginRequest {
                 phone: f.phone,
                 protocol: f.protocol,
+                purpose: f.purpose,
             })
             .map_err(|e| unreadable_form(&e.to_string()));
     }
@@ -116,6 +163,7 @@ fn parse(headers: &HeaderMap, body: &[u8]) -> Result<LoginRequest, Unreadable> {
     Ok(LoginRequest {
         phone: string_field(raw.phone, Field::Phone)?,
         protocol: string_field(raw.protocol, Field::Protocol)?,
+        purpose: string_field(raw.purpose, Field::Purpose)?,
     })
 }
 
@@ -132,7 +180,10 @@ fn string_field(value: Option<serde_json::Value>, field: Field) -> Result<Option
     };
     let message = match field {
         Field::Phone => format!(r#""phone" must be a string like "+99012345678", not {found}."#),
-        Field::Protocol => format!(r#""protocol" must be the string "camara" or "mobile-connect", not {found}."#),
+        Field::Protocol => {
+            format!(r#""protocol" must be the string "camara", "camara-standard" or "mobile-connect", not {found}."#)
+        }
+        Field::Purpose => format!(r#""purpose" must be the string "verify" or "share", not {found}."#),
     };
     Err(Unreadable { field, message })
 }
@@ -143,18 +194,15 @@ fn duplicate(message: &str) -> Option<Field> {
     match message.strip_prefix("duplicate field `")?.split('`').next()? {
         "phone" => Some(Field::Phone),
         "protocol" => Some(Field::Protocol),
+        "purpose" => Some(Field::Purpose),
         _ => None,
     }
 }
 
 fn repeated(field: Field) -> Unreadable {
-    let name = match field {
-        Field::Phone => "phone",
-        Field::Protocol => "protocol",
-    };
     Unreadable {
         field,
-        message: format!(r#""{name}" appears more than once; send it once. {EXAMPLE}"#),
+        message: format!(r#""{}" appears more than once; send it once. {EXAMPLE}"#, field.name()),
     }
 }
 

@@ -70,6 +70,11 @@ pub enum VerifyError {
     InvalidPhone(PhoneError),
     #[error("That verification method is not available here.")]
     ProtocolUnavailable,
+    /// `"purpose": "share"` with a protocol that cannot share the number.
+    #[error(
+        "Sharing the device's number (\"purpose\": \"share\") needs the standard CAMARA profile: send \"protocol\": \"camara-standard\"."
+    )]
+    ShareUnsupported,
     #[error("{}", state_message(*.0))]
     InvalidState(StateProblem),
     #[error("{}", denied_message(error))]
@@ -112,7 +117,9 @@ fn denied_message(error: &str) -> &'static str {
 impl VerifyError {
     pub fn status(&self) -> StatusCode {
         match self {
-            VerifyError::InvalidPhone(_) | VerifyError::ProtocolUnavailable => StatusCode::BAD_REQUEST,
+            VerifyError::InvalidPhone(_) | VerifyError::ProtocolUnavailable | VerifyError::ShareUnsupported => {
+                StatusCode::BAD_REQUEST
+            }
             VerifyError::InvalidState(_) => StatusCode::BAD_REQUEST,
             VerifyError::OperatorDenied { .. } => StatusCode::FORBIDDEN,
             VerifyError::OperatorError(_) => StatusCode::BAD_GATEWAY,
@@ -126,7 +133,7 @@ impl VerifyError {
     pub fn code(&self) -> &'static str {
         match self {
             VerifyError::InvalidPhone(_) => "invalid_phone",
-            VerifyError::ProtocolUnavailable => "invalid_protocol",
+            VerifyError::ProtocolUnavailable | VerifyError::ShareUnsupported => "invalid_protocol",
             VerifyError::InvalidState(_) => "invalid_state",
             VerifyError::OperatorDenied { .. } => "operator_denied",
             VerifyError::OperatorError(_) => "operator_error",
@@ -173,6 +180,11 @@ impl From<OperatorFailure> for VerifyError {
     fn from(failure: OperatorFailure) -> Self {
         match failure {
             OperatorFailure::Timeout { .. } => VerifyError::OperatorTimeout(failure),
+            // The same person-facing case as an `access_denied` redirect: not on mobile data.
+            OperatorFailure::NotOnMobileNetwork { step } => VerifyError::OperatorDenied {
+                error: "access_denied".into(),
+                description: Some(format!("{step}: not authenticated by the mobile network")),
+            },
             other => VerifyError::OperatorError(other),
         }
     }

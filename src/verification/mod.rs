@@ -1,4 +1,4 @@
-//! A verification from start to verdict, for either protocol:
+//! A verification from start to verdict, for any protocol:
 //!
 //! start (number, protocol, who) → pending[state] → the operator's URL
 //! /callback (code, state) → take pending[state] → token → check → [`Completion`]
@@ -21,8 +21,12 @@ pub use ids::{ResultId, SessionId};
 use store::{now_ms, ClientKey, Store, StoreError, StoredResult, Taken};
 
 use crate::{
-    config::Config,
-    operators::{self, AuthCode, MobileConnectClient, Nonce, OperatorFailure, State, VonageClient},
+    config::{CamaraProfile, Config},
+    operators::{
+        self,
+        camara::{CodeVerifier, Correlator, Purpose},
+        AuthCode, CamaraClient, MobileConnectClient, Nonce, OperatorFailure, State, VonageClient,
+    },
     outcome::Outcome,
     phone::{normalise, E164},
     protocol::Protocol,
@@ -40,12 +44,36 @@ pub enum Origin {
     Api,
 }
 
+/// What a flow asks the operator.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Wanted {
+    /// Is the device on this number?
+    Verify(E164),
+    /// Which number is the device on? (standard CAMARA, API only)
+    Share,
+}
+
+/// What the operator answered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Answer {
+    /// Whether the device is on the number asked about.
+    Verified(bool),
+    /// The number of the device's SIM.
+    Shared(E164),
+}
+
 /// A started verification, as the store keeps it until its callback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Pending {
+    /// The protocol the flow runs ("camara" already resolved to its profile).
     protocol: Protocol,
-    number: E164,
+    wanted: Wanted,
     nonce: Nonce,
+    /// Standard CAMARA: the PKCE verifier of this flow's authorization.
+    #[serde(default)]
+    pkce: Option<CodeVerifier>,
+    /// In this verification's log lines, and sent to the operator as `x-correlator`.
+    correlator: Correlator,
     origin: Origin,
     /// When it stops being completable, on every instance's clock.
     expires_at_ms: u64,
@@ -55,7 +83,6 @@ pub struct Pending {
 #[derive(Debug)]
 pub struct Started {
     pub url: String,
-    pub number: E164,
 }
 
 /// The operator's answer at `/callback` (read by [`callback_query::parse`]).
@@ -82,8 +109,8 @@ impl std::fmt::Debug for CallbackParams {
 /// How a callback ends, for whoever is asking.
 #[derive(Debug)]
 pub enum Completion {
-    /// Started by the JSON API: whoever follows the URL gets the verdict.
-    Api(Result<bool, VerifyError>),
+    /// Started by the JSON API: whoever follows the URL gets the answer.
+    Api(Result<Answer, VerifyError>),
     /// Started on the page, in the browser that is asking now.
     Browser {
         session: SessionId,
@@ -97,6 +124,9 @@ pub enum Completion {
 pub struct Verifier {
     mobile_connect: Option<MobileConnectClient>,
     vonage: Option<VonageClient>,
+    camara_standard: Option<CamaraClient>,
+    /// What "camara" means.
+    camara_profile: CamaraProfile,
     /// Pending verifications, finished results, starts per client.
     store: Store,
 }
@@ -117,11 +147,61 @@ impl Verifier {
             .map(|vg| VonageClient::new(vg, redirect_uri.clone(), http.clone()))
             .transpose()
             .map_err(|e| e.to_string())?;
+        let camara_standard = config
+            .camara_standard
+            .as_ref()
+            .map(|c| CamaraClient::new(c, redirect_uri.clone(), http.clone()))
+            .transpose()?;
         Ok(Self {
             mobile_connect,
             vonage,
+            camara_standard,
+            camara_profile: config.camara_profile,
             store,
         })
+    }
+
+    /// Reads the standard CAMARA operator's discovery document, as start-up must: a
+    /// failure names `CAMARA_ISSUER`. The virtual operator mounted in this process is
+    /// read at its first use instead (it answers only once the server listens).
+    pub async fn discover_at_start_up(&self, config: &Config) -> Result<(), String> {
+        let (Some(client), Some(standard)) = (&self.camara_standard, &config.camara_standard) else {
+            return Ok(());
+        };
+        if standard.issuer_in_process {
+            return Ok(());
+        }
+        client.discover().await.map_err(|failure| {
+            format!(
+                "configuration error: CAMARA_ISSUER {}: OpenID discovery failed ({failure}); \
+                 check the issuer URL and that {}/.well-known/openid-configuration answers",
+                client.issuer(),
+                client.issuer().as_str().trim_end_matches('/')
+            )
+        })
+    }
+
+    /// Reads the standard CAMARA operator's discovery document again every
+    /// [`operators::camara::DISCOVERY_REFRESH`], for as long as `verifier` lives. A
+    /// failed refresh keeps the previous document (and says so).
+    pub fn refresh_discovery(verifier: &std::sync::Arc<Self>) {
+        if verifier.camara_standard.is_none() {
+            return;
+        }
+        let weak = std::sync::Arc::downgrade(verifier);
+        tokio::spawn(async move {
+            let mut every = tokio::time::interval(operators::camara::DISCOVERY_REFRESH);
+            every.tick().await;
+            loop {
+                every.tick().await;
+                let Some(verifier) = weak.upgrade() else { return };
+                if let Some(client) = &verifier.camara_standard {
+                    if let Err(failure) = client.discover().await {
+                        tracing::warn!(%failure, "CAMARA discovery refresh failed; keeping the previous document");
+                    }
+                }
+            }
+        });
     }
 
     /// Whether the store answers (for `/healthz`).
@@ -129,16 +209,36 @@ impl Verifier {
         self.store.health().await
     }
 
-    /// The protocols configured, Mobile Connect first (the page's default).
+    /// The choices to offer, Mobile Connect first (the page's default): "CAMARA" when its
+    /// profile is configured, and "CAMARA (standard)" too when that is another operator.
     pub fn protocols(&self) -> Vec<Protocol> {
         let mut available = Vec::new();
         if self.mobile_connect.is_some() {
             available.push(Protocol::MobileConnect);
         }
-        if self.vonage.is_some() {
+        if self.supports(Protocol::Camara) {
             available.push(Protocol::Camara);
         }
+        if self.camara_standard.is_some() && self.camara_profile != CamaraProfile::Standard {
+            available.push(Protocol::CamaraStandard);
+        }
         available
+    }
+
+    /// The protocol a request for `protocol` runs: "camara" is the configured profile.
+    fn resolve(&self, protocol: Protocol) -> Protocol {
+        match (protocol, self.camara_profile) {
+            (Protocol::Camara, CamaraProfile::Standard) => Protocol::CamaraStandard,
+            (other, _) => other,
+        }
+    }
+
+    fn supports(&self, protocol: Protocol) -> bool {
+        match self.resolve(protocol) {
+            Protocol::MobileConnect => self.mobile_connect.is_some(),
+            Protocol::Camara => self.vonage.is_some(),
+            Protocol::CamaraStandard => self.camara_standard.is_some(),
+        }
     }
 
     /// Normalises the number, records the pending verification and returns the URL the
@@ -156,23 +256,50 @@ impl Verifier {
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<Started, VerifyError> {
+        self.begin(Some(typed), protocol, origin, client).await
+    }
+
+    /// Starts a flow that asks the operator for the device's number (`"purpose":
+    /// "share"`, the API only): standard CAMARA's `device-phone-number`.
+    pub async fn start_share(&self, protocol: Protocol, client: Option<IpAddr>) -> Result<Started, VerifyError> {
+        self.begin(None, protocol, Origin::Api, client).await
+    }
+
+    /// `typed`: the number to verify, or `None` to share the device's.
+    async fn begin(
+        &self,
+        typed: Option<&str>,
+        protocol: Protocol,
+        origin: Origin,
+        client: Option<IpAddr>,
+    ) -> Result<Started, VerifyError> {
         let client = client.map(ClientKey::from);
         if let Some(key) = client {
             if !self.store.allow_start(key).await? {
                 return Err(VerifyError::RateLimited);
             }
         }
-        let number = normalise(typed).map_err(VerifyError::InvalidPhone)?;
-        match protocol {
-            Protocol::MobileConnect => self.mobile_connect().map(|_| ())?,
-            Protocol::Camara => self.vonage().map(|_| ())?,
+        let wanted = match typed {
+            Some(typed) => Wanted::Verify(normalise(typed).map_err(VerifyError::InvalidPhone)?),
+            None => Wanted::Share,
+        };
+        let protocol = self.resolve(protocol);
+        if !self.supports(protocol) {
+            return Err(VerifyError::ProtocolUnavailable);
+        }
+        if wanted == Wanted::Share && protocol != Protocol::CamaraStandard {
+            return Err(VerifyError::ShareUnsupported);
         }
         let state = State::random();
         let nonce = Nonce::random();
+        let pkce = (protocol == Protocol::CamaraStandard).then(CodeVerifier::random);
+        let correlator = Correlator::random();
         let pending = Pending {
             protocol,
-            number: number.clone(),
+            wanted: wanted.clone(),
             nonce: nonce.clone(),
+            pkce: pkce.clone(),
+            correlator: correlator.clone(),
             origin,
             expires_at_ms: now_ms() + self.store.settings().pending_ttl.as_millis() as u64,
         };
@@ -188,20 +315,52 @@ impl Verifier {
             Err(e) => return Err(e.into()),
         }
 
-        let url = match protocol {
-            Protocol::MobileConnect => self.mobile_connect()?.authorize_url(&state, &nonce),
-            Protocol::Camara => match self.vonage()?.network_enablement(&number, &state).await {
-                Ok(url) => url,
-                Err(failure) => {
-                    if let Err(e) = self.store.release_pending(&state, client).await {
-                        tracing::warn!(error = %e, "a failed start's slot stays held until it expires");
-                    }
-                    return Err(failure.into());
-                }
-            },
+        let number = match &wanted {
+            Wanted::Verify(number) => Some(number),
+            Wanted::Share => None,
         };
-        tracing::info!(protocol = protocol.as_str(), number = %number, "verification started");
-        Ok(Started { url, number })
+        let url = match (protocol, number, &pkce) {
+            (Protocol::MobileConnect, _, _) => Ok(self.mobile_connect()?.authorize_url(&state, &nonce)),
+            (Protocol::Camara, Some(number), _) => self.vonage()?.network_enablement(number, &state).await,
+            (Protocol::CamaraStandard, _, Some(verifier)) => {
+                let purpose = if number.is_some() {
+                    Purpose::Verify
+                } else {
+                    Purpose::Share
+                };
+                self.camara_standard()?
+                    .authorize_url(purpose, number, &state, &nonce, verifier)
+                    .await
+            }
+            // Refused above: a share is standard CAMARA's, which always has a verifier.
+            (Protocol::Camara, None, _) | (Protocol::CamaraStandard, _, None) => Err(OperatorFailure::Refused {
+                step: "start",
+                reason: "this protocol cannot run this flow".into(),
+            }),
+        };
+        let url = match url {
+            Ok(url) => url,
+            Err(failure) => {
+                if let Err(e) = self.store.release_pending(&state, client).await {
+                    tracing::warn!(error = %e, "a failed start's slot stays held until it expires");
+                }
+                return Err(failure.into());
+            }
+        };
+        match number {
+            Some(number) => tracing::info!(
+                protocol = protocol.as_str(),
+                number = %number,
+                correlator = correlator.secret(),
+                "verification started"
+            ),
+            None => tracing::info!(
+                protocol = protocol.as_str(),
+                correlator = correlator.secret(),
+                "number share started"
+            ),
+        }
+        Ok(Started { url })
     }
 
     /// Consumes the pending verification named by the callback's `state` and finishes
@@ -239,22 +398,32 @@ impl Verifier {
         }
 
         let result = self.finish(&pending, params).await;
-        match &result {
-            Ok(verified) => tracing::info!(
+        let correlator = pending.correlator.secret();
+        match (&result, &pending.wanted) {
+            (Ok(Answer::Verified(verified)), Wanted::Verify(number)) => tracing::info!(
                 protocol = pending.protocol.as_str(),
-                number = %pending.number,
+                number = %number,
                 verified,
+                correlator,
                 "verification completed"
             ),
-            Err(e) => e.log(),
+            (Ok(_), _) => tracing::info!(protocol = pending.protocol.as_str(), correlator, "number shared"),
+            (Err(e), _) => {
+                // The failure's own line, with what the operator's support needs to find it.
+                let _span =
+                    tracing::info_span!("verification", protocol = pending.protocol.as_str(), correlator).entered();
+                e.log()
+            }
         }
-        let completion = match pending.origin {
-            Origin::Api => Completion::Api(result),
-            Origin::Browser { session } => Completion::Browser {
+        let completion = match (pending.origin, pending.wanted) {
+            (Origin::Api, _) => Completion::Api(result),
+            (Origin::Browser { session }, Wanted::Verify(number)) => Completion::Browser {
                 session,
-                number: pending.number,
-                result,
+                number,
+                result: result.map(|answer| matches!(answer, Answer::Verified(true))),
             },
+            // The page never starts a share.
+            (Origin::Browser { .. }, Wanted::Share) => Completion::Unusable(PageError::State(StateProblem::Unknown)),
         };
         (Some(pending.protocol), completion)
     }
@@ -290,7 +459,7 @@ impl Verifier {
     }
 
     /// The operator's answer → the verdict: its error, or code → token → check.
-    async fn finish(&self, pending: &Pending, params: CallbackParams) -> Result<bool, VerifyError> {
+    async fn finish(&self, pending: &Pending, params: CallbackParams) -> Result<Answer, VerifyError> {
         if let Some(error) = params.error.filter(|e| !e.is_empty()) {
             return Err(VerifyError::OperatorDenied {
                 error,
@@ -304,17 +473,36 @@ impl Verifier {
             })
         })?;
         let code = AuthCode::new(code);
-        match pending.protocol {
-            Protocol::MobileConnect => {
+        match (pending.protocol, &pending.wanted) {
+            (Protocol::MobileConnect, Wanted::Verify(number)) => {
                 let mc = self.mobile_connect()?;
                 let token = mc.exchange_code(&code, &pending.nonce).await?;
-                Ok(mc.check_number(&token, &pending.number).await?)
+                Ok(Answer::Verified(mc.check_number(&token, number).await?))
             }
-            Protocol::Camara => {
+            (Protocol::Camara, Wanted::Verify(number)) => {
                 let vonage = self.vonage()?;
                 let token = vonage.exchange_code(&code).await?;
-                Ok(vonage.verify(&token, &pending.number).await?)
+                Ok(Answer::Verified(vonage.verify(&token, number).await?))
             }
+            (Protocol::CamaraStandard, wanted) => {
+                let camara = self.camara_standard()?;
+                let verifier = pending.pkce.as_ref().ok_or_else(|| {
+                    VerifyError::OperatorError(OperatorFailure::Malformed {
+                        step: "callback",
+                        reason: "a standard CAMARA flow without its PKCE verifier".into(),
+                    })
+                })?;
+                let token = camara.exchange_code(&code, verifier, &pending.nonce).await?;
+                match wanted {
+                    Wanted::Verify(number) => Ok(Answer::Verified(
+                        camara.verify(&token, number, &pending.correlator).await?,
+                    )),
+                    Wanted::Share => Ok(Answer::Shared(
+                        camara.device_phone_number(&token, &pending.correlator).await?,
+                    )),
+                }
+            }
+            (_, Wanted::Share) => Err(VerifyError::ShareUnsupported),
         }
     }
 
@@ -324,6 +512,10 @@ impl Verifier {
 
     fn vonage(&self) -> Result<&VonageClient, VerifyError> {
         self.vonage.as_ref().ok_or(VerifyError::ProtocolUnavailable)
+    }
+
+    fn camara_standard(&self) -> Result<&CamaraClient, VerifyError> {
+        self.camara_standard.as_ref().ok_or(VerifyError::ProtocolUnavailable)
     }
 }
 

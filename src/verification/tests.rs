@@ -52,7 +52,6 @@ async fn start_in(v: &Verifier, session: &SessionId) -> String {
         .start("+44 7700 900123", Protocol::MobileConnect, origin, None)
         .await
         .unwrap();
-    assert_eq!(started.number.as_str(), "+447700900123");
     state_of(&started.url)
 }
 

@@ -263,8 +263,10 @@ mod tests {
     fn pending(ttl: Duration) -> Pending {
         Pending {
             protocol: Protocol::MobileConnect,
-            number: normalise("+99012345678").unwrap(),
+            wanted: crate::verification::Wanted::Verify(normalise("+99012345678").unwrap()),
             nonce: Nonce::random(),
+            pkce: None,
+            correlator: crate::operators::camara::Correlator::random(),
             origin: Origin::Api,
             expires_at_ms: now_ms() + ttl.as_millis() as u64,
         }
