@@ -243,3 +243,23 @@ async fn auto_on_loopback_runs_with_the_virtual_operator_and_says_so() {
         "no secret in the log: {log}"
     );
 }
+
+/// The standard CAMARA operator's OpenID discovery is read before the server listens: an
+/// issuer that does not answer stops start-up, naming `CAMARA_ISSUER`.
+#[test]
+fn an_unreachable_camara_issuer_stops_start_up_naming_it() {
+    let issuer = format!("http://127.0.0.1:{}/oidc", common::process::free_port());
+    let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/camara-client-private.pem");
+    let (code, stderr) = start_with(&[
+        ("CAMARA_ISSUER", &issuer),
+        ("CAMARA_API_ROOT", "http://127.0.0.1:9/camara"),
+        ("CAMARA_CLIENT_ID", "client-1"),
+        ("CAMARA_CLIENT_KEY", key),
+        ("CAMARA_CLIENT_KEY_ID", "kid-1"),
+        ("OPERATOR_TIMEOUT_MS", "2000"),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("CAMARA_ISSUER"), "{stderr}");
+    assert!(stderr.contains("discovery"), "{stderr}");
+    assert!(stderr.contains(&issuer), "the issuer it tried: {stderr}");
+}

@@ -2,13 +2,18 @@ import { test, expect, type Page } from '@playwright/test';
 import { openPage } from './helpers';
 
 /** Types the number, picks the protocol and presses Verify, as a person would. */
-async function verify(page: Page, number: string, protocol: 'Mobile Connect' | 'CAMARA' = 'Mobile Connect') {
+type Protocol = 'Mobile Connect' | 'CAMARA' | 'CAMARA (standard)';
+
+async function verify(page: Page, number: string, protocol: Protocol = 'Mobile Connect') {
   await page.getByLabel('Phone number').fill(number);
-  await page.getByLabel(protocol).check();
+  // Exact: "CAMARA" is also a part of "CAMARA (standard)".
+  await page.getByLabel(protocol, { exact: true }).check();
   await page.getByRole('button', { name: 'Verify' }).click();
 }
 
-for (const protocol of ['Mobile Connect', 'CAMARA'] as const) {
+// "CAMARA" is the Vonage profile (the default CAMARA_PROFILE); "CAMARA (standard)" is
+// CAMARA v2.1 against the virtual operator's OIDC discovery, PKCE and private_key_jwt.
+for (const protocol of ['Mobile Connect', 'CAMARA', 'CAMARA (standard)'] as const) {
   test.describe(protocol, () => {
     test('the default SIM verifies +99012345678', async ({ page }, info) => {
       await openPage(page, info);
@@ -63,11 +68,13 @@ for (const protocol of ['Mobile Connect', 'CAMARA'] as const) {
   });
 }
 
-test('CAMARA: an operator failure for +99011111199', async ({ page }, info) => {
-  await openPage(page, info);
-  await verify(page, '+99011111199', 'CAMARA');
-  await expect(page.locator('#result')).toHaveText(/^Error validating phone number\. Your operator could not check this number/);
-});
+for (const protocol of ['CAMARA', 'CAMARA (standard)'] as const) {
+  test(`${protocol}: an operator failure for +99011111199`, async ({ page }, info) => {
+    await openPage(page, info);
+    await verify(page, '+99011111199', protocol);
+    await expect(page.locator('#result')).toHaveText(/^Error validating phone number\. Your operator could not check this number/);
+  });
+}
 
 test('a number without country code is refused before any operator is asked', async ({ page }, info) => {
   await openPage(page, info);
