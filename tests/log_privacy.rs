@@ -39,7 +39,7 @@ impl Seen {
         for (name, value) in url.query_pairs() {
             if matches!(
                 name.as_ref(),
-                "code" | "state" | "nonce" | "login_hint" | "result" | "id"
+                "code" | "state" | "nonce" | "login_hint" | "result" | "id" | "code_challenge"
             ) && value.len() >= 6
             {
                 self.values.insert(value.into_owned());
@@ -133,9 +133,14 @@ async fn api_flow(
     phone: &str,
     conditions: &[(&str, &str)],
 ) -> (Value, Value) {
+    login_flow(seen, app, json!({ "phone": phone, "protocol": protocol }), conditions).await
+}
+
+/// `POST /login` with `body`, the hops, the callback and its replay.
+async fn login_flow(seen: &mut Seen, app: &Process, body: Value, conditions: &[(&str, &str)]) -> (Value, Value) {
     let login = client()
         .post(app.url("/login"))
-        .json(&json!({ "phone": phone, "protocol": protocol }))
+        .json(&body)
         .send()
         .await
         .unwrap();
@@ -164,6 +169,12 @@ async fn api_flow(
     let first = client().get(&callback).send().await.unwrap().json().await.unwrap();
     let replay = client().get(&callback).send().await.unwrap().json().await.unwrap();
     (first, replay)
+}
+
+/// The API's share flow (standard CAMARA): the device's number comes back.
+async fn share_flow(seen: &mut Seen, app: &Process, conditions: &[(&str, &str)]) -> (Value, Value) {
+    let body = json!({ "purpose": "share", "protocol": "camara-standard" });
+    login_flow(seen, app, body, conditions).await
 }
 
 /// The page's flow without JavaScript: the form post, the operator, the result page.
@@ -229,7 +240,7 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
     app.ready().await;
     let mut seen = Seen::default();
 
-    for protocol in ["mobile-connect", "camara"] {
+    for protocol in ["mobile-connect", "camara", "camara-standard"] {
         // Success, mismatch, operator refusal; each callback replayed.
         let (first, replay) = api_flow(&mut seen, &app, protocol, VERIFIED, &[]).await;
         assert_eq!(
@@ -269,6 +280,15 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
             let conditions = [("X-Sandbox-Fault", fault), ("X-Sandbox-Delay-Ms", "2000")];
             let (first, _) = api_flow(&mut seen, &app, protocol, VERIFIED, &conditions).await;
             assert!(first["error"].is_string(), "{protocol} {fault}: {first}");
+        }
+        if protocol == "camara-standard" {
+            // What only standard CAMARA has: its own refusals, and sharing the number.
+            for fault in ["not-network-auth", "client-assertion-expired", "token-expired"] {
+                let (first, _) = api_flow(&mut seen, &app, protocol, VERIFIED, &[("X-Sandbox-Fault", fault)]).await;
+                assert!(first["error"].is_string(), "{protocol} {fault}: {first}");
+            }
+            let (first, _) = share_flow(&mut seen, &app, &[("X-Sandbox-Msisdn", OTHER_SIM)]).await;
+            assert_eq!(first["devicePhoneNumber"], OTHER_SIM, "{first}");
         }
         // The page, verified and not.
         let html = page_flow(&mut seen, &app, protocol, VERIFIED, &[]).await;
@@ -374,7 +394,8 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
     ))
     .unwrap();
     let key_line = key.lines().nth(1).unwrap().to_owned();
-    for secret in [credentials::MC_CLIENT_SECRET.to_owned(), basic, key_line] {
+    let client_key_line = credentials::CAMARA_CLIENT_PRIVATE_KEY.lines().nth(1).unwrap().to_owned();
+    for secret in [credentials::MC_CLIENT_SECRET.to_owned(), basic, key_line, client_key_line] {
         if log.contains(&secret) {
             leaks.push(format!("secret: {}", line_with(&log, &secret)));
         }
