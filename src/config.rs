@@ -117,6 +117,16 @@ pub enum CamaraProfile {
     Standard,
 }
 
+impl CamaraProfile {
+    /// The protocol a request for `protocol` runs: "camara" is this profile.
+    pub fn resolve(self, protocol: Protocol) -> Protocol {
+        match (protocol, self) {
+            (Protocol::Camara, CamaraProfile::Standard) => Protocol::CamaraStandard,
+            (other, _) => other,
+        }
+    }
+}
+
 /// The client key the app signs its `private_key_jwt` assertions with.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ClientKeyAlg {
@@ -229,10 +239,7 @@ impl Config {
 
     /// The protocol a request for `protocol` runs: "camara" is the configured profile.
     pub fn resolve(&self, protocol: Protocol) -> Protocol {
-        match (protocol, self.camara_profile) {
-            (Protocol::Camara, CamaraProfile::Standard) => Protocol::CamaraStandard,
-            (other, _) => other,
-        }
+        self.camara_profile.resolve(protocol)
     }
 
     /// Whether `protocol`'s results are test results from the virtual operator.

@@ -227,10 +227,7 @@ impl Verifier {
 
     /// The protocol a request for `protocol` runs: "camara" is the configured profile.
     fn resolve(&self, protocol: Protocol) -> Protocol {
-        match (protocol, self.camara_profile) {
-            (Protocol::Camara, CamaraProfile::Standard) => Protocol::CamaraStandard,
-            (other, _) => other,
-        }
+        self.camara_profile.resolve(protocol)
     }
 
     fn supports(&self, protocol: Protocol) -> bool {
