@@ -105,7 +105,7 @@ async fn verified_and_not_verified_with_the_correlator_in_both_logs() {
 
 #[tokio::test]
 async fn wifi_and_a_token_without_network_authentication_ask_for_mobile_data() {
-    let Standard { app, .. } = start_standard(&[]).await;
+    let Standard { app, operator: _operator } = start_standard(&[]).await;
     for header in [("x-sandbox-network", "wifi"), ("x-sandbox-fault", "not-network-auth")] {
         let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[header]).await;
         assert_eq!(status, 403, "{header:?}: {body}");
@@ -122,7 +122,7 @@ async fn wifi_and_a_token_without_network_authentication_ask_for_mobile_data() {
 
 #[tokio::test]
 async fn operator_errors_are_operator_errors_with_a_log_line() {
-    let Standard { app, .. } = start_standard(&[]).await;
+    let Standard { app, operator: _operator } = start_standard(&[]).await;
     let cases = [
         ("check-500", 502, "operator_error", "CAMARA verify: HTTP 500"),
         ("token-500", 502, "operator_error", "CAMARA token: HTTP 500"),
@@ -173,7 +173,7 @@ fn param(url: &url::Url, name: &str) -> String {
 
 #[tokio::test]
 async fn a_swapped_code_fails_pkce_and_is_refused() {
-    let Standard { app, .. } = start_standard(&[]).await;
+    let Standard { app, operator: _operator } = start_standard(&[]).await;
     let client = manual_client();
     let a = callback_of(&client, &app.base, "+99012345678").await;
     let b = callback_of(&client, &app.base, "+99012345678").await;
@@ -200,7 +200,7 @@ async fn a_swapped_code_fails_pkce_and_is_refused() {
 
 #[tokio::test]
 async fn an_expired_client_assertion_is_refused_by_the_operator() {
-    let Standard { app, .. } = start_standard(&[]).await;
+    let Standard { app, operator: _operator } = start_standard(&[]).await;
     let (status, body) = tutorial_client(
         &app.base,
         json!({"phone": "+99012345678"}),
@@ -214,7 +214,7 @@ async fn an_expired_client_assertion_is_refused_by_the_operator() {
 
 #[tokio::test]
 async fn rotated_id_token_keys_are_fetched_again() {
-    let Standard { app, .. } = start_standard(&[]).await;
+    let Standard { app, operator: _operator } = start_standard(&[]).await;
     // The first verification fetches the operator's JWKS (generation 1 keys).
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
     assert_eq!((status, &body["devicePhoneNumberVerified"]), (200, &json!(true)), "{body}");
@@ -241,7 +241,7 @@ async fn rotated_id_token_keys_are_fetched_again() {
 
 #[tokio::test]
 async fn bad_id_tokens_are_refused() {
-    let Standard { app, .. } = start_standard(&[]).await;
+    let Standard { app, operator: _operator } = start_standard(&[]).await;
     for defect in ["wrong-iss", "expired", "wrong-nonce", "wrong-aud"] {
         let (status, body) = tutorial_client(
             &app.base,
@@ -272,7 +272,7 @@ async fn hashed_mode_sends_only_the_hash_and_verifies() {
 
 #[tokio::test]
 async fn the_share_purpose_answers_the_devices_number() {
-    let Standard { app, .. } = start_standard(&[]).await;
+    let Standard { app, operator: _operator } = start_standard(&[]).await;
     let (status, body) = tutorial_client(&app.base, json!({"purpose": "share"}), &[]).await;
     assert_eq!(
         (status, body),
