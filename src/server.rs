@@ -530,6 +530,9 @@ pub mod virtual_operator {
             mc_client_secret: credentials::MC_CLIENT_SECRET.into(),
             vonage_application_id: credentials::VONAGE_APPLICATION_ID.into(),
             vonage_public_key_pem: credentials::VONAGE_PUBLIC_KEY.into(),
+            camara_client_id: credentials::CAMARA_CLIENT_ID.into(),
+            camara_client_key_id: credentials::CAMARA_CLIENT_KEY_ID.into(),
+            camara_client_public_key_pem: credentials::CAMARA_CLIENT_PUBLIC_KEY.into(),
             store_cap: DEFAULT_STORE_CAP,
         })
     }

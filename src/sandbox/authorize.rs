@@ -1,4 +1,4 @@
-//! What both authorization endpoints share: the checks that forbid a redirect, the
+//! What the authorization endpoints share: the checks that forbid a redirect, the
 //! intermediate hop (every authorization answers with at least two redirects, as real
 //! operators' header-enrichment hops do) and the issuing of codes.
 
@@ -21,13 +21,16 @@ use super::{
         error_redirect, form_pairs, found, html_page, json as json_response, malformed_json, oauth_error,
         redirect_with, unique_params,
     },
-    CodeState, Grant, Inner, Pending, Protocol, Sandbox, TokenGrant, CODE_TTL, MC_TOKEN_TTL_SECS, PENDING_TTL,
-    VONAGE_TOKEN_TTL_SECS,
+    CodeState, Grant, Inner, Pending, Protocol, Sandbox, TokenGrant, CAMARA_V2_TOKEN_TTL_SECS, CODE_TTL,
+    MC_TOKEN_TTL_SECS, PENDING_TTL, VONAGE_TOKEN_TTL_SECS,
 };
 use crate::phone::E164;
 
 /// Longest accepted `state` / `nonce` / `login_hint` (they are stored until the hop).
 pub(crate) const MAX_PARAM_LEN: usize = 512;
+/// How long an expired standard CAMARA access token is still recognised as one of ours
+/// (then it is merely unknown).
+pub(crate) const EXPIRED_TOKEN_MEMORY: Duration = Duration::from_secs(10 * 60);
 
 /// The parsed query of an authorize request whose client and redirect URI are known.
 pub(crate) struct AuthorizeRequest {
@@ -66,7 +69,7 @@ pub(crate) fn parse_request(sb: &Inner, protocol: Protocol, query: Option<&str>)
         Some(c) if !c.is_empty() => c,
         _ => return Err(page("client_id is missing.")),
     };
-    if client_id != sb.mc_client_id && client_id != sb.vonage_application_id {
+    if client_id != sb.mc_client_id && client_id != sb.vonage_application_id && client_id != sb.camara_client_id {
         return Err(page("client_id is not a registered application of this operator."));
     }
     let redirect_uri = match first("redirect_uri") {
@@ -96,6 +99,7 @@ pub(crate) fn parse_request(sb: &Inner, protocol: Protocol, query: Option<&str>)
     let own_client = match protocol {
         Protocol::MobileConnect => &sb.mc_client_id,
         Protocol::Camara => &sb.vonage_application_id,
+        Protocol::CamaraV2 => &sb.camara_client_id,
     };
     if &req.client_id != own_client {
         return Err(req.fail(
@@ -242,8 +246,9 @@ pub(crate) fn decide(
         scope,
         fault: conditions.fault,
         delay: conditions.delay,
-        // Mobile Connect's authorize sets it from X-Sandbox-Id-Token (sandbox/id_token.rs).
+        // Mobile Connect's and standard CAMARA's authorize set these.
         id_token: Default::default(),
+        code_challenge: None,
     })
 }
 
@@ -281,7 +286,8 @@ pub(crate) fn redeem(
 }
 
 /// Answers a token request for a redeemed code: mints the access token (and the
-/// Mobile Connect id_token), applying the fault the authorization chose.
+/// id_token of Mobile Connect and standard CAMARA), applying the fault the authorization
+/// chose.
 pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_expires_at: Instant) -> Response {
     let burn = |access_token: Option<String>| {
         sb.codes
@@ -299,14 +305,23 @@ pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_ex
     let ttl = match grant.protocol {
         Protocol::MobileConnect => MC_TOKEN_TTL_SECS,
         Protocol::Camara => VONAGE_TOKEN_TTL_SECS,
+        Protocol::CamaraV2 => CAMARA_V2_TOKEN_TTL_SECS,
     };
     let mut body = json!({
         "access_token": "",
         "token_type": "Bearer",
         "expires_in": ttl,
     });
-    if grant.protocol == Protocol::MobileConnect {
-        match super::mobile_connect::id_token(sb, &grant, ttl) {
+    if grant.protocol == Protocol::CamaraV2 {
+        body["scope"] = json!(grant.scope);
+    }
+    let id_token = match grant.protocol {
+        Protocol::MobileConnect => Some(super::mobile_connect::id_token(sb, &grant, ttl)),
+        Protocol::CamaraV2 => Some(super::camara_v2::id_token(sb, &grant, ttl)),
+        Protocol::Camara => None,
+    };
+    if let Some(id_token) = id_token {
+        match id_token {
             Ok(id_token) => body["id_token"] = json!(id_token),
             Err(e) => {
                 burn(None);
@@ -321,6 +336,18 @@ pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_ex
     }
     let access_token = random_value(32);
     body["access_token"] = json!(access_token);
+    let (expires_at, kept_for) = match grant.protocol {
+        // Kept a while past its end so that the API can say "expired" rather than
+        // "unknown"; `token-expired` issues it already expired.
+        Protocol::CamaraV2 => {
+            let life = match grant.fault {
+                Some(Fault::TokenExpired) => Duration::ZERO,
+                _ => Duration::from_secs(ttl),
+            };
+            (Some(Instant::now() + life), life + EXPIRED_TOKEN_MEMORY)
+        }
+        _ => (None, Duration::from_secs(ttl)),
+    };
     sb.tokens.insert(
         access_token.clone(),
         TokenGrant {
@@ -329,8 +356,9 @@ pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_ex
             scope: grant.scope.clone(),
             fault: grant.fault,
             delay: grant.delay,
+            expires_at,
         },
-        Duration::from_secs(ttl),
+        kept_for,
     );
     burn(Some(access_token));
     tracing::info!(target: "sandbox", protocol = ?grant.protocol, sim = %grant.sim, "token: issued");

@@ -44,10 +44,21 @@ pub enum Fault {
     CheckSlow,
     /// The check answers 200 with truncated JSON.
     CheckMalformed,
+    /// Standard CAMARA: the token endpoint judges the client assertion's `exp` by a clock
+    /// 10 minutes ahead, so even a fresh assertion is refused as expired (401
+    /// `invalid_client`).
+    ClientAssertionExpired,
+    /// Standard CAMARA: the access token is issued already expired; the API answers 401
+    /// `UNAUTHENTICATED`, saying so.
+    TokenExpired,
+    /// Standard CAMARA: the authorization succeeds without network or SIM-based
+    /// authentication (id_token `amr` `["pwd"]`); the API answers 403
+    /// `NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK`.
+    NotNetworkAuth,
 }
 
 impl Fault {
-    pub const ALL: [(&'static str, Fault); 7] = [
+    pub const ALL: [(&'static str, Fault); 10] = [
         ("unavailable", Fault::Unavailable),
         ("token-500", Fault::Token500),
         ("token-slow", Fault::TokenSlow),
@@ -55,6 +66,9 @@ impl Fault {
         ("check-500", Fault::Check500),
         ("check-slow", Fault::CheckSlow),
         ("check-malformed", Fault::CheckMalformed),
+        ("client-assertion-expired", Fault::ClientAssertionExpired),
+        ("token-expired", Fault::TokenExpired),
+        ("not-network-auth", Fault::NotNetworkAuth),
     ];
 
     pub fn parse(s: &str) -> Option<Fault> {

@@ -26,6 +26,11 @@
 //!
 //! At most one word of the second group. The key pairs are committed test keys
 //! (`sandbox-keys/mc-id-token-*.pem`): public on purpose, like the rest of the sandbox.
+//!
+//! The standard CAMARA v2.1 operator (`camara_v2.rs`) signs its id_tokens with the same
+//! keys, published at `GET /camara/v2/jwks` too: RS256 unless `es256` is given; `hs256`
+//! and `hs384` are refused there (no client secret); `wrong-iss` means "not the
+//! `/camara/v2` issuer".
 
 use std::sync::atomic::{AtomicBool, Ordering};
 
@@ -389,14 +394,14 @@ mod tests {
             alg: Some(SignAlg::Rs256),
             ..Spec::default()
         };
-        let before = jsonwebtoken::decode_header(&signing.sign(&rs, &claims).unwrap()).unwrap();
+        let before = jsonwebtoken::decode_header(signing.sign(&rs, &claims).unwrap()).unwrap();
         assert!(kids(&signing).contains(&before.kid.unwrap()));
         let rotate = Spec { rotate: true, ..rs };
-        let after = jsonwebtoken::decode_header(&signing.sign(&rotate, &claims).unwrap()).unwrap();
+        let after = jsonwebtoken::decode_header(signing.sign(&rotate, &claims).unwrap()).unwrap();
         let after_kid = after.kid.unwrap();
         assert_eq!(kids(&signing).len(), 4, "old and new keys are published");
         assert!(kids(&signing).contains(&after_kid));
-        let later = jsonwebtoken::decode_header(&signing.sign(&rs, &claims).unwrap()).unwrap();
+        let later = jsonwebtoken::decode_header(signing.sign(&rs, &claims).unwrap()).unwrap();
         assert_eq!(later.kid.unwrap(), after_kid, "the new key signs from now on");
     }
 }

@@ -1,4 +1,5 @@
-//! The virtual operator: Mobile Connect (device-initiated) and CAMARA-through-Vonage over
+//! The virtual operator: Mobile Connect (device-initiated), CAMARA-through-Vonage and
+//! standard CAMARA NumberVerification v2.1 (with the CAMARA ICM security profile) over
 //! real HTTP, with documented sandbox semantics (docs/reference.md §2 and §5).
 //!
 //! A separate system: the app reaches it over HTTP only, through the same client and
@@ -18,12 +19,21 @@
 //! | GET  | `/hop/{id}` | the intermediate redirect of every authorization |
 //! | POST | `/device` | the page's "Simulated SIM" form: sets/clears the sandbox cookies |
 //! | GET  | `/.well-known/jwks.json` | the Mobile Connect id_token signing keys (RS256, ES256) |
+//! | GET  | `/camara/v2/.well-known/openid-configuration` | standard CAMARA v2.1: OIDC discovery (issuer `{base}/camara/v2`) |
+//! | GET  | `/camara/v2/authorize` | standard CAMARA: authorization code flow, PKCE `S256` (the device navigates) |
+//! | POST | `/camara/v2/token` | standard CAMARA: token, `private_key_jwt` client authentication |
+//! | GET  | `/camara/v2/jwks` | standard CAMARA id_token keys (the same set as the Mobile Connect JWKS) |
+//! | POST | `/camara/v2/number-verification/v2/verify` | CAMARA NumberVerification v2.1 `phoneNumberVerify` |
+//! | GET  | `/camara/v2/number-verification/v2/device-phone-number` | CAMARA NumberVerification v2.1 `phoneNumberShare` |
 //!
-//! Memory is bounded: each store (in-flight authorizations, codes, tokens) holds at most
-//! [`SandboxConfig::store_cap`] entries ([`DEFAULT_STORE_CAP`] by default).
+//! Memory is bounded: each store (in-flight authorizations, codes, tokens, seen client
+//! assertion `jti`s) holds at most [`SandboxConfig::store_cap`] entries
+//! ([`DEFAULT_STORE_CAP`] by default).
 
 mod authorize;
 mod camara;
+mod camara_v2;
+mod client_assertion;
 mod device;
 mod id_token;
 mod jwt;
@@ -31,13 +41,16 @@ mod mobile_connect;
 mod respond;
 mod store;
 
-use std::{sync::Arc, time::Duration};
+use std::{
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use axum::{
     routing::{get, post},
     Router,
 };
-use jsonwebtoken::DecodingKey;
+use jsonwebtoken::{Algorithm, DecodingKey};
 use rand::RngCore;
 
 use crate::phone::E164;
@@ -54,6 +67,8 @@ pub const PENDING_TTL: Duration = Duration::from_secs(5 * 60);
 pub const MC_TOKEN_TTL_SECS: u64 = 3599;
 /// Vonage (CAMARA) access tokens' lifetime, as Vonage's.
 pub const VONAGE_TOKEN_TTL_SECS: u64 = 3600;
+/// Standard CAMARA v2.1 access tokens' lifetime (and they serve one API call only).
+pub const CAMARA_V2_TOKEN_TTL_SECS: u64 = 300;
 
 /// The Mobile Connect scope the number match needs (besides `openid`).
 pub const MC_SCOPE: &str = "mc_vm_match_hash";
@@ -77,6 +92,11 @@ pub struct SandboxConfig {
     pub vonage_application_id: String,
     /// PEM (SPKI) of the Vonage application's RSA public key, to check application JWTs.
     pub vonage_public_key_pem: String,
+    /// The standard CAMARA v2.1 client (`private_key_jwt`): its id, the `kid` of its
+    /// registered key, and that key's public half (PEM, SPKI; P-256 → ES256, RSA → RS256).
+    pub camara_client_id: String,
+    pub camara_client_key_id: String,
+    pub camara_client_public_key_pem: String,
     /// Cap on each store (codes, tokens, in-flight authorizations);
     /// [`DEFAULT_STORE_CAP`] (4096) is the documented default. 0 is treated as 1.
     pub store_cap: usize,
@@ -91,6 +111,8 @@ impl std::fmt::Debug for SandboxConfig {
             .field("mc_client_id", &self.mc_client_id)
             .field("mc_client_secret", &"<set>")
             .field("vonage_application_id", &self.vonage_application_id)
+            .field("camara_client_id", &self.camara_client_id)
+            .field("camara_client_key_id", &self.camara_client_key_id)
             .field("store_cap", &self.store_cap)
             .finish_non_exhaustive()
     }
@@ -114,7 +136,10 @@ pub struct Sandbox {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Protocol {
     MobileConnect,
+    /// CAMARA through Vonage (v0.3.1).
     Camara,
+    /// Standard CAMARA NumberVerification v2.1.
+    CamaraV2,
 }
 
 /// What an authorization decided: the grant a code stands for.
@@ -128,8 +153,11 @@ pub(crate) struct Grant {
     pub scope: String,
     pub fault: Option<Fault>,
     pub delay: Duration,
-    /// How the Mobile Connect id_token is signed, and what is wrong with it on purpose.
+    /// How the id_token (Mobile Connect, standard CAMARA) is signed, and what is wrong
+    /// with it on purpose.
     pub id_token: id_token::Spec,
+    /// The PKCE `S256` challenge of the authorization (standard CAMARA), if it had one.
+    pub code_challenge: Option<String>,
 }
 
 /// An authorization between its first answer and its hop.
@@ -159,6 +187,9 @@ pub(crate) struct TokenGrant {
     pub scope: String,
     pub fault: Option<Fault>,
     pub delay: Duration,
+    /// When the token stops being accepted, where that is sooner than the store forgets
+    /// it (standard CAMARA: an expired token is told apart from an unknown one).
+    pub expires_at: Option<Instant>,
 }
 
 pub(crate) struct Inner {
@@ -170,6 +201,11 @@ pub(crate) struct Inner {
     pub vonage_application_id: String,
     /// `None` when the configured PEM does not parse: every application JWT is refused.
     pub vonage_key: Option<DecodingKey>,
+    pub camara_client_id: String,
+    pub camara_client_key_id: String,
+    /// The standard CAMARA client's registered key and the algorithm it signs with;
+    /// `None` when the PEM does not parse: every client assertion is refused.
+    pub camara_client_key: Option<(DecodingKey, Algorithm)>,
     /// Signs Mobile Connect id_tokens: HS256 with the client secret (as OIDC allows), or
     /// RS256/ES256 with keys it publishes as a JWKS.
     pub signing: id_token::Signing,
@@ -178,6 +214,8 @@ pub(crate) struct Inner {
     pub pending: store::Store<Pending>,
     pub codes: store::Store<CodeState>,
     pub tokens: store::Store<TokenGrant>,
+    /// Client assertion `jti`s seen, until their assertion expires (replay protection).
+    pub assertion_jtis: store::Store<()>,
 }
 
 impl Sandbox {
@@ -192,6 +230,7 @@ impl Sandbox {
                 None
             }
         };
+        let camara_client_key = client_assertion::registered_key(&config.camara_client_public_key_pem);
         let mut sub_salt = [0u8; 16];
         rand::thread_rng().fill_bytes(&mut sub_salt);
         let cap = config.store_cap.max(1);
@@ -204,10 +243,14 @@ impl Sandbox {
             mc_client_secret: config.mc_client_secret,
             vonage_application_id: config.vonage_application_id,
             vonage_key,
+            camara_client_id: config.camara_client_id,
+            camara_client_key_id: config.camara_client_key_id,
+            camara_client_key,
             sub_salt,
             pending: store::Store::new(cap),
             codes: store::Store::new(cap),
             tokens: store::Store::new(cap),
+            assertion_jtis: store::Store::new(cap),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -226,6 +269,15 @@ impl Sandbox {
             .route("/hop/{id}", get(authorize::hop))
             .route("/device", post(device::device_form))
             .route(crate::sandbox_shared::MC_JWKS_PATH, get(id_token::jwks))
+            .route(&v2("/.well-known/openid-configuration"), get(camara_v2::discovery))
+            .route(&v2("/authorize"), get(camara_v2::authorize))
+            .route(&v2("/token"), post(camara_v2::token))
+            .route(&v2("/jwks"), get(id_token::jwks))
+            .route(&v2("/number-verification/v2/verify"), post(camara_v2::verify))
+            .route(
+                &v2("/number-verification/v2/device-phone-number"),
+                get(camara_v2::device_phone_number),
+            )
             .with_state(self.clone())
     }
 
@@ -243,9 +295,19 @@ impl Sandbox {
     }
 }
 
+/// A path of the standard CAMARA v2.1 operator, relative to the sandbox's mount point.
+fn v2(path: &str) -> String {
+    format!("{}{path}", crate::sandbox_shared::CAMARA_V2_PATH)
+}
+
 impl Inner {
     pub(crate) fn is_registered_redirect(&self, uri: &str) -> bool {
         self.redirect_uris.iter().any(|r| r == uri)
+    }
+
+    /// The standard CAMARA operator's issuer, which is also its API root.
+    pub(crate) fn camara_v2_issuer(&self) -> String {
+        format!("{}{}", self.public_base, crate::sandbox_shared::CAMARA_V2_PATH)
     }
 
     /// The pseudonymous subject (PCR) of a SIM: stable for this sandbox's lifetime,

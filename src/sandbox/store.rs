@@ -1,6 +1,6 @@
 //! A small bounded store with per-entry expiry: the virtual operator's memory.
 //!
-//! Every store (in-flight authorizations, codes, tokens) is one of these. It never holds
+//! Every store (in-flight authorizations, codes, tokens, client assertion `jti`s) is one of these. It never holds
 //! more than its cap: an insert into a full store first drops the expired entries, then
 //! evicts the oldest ones. Expired entries are also dropped when looked up and at least
 //! once a minute on insert, so an idle flood leaves nothing behind for long.
@@ -66,9 +66,24 @@ impl<V> Store<V> {
     /// Inserts `value` under `key` until `expires_at`, evicting as needed to stay at or
     /// under the cap.
     pub(crate) fn insert_until(&self, key: String, value: V, expires_at: Instant) {
-        let now = Instant::now();
         let mut inner = self.lock();
-        let inner = &mut *inner;
+        self.insert_locked(&mut inner, key, value, expires_at);
+    }
+
+    /// Inserts `value` under `key` until `expires_at` unless a live entry is already
+    /// there, in one step (no window between the look-up and the insert). `false`: the
+    /// key was taken, nothing changed.
+    pub(crate) fn insert_new(&self, key: String, value: V, expires_at: Instant) -> bool {
+        let mut inner = self.lock();
+        if inner.map.get(&key).is_some_and(|e| e.expires_at > Instant::now()) {
+            return false;
+        }
+        self.insert_locked(&mut inner, key, value, expires_at);
+        true
+    }
+
+    fn insert_locked(&self, inner: &mut Inner<V>, key: String, value: V, expires_at: Instant) {
+        let now = Instant::now();
         if (!inner.map.contains_key(&key) && inner.map.len() >= self.cap)
             || now.duration_since(inner.last_sweep) >= SWEEP_EVERY
         {
@@ -182,6 +197,21 @@ mod tests {
         }
         assert_eq!(store.len(), 0);
         assert!(store.lock().order.len() <= 2 * 4 + 16);
+    }
+
+    #[test]
+    fn insert_new_refuses_a_live_key_only() {
+        let store = Store::new(10);
+        let later = Instant::now() + Duration::from_secs(60);
+        assert!(store.insert_new("a".into(), 1, later));
+        assert!(!store.insert_new("a".into(), 2, later));
+        assert_eq!(store.get("a"), Some(1));
+        store.insert("b".into(), 3, Duration::ZERO);
+        assert!(
+            store.insert_new("b".into(), 4, later),
+            "an expired entry is no obstacle"
+        );
+        assert_eq!(store.get("b"), Some(4));
     }
 
     #[test]

@@ -7,14 +7,19 @@ use std::{
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
+use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use number_verify::{
     phone::normalise,
     sandbox::{Sandbox, SandboxConfig, DEFAULT_STORE_CAP},
-    sandbox_shared::credentials::{
-        MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID, MC_CLIENT_SECRET as SANDBOX_MC_CLIENT_SECRET,
-        VONAGE_APPLICATION_ID as SANDBOX_VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY,
-        VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
+    sandbox_shared::{
+        credentials::{
+            CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY_ID, CAMARA_CLIENT_PRIVATE_KEY, CAMARA_CLIENT_PUBLIC_KEY,
+            MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID, MC_CLIENT_SECRET as SANDBOX_MC_CLIENT_SECRET,
+            VONAGE_APPLICATION_ID as SANDBOX_VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY,
+            VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
+        },
+        CAMARA_V2_PATH,
     },
 };
 use reqwest::{header, redirect::Policy, Client, Response, StatusCode};
@@ -23,6 +28,13 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 pub(crate) const VERIFY_SCOPE: &str = "dpv:FraudPreventionAndDetection#number-verification-verify-read";
+/// The standard CAMARA (v2.1) scopes: purpose and operation.
+pub(crate) const V2_VERIFY_SCOPE: &str = "openid dpv:FraudPreventionAndDetection number-verification:verify";
+pub(crate) const V2_SHARE_SCOPE: &str =
+    "openid dpv:FraudPreventionAndDetection number-verification:device-phone-number:read";
+pub(crate) const V2_STATE: &str = "v2-state-1";
+pub(crate) const V2_NONCE: &str = "v2-nonce-1";
+pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 pub(crate) const GSMA_NUMBER: &str = "+44123456789";
 pub(crate) const GSMA_HASH: &str = "3d84a3838599719df7deacc7fb91903bde5430a8c0e007c3eba93bce0c69c5a2";
 const FORGED_KEY: &str = include_str!("../fixtures/forged-test-only-private.pem");
@@ -55,6 +67,9 @@ pub(crate) async fn start_with_cap(store_cap: usize) -> Harness {
         mc_client_secret: SANDBOX_MC_CLIENT_SECRET.into(),
         vonage_application_id: SANDBOX_VONAGE_APPLICATION_ID.into(),
         vonage_public_key_pem: SANDBOX_VONAGE_PUBLIC_KEY.into(),
+        camara_client_id: CAMARA_CLIENT_ID.into(),
+        camara_client_key_id: CAMARA_CLIENT_KEY_ID.into(),
+        camara_client_public_key_pem: CAMARA_CLIENT_PUBLIC_KEY.into(),
         store_cap,
     });
     let app = axum::Router::new().nest("/sandbox", sandbox.router());
@@ -178,7 +193,7 @@ impl Landing {
 
 impl Harness {
     pub(crate) fn mc_authorize_url(&self, overrides: &[(&str, Option<&str>)]) -> String {
-        let mut params: Vec<(&str, Option<String>)> = vec![
+        let params: Vec<(&str, Option<String>)> = vec![
             ("client_id", Some(SANDBOX_MC_CLIENT_ID.into())),
             ("redirect_uri", Some(self.redirect_uri.clone())),
             ("scope", Some("openid mc_vm_match_hash".into())),
@@ -188,19 +203,11 @@ impl Harness {
             ("version", Some("mc_di_r2_v2.3".into())),
             ("nonce", Some("nonce-456".into())),
         ];
-        for (k, v) in overrides {
-            match params.iter_mut().find(|(name, _)| name == k) {
-                Some(slot) => slot.1 = v.map(str::to_owned),
-                None => params.push((k, v.map(str::to_owned))),
-            }
-        }
-        let mut url = Url::parse(&format!("{}/deviceinitiated/v1/authorize", self.base)).unwrap();
-        for (k, v) in params {
-            if let Some(v) = v {
-                url.query_pairs_mut().append_pair(k, &v);
-            }
-        }
-        url.into()
+        url_with(
+            &format!("{}/deviceinitiated/v1/authorize", self.base),
+            params,
+            overrides,
+        )
     }
 
     /// Follows an authorization from `url` to the callback, sending `headers` on every
@@ -412,6 +419,209 @@ impl Harness {
         body["devicePhoneNumberVerified"]
             .as_bool()
             .expect("devicePhoneNumberVerified")
+    }
+}
+
+/// `base` with `params` as its query, after `overrides` replaced (`Some`) or dropped
+/// (`None`) some and added others.
+fn url_with<'a>(
+    base: &str,
+    mut params: Vec<(&'a str, Option<String>)>,
+    overrides: &[(&'a str, Option<&str>)],
+) -> String {
+    for (k, v) in overrides {
+        match params.iter_mut().find(|(name, _)| name == k) {
+            Some(slot) => slot.1 = v.map(str::to_owned),
+            None => params.push((k, v.map(str::to_owned))),
+        }
+    }
+    let mut url = Url::parse(base).unwrap();
+    for (k, v) in params {
+        if let Some(v) = v {
+            url.query_pairs_mut().append_pair(k, &v);
+        }
+    }
+    url.into()
+}
+
+/// A PKCE pair (RFC 7636): a fresh random verifier and its S256 challenge.
+pub(crate) struct Pkce {
+    pub(crate) verifier: String,
+    pub(crate) challenge: String,
+}
+
+impl Pkce {
+    pub(crate) fn new() -> Self {
+        // 64 characters of [0-9a-f]: a valid verifier with 256 bits of entropy.
+        let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
+        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+        Self { verifier, challenge }
+    }
+}
+
+/// The standard CAMARA operation a test calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum V2Op {
+    Verify,
+    Share,
+}
+
+/// The parts of a standard CAMARA authorization a test chooses.
+pub(crate) struct V2Auth<'a> {
+    pub(crate) scope: &'a str,
+    /// Authorize parameters to replace or drop (as for [`Harness::mc_authorize_url`]).
+    pub(crate) overrides: &'a [(&'a str, Option<&'a str>)],
+    /// Headers (simulated conditions) on every authorization request.
+    pub(crate) headers: &'a [(&'a str, &'a str)],
+}
+
+impl Default for V2Auth<'_> {
+    fn default() -> Self {
+        Self {
+            scope: V2_VERIFY_SCOPE,
+            overrides: &[],
+            headers: &[],
+        }
+    }
+}
+
+impl Harness {
+    /// The standard CAMARA operator's issuer, which is also its API root.
+    pub(crate) fn issuer(&self) -> String {
+        format!("{}{CAMARA_V2_PATH}", self.base)
+    }
+
+    pub(crate) fn token_endpoint(&self) -> String {
+        format!("{}/token", self.issuer())
+    }
+
+    pub(crate) fn v2_authorize_url(&self, pkce: &Pkce, scope: &str, overrides: &[(&str, Option<&str>)]) -> String {
+        let params: Vec<(&str, Option<String>)> = vec![
+            ("client_id", Some(CAMARA_CLIENT_ID.into())),
+            ("redirect_uri", Some(self.redirect_uri.clone())),
+            ("response_type", Some("code".into())),
+            ("scope", Some(scope.into())),
+            ("state", Some(V2_STATE.into())),
+            ("nonce", Some(V2_NONCE.into())),
+            ("code_challenge", Some(pkce.challenge.clone())),
+            ("code_challenge_method", Some("S256".into())),
+            ("prompt", Some("none".into())),
+        ];
+        url_with(&format!("{}/authorize", self.issuer()), params, overrides)
+    }
+
+    /// A standard CAMARA authorization followed to the callback (at least two hops, the
+    /// state kept): its code and the PKCE pair it was made with.
+    pub(crate) async fn v2_code(&self, auth: &V2Auth<'_>) -> (String, Pkce) {
+        let pkce = Pkce::new();
+        let landing = self
+            .follow(&self.v2_authorize_url(&pkce, auth.scope, auth.overrides), auth.headers)
+            .await;
+        assert!(
+            landing.hops >= 2,
+            "expected at least two redirects, got {}",
+            landing.hops
+        );
+        assert_eq!(landing.params.get("state").map(String::as_str), Some(V2_STATE));
+        (landing.code().to_owned(), pkce)
+    }
+
+    /// POSTs a form to the standard CAMARA token endpoint.
+    pub(crate) async fn v2_token_raw(&self, form: &[(&str, &str)]) -> Response {
+        self.client.post(self.token_endpoint()).form(form).send().await.unwrap()
+    }
+
+    /// Redeems `code` with `verifier` (if any), authenticated by `assertion`.
+    pub(crate) async fn v2_exchange(&self, code: &str, verifier: Option<&str>, assertion: &str) -> (StatusCode, Value) {
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", assertion),
+        ];
+        if let Some(verifier) = verifier {
+            form.push(("code_verifier", verifier));
+        }
+        json_of(self.v2_token_raw(&form).await).await
+    }
+
+    /// The whole flow up to a successful token response.
+    pub(crate) async fn v2_token(&self, auth: &V2Auth<'_>) -> Value {
+        let (code, pkce) = self.v2_code(auth).await;
+        let (status, body) = self
+            .v2_exchange(&code, Some(&pkce.verifier), &self.client_assertion())
+            .await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+        body
+    }
+
+    /// A fresh access token (they serve one call each).
+    pub(crate) async fn v2_access_token(&self, auth: &V2Auth<'_>) -> String {
+        self.v2_token(auth).await["access_token"]
+            .as_str()
+            .expect("access_token")
+            .to_owned()
+    }
+
+    /// Calls a standard CAMARA operation, with what is given.
+    pub(crate) async fn v2_call(
+        &self,
+        op: V2Op,
+        token: Option<&str>,
+        body: Option<&str>,
+        correlator: Option<&str>,
+    ) -> Response {
+        let root = format!("{}/number-verification/v2", self.issuer());
+        let mut req = match op {
+            V2Op::Verify => self.client.post(format!("{root}/verify")),
+            V2Op::Share => self.client.get(format!("{root}/device-phone-number")),
+        };
+        if let Some(body) = body {
+            req = req.body(body.to_owned());
+        }
+        if op == V2Op::Verify {
+            req = req.header(header::CONTENT_TYPE, "application/json");
+        }
+        if let Some(token) = token {
+            req = req.bearer_auth(token);
+        }
+        if let Some(correlator) = correlator {
+            req = req.header("x-correlator", correlator);
+        }
+        req.send().await.unwrap()
+    }
+}
+
+/// Client assertion claims as the registered client makes them (RFC 7523, CAMARA ICM).
+pub(crate) fn assertion_claims(aud: &str) -> Value {
+    let now = now();
+    json!({
+        "iss": CAMARA_CLIENT_ID,
+        "sub": CAMARA_CLIENT_ID,
+        "aud": aud,
+        "iat": now,
+        "exp": now + 60,
+        "jti": uuid::Uuid::new_v4().to_string(),
+    })
+}
+
+/// A client assertion: `claims` signed ES256 with the P-256 key `key_pem` under `kid`.
+pub(crate) fn es256_assertion(claims: &Value, kid: Option<&str>, key_pem: &str) -> String {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = kid.map(str::to_owned);
+    encode(&header, claims, &EncodingKey::from_ec_pem(key_pem.as_bytes()).unwrap()).unwrap()
+}
+
+/// A client assertion signed with the committed client key under its key id.
+pub(crate) fn signed_assertion(claims: &Value) -> String {
+    es256_assertion(claims, Some(CAMARA_CLIENT_KEY_ID), CAMARA_CLIENT_PRIVATE_KEY)
+}
+
+impl Harness {
+    /// A valid, fresh client assertion for this operator's token endpoint.
+    pub(crate) fn client_assertion(&self) -> String {
+        signed_assertion(&assertion_claims(&self.token_endpoint()))
     }
 }
 

@@ -10,6 +10,7 @@ mod harness;
 
 mod bounds;
 mod camara;
+mod camara_v2;
 mod device;
 mod faults;
 mod id_token;
