@@ -235,6 +235,8 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
             ("RUST_LOG", "trace".into()),
             ("SANDBOX", "on".into()),
             ("OPERATOR_TIMEOUT_MS", "1000".into()),
+            // Every flow of three protocols, from one address, within a minute.
+            ("RATE_LIMIT_PER_MINUTE", "1000".into()),
         ],
     );
     app.ready().await;
