@@ -1,4 +1,4 @@
-//! Standard CAMARA NumberVerification v2.1 at any Open Gateway operator (SPEC §2.3), with
+//! Standard CAMARA NumberVerification v2.1 at any Open Gateway operator (docs/reference.md §2.3), with
 //! the CAMARA ICM security profile:
 //!
 //! 0. the server reads `{issuer}/.well-known/openid-configuration` (at start-up, then
