@@ -470,8 +470,8 @@ async fn api(sb: &Inner, op: Operation, headers: &HeaderMap, body: &[u8]) -> Res
     }
     let answer = match op {
         Operation::Verify => match verified(body, &grant.sim) {
-            Ok(verified) => {
-                tracing::info!(target: "sandbox", x_correlator = %correlator, sim = %grant.sim, verified, "camara v2 verify: answered");
+            Ok((verified, given)) => {
+                tracing::info!(target: "sandbox", x_correlator = %correlator, sim = %grant.sim, given, verified, "camara v2 verify: answered");
                 json!({ "devicePhoneNumberVerified": verified })
             }
             Err(message) => return fail(StatusCode::BAD_REQUEST, INVALID_ARGUMENT, message),
@@ -513,9 +513,10 @@ async fn api(sb: &Inner, op: Operation, headers: &HeaderMap, body: &[u8]) -> Res
 }
 
 /// The verify body, checked against CAMARA's `NumberVerificationRequestBody` (exactly
-/// one of `phoneNumber` with its `+`, or `hashedPhoneNumber`), and matched with `sim`.
+/// one of `phoneNumber` with its `+`, or `hashedPhoneNumber`), and matched with `sim`:
+/// whether it matches, and which property was given (for the log; never the value).
 /// `Err` is an `INVALID_ARGUMENT` message.
-fn verified(body: &[u8], sim: &E164) -> Result<bool, &'static str> {
+fn verified(body: &[u8], sim: &E164) -> Result<(bool, &'static str), &'static str> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Err(
             "A request body is required: {\"phoneNumber\": \"+<E.164>\"} or {\"hashedPhoneNumber\": \"<SHA-256 hex>\"}.",
@@ -538,13 +539,13 @@ fn verified(body: &[u8], sim: &E164) -> Result<bool, &'static str> {
     }
     match (phone, hashed) {
         (Some(phone), _) => match phone.as_str().filter(|p| is_phone_number(p)) {
-            Some(phone) => Ok(phone == sim.as_str()),
+            Some(phone) => Ok((phone == sim.as_str(), "phoneNumber")),
             None => Err(
                 "phoneNumber must be a phone number in E.164 format with its leading +, e.g. +99012345678 (^\\+[1-9][0-9]{4,14}$).",
             ),
         },
         (_, Some(hash)) => match hash.as_str().filter(|h| is_hashed_phone_number(h)) {
-            Some(hash) => Ok(hash.eq_ignore_ascii_case(&sha256_hex(sim.as_str()))),
+            Some(hash) => Ok((hash.eq_ignore_ascii_case(&sha256_hex(sim.as_str())), "hashedPhoneNumber")),
             None => Err(
                 "hashedPhoneNumber must be the SHA-256 hash of the E.164 phone number with its +, as 64 hexadecimal characters.",
             ),
@@ -673,16 +674,22 @@ mod tests {
         let sim = normalise("+99012345678").unwrap();
         let hash = sha256_hex("+99012345678");
         let body = |v: Value| v.to_string().into_bytes();
-        assert_eq!(verified(&body(json!({"phoneNumber": "+99012345678"})), &sim), Ok(true));
-        assert_eq!(verified(&body(json!({"phoneNumber": "+99012345670"})), &sim), Ok(false));
-        assert_eq!(verified(&body(json!({"hashedPhoneNumber": hash})), &sim), Ok(true));
+        let check = |v: Value| verified(&body(v), &sim).map(|(verified, _)| verified);
         assert_eq!(
-            verified(&body(json!({"hashedPhoneNumber": hash.to_uppercase()})), &sim),
-            Ok(true)
+            verified(&body(json!({"phoneNumber": "+99012345678"})), &sim),
+            Ok((true, "phoneNumber"))
         );
+        assert_eq!(check(json!({"phoneNumber": "+99012345670"})), Ok(false));
+        assert_eq!(
+            verified(&body(json!({"hashedPhoneNumber": hash})), &sim),
+            Ok((true, "hashedPhoneNumber"))
+        );
+        assert_eq!(check(json!({"hashedPhoneNumber": hash.to_uppercase()})), Ok(true));
         // v2 hashes "+E.164" only.
-        let bare = sha256_hex("99012345678");
-        assert_eq!(verified(&body(json!({"hashedPhoneNumber": bare})), &sim), Ok(false));
+        assert_eq!(
+            check(json!({"hashedPhoneNumber": sha256_hex("99012345678")})),
+            Ok(false)
+        );
         for bad in [
             "",
             "  ",
