@@ -1,7 +1,8 @@
 //! Standard CAMARA NumberVerification v2.1 with the CAMARA ICM security profile
-//! (SPEC §2.3): discovery, authorization with PKCE, `private_key_jwt`, single-use access
-//! tokens, and every scenario of the two CAMARA feature files
-//! (`specs/camara-number-verification-v2.1.0-{verify,share}.feature`), one table per file.
+//! (docs/reference.md §2.3): discovery, authorization with PKCE, `private_key_jwt`,
+//! single-use access tokens, and every scenario of the two CAMARA feature files
+//! (`docs/camara/camara-number-verification-v2.1.0-{verify,share}.feature`), one table per
+//! file.
 
 use std::fmt::Write as _;
 
@@ -146,19 +147,15 @@ async fn run(h: &Harness, op: V2Op, case: &Case) -> Result<(), String> {
     }
 }
 
-/// The scenario tags of a CAMARA feature file, where the specification sits beside the
-/// repository (`../shared/specs`); `None` elsewhere (the table's own count still holds).
-fn feature_tags(file: &str) -> Option<Vec<String>> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/specs")
-        .join(file);
-    let text = std::fs::read_to_string(path).ok()?;
-    Some(
-        text.lines()
-            .filter_map(|l| l.trim().strip_prefix('@'))
-            .map(str::to_owned)
-            .collect(),
-    )
+/// The scenario tags of a CAMARA feature file (a copy of the CAMARA release in
+/// `docs/camara/`, Apache-2.0).
+fn feature_tags(file: &str) -> Vec<String> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/camara").join(file);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix('@'))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Runs every case, then fails once, naming each failed scenario.
@@ -167,10 +164,8 @@ async fn run_table(h: &Harness, op: V2Op, cases: &[Case]) {
         V2Op::Verify => "camara-number-verification-v2.1.0-verify.feature",
         V2Op::Share => "camara-number-verification-v2.1.0-share.feature",
     };
-    if let Some(tags) = feature_tags(file) {
-        let names: Vec<&str> = cases.iter().map(|c| c.name).collect();
-        assert_eq!(names, tags, "the table is the feature file's scenarios, in order");
-    }
+    let names: Vec<&str> = cases.iter().map(|c| c.name).collect();
+    assert_eq!(names, feature_tags(file), "the table is the feature file's scenarios, in order");
     let mut failures = String::new();
     for case in cases {
         if let Err(e) = run(h, op, case).await {
