@@ -95,7 +95,10 @@ async fn verified_and_not_verified_with_the_correlator_in_both_logs() {
     let operator_log = operator.log_text();
     for correlator in &found {
         assert_eq!(correlator.len(), 36, "a UUID: {correlator}");
-        assert!(operator_log.contains(correlator.as_str()), "{correlator} not in:\n{operator_log}");
+        assert!(
+            operator_log.contains(correlator.as_str()),
+            "{correlator} not in:\n{operator_log}"
+        );
     }
     assert_ne!(found[0], found[1]);
     // The number is masked in the logs, and the flow's secrets never appear.
@@ -105,7 +108,10 @@ async fn verified_and_not_verified_with_the_correlator_in_both_logs() {
 
 #[tokio::test]
 async fn wifi_and_a_token_without_network_authentication_ask_for_mobile_data() {
-    let Standard { app, operator: _operator } = start_standard(&[]).await;
+    let Standard {
+        app,
+        operator: _operator,
+    } = start_standard(&[]).await;
     for header in [("x-sandbox-network", "wifi"), ("x-sandbox-fault", "not-network-auth")] {
         let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[header]).await;
         assert_eq!(status, 403, "{header:?}: {body}");
@@ -116,29 +122,48 @@ async fn wifi_and_a_token_without_network_authentication_ask_for_mobile_data() {
         );
     }
     // The 403 NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK is named in the log.
-    app.wait_for_log("not authenticated by the mobile network", std::time::Duration::from_secs(5))
-        .await;
+    app.wait_for_log(
+        "not authenticated by the mobile network",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn operator_errors_are_operator_errors_with_a_log_line() {
-    let Standard { app, operator: _operator } = start_standard(&[]).await;
+    let Standard {
+        app,
+        operator: _operator,
+    } = start_standard(&[]).await;
     let cases = [
         ("check-500", 502, "operator_error", "CAMARA verify: HTTP 500"),
         ("token-500", 502, "operator_error", "CAMARA token: HTTP 500"),
-        ("token-malformed", 502, "operator_error", "CAMARA token: malformed answer"),
+        (
+            "token-malformed",
+            502,
+            "operator_error",
+            "CAMARA token: malformed answer",
+        ),
         ("unavailable", 403, "operator_denied", "temporarily_unavailable"),
     ];
     for (fault, status, code, logged) in cases {
-        let (got, body) =
-            tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[("x-sandbox-fault", fault)]).await;
+        let (got, body) = tutorial_client(
+            &app.base,
+            json!({"phone": "+99012345678"}),
+            &[("x-sandbox-fault", fault)],
+        )
+        .await;
         assert_eq!((got, body["error"].as_str()), (status, Some(code)), "{fault}: {body}");
         assert!(!body["message"].as_str().unwrap_or("").is_empty(), "{fault}: {body}");
         app.wait_for_log(logged, std::time::Duration::from_secs(5)).await;
     }
     // The virtual operator's rule: numbers ending in 99 fail at the operator.
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99011111199"}), &[]).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("operator_denied")), "{body}");
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("operator_denied")),
+        "{body}"
+    );
 }
 
 /// `POST /login`, then the operator's hops up to (not into) `/callback`, returned parsed.
@@ -173,7 +198,10 @@ fn param(url: &url::Url, name: &str) -> String {
 
 #[tokio::test]
 async fn a_swapped_code_fails_pkce_and_is_refused() {
-    let Standard { app, operator: _operator } = start_standard(&[]).await;
+    let Standard {
+        app,
+        operator: _operator,
+    } = start_standard(&[]).await;
     let client = manual_client();
     let a = callback_of(&client, &app.base, "+99012345678").await;
     let b = callback_of(&client, &app.base, "+99012345678").await;
@@ -189,8 +217,11 @@ async fn a_swapped_code_fails_pkce_and_is_refused() {
     assert_eq!(r.status(), 502);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "operator_error", "{body}");
-    app.wait_for_log("CAMARA token: HTTP 400 (invalid_grant)", std::time::Duration::from_secs(5))
-        .await;
+    app.wait_for_log(
+        "CAMARA token: HTTP 400 (invalid_grant)",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
     // B's verification is spent (single use): its own callback cannot now succeed.
     let r = client.get(b.as_str()).send().await.unwrap();
     assert_eq!(r.status(), 400);
@@ -200,24 +231,41 @@ async fn a_swapped_code_fails_pkce_and_is_refused() {
 
 #[tokio::test]
 async fn an_expired_client_assertion_is_refused_by_the_operator() {
-    let Standard { app, operator: _operator } = start_standard(&[]).await;
+    let Standard {
+        app,
+        operator: _operator,
+    } = start_standard(&[]).await;
     let (status, body) = tutorial_client(
         &app.base,
         json!({"phone": "+99012345678"}),
         &[("x-sandbox-fault", "client-assertion-expired")],
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (502, Some("operator_error")), "{body}");
-    app.wait_for_log("CAMARA token: HTTP 401 (invalid_client)", std::time::Duration::from_secs(5))
-        .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (502, Some("operator_error")),
+        "{body}"
+    );
+    app.wait_for_log(
+        "CAMARA token: HTTP 401 (invalid_client)",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
 }
 
 #[tokio::test]
 async fn rotated_id_token_keys_are_fetched_again() {
-    let Standard { app, operator: _operator } = start_standard(&[]).await;
+    let Standard {
+        app,
+        operator: _operator,
+    } = start_standard(&[]).await;
     // The first verification fetches the operator's JWKS (generation 1 keys).
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!((status, &body["devicePhoneNumberVerified"]), (200, &json!(true)), "{body}");
+    assert_eq!(
+        (status, &body["devicePhoneNumberVerified"]),
+        (200, &json!(true)),
+        "{body}"
+    );
     // The operator rotates: this id_token is signed with a key the cached JWKS lacks.
     let (status, body) = tutorial_client(
         &app.base,
@@ -225,9 +273,16 @@ async fn rotated_id_token_keys_are_fetched_again() {
         &[("x-sandbox-id-token", "rotate")],
     )
     .await;
-    assert_eq!((status, &body["devicePhoneNumberVerified"]), (200, &json!(true)), "{body}");
-    app.wait_for_log("id_token kid unknown: fetching the operator's JWKS again", std::time::Duration::from_secs(5))
-        .await;
+    assert_eq!(
+        (status, &body["devicePhoneNumberVerified"]),
+        (200, &json!(true)),
+        "{body}"
+    );
+    app.wait_for_log(
+        "id_token kid unknown: fetching the operator's JWKS again",
+        std::time::Duration::from_secs(5),
+    )
+    .await;
     // A kid the operator never publishes is refused after that one fetch.
     let (status, body) = tutorial_client(
         &app.base,
@@ -235,13 +290,21 @@ async fn rotated_id_token_keys_are_fetched_again() {
         &[("x-sandbox-id-token", "unknown-kid")],
     )
     .await;
-    assert_eq!((status, body["error"].as_str()), (502, Some("operator_error")), "{body}");
-    app.wait_for_log("CAMARA id_token: refused", std::time::Duration::from_secs(5)).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (502, Some("operator_error")),
+        "{body}"
+    );
+    app.wait_for_log("CAMARA id_token: refused", std::time::Duration::from_secs(5))
+        .await;
 }
 
 #[tokio::test]
 async fn bad_id_tokens_are_refused() {
-    let Standard { app, operator: _operator } = start_standard(&[]).await;
+    let Standard {
+        app,
+        operator: _operator,
+    } = start_standard(&[]).await;
     for defect in ["wrong-iss", "expired", "wrong-nonce", "wrong-aud"] {
         let (status, body) = tutorial_client(
             &app.base,
@@ -249,7 +312,11 @@ async fn bad_id_tokens_are_refused() {
             &[("x-sandbox-id-token", defect)],
         )
         .await;
-        assert_eq!((status, body["error"].as_str()), (502, Some("operator_error")), "{defect}: {body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (502, Some("operator_error")),
+            "{defect}: {body}"
+        );
     }
     let log = app.log_text();
     for claim in ["id_token iss", "id_token expired", "id_token nonce", "id_token aud"] {
@@ -261,18 +328,33 @@ async fn bad_id_tokens_are_refused() {
 async fn hashed_mode_sends_only_the_hash_and_verifies() {
     let Standard { operator, app } = start_standard(&[("CAMARA_HASHED", "true")]).await;
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!((status, &body["devicePhoneNumberVerified"]), (200, &json!(true)), "{body}");
+    assert_eq!(
+        (status, &body["devicePhoneNumberVerified"]),
+        (200, &json!(true)),
+        "{body}"
+    );
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
-    assert_eq!((status, &body["devicePhoneNumberVerified"]), (200, &json!(false)), "{body}");
+    assert_eq!(
+        (status, &body["devicePhoneNumberVerified"]),
+        (200, &json!(false)),
+        "{body}"
+    );
     operator
         .wait_for_log("hashedPhoneNumber", std::time::Duration::from_secs(5))
         .await;
-    assert!(!operator.log_text().contains("given=\"phoneNumber\""), "{}", operator.log_text());
+    assert!(
+        !operator.log_text().contains("given=\"phoneNumber\""),
+        "{}",
+        operator.log_text()
+    );
 }
 
 #[tokio::test]
 async fn the_share_purpose_answers_the_devices_number() {
-    let Standard { app, operator: _operator } = start_standard(&[]).await;
+    let Standard {
+        app,
+        operator: _operator,
+    } = start_standard(&[]).await;
     let (status, body) = tutorial_client(&app.base, json!({"purpose": "share"}), &[]).await;
     assert_eq!(
         (status, body),
@@ -288,9 +370,15 @@ async fn the_share_purpose_answers_the_devices_number() {
         (status, body),
         (200, json!({"devicePhoneNumber": "+447700900123", "sandbox": true}))
     );
-    let (status, body) = tutorial_client(&app.base, json!({"purpose": "share"}), &[("x-sandbox-network", "wifi")]).await;
-    assert_eq!((status, body["error"].as_str()), (403, Some("operator_denied")), "{body}");
-    app.wait_for_log("number shared", std::time::Duration::from_secs(5)).await;
+    let (status, body) =
+        tutorial_client(&app.base, json!({"purpose": "share"}), &[("x-sandbox-network", "wifi")]).await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (403, Some("operator_denied")),
+        "{body}"
+    );
+    app.wait_for_log("number shared", std::time::Duration::from_secs(5))
+        .await;
     assert!(!app.log_text().contains("+447700900123"), "{}", app.log_text());
 }
 
@@ -311,22 +399,40 @@ async fn share_is_standard_only_and_takes_no_phone() {
     let app = TestApp::start(&[]).await;
     let cases = [
         (json!({"purpose": "share"}), "invalid_protocol"),
-        (json!({"purpose": "share", "protocol": "mobile-connect"}), "invalid_protocol"),
+        (
+            json!({"purpose": "share", "protocol": "mobile-connect"}),
+            "invalid_protocol",
+        ),
         (
             json!({"purpose": "share", "protocol": "camara-standard", "phone": "+99012345678"}),
             "invalid_phone",
         ),
-        (json!({"purpose": "tell-me", "phone": "+99012345678"}), "invalid_purpose"),
+        (
+            json!({"purpose": "tell-me", "phone": "+99012345678"}),
+            "invalid_purpose",
+        ),
         (json!({"purpose": 3, "phone": "+99012345678"}), "invalid_purpose"),
-        (json!({"phone": "+99012345678", "protocol": "camara-v3"}), "invalid_protocol"),
+        (
+            json!({"phone": "+99012345678", "protocol": "camara-v3"}),
+            "invalid_protocol",
+        ),
     ];
     for (body, code) in cases {
         let (status, answer) = login(&app.base, body.clone()).await;
-        assert_eq!((status, answer["error"].as_str()), (400, Some(code)), "{body}: {answer}");
+        assert_eq!(
+            (status, answer["error"].as_str()),
+            (400, Some(code)),
+            "{body}: {answer}"
+        );
         assert!(answer["message"].as_str().unwrap().len() > 20, "{body}: {answer}");
     }
     // The mounted v2.1 operator shares too (its discovery read at first use).
-    let (status, body) = tutorial_client(&app.base, json!({"purpose": "share", "protocol": "camara-standard"}), &[]).await;
+    let (status, body) = tutorial_client(
+        &app.base,
+        json!({"purpose": "share", "protocol": "camara-standard"}),
+        &[],
+    )
+    .await;
     assert_eq!(
         (status, body),
         (200, json!({"devicePhoneNumber": "+99012345678", "sandbox": true}))
@@ -337,7 +443,14 @@ async fn share_is_standard_only_and_takes_no_phone() {
 async fn the_mounted_sandbox_offers_both_profiles_and_camara_profile_picks_one() {
     let app = TestApp::start(&[]).await;
     // The page offers the standard profile as a third choice.
-    let page = following_client(&[]).get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    let page = following_client(&[])
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     for value in ["mobile-connect", "camara", "camara-standard"] {
         assert!(page.contains(&format!("value=\"{value}\"")), "{value}");
     }
@@ -345,8 +458,15 @@ async fn the_mounted_sandbox_offers_both_profiles_and_camara_profile_picks_one()
 
     // "camara" is Vonage by default; "camara-standard" the v2.1 authorization request.
     let (_, vonage) = login(&app.base, json!({"phone": "+99012345678"})).await;
-    assert!(vonage["url"].as_str().unwrap().contains("/sandbox/oauth2/auth?"), "{vonage}");
-    let (_, standard) = login(&app.base, json!({"phone": "+99012345678", "protocol": "camara-standard"})).await;
+    assert!(
+        vonage["url"].as_str().unwrap().contains("/sandbox/oauth2/auth?"),
+        "{vonage}"
+    );
+    let (_, standard) = login(
+        &app.base,
+        json!({"phone": "+99012345678", "protocol": "camara-standard"}),
+    )
+    .await;
     let url = url::Url::parse(standard["url"].as_str().unwrap()).unwrap();
     assert_eq!(url.path(), "/sandbox/camara/v2/authorize");
     let params: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
@@ -362,20 +482,40 @@ async fn the_mounted_sandbox_offers_both_profiles_and_camara_profile_picks_one()
     assert_eq!(params["code_challenge"].len(), 43);
     assert_eq!(params["state"].len(), 32);
     assert_eq!(params["nonce"].len(), 32);
-    assert!(!params.contains_key("code_verifier"), "the verifier stays on the server");
+    assert!(
+        !params.contains_key("code_verifier"),
+        "the verifier stays on the server"
+    );
     let (status, body) = tutorial_client(
         &app.base,
         json!({"phone": "+99012345678", "protocol": "camara-standard"}),
         &[],
     )
     .await;
-    assert_eq!((status, &body["devicePhoneNumberVerified"]), (200, &json!(true)), "{body}");
+    assert_eq!(
+        (status, &body["devicePhoneNumberVerified"]),
+        (200, &json!(true)),
+        "{body}"
+    );
 
     // CAMARA_PROFILE=standard: "camara" means v2.1, and the page has no third choice.
     let app = TestApp::start(&[("CAMARA_PROFILE", "standard")]).await;
     let (_, standard) = login(&app.base, json!({"phone": "+99012345678"})).await;
-    assert!(standard["url"].as_str().unwrap().contains("/sandbox/camara/v2/authorize?"), "{standard}");
-    let page = following_client(&[]).get(app.url("/")).send().await.unwrap().text().await.unwrap();
+    assert!(
+        standard["url"]
+            .as_str()
+            .unwrap()
+            .contains("/sandbox/camara/v2/authorize?"),
+        "{standard}"
+    );
+    let page = following_client(&[])
+        .get(app.url("/"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(!page.contains("value=\"camara-standard\""));
     assert!(page.contains("value=\"camara\""));
 }

@@ -138,12 +138,7 @@ async fn api_flow(
 
 /// `POST /login` with `body`, the hops, the callback and its replay.
 async fn login_flow(seen: &mut Seen, app: &Process, body: Value, conditions: &[(&str, &str)]) -> (Value, Value) {
-    let login = client()
-        .post(app.url("/login"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
+    let login = client().post(app.url("/login")).json(&body).send().await.unwrap();
     let body: Value = login.json().await.unwrap();
     let url = body["url"]
         .as_str()
@@ -396,8 +391,17 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
     ))
     .unwrap();
     let key_line = key.lines().nth(1).unwrap().to_owned();
-    let client_key_line = credentials::CAMARA_CLIENT_PRIVATE_KEY.lines().nth(1).unwrap().to_owned();
-    for secret in [credentials::MC_CLIENT_SECRET.to_owned(), basic, key_line, client_key_line] {
+    let client_key_line = credentials::CAMARA_CLIENT_PRIVATE_KEY
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
+    for secret in [
+        credentials::MC_CLIENT_SECRET.to_owned(),
+        basic,
+        key_line,
+        client_key_line,
+    ] {
         if log.contains(&secret) {
             leaks.push(format!("secret: {}", line_with(&log, &secret)));
         }

@@ -150,7 +150,9 @@ async fn run(h: &Harness, op: V2Op, case: &Case) -> Result<(), String> {
 /// The scenario tags of a CAMARA feature file (a copy of the CAMARA release in
 /// `docs/camara/`, Apache-2.0).
 fn feature_tags(file: &str) -> Vec<String> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/camara").join(file);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("docs/camara")
+        .join(file);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .filter_map(|l| l.trim().strip_prefix('@'))
@@ -165,7 +167,11 @@ async fn run_table(h: &Harness, op: V2Op, cases: &[Case]) {
         V2Op::Share => "camara-number-verification-v2.1.0-share.feature",
     };
     let names: Vec<&str> = cases.iter().map(|c| c.name).collect();
-    assert_eq!(names, feature_tags(file), "the table is the feature file's scenarios, in order");
+    assert_eq!(
+        names,
+        feature_tags(file),
+        "the table is the feature file's scenarios, in order"
+    );
     let mut failures = String::new();
     for case in cases {
         if let Err(e) = run(h, op, case).await {
