@@ -259,7 +259,7 @@ impl CamaraClient {
             reason,
         };
         // OpenID Connect Discovery §4.3: the issuer must be exactly the one asked.
-        if !self.issuers.iter().any(|i| *i == doc.issuer) {
+        if !self.issuers.contains(&doc.issuer) {
             return Err(malformed("its issuer is not CAMARA_ISSUER".into()));
         }
         let url = |name: &str, value: &str| -> Result<Url, OperatorFailure> {
