@@ -53,6 +53,11 @@ async fn start_standard(extra: &[(&str, &str)]) -> Standard {
     Standard { operator, app }
 }
 
+/// Waits (bounded) until `process` has logged `text`.
+async fn logged(process: &Process, text: &str) {
+    process.wait_for_log(text, std::time::Duration::from_secs(5)).await;
+}
+
 /// The `correlator=` values of the app's log lines that contain `marker`.
 fn correlators(log: &str, marker: &str) -> Vec<String> {
     log.lines()
@@ -108,10 +113,8 @@ async fn verified_and_not_verified_with_the_correlator_in_both_logs() {
 
 #[tokio::test]
 async fn wifi_and_a_token_without_network_authentication_ask_for_mobile_data() {
-    let Standard {
-        app,
-        operator: _operator,
-    } = start_standard(&[]).await;
+    let standard = start_standard(&[]).await;
+    let app = &standard.app;
     for header in [("x-sandbox-network", "wifi"), ("x-sandbox-fault", "not-network-auth")] {
         let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[header]).await;
         assert_eq!(status, 403, "{header:?}: {body}");
@@ -122,19 +125,13 @@ async fn wifi_and_a_token_without_network_authentication_ask_for_mobile_data() {
         );
     }
     // The 403 NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK is named in the log.
-    app.wait_for_log(
-        "not authenticated by the mobile network",
-        std::time::Duration::from_secs(5),
-    )
-    .await;
+    logged(app, "not authenticated by the mobile network").await;
 }
 
 #[tokio::test]
 async fn operator_errors_are_operator_errors_with_a_log_line() {
-    let Standard {
-        app,
-        operator: _operator,
-    } = start_standard(&[]).await;
+    let standard = start_standard(&[]).await;
+    let app = &standard.app;
     let cases = [
         ("check-500", 502, "operator_error", "CAMARA verify: HTTP 500"),
         ("token-500", 502, "operator_error", "CAMARA token: HTTP 500"),
@@ -146,7 +143,7 @@ async fn operator_errors_are_operator_errors_with_a_log_line() {
         ),
         ("unavailable", 403, "operator_denied", "temporarily_unavailable"),
     ];
-    for (fault, status, code, logged) in cases {
+    for (fault, status, code, log_line) in cases {
         let (got, body) = tutorial_client(
             &app.base,
             json!({"phone": "+99012345678"}),
@@ -155,7 +152,7 @@ async fn operator_errors_are_operator_errors_with_a_log_line() {
         .await;
         assert_eq!((got, body["error"].as_str()), (status, Some(code)), "{fault}: {body}");
         assert!(!body["message"].as_str().unwrap_or("").is_empty(), "{fault}: {body}");
-        app.wait_for_log(logged, std::time::Duration::from_secs(5)).await;
+        logged(app, log_line).await;
     }
     // The virtual operator's rule: numbers ending in 99 fail at the operator.
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99011111199"}), &[]).await;
@@ -198,10 +195,8 @@ fn param(url: &url::Url, name: &str) -> String {
 
 #[tokio::test]
 async fn a_swapped_code_fails_pkce_and_is_refused() {
-    let Standard {
-        app,
-        operator: _operator,
-    } = start_standard(&[]).await;
+    let standard = start_standard(&[]).await;
+    let app = &standard.app;
     let client = manual_client();
     let a = callback_of(&client, &app.base, "+99012345678").await;
     let b = callback_of(&client, &app.base, "+99012345678").await;
@@ -217,11 +212,7 @@ async fn a_swapped_code_fails_pkce_and_is_refused() {
     assert_eq!(r.status(), 502);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["error"], "operator_error", "{body}");
-    app.wait_for_log(
-        "CAMARA token: HTTP 400 (invalid_grant)",
-        std::time::Duration::from_secs(5),
-    )
-    .await;
+    logged(app, "CAMARA token: HTTP 400 (invalid_grant)").await;
     // B's verification is spent (single use): its own callback cannot now succeed.
     let r = client.get(b.as_str()).send().await.unwrap();
     assert_eq!(r.status(), 400);
@@ -231,10 +222,8 @@ async fn a_swapped_code_fails_pkce_and_is_refused() {
 
 #[tokio::test]
 async fn an_expired_client_assertion_is_refused_by_the_operator() {
-    let Standard {
-        app,
-        operator: _operator,
-    } = start_standard(&[]).await;
+    let standard = start_standard(&[]).await;
+    let app = &standard.app;
     let (status, body) = tutorial_client(
         &app.base,
         json!({"phone": "+99012345678"}),
@@ -246,19 +235,13 @@ async fn an_expired_client_assertion_is_refused_by_the_operator() {
         (502, Some("operator_error")),
         "{body}"
     );
-    app.wait_for_log(
-        "CAMARA token: HTTP 401 (invalid_client)",
-        std::time::Duration::from_secs(5),
-    )
-    .await;
+    logged(app, "CAMARA token: HTTP 401 (invalid_client)").await;
 }
 
 #[tokio::test]
 async fn rotated_id_token_keys_are_fetched_again() {
-    let Standard {
-        app,
-        operator: _operator,
-    } = start_standard(&[]).await;
+    let standard = start_standard(&[]).await;
+    let app = &standard.app;
     // The first verification fetches the operator's JWKS (generation 1 keys).
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
     assert_eq!(
@@ -278,11 +261,7 @@ async fn rotated_id_token_keys_are_fetched_again() {
         (200, &json!(true)),
         "{body}"
     );
-    app.wait_for_log(
-        "id_token kid unknown: fetching the operator's JWKS again",
-        std::time::Duration::from_secs(5),
-    )
-    .await;
+    logged(app, "id_token kid unknown: fetching the operator's JWKS again").await;
     // A kid the operator never publishes is refused after that one fetch.
     let (status, body) = tutorial_client(
         &app.base,
@@ -295,16 +274,13 @@ async fn rotated_id_token_keys_are_fetched_again() {
         (502, Some("operator_error")),
         "{body}"
     );
-    app.wait_for_log("CAMARA id_token: refused", std::time::Duration::from_secs(5))
-        .await;
+    logged(app, "CAMARA id_token: refused").await;
 }
 
 #[tokio::test]
 async fn bad_id_tokens_are_refused() {
-    let Standard {
-        app,
-        operator: _operator,
-    } = start_standard(&[]).await;
+    let standard = start_standard(&[]).await;
+    let app = &standard.app;
     for defect in ["wrong-iss", "expired", "wrong-nonce", "wrong-aud"] {
         let (status, body) = tutorial_client(
             &app.base,
@@ -339,9 +315,7 @@ async fn hashed_mode_sends_only_the_hash_and_verifies() {
         (200, &json!(false)),
         "{body}"
     );
-    operator
-        .wait_for_log("hashedPhoneNumber", std::time::Duration::from_secs(5))
-        .await;
+    logged(&operator, "hashedPhoneNumber").await;
     assert!(
         !operator.log_text().contains("given=\"phoneNumber\""),
         "{}",
@@ -351,10 +325,8 @@ async fn hashed_mode_sends_only_the_hash_and_verifies() {
 
 #[tokio::test]
 async fn the_share_purpose_answers_the_devices_number() {
-    let Standard {
-        app,
-        operator: _operator,
-    } = start_standard(&[]).await;
+    let standard = start_standard(&[]).await;
+    let app = &standard.app;
     let (status, body) = tutorial_client(&app.base, json!({"purpose": "share"}), &[]).await;
     assert_eq!(
         (status, body),
@@ -377,8 +349,7 @@ async fn the_share_purpose_answers_the_devices_number() {
         (403, Some("operator_denied")),
         "{body}"
     );
-    app.wait_for_log("number shared", std::time::Duration::from_secs(5))
-        .await;
+    logged(app, "number shared").await;
     assert!(!app.log_text().contains("+447700900123"), "{}", app.log_text());
 }
 

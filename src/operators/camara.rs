@@ -488,18 +488,8 @@ mod tests {
     const PUBLIC: &str = include_str!("../../sandbox-keys/camara-client-public.pem");
 
     fn client() -> CamaraClient {
-        let config = CamaraStandardConfig {
-            issuer: Url::parse("https://op.example/oidc").unwrap(),
-            api_root: Url::parse("https://api.op.example/camara").unwrap(),
-            client_id: "client-1".into(),
-            client_key: Secret::new(KEY),
-            client_key_alg: ClientKeyAlg::Es256,
-            client_key_id: "kid-1".into(),
-            hashed: false,
-            issuer_in_process: false,
-        };
         CamaraClient::new(
-            &config,
+            &client_config(),
             RedirectUri::for_origin("https://app.example"),
             reqwest::Client::new(),
         )
