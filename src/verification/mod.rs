@@ -185,12 +185,17 @@ impl Verifier {
     /// [`operators::camara::DISCOVERY_REFRESH`], for as long as `verifier` lives. A
     /// failed refresh keeps the previous document (and says so).
     pub fn refresh_discovery(verifier: &std::sync::Arc<Self>) {
+        Self::refresh_discovery_every(verifier, operators::camara::DISCOVERY_REFRESH);
+    }
+
+    fn refresh_discovery_every(verifier: &std::sync::Arc<Self>, period: Duration) {
         if verifier.camara_standard.is_none() {
             return;
         }
         let weak = std::sync::Arc::downgrade(verifier);
         tokio::spawn(async move {
-            let mut every = tokio::time::interval(operators::camara::DISCOVERY_REFRESH);
+            let mut every = tokio::time::interval(period);
+            // The first tick is now: start-up (or the first use) has just read it.
             every.tick().await;
             loop {
                 every.tick().await;

@@ -243,3 +243,79 @@ async fn a_refused_start_makes_no_operator_call() {
         "the operator was called"
     );
 }
+
+/// A standard CAMARA operator's discovery document is read again on schedule: a moved
+/// authorization endpoint is used without a restart, and a refresh that fails keeps the
+/// document it had.
+#[tokio::test]
+async fn camara_discovery_is_refreshed_on_schedule() {
+    use std::sync::{Arc, Mutex};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let issuer = format!("http://{}/oidc", listener.local_addr().unwrap());
+    // What the operator publishes now: its authorization endpoint, or an outage (None).
+    let published: Arc<Mutex<Option<String>>> = Arc::new(Mutex::new(Some(format!("{issuer}/authorize-1"))));
+    let outage_answers = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let document = {
+        let (published, issuer, outage_answers) = (published.clone(), issuer.clone(), outage_answers.clone());
+        move || {
+            let (published, issuer, outage_answers) = (published.clone(), issuer.clone(), outage_answers.clone());
+            async move {
+                use axum::response::IntoResponse;
+                match published.lock().unwrap().clone() {
+                    Some(authorize) => axum::Json(serde_json::json!({
+                        "issuer": issuer,
+                        "authorization_endpoint": authorize,
+                        "token_endpoint": format!("{issuer}/token"),
+                        "jwks_uri": format!("{issuer}/jwks"),
+                    }))
+                    .into_response(),
+                    None => {
+                        outage_answers.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        axum::http::StatusCode::SERVICE_UNAVAILABLE.into_response()
+                    }
+                }
+            }
+        }
+    };
+    let app = axum::Router::new().route("/oidc/.well-known/openid-configuration", axum::routing::get(document));
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+
+    let key = include_str!("../../sandbox-keys/camara-client-private.pem");
+    let cfg = config(&[
+        ("CAMARA_ISSUER", &issuer),
+        ("CAMARA_API_ROOT", &issuer),
+        ("CAMARA_CLIENT_ID", "client-1"),
+        ("CAMARA_CLIENT_KEY", key),
+        ("CAMARA_CLIENT_KEY_ID", "kid-1"),
+    ]);
+    let v = Arc::new(memory(&cfg, PENDING_TTL));
+    v.discover_at_start_up(&cfg).await.unwrap();
+    let authorize = || async {
+        let started = v
+            .start("+99012345678", Protocol::Camara, Origin::Api, None)
+            .await
+            .unwrap();
+        url::Url::parse(&started.url).unwrap().path().to_owned()
+    };
+    assert_eq!(authorize().await, "/oidc/authorize-1");
+
+    Verifier::refresh_discovery_every(&v, Duration::from_millis(20));
+    // The operator is briefly away: refreshes fail, the document read at start-up stays.
+    *published.lock().unwrap() = None;
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while outage_answers.load(std::sync::atomic::Ordering::SeqCst) < 2 {
+        assert!(std::time::Instant::now() < deadline, "no refresh was attempted");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(authorize().await, "/oidc/authorize-1");
+    // It moves its endpoint: a later refresh picks it up (bounded wait).
+    *published.lock().unwrap() = Some(format!("{issuer}/authorize-2"));
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while authorize().await != "/oidc/authorize-2" {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the moved endpoint was never read"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
