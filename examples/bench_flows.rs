@@ -9,7 +9,7 @@
 //! (latencies of the successful flows; errors by kind go to stderr).
 //!
 //! Usage: `bench_flows --instances http://127.0.0.1:3000[,http://127.0.0.1:3001]
-//!         [--protocol camara|mobile-connect] [--seconds 10] [--concurrency 16]`
+//!         [--protocol camara|camara-standard|mobile-connect] [--seconds 10] [--concurrency 16]`
 //! Build: `cargo build --release --features ssr --example bench_flows`
 
 use std::{
@@ -44,7 +44,7 @@ struct Args {
 fn usage(why: &str) -> ! {
     eprintln!("bench_flows: {why}");
     eprintln!(
-        "usage: bench_flows --instances URL[,URL] [--protocol camara|mobile-connect] \
+        "usage: bench_flows --instances URL[,URL] [--protocol camara|camara-standard|mobile-connect] \
          [--seconds N (10)] [--concurrency C (16)]"
     );
     std::process::exit(2);
@@ -70,8 +70,8 @@ fn parse_args() -> Args {
             }
             "--protocol" => {
                 protocol = value();
-                if protocol != "camara" && protocol != "mobile-connect" {
-                    usage("--protocol must be camara or mobile-connect");
+                if !["camara", "camara-standard", "mobile-connect"].contains(&protocol.as_str()) {
+                    usage("--protocol must be camara, camara-standard or mobile-connect");
                 }
             }
             "--seconds" => {

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Whole-flow benchmark: verifications per second, p50/p99 latency and the app's peak
 # memory, for the memory store vs Redis, one instance vs two behind an nginx round robin,
-# both protocols. The operator is a separate `SANDBOX=only` process, so its work is not
+# each protocol. The operator is a separate `SANDBOX=only` process, so its work is not
 # counted in the app's figures (it shares the machine's 2 cores, though: see README).
 # Everything listens on 127.0.0.1, on ports picked at random; every run is bounded.
 #
@@ -85,6 +85,9 @@ start_app() {
     MC_API_BASE="$OPERATOR/sandbox" MC_CLIENT_ID=nv-sandbox-mc-client MC_CLIENT_SECRET=nv-sandbox-mc-secret \
     VONAGE_API_BASE="$OPERATOR/sandbox" VONAGE_APPLICATION_ID=5b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d \
     VONAGE_PRIVATE_KEY=sandbox-keys/vonage-sandbox-private.pem \
+    CAMARA_ISSUER="$OPERATOR/sandbox/camara/v2" CAMARA_API_ROOT="$OPERATOR/sandbox/camara/v2" \
+    CAMARA_CLIENT_ID=nv-sandbox-camara-client CAMARA_CLIENT_KEY=sandbox-keys/camara-client-private.pem \
+    CAMARA_CLIENT_KEY_ID=nv-sandbox-camara-key-1 \
     target/release/number-verify >"$WORK/app-$port.log" 2>&1 &
   APP_PID=$!
   PIDS+=($APP_PID)
@@ -167,7 +170,7 @@ echo "| store | app | protocol | flows/s | p50 ms | p99 ms | flows ok | failed |
 echo "|---|---|---|---:|---:|---:|---:|---|---:|---:|"
 for store in memory redis; do
   for topology in "1 instance" "2 instances via nginx"; do
-    for protocol in camara mobile-connect; do
+    for protocol in camara camara-standard mobile-connect; do
       run "$store" "$topology" "$protocol"
     done
   done
