@@ -64,6 +64,7 @@ pub enum Answer {
 
 /// A started verification, as the store keeps it until its callback.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(try_from = "StoredPending")]
 pub struct Pending {
     /// The protocol the flow runs ("camara" already resolved to its profile).
     protocol: Protocol,
@@ -77,6 +78,46 @@ pub struct Pending {
     origin: Origin,
     /// When it stops being completable, on every instance's clock.
     expires_at_ms: u64,
+}
+
+/// A pending verification as stored, by this version or by the one before it (which kept
+/// `number` and had no `wanted` or `correlator`): during a rolling upgrade on one Redis,
+/// a flow started on an old instance still completes on a new one.
+#[derive(Deserialize)]
+struct StoredPending {
+    protocol: Protocol,
+    #[serde(default)]
+    wanted: Option<Wanted>,
+    #[serde(default)]
+    number: Option<E164>,
+    nonce: Nonce,
+    #[serde(default)]
+    pkce: Option<CodeVerifier>,
+    #[serde(default)]
+    correlator: Option<Correlator>,
+    origin: Origin,
+    expires_at_ms: u64,
+}
+
+impl TryFrom<StoredPending> for Pending {
+    type Error = &'static str;
+
+    fn try_from(stored: StoredPending) -> Result<Self, Self::Error> {
+        let wanted = match (stored.wanted, stored.number) {
+            (Some(wanted), _) => wanted,
+            (None, Some(number)) => Wanted::Verify(number),
+            (None, None) => return Err("a pending verification with neither wanted nor number"),
+        };
+        Ok(Pending {
+            protocol: stored.protocol,
+            wanted,
+            nonce: stored.nonce,
+            pkce: stored.pkce,
+            correlator: stored.correlator.unwrap_or_else(Correlator::random),
+            origin: stored.origin,
+            expires_at_ms: stored.expires_at_ms,
+        })
+    }
 }
 
 /// Where the browser must go next.

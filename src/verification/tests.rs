@@ -319,3 +319,25 @@ async fn camara_discovery_is_refreshed_on_schedule() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 }
+
+/// A record written by the version before standard CAMARA (`number`, no `wanted`, no
+/// correlator) still reads: a rolling upgrade on one Redis loses no flow in progress.
+#[test]
+fn a_pending_record_of_the_previous_version_still_reads() {
+    let old = serde_json::json!({
+        "protocol": "Camara",
+        "number": "+99012345678",
+        "nonce": "n-1",
+        "origin": "Api",
+        "expires_at_ms": 1_900_000_000_000u64,
+    });
+    let pending: Pending = serde_json::from_value(old).unwrap();
+    assert_eq!(pending.wanted, Wanted::Verify(normalise("+99012345678").unwrap()));
+    assert_eq!(pending.protocol, Protocol::Camara);
+    assert_eq!(pending.pkce, None);
+    // And this version's own records round-trip.
+    let again: Pending = serde_json::from_str(&serde_json::to_string(&pending).unwrap()).unwrap();
+    assert_eq!(again, pending);
+    let neither = serde_json::json!({"protocol": "Camara", "nonce": "n", "origin": "Api", "expires_at_ms": 1});
+    assert!(serde_json::from_value::<Pending>(neither).is_err());
+}
