@@ -19,7 +19,6 @@ use std::{
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use reqwest::StatusCode;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -28,7 +27,7 @@ use super::{
     classify, endpoint, hash_number,
     id_token::{self, Expected},
     jwks::{self, JwksCache},
-    send_json, short, status_failure, AccessToken, AuthCode, Nonce, OperatorFailure, State,
+    read_json, request_tokens, send_json, status_failure, AccessToken, AuthCode, Nonce, OperatorFailure, State,
 };
 use crate::{
     config::{CamaraStandardConfig, ClientKeyAlg, RedirectUri},
@@ -122,13 +121,6 @@ struct DiscoveryDocument {
     authorization_endpoint: String,
     token_endpoint: String,
     jwks_uri: String,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    id_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -341,19 +333,9 @@ impl CamaraClient {
                 ("client_assertion_type", ASSERTION_TYPE),
                 ("client_assertion", &assertion),
             ]);
-        let token: TokenResponse = send_json(TOKEN_STEP, request).await?;
-        if token.access_token.is_empty() {
-            return Err(OperatorFailure::Malformed {
-                step: TOKEN_STEP,
-                reason: "empty access_token".into(),
-            });
-        }
-        let id_token = token.id_token.ok_or_else(|| OperatorFailure::Malformed {
-            step: TOKEN_STEP,
-            reason: "no id_token".into(),
-        })?;
+        let (access, id_token) = request_tokens(TOKEN_STEP, request).await?.with_id_token(TOKEN_STEP)?;
         self.check_id_token(&found.jwks, &id_token, nonce).await?;
-        Ok(AccessToken::new(token.access_token))
+        Ok(access)
     }
 
     /// RFC 7523 §3 / CAMARA ICM: `iss` = `sub` = client id, `aud` = the token endpoint,
@@ -452,17 +434,15 @@ impl CamaraClient {
             .header("x-correlator", correlator.secret());
         let response = request.send().await.map_err(|e| classify(step, e))?;
         let status = response.status();
-        if status == StatusCode::FORBIDDEN {
-            let failure = status_failure(step, status, response).await;
-            return Err(match failure {
-                OperatorFailure::Status { code: Some(ref c), .. } if c == NOT_ON_MOBILE_NETWORK => {
-                    OperatorFailure::NotOnMobileNetwork { step }
-                }
+        if !status.is_success() {
+            return Err(match status_failure(step, status, response).await {
+                OperatorFailure::Status {
+                    status: 403,
+                    code: Some(ref c),
+                    ..
+                } if c == NOT_ON_MOBILE_NETWORK => OperatorFailure::NotOnMobileNetwork { step },
                 other => other,
             });
-        }
-        if !status.is_success() {
-            return Err(status_failure(step, status, response).await);
         }
         if response
             .headers()
@@ -471,11 +451,7 @@ impl CamaraClient {
         {
             tracing::warn!(step, "the operator echoed another x-correlator");
         }
-        let bytes = response.bytes().await.map_err(|e| classify(step, e))?;
-        serde_json::from_slice(&bytes).map_err(|e| OperatorFailure::Malformed {
-            step,
-            reason: short(&e.to_string()),
-        })
+        read_json(step, response).await
     }
 }
 

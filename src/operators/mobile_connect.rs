@@ -14,7 +14,7 @@ use super::{
     endpoint, hash_number,
     id_token::{self, Expected},
     jwks::JwksCache,
-    send_json, AccessToken, AuthCode, Nonce, OperatorFailure, State,
+    request_tokens, send_json, AccessToken, AuthCode, Nonce, OperatorFailure, State,
 };
 use crate::{
     config::{MobileConnectConfig, RedirectUri, Secret},
@@ -38,13 +38,6 @@ pub struct MobileConnectClient {
     issuers: Vec<String>,
     /// The operator's keys for RS256/ES256 id_tokens (`MC_JWKS_URL`).
     jwks: JwksCache,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
-    #[serde(default)]
-    id_token: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -99,19 +92,9 @@ impl MobileConnectClient {
                 ("redirect_uri", self.redirect_uri.as_str()),
                 ("code", code.secret()),
             ]);
-        let token: TokenResponse = send_json(STEP, request).await?;
-        if token.access_token.is_empty() {
-            return Err(OperatorFailure::Malformed {
-                step: STEP,
-                reason: "empty access_token".into(),
-            });
-        }
-        let id_token = token.id_token.ok_or_else(|| OperatorFailure::Malformed {
-            step: STEP,
-            reason: "no id_token".into(),
-        })?;
+        let (access, id_token) = request_tokens(STEP, request).await?.with_id_token(STEP)?;
         self.check_id_token(&id_token, nonce).await?;
-        Ok(AccessToken::new(token.access_token))
+        Ok(access)
     }
 
     /// OIDC Core §3.1.3.7 (see [`id_token`]): the signature — HS256 with the client

@@ -117,10 +117,56 @@ async fn send_json<T: DeserializeOwned>(step: &'static str, request: RequestBuil
     if !status.is_success() {
         return Err(status_failure(step, status, response).await);
     }
+    read_json(step, response).await
+}
+
+/// A success body as JSON.
+async fn read_json<T: DeserializeOwned>(step: &'static str, response: Response) -> Result<T, OperatorFailure> {
     let bytes = response.bytes().await.map_err(|e| classify(step, e))?;
     serde_json::from_slice(&bytes).map_err(|e| OperatorFailure::Malformed {
         step,
         reason: short(&e.to_string()),
+    })
+}
+
+/// What a token endpoint answered: an access token, and an id_token if it sent one.
+struct Tokens {
+    access: AccessToken,
+    id_token: Option<String>,
+}
+
+impl Tokens {
+    /// The access token and the id_token an OpenID Connect flow must have.
+    fn with_id_token(self, step: &'static str) -> Result<(AccessToken, String), OperatorFailure> {
+        match self.id_token {
+            Some(id_token) => Ok((self.access, id_token)),
+            None => Err(OperatorFailure::Malformed {
+                step,
+                reason: "no id_token".into(),
+            }),
+        }
+    }
+}
+
+/// Sends a token request (RFC 6749 §4.1.3); an answer without a non-empty
+/// `access_token` is malformed.
+async fn request_tokens(step: &'static str, request: RequestBuilder) -> Result<Tokens, OperatorFailure> {
+    #[derive(serde::Deserialize)]
+    struct TokenResponse {
+        access_token: String,
+        #[serde(default)]
+        id_token: Option<String>,
+    }
+    let token: TokenResponse = send_json(step, request).await?;
+    if token.access_token.is_empty() {
+        return Err(OperatorFailure::Malformed {
+            step,
+            reason: "empty access_token".into(),
+        });
+    }
+    Ok(Tokens {
+        access: AccessToken::new(token.access_token),
+        id_token: token.id_token,
     })
 }
 

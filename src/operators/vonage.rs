@@ -12,7 +12,7 @@ use url::Url;
 
 use super::{
     app_jwt::{AppJwtSource, KeyError},
-    endpoint, hash_number, send_json, AccessToken, AppJwt, AuthCode, OperatorFailure, State,
+    endpoint, hash_number, request_tokens, send_json, AccessToken, AppJwt, AuthCode, OperatorFailure, State,
 };
 use crate::{
     config::{RedirectUri, VonageConfig},
@@ -41,11 +41,6 @@ struct Enablement {
 #[derive(Deserialize)]
 struct ScopeGrant {
     auth_url: String,
-}
-
-#[derive(Deserialize)]
-struct TokenResponse {
-    access_token: String,
 }
 
 #[derive(Deserialize)]
@@ -116,14 +111,7 @@ impl VonageClient {
                 ("redirect_uri", self.redirect_uri.as_str()),
                 ("grant_type", "authorization_code"),
             ]);
-        let token: TokenResponse = send_json(STEP, request).await?;
-        if token.access_token.is_empty() {
-            return Err(OperatorFailure::Malformed {
-                step: STEP,
-                reason: "empty access_token".into(),
-            });
-        }
-        Ok(AccessToken::new(token.access_token))
+        Ok(request_tokens(STEP, request).await?.access)
     }
 
     /// Step 4: is the device on this number? With `hashed`, only the SHA-256 of
