@@ -58,6 +58,25 @@ async fn logged(process: &Process, text: &str) {
     process.wait_for_log(text, std::time::Duration::from_secs(5)).await;
 }
 
+/// The tutorial client's flow for the default SIM's number, the device sending `headers`.
+async fn verify_default(app: &Process, headers: &[(&str, &str)]) -> (u16, Value) {
+    tutorial_client(&app.base, json!({"phone": "+99012345678"}), headers).await
+}
+
+/// The callback's verdict, whatever else the body says.
+fn assert_verdict(status: u16, body: &Value, verified: bool) {
+    assert_eq!(
+        (status, &body["devicePhoneNumberVerified"]),
+        (200, &json!(verified)),
+        "{body}"
+    );
+}
+
+/// The API's error `code` with `status`.
+fn assert_refused(status: u16, body: &Value, want_status: u16, code: &str) {
+    assert_eq!((status, body["error"].as_str()), (want_status, Some(code)), "{body}");
+}
+
 /// The `correlator=` values of the app's log lines that contain `marker`.
 fn correlators(log: &str, marker: &str) -> Vec<String> {
     log.lines()
@@ -76,7 +95,7 @@ fn correlators(log: &str, marker: &str) -> Vec<String> {
 async fn verified_and_not_verified_with_the_correlator_in_both_logs() {
     let Standard { operator, app } = start_standard(&[]).await;
     // Only the standard operator is configured, so "camara" (the default) means it.
-    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
+    let (status, body) = verify_default(&app, &[]).await;
     assert_eq!(
         (status, body),
         (200, json!({"devicePhoneNumberVerified": true, "sandbox": true}))
@@ -116,7 +135,7 @@ async fn wifi_and_a_token_without_network_authentication_ask_for_mobile_data() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
     for header in [("x-sandbox-network", "wifi"), ("x-sandbox-fault", "not-network-auth")] {
-        let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[header]).await;
+        let (status, body) = verify_default(app, &[header]).await;
         assert_eq!(status, 403, "{header:?}: {body}");
         assert_eq!(body["error"], "operator_denied", "{header:?}: {body}");
         assert!(
@@ -144,23 +163,14 @@ async fn operator_errors_are_operator_errors_with_a_log_line() {
         ("unavailable", 403, "operator_denied", "temporarily_unavailable"),
     ];
     for (fault, status, code, log_line) in cases {
-        let (got, body) = tutorial_client(
-            &app.base,
-            json!({"phone": "+99012345678"}),
-            &[("x-sandbox-fault", fault)],
-        )
-        .await;
+        let (got, body) = verify_default(app, &[("x-sandbox-fault", fault)]).await;
         assert_eq!((got, body["error"].as_str()), (status, Some(code)), "{fault}: {body}");
         assert!(!body["message"].as_str().unwrap_or("").is_empty(), "{fault}: {body}");
         logged(app, log_line).await;
     }
     // The virtual operator's rule: numbers ending in 99 fail at the operator.
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99011111199"}), &[]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (403, Some("operator_denied")),
-        "{body}"
-    );
+    assert_refused(status, &body, 403, "operator_denied");
 }
 
 /// `POST /login`, then the operator's hops up to (not into) `/callback`, returned parsed.
@@ -224,17 +234,8 @@ async fn a_swapped_code_fails_pkce_and_is_refused() {
 async fn an_expired_client_assertion_is_refused_by_the_operator() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
-    let (status, body) = tutorial_client(
-        &app.base,
-        json!({"phone": "+99012345678"}),
-        &[("x-sandbox-fault", "client-assertion-expired")],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (502, Some("operator_error")),
-        "{body}"
-    );
+    let (status, body) = verify_default(app, &[("x-sandbox-fault", "client-assertion-expired")]).await;
+    assert_refused(status, &body, 502, "operator_error");
     logged(app, "CAMARA token: HTTP 401 (invalid_client)").await;
 }
 
@@ -243,37 +244,15 @@ async fn rotated_id_token_keys_are_fetched_again() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
     // The first verification fetches the operator's JWKS (generation 1 keys).
-    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!(
-        (status, &body["devicePhoneNumberVerified"]),
-        (200, &json!(true)),
-        "{body}"
-    );
+    let (status, body) = verify_default(app, &[]).await;
+    assert_verdict(status, &body, true);
     // The operator rotates: this id_token is signed with a key the cached JWKS lacks.
-    let (status, body) = tutorial_client(
-        &app.base,
-        json!({"phone": "+99012345678"}),
-        &[("x-sandbox-id-token", "rotate")],
-    )
-    .await;
-    assert_eq!(
-        (status, &body["devicePhoneNumberVerified"]),
-        (200, &json!(true)),
-        "{body}"
-    );
+    let (status, body) = verify_default(app, &[("x-sandbox-id-token", "rotate")]).await;
+    assert_verdict(status, &body, true);
     logged(app, "id_token kid unknown: fetching the operator's JWKS again").await;
     // A kid the operator never publishes is refused after that one fetch.
-    let (status, body) = tutorial_client(
-        &app.base,
-        json!({"phone": "+99012345678"}),
-        &[("x-sandbox-id-token", "unknown-kid")],
-    )
-    .await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (502, Some("operator_error")),
-        "{body}"
-    );
+    let (status, body) = verify_default(app, &[("x-sandbox-id-token", "unknown-kid")]).await;
+    assert_refused(status, &body, 502, "operator_error");
     logged(app, "CAMARA id_token: refused").await;
 }
 
@@ -282,12 +261,7 @@ async fn bad_id_tokens_are_refused() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
     for defect in ["wrong-iss", "expired", "wrong-nonce", "wrong-aud"] {
-        let (status, body) = tutorial_client(
-            &app.base,
-            json!({"phone": "+99012345678"}),
-            &[("x-sandbox-id-token", defect)],
-        )
-        .await;
+        let (status, body) = verify_default(app, &[("x-sandbox-id-token", defect)]).await;
         assert_eq!(
             (status, body["error"].as_str()),
             (502, Some("operator_error")),
@@ -303,18 +277,10 @@ async fn bad_id_tokens_are_refused() {
 #[tokio::test]
 async fn hashed_mode_sends_only_the_hash_and_verifies() {
     let Standard { operator, app } = start_standard(&[("CAMARA_HASHED", "true")]).await;
-    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!(
-        (status, &body["devicePhoneNumberVerified"]),
-        (200, &json!(true)),
-        "{body}"
-    );
+    let (status, body) = verify_default(&app, &[]).await;
+    assert_verdict(status, &body, true);
     let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
-    assert_eq!(
-        (status, &body["devicePhoneNumberVerified"]),
-        (200, &json!(false)),
-        "{body}"
-    );
+    assert_verdict(status, &body, false);
     logged(&operator, "hashedPhoneNumber").await;
     assert!(
         !operator.log_text().contains("given=\"phoneNumber\""),
@@ -344,11 +310,7 @@ async fn the_share_purpose_answers_the_devices_number() {
     );
     let (status, body) =
         tutorial_client(&app.base, json!({"purpose": "share"}), &[("x-sandbox-network", "wifi")]).await;
-    assert_eq!(
-        (status, body["error"].as_str()),
-        (403, Some("operator_denied")),
-        "{body}"
-    );
+    assert_refused(status, &body, 403, "operator_denied");
     logged(app, "number shared").await;
     assert!(!app.log_text().contains("+447700900123"), "{}", app.log_text());
 }
@@ -463,11 +425,7 @@ async fn the_mounted_sandbox_offers_both_profiles_and_camara_profile_picks_one()
         &[],
     )
     .await;
-    assert_eq!(
-        (status, &body["devicePhoneNumberVerified"]),
-        (200, &json!(true)),
-        "{body}"
-    );
+    assert_verdict(status, &body, true);
 
     // CAMARA_PROFILE=standard: "camara" means v2.1, and the page has no third choice.
     let app = TestApp::start(&[("CAMARA_PROFILE", "standard")]).await;
