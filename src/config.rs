@@ -7,7 +7,7 @@
 //! operator is mounted only when `SANDBOX=on` asks for it: a deployment whose operator
 //! credentials failed to load stops instead of "verifying" anyone (fail closed).
 
-use std::{fmt, net::SocketAddr, time::Duration};
+use std::{net::SocketAddr, time::Duration};
 
 use url::{Host, Url};
 
@@ -16,24 +16,7 @@ use crate::protocol::Protocol;
 use crate::sandbox_shared::credentials;
 use crate::sandbox_shared::DEFAULT_SANDBOX_SIM;
 
-/// A value that must never be printed: `Debug` shows only that it is set.
-#[derive(Clone, PartialEq, Eq)]
-pub struct Secret(String);
-
-impl Secret {
-    pub fn new(value: impl Into<String>) -> Self {
-        Self(value.into())
-    }
-    pub fn expose(&self) -> &str {
-        &self.0
-    }
-}
-
-impl fmt::Debug for Secret {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Secret(…)")
-    }
-}
+pub use crate::support::redacted::Secret;
 
 /// The app's one redirect URI, `{APP_PUBLIC_URL}/callback`, for both protocols.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -303,6 +286,12 @@ impl Config {
         let config = Self::from_lookup(|name| std::env::var(name).ok())?;
         config.log_operators();
         Ok(config)
+    }
+
+    /// The configuration these variables (and no others) give: what tests and tools
+    /// build it from.
+    pub fn from_pairs(vars: &[(&str, &str)]) -> Result<Self, ConfigError> {
+        Self::from_lookup(|name| vars.iter().find(|(k, _)| *k == name).map(|(_, v)| (*v).to_owned()))
     }
 
     /// Builds the configuration from any variable source (tests pass a map).
@@ -791,13 +780,7 @@ fn check_vonage_jwt(jwt: &str, now: u64) -> Result<String, ConfigError> {
     Ok(jwt.to_owned())
 }
 
-/// Seconds since the epoch.
-pub(crate) fn unix_now() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
+use crate::support::unix_now;
 
 // --- end of id_token keys and VONAGE_JWT expiry ---
 
@@ -1109,7 +1092,7 @@ mod tests {
             let vg = c.vonage.unwrap();
             assert!(vg.hashed);
             assert!(
-                matches!(vg.credentials, VonageCredentials::PrivateKey(ref k) if k.expose() == SANDBOX_VONAGE_PRIVATE_KEY)
+                matches!(vg.credentials, VonageCredentials::PrivateKey(ref k) if k.secret() == SANDBOX_VONAGE_PRIVATE_KEY)
             );
         }
     }
@@ -1410,7 +1393,7 @@ mod operator_tokens {
         let ok = jwt(serde_json::json!({"iat": now, "exp": now + 3600}));
         assert!(matches!(
             vonage_with(&ok).unwrap().vonage.unwrap().credentials,
-            VonageCredentials::Jwt(ref t) if t.expose() == ok
+            VonageCredentials::Jwt(ref t) if t.secret() == ok
         ));
         let cases = [
             (jwt(serde_json::json!({"exp": now - 10})), "expired"),

@@ -27,8 +27,6 @@ pub mod operators;
 #[cfg(feature = "ssr")]
 pub mod page_compression;
 #[cfg(feature = "ssr")]
-mod redacted;
-#[cfg(feature = "ssr")]
 pub mod routes;
 /// The virtual operator: a separate system the app reaches over HTTP only.
 #[cfg(all(feature = "ssr", feature = "sandbox"))]
@@ -37,6 +35,8 @@ pub mod sandbox;
 pub mod server;
 #[cfg(feature = "ssr")]
 pub mod state;
+#[cfg(feature = "ssr")]
+pub mod support;
 #[cfg(feature = "ssr")]
 pub mod verification;
 

@@ -82,7 +82,7 @@ pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Sto
     };
     match &config.redis_url {
         None => Ok(Store::memory(settings)),
-        Some(url) => Store::redis(url.expose(), &config.redis_prefix, settings)
+        Some(url) => Store::redis(url.secret(), &config.redis_prefix, settings)
             .await
             .map_err(|e| format!("configuration error: REDIS_URL does not lead to a working Redis: {e}")),
     }

@@ -4,10 +4,7 @@
 //! which start-up refuses when it has less than 5 minutes left and which, once expired,
 //! is no longer sent (each verification then fails with `operator_error`, logged).
 
-use std::{
-    sync::Mutex,
-    time::{Duration, SystemTime, UNIX_EPOCH},
-};
+use std::{sync::Mutex, time::Duration};
 
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
@@ -53,12 +50,12 @@ impl AppJwtSource {
     pub fn new(config: &VonageConfig) -> Result<Self, KeyError> {
         let kind = match &config.credentials {
             VonageCredentials::Jwt(jwt) => {
-                let exp = crate::config::vonage_jwt_expiry(jwt.expose())
+                let exp = crate::config::vonage_jwt_expiry(jwt.secret())
                     .map_err(|reason| KeyError(format!("VONAGE_JWT {reason}")))?;
-                Kind::Fixed(AppJwt::new(jwt.expose()), exp)
+                Kind::Fixed(AppJwt::new(jwt.secret()), exp)
             }
             VonageCredentials::PrivateKey(pem) => Kind::Minted {
-                key: EncodingKey::from_rsa_pem(pem.expose().as_bytes())
+                key: EncodingKey::from_rsa_pem(pem.secret().as_bytes())
                     .map_err(|e| KeyError(format!("VONAGE_PRIVATE_KEY is not a usable RSA private key: {e}")))?,
                 cached: Mutex::new(None),
             },
@@ -71,7 +68,7 @@ impl AppJwtSource {
 
     /// The JWT to send now.
     pub fn current(&self) -> Result<AppJwt, KeyError> {
-        self.current_at(now())
+        self.current_at(crate::support::unix_now())
     }
 
     pub(crate) fn current_at(&self, now: u64) -> Result<AppJwt, KeyError> {
@@ -111,13 +108,6 @@ impl AppJwtSource {
     }
 }
 
-fn now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -141,7 +131,7 @@ mod tests {
 
     #[test]
     fn mints_rs256_with_the_vonage_claims() {
-        let before = now();
+        let before = crate::support::unix_now();
         let jwt = source().current().unwrap();
         let header = decode_header(jwt.secret()).unwrap();
         assert_eq!(header.alg, Algorithm::RS256);
@@ -158,7 +148,10 @@ mod tests {
         assert_eq!(claims["application_id"], "app-1");
         let (iat, exp) = (claims["iat"].as_u64().unwrap(), claims["exp"].as_u64().unwrap());
         // iat is backdated by the clock skew; the lifetime counts from now.
-        assert!(iat + CLOCK_SKEW.as_secs() <= now(), "iat {iat} is not backdated");
+        assert!(
+            iat + CLOCK_SKEW.as_secs() <= crate::support::unix_now(),
+            "iat {iat} is not backdated"
+        );
         assert!(iat + CLOCK_SKEW.as_secs() >= before);
         assert_eq!(exp - iat, LIFETIME.as_secs() + CLOCK_SKEW.as_secs());
         assert!(uuid::Uuid::parse_str(claims["jti"].as_str().unwrap()).is_ok());

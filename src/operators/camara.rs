@@ -32,7 +32,7 @@ use super::{
 use crate::{
     config::{CamaraStandardConfig, ClientKeyAlg, RedirectUri},
     phone::{normalise, E164},
-    redacted::{random_token, redacted_newtype},
+    support::{random_token, redacted::redacted_newtype},
 };
 
 /// The purpose (`dpv:…`) and the operation, as scopes (CAMARA ICM: purpose as a scope).
@@ -165,11 +165,11 @@ impl CamaraClient {
     ) -> Result<Self, String> {
         let (signing_key, signing_alg) = match config.client_key_alg {
             ClientKeyAlg::Es256 => (
-                EncodingKey::from_ec_pem(config.client_key.expose().as_bytes()),
+                EncodingKey::from_ec_pem(config.client_key.secret().as_bytes()),
                 Algorithm::ES256,
             ),
             ClientKeyAlg::Rs256 => (
-                EncodingKey::from_rsa_pem(config.client_key.expose().as_bytes()),
+                EncodingKey::from_rsa_pem(config.client_key.secret().as_bytes()),
                 Algorithm::RS256,
             ),
         };

@@ -81,7 +81,7 @@ impl MobileConnectClient {
     /// `id_token` must carry the nonce this verification was started with.
     pub async fn exchange_code(&self, code: &AuthCode, nonce: &Nonce) -> Result<AccessToken, OperatorFailure> {
         const STEP: &str = "Mobile Connect token";
-        let basic = STANDARD.encode(format!("{}:{}", self.client_id, self.client_secret.expose()));
+        let basic = STANDARD.encode(format!("{}:{}", self.client_id, self.client_secret.secret()));
         let request = self
             .http
             .post(self.token.clone())
@@ -106,7 +106,7 @@ impl MobileConnectClient {
         let (alg, kid) = id_token::header(token).map_err(refused)?;
         let key = match alg {
             jsonwebtoken::Algorithm::HS256 => {
-                jsonwebtoken::DecodingKey::from_secret(self.client_secret.expose().as_bytes())
+                jsonwebtoken::DecodingKey::from_secret(self.client_secret.secret().as_bytes())
             }
             _ => self.jwks.key(alg, kid.as_deref()).await?,
         };

@@ -13,19 +13,18 @@ use std::time::Duration;
 
 use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
-use sha2::{Digest, Sha256};
 use url::Url;
 
 pub use camara::CamaraClient;
 pub use mobile_connect::MobileConnectClient;
 pub use vonage::VonageClient;
 
-use crate::{phone::E164, redacted::redacted_newtype};
+use crate::{phone::E164, support::redacted::redacted_newtype};
 
 /// Lowercase hex SHA-256 of the number in E.164 with its `+` (GSMA IDY.54; CAMARA v1+).
 /// The raw user input is never hashed.
 pub fn hash_number(number: &E164) -> String {
-    hex::encode(Sha256::digest(number.as_str().as_bytes()))
+    crate::support::sha256_hex(number.as_str())
 }
 
 redacted_newtype!(
@@ -52,13 +51,13 @@ redacted_newtype!(
 
 impl State {
     pub fn random() -> Self {
-        Self::new(crate::redacted::random_token())
+        Self::new(crate::support::random_token())
     }
 }
 
 impl Nonce {
     pub fn random() -> Self {
-        Self::new(crate::redacted::random_token())
+        Self::new(crate::support::random_token())
     }
 }
 

@@ -2,7 +2,7 @@
 //! where its result waits (the result id). Both are bearer values — whoever holds one
 //! acts as its owner — so they redact in `Debug` like the protocol values.
 
-use crate::redacted::{is_token_shaped, random_token, redacted_newtype};
+use crate::support::{is_token_shaped, random_token, redacted::redacted_newtype};
 
 redacted_newtype!(
     /// The value of the page's HttpOnly session cookie.

@@ -13,13 +13,10 @@ use std::{
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use super::{
-    now_ms,
-    ttl::{TtlStore, WhenFull},
-    ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE,
-};
+use super::{now_ms, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
 use crate::{
     operators::State,
+    support::ttl_map::{TtlMap, WhenFull},
     verification::{ids::ResultId, Pending},
 };
 
@@ -38,8 +35,10 @@ pub struct MemoryStore {
 struct Inner {
     pending: Mutex<PendingTable>,
     /// States already taken, to tell a replay from an unknown state.
-    taken: TtlStore<State, ()>,
-    results: TtlStore<ResultId, StoredResult>,
+    taken: TtlMap<State, ()>,
+    /// How long a taken state is remembered.
+    taken_for: Duration,
+    results: TtlMap<ResultId, StoredResult>,
     /// Starts per client: each start costs an operator request and a pending entry.
     starts: DefaultKeyedRateLimiter<ClientKey>,
     last_prune: Mutex<Instant>,
@@ -155,8 +154,9 @@ impl MemoryStore {
                     by_client: HashMap::new(),
                     next: 0,
                 }),
-                taken: TtlStore::new(kept, settings.max_pending),
-                results: TtlStore::new(settings.result_ttl, RESULT_CAP),
+                taken: TtlMap::new(settings.max_pending),
+                taken_for: kept,
+                results: TtlMap::new(RESULT_CAP),
                 starts: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
                 last_prune: Mutex::new(Instant::now()),
             }),
@@ -190,7 +190,10 @@ impl MemoryStore {
         let entry = self.pending().remove(state);
         match entry {
             Some(entry) => {
-                let _ = self.inner.taken.insert(state.clone(), (), WhenFull::EvictOldest);
+                let _ = self
+                    .inner
+                    .taken
+                    .insert(state.clone(), (), self.inner.taken_for, WhenFull::EvictOldest);
                 if entry.pending.expires_at_ms <= now_ms() || entry.created.elapsed() >= kept {
                     Taken::Expired
                 } else {
@@ -204,10 +207,12 @@ impl MemoryStore {
 
     pub fn put_result(&self, id: &ResultId, result: &StoredResult) {
         // A full store drops its oldest result rather than this fresh one.
-        let _ = self
-            .inner
-            .results
-            .insert(id.clone(), result.clone(), WhenFull::EvictOldest);
+        let _ = self.inner.results.insert(
+            id.clone(),
+            result.clone(),
+            self.settings.result_ttl,
+            WhenFull::EvictOldest,
+        );
     }
 
     pub fn get_result(&self, id: &ResultId) -> Option<StoredResult> {

@@ -23,7 +23,6 @@
 
 mod memory;
 mod redis;
-pub mod ttl;
 
 use std::{
     fmt,
