@@ -34,9 +34,13 @@ pub mod sandbox;
 #[cfg(feature = "ssr")]
 pub mod server;
 #[cfg(feature = "ssr")]
+pub mod startup;
+#[cfg(feature = "ssr")]
 pub mod state;
 #[cfg(feature = "ssr")]
 pub mod support;
+#[cfg(feature = "ssr")]
+pub mod telemetry;
 #[cfg(feature = "ssr")]
 pub mod verification;
 

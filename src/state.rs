@@ -9,6 +9,7 @@ use crate::{
     assets::Assets,
     config::Config,
     http::Sessions,
+    startup::StartupError,
     verification::{
         store::{Settings, Store},
         Verifier, PENDING_TTL, RESULT_TTL,
@@ -29,7 +30,7 @@ pub struct AppState {
 impl AppState {
     /// The state over the configured store: Redis when `REDIS_URL` is set (which must
     /// answer now), else this process's memory.
-    pub async fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, String> {
+    pub async fn new(config: Config, leptos_options: LeptosOptions) -> Result<Self, StartupError> {
         Self::with_pending_ttl(config, leptos_options, PENDING_TTL).await
     }
 
@@ -38,7 +39,7 @@ impl AppState {
         config: Config,
         mut leptos_options: LeptosOptions,
         pending_ttl: Duration,
-    ) -> Result<Self, String> {
+    ) -> Result<Self, StartupError> {
         let store = connect_store(&config, pending_ttl).await?;
         let sessions = session_signer(&config, &store).await?;
         // Under `cargo leptos watch` the files change while the server runs (the
@@ -58,7 +59,13 @@ impl AppState {
             leptos_options.output_name = bundle.into();
         }
         let verifier = Verifier::new(&config, store)?;
-        verifier.discover_at_start_up(&config).await?;
+        verifier
+            .discover_at_start_up(&config)
+            .await
+            .map_err(|(issuer, failure)| StartupError::Discovery {
+                issuer,
+                failure: failure.to_string(),
+            })?;
         let verifier = Arc::new(verifier);
         Verifier::refresh_discovery(&verifier);
         Ok(Self {
@@ -72,7 +79,7 @@ impl AppState {
 }
 
 /// The store `config` asks for; a Redis that does not answer stops start-up, named.
-pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Store, String> {
+pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Store, StartupError> {
     let settings = Settings {
         pending_ttl,
         result_ttl: RESULT_TTL,
@@ -84,15 +91,12 @@ pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Sto
         None => Ok(Store::memory(settings)),
         Some(url) => Store::redis(url.secret(), &config.redis_prefix, settings)
             .await
-            .map_err(|e| format!("configuration error: REDIS_URL does not lead to a working Redis: {e}")),
+            .map_err(StartupError::Redis),
     }
 }
 
 /// The session signer, its key from the store (shared by every instance on one Redis).
-async fn session_signer(config: &Config, store: &Store) -> Result<Sessions, String> {
-    let key = store
-        .session_key()
-        .await
-        .map_err(|e| format!("configuration error: REDIS_URL: cannot read the session key: {e}"))?;
-    Sessions::new(&key, config.public_url.starts_with("https://"))
+async fn session_signer(config: &Config, store: &Store) -> Result<Sessions, StartupError> {
+    let key = store.session_key().await.map_err(StartupError::SessionKey)?;
+    Sessions::new(&key, config.public_url.starts_with("https://")).map_err(StartupError::Sessions)
 }

@@ -6,11 +6,9 @@
 
 use std::{sync::Mutex, time::Duration};
 
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Serialize;
 
-use super::AppJwt;
-use crate::config::{VonageConfig, VonageCredentials};
+use super::{AppJwt, SigningKey, VonageCredentials, VonageSettings};
 
 pub const LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Re-mint this long before expiry, so a token never expires in flight.
@@ -36,7 +34,7 @@ enum Kind {
     /// `VONAGE_JWT` and when it expires (seconds since the epoch).
     Fixed(AppJwt, u64),
     Minted {
-        key: EncodingKey,
+        key: SigningKey,
         cached: Mutex<Option<(AppJwt, u64)>>,
     },
 }
@@ -47,23 +45,18 @@ enum Kind {
 pub struct KeyError(String);
 
 impl AppJwtSource {
-    pub fn new(config: &VonageConfig) -> Result<Self, KeyError> {
-        let kind = match &config.credentials {
-            VonageCredentials::Jwt(jwt) => {
-                let exp = crate::config::vonage_jwt_expiry(jwt.secret())
-                    .map_err(|reason| KeyError(format!("VONAGE_JWT {reason}")))?;
-                Kind::Fixed(AppJwt::new(jwt.secret()), exp)
-            }
-            VonageCredentials::PrivateKey(pem) => Kind::Minted {
-                key: EncodingKey::from_rsa_pem(pem.secret().as_bytes())
-                    .map_err(|e| KeyError(format!("VONAGE_PRIVATE_KEY is not a usable RSA private key: {e}")))?,
+    pub fn new(settings: &VonageSettings) -> Self {
+        let kind = match &settings.credentials {
+            VonageCredentials::Jwt { jwt, expires_at } => Kind::Fixed(AppJwt::new(jwt.secret()), *expires_at),
+            VonageCredentials::PrivateKey(key) => Kind::Minted {
+                key: key.clone(),
                 cached: Mutex::new(None),
             },
         };
-        Ok(Self {
-            application_id: config.application_id.clone(),
+        Self {
+            application_id: settings.application_id.clone(),
             kind,
-        })
+        }
     }
 
     /// The JWT to send now.
@@ -96,10 +89,10 @@ impl AppJwtSource {
             exp,
             jti: uuid::Uuid::new_v4().to_string(),
         };
-        let mut header = Header::new(Algorithm::RS256);
+        let mut header = key.header();
         header.typ = Some("JWT".into());
         let jwt = AppJwt::new(
-            jsonwebtoken::encode(&header, &claims, key)
+            key.sign(&header, &claims)
                 .map_err(|e| KeyError(format!("cannot sign the Vonage application JWT: {e}")))?,
         );
         tracing::debug!("minted a new Vonage application JWT");
@@ -108,25 +101,77 @@ impl AppJwtSource {
     }
 }
 
+/// A pre-made `VONAGE_JWT` must outlive start-up by this much: a token about to expire
+/// would fail every verification moments after a successful start.
+pub const PREMADE_MIN_REMAINING_SECS: u64 = 5 * 60;
+/// Vonage's default lifetime of an application JWT without `exp`: 15 minutes after `iat`.
+const DEFAULT_LIFETIME_SECS: u64 = 15 * 60;
+
+/// When the application JWT `jwt` stops being valid (seconds since the epoch): its `exp`,
+/// else `iat` + 15 minutes as Vonage reads it. `Err` says why it cannot be known; never
+/// repeats the token.
+pub fn expiry(jwt: &str) -> Result<u64, String> {
+    use base64::Engine;
+    let mut parts = jwt.split('.');
+    let (Some(_), Some(payload), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+        return Err("is not a JWT (three dot-separated parts)".into());
+    };
+    let claims: serde_json::Value = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()
+        .and_then(|bytes| serde_json::from_slice(&bytes).ok())
+        .filter(serde_json::Value::is_object)
+        .ok_or("is not a JWT: its payload is not base64url JSON")?;
+    let seconds = |name: &str| {
+        claims
+            .get(name)
+            .map(|v| v.as_u64().or_else(|| v.as_f64().map(|f| f as u64)))
+    };
+    match (seconds("exp"), seconds("iat")) {
+        (Some(Some(exp)), _) => Ok(exp),
+        (Some(None), _) => Err("has an exp claim that is not a number of seconds".into()),
+        (None, Some(Some(iat))) => Ok(iat.saturating_add(DEFAULT_LIFETIME_SECS)),
+        _ => Err("has neither exp nor iat, so when it expires cannot be known".into()),
+    }
+}
+
+/// A pre-made `VONAGE_JWT` must be a JWT valid for at least 5 more minutes at `now`;
+/// `Ok` is when it expires.
+pub fn check_premade(jwt: &str, now: u64) -> Result<u64, String> {
+    let exp = expiry(jwt)?;
+    if exp <= now {
+        return Err(format!(
+            "expired {} s ago: mint a new application JWT, or set VONAGE_PRIVATE_KEY instead so the server mints its own",
+            now - exp
+        ));
+    }
+    if exp - now < PREMADE_MIN_REMAINING_SECS {
+        return Err(format!(
+            "expires in {} s (less than 5 minutes): mint one that lives longer, or set VONAGE_PRIVATE_KEY instead",
+            exp - now
+        ));
+    }
+    Ok(exp)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{
-        config::Secret,
         sandbox_shared::credentials::{
             VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY, VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
         },
+        support::redacted::Secret,
     };
-    use jsonwebtoken::{decode, decode_header, DecodingKey, Validation};
+    use jsonwebtoken::{decode, decode_header, Algorithm, DecodingKey, EncodingKey, Header, Validation};
 
     fn source() -> AppJwtSource {
-        AppJwtSource::new(&VonageConfig {
+        AppJwtSource::new(&VonageSettings {
             api_base: url::Url::parse("https://vg.example").unwrap(),
             application_id: "app-1".into(),
-            credentials: VonageCredentials::PrivateKey(Secret::new(SANDBOX_VONAGE_PRIVATE_KEY)),
+            credentials: VonageCredentials::PrivateKey(SigningKey::rsa_from_pem(SANDBOX_VONAGE_PRIVATE_KEY).unwrap()),
             hashed: false,
         })
-        .unwrap()
     }
 
     #[test]
@@ -167,19 +212,23 @@ mod tests {
         assert_ne!(source.current_at(late).unwrap(), first, "re-minted near expiry");
     }
 
-    fn premade(claims: serde_json::Value) -> Result<AppJwtSource, KeyError> {
+    fn premade(claims: serde_json::Value) -> Result<AppJwtSource, String> {
         let jwt = jsonwebtoken::encode(
             &Header::new(Algorithm::RS256),
             &claims,
             &EncodingKey::from_rsa_pem(SANDBOX_VONAGE_PRIVATE_KEY.as_bytes()).unwrap(),
         )
         .unwrap();
-        AppJwtSource::new(&VonageConfig {
+        let expires_at = expiry(&jwt)?;
+        Ok(AppJwtSource::new(&VonageSettings {
             api_base: url::Url::parse("https://vg.example").unwrap(),
             application_id: "app-1".into(),
-            credentials: VonageCredentials::Jwt(Secret::new(jwt)),
+            credentials: VonageCredentials::Jwt {
+                jwt: Secret::new(jwt),
+                expires_at,
+            },
             hashed: false,
-        })
+        }))
     }
 
     #[test]
@@ -187,7 +236,7 @@ mod tests {
         let t0 = 1_800_000_000;
         let source = premade(serde_json::json!({"application_id": "app-1", "iat": t0, "exp": t0 + 3600})).unwrap();
         let jwt = source.current_at(t0 + 10).unwrap();
-        assert_eq!(crate::config::vonage_jwt_expiry(jwt.secret()), Ok(t0 + 3600));
+        assert_eq!(expiry(jwt.secret()), Ok(t0 + 3600));
         assert_eq!(source.current_at(t0 + 3599).unwrap(), jwt);
         let err = source.current_at(t0 + 3600).unwrap_err().to_string();
         assert!(err.contains("VONAGE_JWT expired"), "{err}");
@@ -200,12 +249,6 @@ mod tests {
 
     #[test]
     fn a_bad_key_is_refused() {
-        let result = AppJwtSource::new(&VonageConfig {
-            api_base: url::Url::parse("https://vg.example").unwrap(),
-            application_id: "app-1".into(),
-            credentials: VonageCredentials::PrivateKey(Secret::new("not a key")),
-            hashed: false,
-        });
-        assert!(result.is_err());
+        assert!(SigningKey::rsa_from_pem("not a key").is_err());
     }
 }

@@ -18,19 +18,18 @@ use std::{
 };
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{
-    classify, endpoint, hash_number,
-    id_token::{self, Expected},
+    classify, endpoint,
+    id_token::Checker,
     jwks::{self, JwksCache},
-    read_json, request_tokens, send_json, status_failure, AccessToken, AuthCode, Nonce, OperatorFailure, State,
+    number_body, read_json, request_tokens, send_json, status_failure, AccessToken, AuthCode, Nonce, OperatorFailure,
+    RedirectUri, SigningKey, State,
 };
 use crate::{
-    config::{CamaraStandardConfig, ClientKeyAlg, RedirectUri},
     phone::{normalise, E164},
     support::{random_token, redacted::redacted_newtype},
 };
@@ -135,19 +134,38 @@ struct ShareResponse {
     device_phone_number: String,
 }
 
+/// A standard CAMARA v2.1 operator, known by its issuer and this app's registered client.
+#[derive(Debug, Clone)]
+pub struct CamaraSettings {
+    /// `{issuer}/.well-known/openid-configuration` names the endpoints.
+    pub issuer: Url,
+    /// `{root}/number-verification/v2/verify`.
+    pub api_root: Url,
+    pub client_id: String,
+    /// Signs the client assertions (ES256 or RS256).
+    pub client_key: SigningKey,
+    /// The `kid` the operator registered the public key under.
+    pub client_key_id: String,
+    /// Send `hashedPhoneNumber` instead of `phoneNumber`.
+    pub hashed: bool,
+    /// The issuer is the virtual operator mounted in this very process, which cannot
+    /// answer before the server listens: discovery then waits for the first use.
+    pub issuer_in_process: bool,
+}
+
 /// A standard CAMARA operator, as this app's registered client sees it.
 pub struct CamaraClient {
     http: reqwest::Client,
     client_id: String,
-    signing_key: EncodingKey,
-    signing_alg: Algorithm,
+    signing_key: SigningKey,
     key_id: String,
     redirect_uri: RedirectUri,
     hashed: bool,
     issuer: Url,
-    /// The `iss` id_tokens carry: the issuer exactly as configured and as discovery
-    /// confirmed (with and without a trailing slash, since the URL parser may add one).
-    issuers: Vec<String>,
+    /// Its id_tokens: `iss` is the issuer exactly as configured and as discovery
+    /// confirmed (with and without a trailing slash, since the URL parser may add one),
+    /// signed only with the operator's published keys (no shared secret: no HS256).
+    id_token: Checker,
     discovery_url: Url,
     verify: Url,
     share: Url,
@@ -158,40 +176,28 @@ pub struct CamaraClient {
 }
 
 impl CamaraClient {
-    pub fn new(
-        config: &CamaraStandardConfig,
-        redirect_uri: RedirectUri,
-        http: reqwest::Client,
-    ) -> Result<Self, String> {
-        let (signing_key, signing_alg) = match config.client_key_alg {
-            ClientKeyAlg::Es256 => (
-                EncodingKey::from_ec_pem(config.client_key.secret().as_bytes()),
-                Algorithm::ES256,
-            ),
-            ClientKeyAlg::Rs256 => (
-                EncodingKey::from_rsa_pem(config.client_key.secret().as_bytes()),
-                Algorithm::RS256,
-            ),
-        };
-        let signing_key = signing_key
-            .map_err(|e| format!("configuration error: CAMARA_CLIENT_KEY is not a usable private key: {e}"))?;
+    pub fn new(config: &CamaraSettings, redirect_uri: RedirectUri, http: reqwest::Client) -> Self {
         let issuer = config.issuer.as_str().trim_end_matches('/').to_owned();
-        Ok(Self {
+        Self {
             http,
             client_id: config.client_id.clone(),
-            signing_key,
-            signing_alg,
+            signing_key: config.client_key.clone(),
             key_id: config.client_key_id.clone(),
             redirect_uri,
             hashed: config.hashed,
-            issuers: vec![issuer.clone(), format!("{issuer}/")],
+            id_token: Checker {
+                step: ID_TOKEN_STEP,
+                issuers: vec![issuer.clone(), format!("{issuer}/")],
+                client_id: config.client_id.clone(),
+                hs256_secret: None,
+            },
             discovery_url: endpoint(&config.issuer, ".well-known/openid-configuration"),
             issuer: config.issuer.clone(),
             verify: endpoint(&config.api_root, "number-verification/v2/verify"),
             share: endpoint(&config.api_root, "number-verification/v2/device-phone-number"),
             discovered: tokio::sync::RwLock::new(None),
             fetching: tokio::sync::Mutex::new(()),
-        })
+        }
     }
 
     /// The issuer's origin (for the page's `form-action`).
@@ -241,21 +247,18 @@ impl CamaraClient {
     }
 
     async fn fetch_discovery(&self) -> Result<Discovered, OperatorFailure> {
-        let request = self
-            .http
-            .get(self.discovery_url.clone())
-            .header(reqwest::header::ACCEPT, "application/json");
+        let request = self.http.get(self.discovery_url.clone());
         let doc: DiscoveryDocument = send_json(DISCOVERY_STEP, request).await?;
         let malformed = |reason: String| OperatorFailure::Malformed {
             step: DISCOVERY_STEP,
             reason,
         };
         // OpenID Connect Discovery §4.3: the issuer must be exactly the one asked.
-        if !self.issuers.contains(&doc.issuer) {
+        if !self.id_token.issuers.contains(&doc.issuer) {
             return Err(malformed("its issuer is not CAMARA_ISSUER".into()));
         }
         let url = |name: &str, value: &str| -> Result<Url, OperatorFailure> {
-            crate::config::operator_url("CAMARA_ISSUER", value)
+            crate::support::urls::operator_url(value)
                 .map_err(|_| malformed(format!("{name} is not an https URL (or http on loopback)")))
         };
         let jwks_uri = url("jwks_uri", &doc.jwks_uri)?;
@@ -321,20 +324,16 @@ impl CamaraClient {
     ) -> Result<AccessToken, OperatorFailure> {
         let found = self.endpoints().await?;
         let assertion = self.client_assertion(&found.token_endpoint)?;
-        let request = self
-            .http
-            .post(found.token_endpoint.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code.secret()),
-                ("redirect_uri", self.redirect_uri.as_str()),
-                ("code_verifier", verifier.secret()),
-                ("client_assertion_type", ASSERTION_TYPE),
-                ("client_assertion", &assertion),
-            ]);
+        let request = self.http.post(found.token_endpoint.clone()).form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.secret()),
+            ("redirect_uri", self.redirect_uri.as_str()),
+            ("code_verifier", verifier.secret()),
+            ("client_assertion_type", ASSERTION_TYPE),
+            ("client_assertion", &assertion),
+        ]);
         let (access, id_token) = request_tokens(TOKEN_STEP, request).await?.with_id_token(TOKEN_STEP)?;
-        self.check_id_token(&found.jwks, &id_token, nonce).await?;
+        self.id_token.check(&found.jwks, &id_token, nonce).await?;
         Ok(access)
     }
 
@@ -350,35 +349,14 @@ impl CamaraClient {
             "iat": now,
             "exp": now + ASSERTION_LIFETIME_SECS,
         });
-        let mut header = Header::new(self.signing_alg);
+        let mut header = self.signing_key.header();
         header.kid = Some(self.key_id.clone());
-        jsonwebtoken::encode(&header, &claims, &self.signing_key).map_err(|e| OperatorFailure::Refused {
-            step: TOKEN_STEP,
-            reason: format!("cannot sign the client assertion with CAMARA_CLIENT_KEY: {e}"),
-        })
-    }
-
-    /// Only the operator's published keys sign a v2.1 id_token (there is no shared
-    /// secret, so HS256 is refused).
-    async fn check_id_token(&self, jwks: &JwksCache, token: &str, nonce: &Nonce) -> Result<(), OperatorFailure> {
-        let refused = |reason: String| OperatorFailure::Refused {
-            step: ID_TOKEN_STEP,
-            reason,
-        };
-        let (alg, kid) = id_token::header(token).map_err(refused)?;
-        if alg == Algorithm::HS256 {
-            return Err(refused(
-                "id_token is HS256, but a private_key_jwt client shares no secret with the operator".into(),
-            ));
-        }
-        let key = jwks.key(alg, kid.as_deref()).await?;
-        let expected = Expected {
-            issuers: &self.issuers,
-            client_id: &self.client_id,
-            nonce: nonce.secret(),
-            now: jsonwebtoken::get_current_timestamp(),
-        };
-        id_token::validate(token, alg, &key, &expected).map_err(refused)
+        self.signing_key
+            .sign(&header, &claims)
+            .map_err(|e| OperatorFailure::Refused {
+                step: TOKEN_STEP,
+                reason: format!("cannot sign the client assertion with CAMARA_CLIENT_KEY: {e}"),
+            })
     }
 
     /// Step 3 (verify): is the device on this number? With `CAMARA_HASHED`, only the
@@ -389,11 +367,7 @@ impl CamaraClient {
         number: &E164,
         correlator: &Correlator,
     ) -> Result<bool, OperatorFailure> {
-        let body = if self.hashed {
-            serde_json::json!({ "hashedPhoneNumber": hash_number(number) })
-        } else {
-            serde_json::json!({ "phoneNumber": number.as_str() })
-        };
+        let body = number_body(number, self.hashed);
         let request = self.http.post(self.verify.clone()).json(&body);
         let answer: VerifyResponse = self.call_api("CAMARA verify", request, token, correlator).await?;
         Ok(answer.device_phone_number_verified)
@@ -430,7 +404,6 @@ impl CamaraClient {
     ) -> Result<T, OperatorFailure> {
         let request = request
             .bearer_auth(token.secret())
-            .header(reqwest::header::ACCEPT, "application/json")
             .header("x-correlator", correlator.secret());
         let response = request.send().await.map_err(|e| classify(step, e))?;
         let status = response.status();
@@ -458,7 +431,7 @@ impl CamaraClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::Secret;
+    use jsonwebtoken::Algorithm;
 
     const KEY: &str = include_str!("../../sandbox-keys/camara-client-private.pem");
     const PUBLIC: &str = include_str!("../../sandbox-keys/camara-client-public.pem");
@@ -466,10 +439,9 @@ mod tests {
     fn client() -> CamaraClient {
         CamaraClient::new(
             &client_config(),
-            RedirectUri::for_origin("https://app.example"),
+            RedirectUri::for_origin("https://app.example").unwrap(),
             reqwest::Client::new(),
         )
-        .unwrap()
     }
 
     #[test]
@@ -532,16 +504,15 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_issuer_is_a_failure_naming_discovery() {
-        let config = CamaraStandardConfig {
+        let config = CamaraSettings {
             issuer: Url::parse("http://127.0.0.1:9/oidc").unwrap(),
             ..client_config()
         };
         let c = CamaraClient::new(
             &config,
-            RedirectUri::for_origin("https://app.example"),
+            RedirectUri::for_origin("https://app.example").unwrap(),
             reqwest::Client::new(),
-        )
-        .unwrap();
+        );
         let err = c.discover().await.unwrap_err();
         assert!(
             matches!(
@@ -555,13 +526,12 @@ mod tests {
         );
     }
 
-    fn client_config() -> CamaraStandardConfig {
-        CamaraStandardConfig {
+    fn client_config() -> CamaraSettings {
+        CamaraSettings {
             issuer: Url::parse("https://op.example/oidc").unwrap(),
             api_root: Url::parse("https://api.op.example/camara").unwrap(),
             client_id: "client-1".into(),
-            client_key: Secret::new(KEY),
-            client_key_alg: ClientKeyAlg::Es256,
+            client_key: SigningKey::ec_or_rsa_from_pem(KEY).unwrap(),
             client_key_id: "kid-1".into(),
             hashed: false,
             issuer_in_process: false,

@@ -153,6 +153,52 @@ fn numeric_date(claims: &Value, name: &str) -> Result<Option<u64>, String> {
     }
 }
 
+/// Who checks an operator's id_tokens: its issuer values, our client id, and what may
+/// sign them.
+pub struct Checker {
+    pub step: &'static str,
+    pub issuers: Vec<String>,
+    pub client_id: String,
+    /// The client secret HS256 id_tokens are signed with (OIDC Core §10.1); `None` for a
+    /// client that shares no secret with the operator (`private_key_jwt`), which then
+    /// refuses HS256.
+    pub hs256_secret: Option<crate::support::redacted::Secret>,
+}
+
+impl Checker {
+    /// OIDC Core §3.1.3.7: the signature — HS256 with the client secret, RS256/ES256 with
+    /// the operator's JWKS key — then `iss`, `aud`/`azp`, `exp`, `iat` and the `nonce`
+    /// this verification was started with.
+    pub async fn check(
+        &self,
+        jwks: &super::jwks::JwksCache,
+        token: &str,
+        nonce: &super::Nonce,
+    ) -> Result<(), super::OperatorFailure> {
+        let refused = |reason: String| super::OperatorFailure::Refused {
+            step: self.step,
+            reason,
+        };
+        let (alg, kid) = header(token).map_err(refused)?;
+        let key = match (alg, &self.hs256_secret) {
+            (Algorithm::HS256, Some(secret)) => DecodingKey::from_secret(secret.secret().as_bytes()),
+            (Algorithm::HS256, None) => {
+                return Err(refused(
+                    "id_token is HS256, but a private_key_jwt client shares no secret with the operator".into(),
+                ))
+            }
+            _ => jwks.key(alg, kid.as_deref()).await?,
+        };
+        let expected = Expected {
+            issuers: &self.issuers,
+            client_id: &self.client_id,
+            nonce: nonce.secret(),
+            now: jsonwebtoken::get_current_timestamp(),
+        };
+        validate(token, alg, &key, &expected).map_err(refused)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -115,7 +115,6 @@ impl JwksCache {
         let mut response = self
             .http
             .get(url.clone())
-            .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
             .map_err(|e| classify(self.names.jwks, e))?;

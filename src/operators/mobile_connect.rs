@@ -11,19 +11,26 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    endpoint, hash_number,
-    id_token::{self, Expected},
-    jwks::JwksCache,
-    request_tokens, send_json, AccessToken, AuthCode, Nonce, OperatorFailure, State,
+    endpoint, hash_number, id_token::Checker, jwks::JwksCache, request_tokens, send_json, AccessToken, AuthCode, Nonce,
+    OperatorFailure, RedirectUri, State,
 };
-use crate::{
-    config::{MobileConnectConfig, RedirectUri, Secret},
-    phone::E164,
-};
+use crate::{phone::E164, support::redacted::Secret};
 
 pub const SCOPE: &str = "openid mc_vm_match_hash";
 pub const VERSION: &str = "mc_di_r2_v2.3";
 pub const ACR_VALUES: &str = "2";
+
+/// A Mobile Connect operator and this app's registration with it.
+#[derive(Debug, Clone)]
+pub struct MobileConnectSettings {
+    /// Base URL, e.g. `https://api.example-operator.com/mc`; endpoints hang off it.
+    pub api_base: Url,
+    pub client_id: String,
+    pub client_secret: Secret,
+    /// The operator's signing keys, for RS256/ES256 id_tokens (`None`: only HS256
+    /// id_tokens verify).
+    pub jwks_url: Option<Url>,
+}
 
 /// A Mobile Connect operator, as this app's registered client sees it.
 pub struct MobileConnectClient {
@@ -34,8 +41,9 @@ pub struct MobileConnectClient {
     authorize: Url,
     token: Url,
     premiuminfo: Url,
-    /// The `iss` its id_tokens carry: `MC_API_BASE`, with or without a trailing slash.
-    issuers: Vec<String>,
+    /// Its id_tokens: `iss` is `MC_API_BASE` (with or without a trailing slash), HS256
+    /// with the client secret or RS256/ES256 with the JWKS key.
+    id_token: Checker,
     /// The operator's keys for RS256/ES256 id_tokens (`MC_JWKS_URL`).
     jwks: JwksCache,
 }
@@ -46,10 +54,15 @@ struct PremiumInfo {
 }
 
 impl MobileConnectClient {
-    pub fn new(config: &MobileConnectConfig, redirect_uri: RedirectUri, http: reqwest::Client) -> Self {
+    pub fn new(config: &MobileConnectSettings, redirect_uri: RedirectUri, http: reqwest::Client) -> Self {
         let issuer = config.api_base.as_str().trim_end_matches('/').to_owned();
         Self {
-            issuers: vec![format!("{issuer}/"), issuer],
+            id_token: Checker {
+                step: "Mobile Connect id_token",
+                issuers: vec![format!("{issuer}/"), issuer],
+                client_id: config.client_id.clone(),
+                hs256_secret: Some(config.client_secret.clone()),
+            },
             jwks: JwksCache::new(http.clone(), config.jwks_url.clone(), super::jwks::MOBILE_CONNECT),
             http,
             client_id: config.client_id.clone(),
@@ -86,37 +99,14 @@ impl MobileConnectClient {
             .http
             .post(self.token.clone())
             .header(reqwest::header::AUTHORIZATION, format!("Basic {basic}"))
-            .header(reqwest::header::ACCEPT, "application/json")
             .form(&[
                 ("grant_type", "authorization_code"),
                 ("redirect_uri", self.redirect_uri.as_str()),
                 ("code", code.secret()),
             ]);
         let (access, id_token) = request_tokens(STEP, request).await?.with_id_token(STEP)?;
-        self.check_id_token(&id_token, nonce).await?;
+        self.id_token.check(&self.jwks, &id_token, nonce).await?;
         Ok(access)
-    }
-
-    /// OIDC Core §3.1.3.7 (see [`id_token`]): the signature — HS256 with the client
-    /// secret, RS256/ES256 with the operator's JWKS key — then `iss`, `aud`/`azp`, `exp`,
-    /// `iat` and the `nonce` this verification was started with.
-    async fn check_id_token(&self, token: &str, nonce: &Nonce) -> Result<(), OperatorFailure> {
-        const STEP: &str = "Mobile Connect id_token";
-        let refused = |reason: String| OperatorFailure::Refused { step: STEP, reason };
-        let (alg, kid) = id_token::header(token).map_err(refused)?;
-        let key = match alg {
-            jsonwebtoken::Algorithm::HS256 => {
-                jsonwebtoken::DecodingKey::from_secret(self.client_secret.secret().as_bytes())
-            }
-            _ => self.jwks.key(alg, kid.as_deref()).await?,
-        };
-        let expected = Expected {
-            issuers: &self.issuers,
-            client_id: &self.client_id,
-            nonce: nonce.secret(),
-            now: jsonwebtoken::get_current_timestamp(),
-        };
-        id_token::validate(token, alg, &key, &expected).map_err(refused)
     }
 
     /// Step 3: is the SIM's number the one typed? Only its hash leaves the server.
@@ -126,7 +116,6 @@ impl MobileConnectClient {
             .http
             .post(self.premiuminfo.clone())
             .bearer_auth(token.secret())
-            .header(reqwest::header::ACCEPT, "application/json")
             .json(&body);
         let info: PremiumInfo = send_json("Mobile Connect premiuminfo", request).await?;
         Ok(info.device_msisdn_verified)
@@ -138,7 +127,7 @@ mod tests {
     use super::*;
 
     fn client() -> MobileConnectClient {
-        let config = MobileConnectConfig {
+        let config = MobileConnectSettings {
             api_base: Url::parse("https://mc.example/api").unwrap(),
             client_id: "client-1".into(),
             client_secret: Secret::new("s3cret"),
@@ -146,7 +135,7 @@ mod tests {
         };
         MobileConnectClient::new(
             &config,
-            RedirectUri::for_origin("https://app.example"),
+            RedirectUri::for_origin("https://app.example").unwrap(),
             reqwest::Client::new(),
         )
     }
@@ -176,7 +165,7 @@ mod tests {
             &jsonwebtoken::EncodingKey::from_secret(b"s3cret"),
         )
         .unwrap();
-        c.check_id_token(&token, &Nonce::new(nonce)).await
+        c.id_token.check(&c.jwks, &token, &Nonce::new(nonce)).await
     }
 
     #[tokio::test]
@@ -201,7 +190,7 @@ mod tests {
             .unwrap(),
         )
         .unwrap();
-        let err = c.check_id_token(&rs, &Nonce::new("n-1")).await.unwrap_err();
+        let err = c.id_token.check(&c.jwks, &rs, &Nonce::new("n-1")).await.unwrap_err();
         assert!(err.to_string().contains("MC_JWKS_URL"), "{err}");
     }
 }

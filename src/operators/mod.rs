@@ -6,6 +6,7 @@ pub mod app_jwt;
 pub mod camara;
 pub mod id_token;
 pub mod jwks;
+pub mod keys;
 pub mod mobile_connect;
 pub mod vonage;
 
@@ -15,9 +16,10 @@ use reqwest::{RequestBuilder, Response, StatusCode};
 use serde::de::DeserializeOwned;
 use url::Url;
 
-pub use camara::CamaraClient;
-pub use mobile_connect::MobileConnectClient;
-pub use vonage::VonageClient;
+pub use camara::{CamaraClient, CamaraSettings};
+pub use keys::SigningKey;
+pub use mobile_connect::{MobileConnectClient, MobileConnectSettings};
+pub use vonage::{VonageClient, VonageCredentials, VonageSettings};
 
 use crate::{phone::E164, support::redacted::redacted_newtype};
 
@@ -25,6 +27,32 @@ use crate::{phone::E164, support::redacted::redacted_newtype};
 /// The raw user input is never hashed.
 pub fn hash_number(number: &E164) -> String {
     crate::support::sha256_hex(number.as_str())
+}
+
+/// The body that names the number to an operator's `verify`: with `hashed`, only the
+/// SHA-256 of "+E.164" leaves the server.
+fn number_body(number: &E164, hashed: bool) -> serde_json::Value {
+    if hashed {
+        serde_json::json!({ "hashedPhoneNumber": hash_number(number) })
+    } else {
+        serde_json::json!({ "phoneNumber": number.as_str() })
+    }
+}
+
+/// The app's one redirect URI, `{APP_PUBLIC_URL}/callback`, for every protocol.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedirectUri(Url);
+
+impl RedirectUri {
+    /// `{origin}/callback`; `None` when `origin` is not a URL.
+    pub fn for_origin(origin: &str) -> Option<Self> {
+        Url::parse(&format!("{}/callback", origin.trim_end_matches('/')))
+            .ok()
+            .map(Self)
+    }
+    pub fn as_str(&self) -> &str {
+        self.0.as_str()
+    }
 }
 
 redacted_newtype!(
@@ -61,9 +89,16 @@ impl Nonce {
     }
 }
 
-/// The one HTTP client every operator client shares: timeouts, no redirects.
-pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
+/// The one HTTP client every operator client shares: timeouts, no redirects, JSON asked
+/// for on every request.
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT,
+        reqwest::header::HeaderValue::from_static("application/json"),
+    );
     reqwest::Client::builder()
+        .default_headers(headers)
         .connect_timeout(timeout.min(Duration::from_secs(5)))
         .timeout(timeout)
         // Shorter than any server's idle timeout (ours closes idle connections after
@@ -73,7 +108,6 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, String> {
         .redirect(reqwest::redirect::Policy::none())
         .user_agent(concat!("number-verify/", env!("CARGO_PKG_VERSION")))
         .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))
 }
 
 /// `path` under `base`, whether or not `base` ends in a slash.

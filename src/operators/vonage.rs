@@ -11,15 +11,31 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    app_jwt::{AppJwtSource, KeyError},
-    endpoint, hash_number, request_tokens, send_json, AccessToken, AppJwt, AuthCode, OperatorFailure, State,
+    app_jwt::AppJwtSource, endpoint, number_body, request_tokens, send_json, AccessToken, AppJwt, AuthCode,
+    OperatorFailure, RedirectUri, SigningKey, State,
 };
-use crate::{
-    config::{RedirectUri, VonageConfig},
-    phone::E164,
-};
+use crate::{phone::E164, support::redacted::Secret};
 
 pub const SCOPE: &str = "dpv:FraudPreventionAndDetection#number-verification-verify-read";
+
+/// How the app proves it is the Vonage application.
+#[derive(Debug, Clone)]
+pub enum VonageCredentials {
+    /// The app mints its own application JWT with this RSA private key.
+    PrivateKey(SigningKey),
+    /// A pre-made application JWT, used as is until `expires_at` (seconds since the epoch).
+    Jwt { jwt: Secret, expires_at: u64 },
+}
+
+/// A Vonage application: its API base, id and credentials.
+#[derive(Debug, Clone)]
+pub struct VonageSettings {
+    pub api_base: Url,
+    pub application_id: String,
+    pub credentials: VonageCredentials,
+    /// Send `hashedPhoneNumber` instead of `phoneNumber` to `verify`.
+    pub hashed: bool,
+}
 
 /// Vonage's Network APIs, as this app's registered application sees them.
 pub struct VonageClient {
@@ -50,16 +66,16 @@ struct VerifyResponse {
 }
 
 impl VonageClient {
-    pub fn new(config: &VonageConfig, redirect_uri: RedirectUri, http: reqwest::Client) -> Result<Self, KeyError> {
-        Ok(Self {
+    pub fn new(config: &VonageSettings, redirect_uri: RedirectUri, http: reqwest::Client) -> Self {
+        Self {
             http,
-            app_jwt: AppJwtSource::new(config)?,
+            app_jwt: AppJwtSource::new(config),
             redirect_uri,
             hashed: config.hashed,
             enablement: endpoint(&config.api_base, "v0.1/network-enablement"),
             token: endpoint(&config.api_base, "oauth2/token"),
             verify: endpoint(&config.api_base, "camara/number-verification/v031/verify"),
-        })
+        }
     }
 
     fn jwt(&self, step: &'static str) -> Result<AppJwt, OperatorFailure> {
@@ -78,7 +94,6 @@ impl VonageClient {
             .http
             .post(self.enablement.clone())
             .bearer_auth(self.jwt(STEP)?.secret())
-            .header(reqwest::header::ACCEPT, "application/json")
             .json(&body);
         let enablement: Enablement = send_json(STEP, request).await?;
         let auth_url = enablement
@@ -105,7 +120,6 @@ impl VonageClient {
             .http
             .post(self.token.clone())
             .bearer_auth(self.jwt(STEP)?.secret())
-            .header(reqwest::header::ACCEPT, "application/json")
             .form(&[
                 ("code", code.secret()),
                 ("redirect_uri", self.redirect_uri.as_str()),
@@ -117,16 +131,11 @@ impl VonageClient {
     /// Step 4: is the device on this number? With `hashed`, only the SHA-256 of
     /// "+E.164" is sent.
     pub async fn verify(&self, token: &AccessToken, number: &E164) -> Result<bool, OperatorFailure> {
-        let body = if self.hashed {
-            serde_json::json!({ "hashedPhoneNumber": hash_number(number) })
-        } else {
-            serde_json::json!({ "phoneNumber": number.as_str() })
-        };
+        let body = number_body(number, self.hashed);
         let request = self
             .http
             .post(self.verify.clone())
             .bearer_auth(token.secret())
-            .header(reqwest::header::ACCEPT, "application/json")
             .json(&body);
         let answer: VerifyResponse = send_json("CAMARA verify", request).await?;
         Ok(answer.device_phone_number_verified)
@@ -136,25 +145,21 @@ impl VonageClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{
-        config::{Secret, VonageCredentials},
-        sandbox_shared::credentials::VONAGE_PRIVATE_KEY,
-    };
+    use crate::sandbox_shared::credentials::VONAGE_PRIVATE_KEY;
 
     #[test]
     fn the_client_owns_its_endpoints() {
-        let config = VonageConfig {
+        let config = VonageSettings {
             api_base: Url::parse("https://vg.example").unwrap(),
             application_id: "app-1".into(),
-            credentials: VonageCredentials::PrivateKey(Secret::new(VONAGE_PRIVATE_KEY)),
+            credentials: VonageCredentials::PrivateKey(SigningKey::rsa_from_pem(VONAGE_PRIVATE_KEY).unwrap()),
             hashed: false,
         };
         let client = VonageClient::new(
             &config,
-            RedirectUri::for_origin("https://app.example"),
+            RedirectUri::for_origin("https://app.example").unwrap(),
             reqwest::Client::new(),
-        )
-        .unwrap();
+        );
         assert_eq!(client.enablement.as_str(), "https://vg.example/v0.1/network-enablement");
         assert_eq!(client.token.as_str(), "https://vg.example/oauth2/token");
         assert_eq!(

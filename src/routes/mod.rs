@@ -1,4 +1,5 @@
 //! The app's HTTP routes besides the page, one file per audience.
 
 pub mod callback;
+pub mod health;
 pub mod login;

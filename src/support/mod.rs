@@ -4,6 +4,7 @@
 
 pub mod redacted;
 pub mod ttl_map;
+pub mod urls;
 
 /// Seconds since the Unix epoch: JWT `iat`/`exp`/`nbf` and expiry checks.
 pub fn unix_now() -> u64 {

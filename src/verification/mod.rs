@@ -175,7 +175,7 @@ pub struct Verifier {
 impl Verifier {
     /// Builds the operator clients (one HTTP client, each operator's endpoints once) over
     /// `store`.
-    pub fn new(config: &Config, store: Store) -> Result<Self, String> {
+    pub fn new(config: &Config, store: Store) -> Result<Self, reqwest::Error> {
         let http = operators::http_client(config.operator_timeout)?;
         let redirect_uri = config.redirect_uri();
         let mobile_connect = config
@@ -185,14 +185,11 @@ impl Verifier {
         let vonage = config
             .vonage
             .as_ref()
-            .map(|vg| VonageClient::new(vg, redirect_uri.clone(), http.clone()))
-            .transpose()
-            .map_err(|e| e.to_string())?;
+            .map(|vg| VonageClient::new(vg, redirect_uri.clone(), http.clone()));
         let camara_standard = config
             .camara_standard
             .as_ref()
-            .map(|c| CamaraClient::new(c, redirect_uri.clone(), http.clone()))
-            .transpose()?;
+            .map(|c| CamaraClient::new(c, redirect_uri.clone(), http.clone()));
         Ok(Self {
             mobile_connect,
             vonage,
@@ -205,21 +202,17 @@ impl Verifier {
     /// Reads the standard CAMARA operator's discovery document, as start-up must: a
     /// failure names `CAMARA_ISSUER`. The virtual operator mounted in this process is
     /// read at its first use instead (it answers only once the server listens).
-    pub async fn discover_at_start_up(&self, config: &Config) -> Result<(), String> {
+    pub async fn discover_at_start_up(&self, config: &Config) -> Result<(), (String, OperatorFailure)> {
         let (Some(client), Some(standard)) = (&self.camara_standard, &config.camara_standard) else {
             return Ok(());
         };
         if standard.issuer_in_process {
             return Ok(());
         }
-        client.discover().await.map_err(|failure| {
-            format!(
-                "configuration error: CAMARA_ISSUER {}: OpenID discovery failed ({failure}); \
-                 check the issuer URL and that {}/.well-known/openid-configuration answers",
-                client.issuer(),
-                client.issuer().as_str().trim_end_matches('/')
-            )
-        })
+        client
+            .discover()
+            .await
+            .map_err(|failure| (client.issuer().to_string(), failure))
     }
 
     /// Reads the standard CAMARA operator's discovery document again every

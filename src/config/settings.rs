@@ -1,0 +1,144 @@
+//! Reading variables: one lookup that treats empty as unset, one kind of ranged number,
+//! and the flat value types (booleans, URLs, the Redis URL), each error naming its
+//! variable and never quoting a secret.
+
+use std::{ops::RangeInclusive, time::Duration};
+
+use url::Url;
+
+use super::ConfigError;
+use crate::support::{redacted::Secret, urls};
+
+/// The variables, from any source. An empty variable counts as unset: `.env` templates
+/// leave lines like `MC_CLIENT_ID=`.
+pub(super) struct Vars<'a> {
+    get: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// What a ranged number counts, for its error message.
+#[derive(Clone, Copy)]
+pub(super) enum Unit {
+    Milliseconds,
+    Whole,
+}
+
+/// A number setting: its bounds, its default and what it counts.
+pub(super) struct Ranged {
+    pub name: &'static str,
+    pub range: RangeInclusive<u64>,
+    pub default: u64,
+    pub unit: Unit,
+}
+
+impl<'a> Vars<'a> {
+    pub fn new(get: &'a dyn Fn(&str) -> Option<String>) -> Self {
+        Self { get }
+    }
+
+    pub fn get(&self, name: &str) -> Option<String> {
+        (self.get)(name).map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
+    }
+
+    pub fn is_set(&self, name: &str) -> bool {
+        self.get(name).is_some()
+    }
+
+    /// A set variable, or the error saying what to set it to.
+    pub fn required(&self, name: &'static str, what: &str) -> Result<String, ConfigError> {
+        self.get(name).ok_or_else(|| ConfigError::missing(name, what))
+    }
+
+    pub fn number(&self, setting: Ranged) -> Result<u64, ConfigError> {
+        let Some(value) = self.get(setting.name) else {
+            return Ok(setting.default);
+        };
+        match value.parse::<u64>() {
+            Ok(n) if setting.range.contains(&n) => Ok(n),
+            _ => {
+                let what = match setting.unit {
+                    Unit::Milliseconds => "a number of milliseconds",
+                    Unit::Whole => "a whole number",
+                };
+                Err(ConfigError::new(
+                    setting.name,
+                    format!(
+                        "“{value}” is not {what} between {} and {}",
+                        setting.range.start(),
+                        setting.range.end()
+                    ),
+                ))
+            }
+        }
+    }
+
+    pub fn millis(
+        &self,
+        name: &'static str,
+        range: RangeInclusive<u64>,
+        default: u64,
+    ) -> Result<Duration, ConfigError> {
+        self.number(Ranged {
+            name,
+            range,
+            default,
+            unit: Unit::Milliseconds,
+        })
+        .map(Duration::from_millis)
+    }
+
+    pub fn count(&self, name: &'static str, range: RangeInclusive<u64>, default: u64) -> Result<u64, ConfigError> {
+        self.number(Ranged {
+            name,
+            range,
+            default,
+            unit: Unit::Whole,
+        })
+    }
+
+    /// `true`/`false` (also 1/0, on/off, yes/no); unset is false.
+    pub fn flag(&self, name: &'static str) -> Result<bool, ConfigError> {
+        match self.get(name).map(|v| v.to_ascii_lowercase()).as_deref() {
+            None | Some("false" | "0" | "off" | "no") => Ok(false),
+            Some("true" | "1" | "on" | "yes") => Ok(true),
+            Some(other) => Err(ConfigError::new(name, format!("“{other}” is not true or false"))),
+        }
+    }
+
+    /// A URL the app sends credentials to: https, or http on loopback (see
+    /// [`urls::operator_url`]).
+    pub fn operator_url(&self, name: &'static str) -> Result<Option<Url>, ConfigError> {
+        self.get(name).map(|v| operator_url(name, &v)).transpose()
+    }
+}
+
+pub(super) fn operator_url(name: &'static str, value: &str) -> Result<Url, ConfigError> {
+    urls::operator_url(value).map_err(|reason| ConfigError::new(name, reason))
+}
+
+pub(super) fn base_url(name: &'static str, value: &str, origin_only: bool) -> Result<Url, ConfigError> {
+    urls::base_url(value, origin_only).map_err(|reason| ConfigError::new(name, reason))
+}
+
+/// `REDIS_URL`: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. The
+/// error never repeats the value: it may hold a password.
+pub(super) fn redis_url(value: &str) -> Result<Secret, ConfigError> {
+    match Url::parse(value) {
+        Ok(url) if matches!(url.scheme(), "redis" | "rediss") && url.host_str().is_some() => Ok(Secret::new(value)),
+        _ => Err(ConfigError::new(
+            "REDIS_URL",
+            "is not a Redis URL like redis://127.0.0.1:6379/0 (or rediss:// for TLS)".into(),
+        )),
+    }
+}
+
+/// `REDIS_PREFIX`: the start of every key this app writes.
+pub(super) fn redis_prefix(vars: &Vars) -> Result<String, ConfigError> {
+    match vars.get("REDIS_PREFIX") {
+        None => Ok("nv:".to_owned()),
+        Some(v) if v.len() <= 64 && v.chars().all(|c| c.is_ascii_graphic()) => Ok(v),
+        Some(_) => Err(ConfigError::new(
+            "REDIS_PREFIX",
+            "must be at most 64 visible ASCII characters, e.g. nv:".into(),
+        )),
+    }
+}

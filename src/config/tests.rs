@@ -1,0 +1,562 @@
+//! Configuration from variables: every bad one named, the sandbox never a fallback.
+
+use super::*;
+use crate::operators::VonageCredentials;
+use crate::sandbox_shared::credentials::{
+    MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID, VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY,
+};
+use crate::support::unix_now;
+
+#[test]
+fn defaults_run_everything_against_the_sandbox() {
+    let c = Config::from_pairs(&[]).unwrap();
+    assert_eq!(c.sandbox, SandboxMode::Mounted);
+    assert_eq!(c.public_url, "http://127.0.0.1:3000");
+    assert_eq!(c.redirect_uri().as_str(), "http://127.0.0.1:3000/callback");
+    let mc = c.mobile_connect.unwrap();
+    assert_eq!(mc.api_base.as_str(), "http://127.0.0.1:3000/sandbox");
+    assert_eq!(mc.client_id, SANDBOX_MC_CLIENT_ID);
+    let vg = c.vonage.unwrap();
+    assert_eq!(vg.api_base.as_str(), "http://127.0.0.1:3000/sandbox");
+    assert!(!vg.hashed);
+    assert_eq!(c.operator_timeout, Duration::from_secs(10));
+    assert_eq!(c.sandbox_default_sim.as_str(), "+99012345678");
+}
+
+#[test]
+fn live_credentials_turn_the_sandbox_off() {
+    let c = Config::from_pairs(&[
+        ("APP_PUBLIC_URL", "https://verify.example.com/"),
+        ("MC_API_BASE", "https://mc.example.net/api/"),
+        ("MC_CLIENT_ID", "id"),
+        ("MC_CLIENT_SECRET", "s3cret"),
+    ])
+    .unwrap();
+    assert_eq!(c.sandbox, SandboxMode::Off);
+    assert!(c.vonage.is_none());
+    assert_eq!(c.public_url, "https://verify.example.com");
+    assert_eq!(
+        c.mobile_connect.as_ref().unwrap().api_base.as_str(),
+        "https://mc.example.net/api"
+    );
+    assert!(
+        !format!("{c:?}").contains("s3cret"),
+        "secrets never appear in Debug output"
+    );
+}
+
+#[test]
+fn each_bad_variable_is_named() {
+    let cases: &[(&[(&str, &str)], &str)] = &[
+        (&[("LEPTOS_SITE_ADDR", "localhost")], "LEPTOS_SITE_ADDR"),
+        (&[("APP_PUBLIC_URL", "verify.example.com")], "APP_PUBLIC_URL"),
+        (&[("APP_PUBLIC_URL", "https://x.example/app")], "APP_PUBLIC_URL"),
+        (&[("SANDBOX", "maybe")], "SANDBOX"),
+        (&[("SANDBOX", "off")], "SANDBOX"),
+        (&[("SANDBOX", "only")], "SANDBOX_REDIRECT_URIS"),
+        (
+            &[("SANDBOX", "only"), ("SANDBOX_REDIRECT_URIS", "not a url")],
+            "SANDBOX_REDIRECT_URIS",
+        ),
+        (&[("SANDBOX_DEFAULT_SIM", "12")], "SANDBOX_DEFAULT_SIM"),
+        (&[("OPERATOR_TIMEOUT_MS", "soon")], "OPERATOR_TIMEOUT_MS"),
+        (&[("OPERATOR_TIMEOUT_MS", "0")], "OPERATOR_TIMEOUT_MS"),
+        (&[("CAMARA_HASHED", "perhaps")], "CAMARA_HASHED"),
+        (&[("RATE_LIMIT_PER_MINUTE", "0")], "RATE_LIMIT_PER_MINUTE"),
+        (&[("RATE_LIMIT_PER_MINUTE", "lots")], "RATE_LIMIT_PER_MINUTE"),
+        (&[("MAX_PENDING_PER_CLIENT", "0")], "MAX_PENDING_PER_CLIENT"),
+        (&[("MAX_PENDING", "many")], "MAX_PENDING"),
+        (&[("TRUST_PROXY", "sometimes")], "TRUST_PROXY"),
+        (&[("REDIS_URL", "localhost:6379")], "REDIS_URL"),
+        (&[("REDIS_URL", "http://127.0.0.1:6379")], "REDIS_URL"),
+        (&[("REDIS_PREFIX", "has space")], "REDIS_PREFIX"),
+        (&[("SHUTDOWN_GRACE_MS", "soon")], "SHUTDOWN_GRACE_MS"),
+        (&[("MC_CLIENT_ID", "id")], "MC_API_BASE"),
+        (
+            &[("MC_API_BASE", "https://x.example"), ("MC_CLIENT_ID", "id")],
+            "MC_CLIENT_SECRET",
+        ),
+        (
+            &[
+                ("MC_API_BASE", "ftp://x.example"),
+                ("MC_CLIENT_ID", "i"),
+                ("MC_CLIENT_SECRET", "s"),
+            ],
+            "MC_API_BASE",
+        ),
+        (&[("VONAGE_API_BASE", "https://x.example")], "VONAGE_APPLICATION_ID"),
+        (
+            &[("VONAGE_API_BASE", "https://x.example"), ("VONAGE_APPLICATION_ID", "a")],
+            "VONAGE_PRIVATE_KEY",
+        ),
+        (
+            &[
+                ("VONAGE_API_BASE", "https://x.example"),
+                ("VONAGE_APPLICATION_ID", "a"),
+                ("VONAGE_PRIVATE_KEY", "/nonexistent/key.pem"),
+            ],
+            "VONAGE_PRIVATE_KEY",
+        ),
+        (
+            &[
+                ("VONAGE_API_BASE", "https://x.example"),
+                ("VONAGE_APPLICATION_ID", "a"),
+                (
+                    "VONAGE_PRIVATE_KEY",
+                    concat!(
+                        "-----BEGIN ",
+                        "PRIVATE KEY-----\\nnot a key\\n-----END ",
+                        "PRIVATE KEY-----"
+                    ),
+                ),
+            ],
+            "VONAGE_PRIVATE_KEY",
+        ),
+    ];
+    for (vars, expected) in cases {
+        let err = Config::from_pairs(vars).expect_err(&format!("{vars:?} must be refused"));
+        assert_eq!(err.variable, *expected, "{vars:?}: {err}");
+        assert!(err.to_string().contains(expected));
+    }
+}
+
+#[test]
+fn private_key_may_be_a_path_or_the_pem() {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
+    for key in [path.to_owned(), SANDBOX_VONAGE_PRIVATE_KEY.replace('\n', "\\n")] {
+        let c = Config::from_pairs(&[
+            ("VONAGE_API_BASE", "https://x.example"),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_PRIVATE_KEY", &key),
+            ("CAMARA_HASHED", "true"),
+        ])
+        .unwrap();
+        let vg = c.vonage.unwrap();
+        assert!(vg.hashed);
+        // Parsed once into a key that signs what the registered public key verifies.
+        let VonageCredentials::PrivateKey(k) = &vg.credentials else {
+            panic!("VONAGE_PRIVATE_KEY gives a private key");
+        };
+        let token = k.sign(&k.header(), &serde_json::json!({ "sub": "x" })).unwrap();
+        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+        validation.required_spec_claims.clear();
+        let public = jsonwebtoken::DecodingKey::from_rsa_pem(credentials::VONAGE_PUBLIC_KEY.as_bytes()).unwrap();
+        assert!(jsonwebtoken::decode::<serde_json::Value>(&token, &public, &validation).is_ok());
+    }
+}
+
+mod sandbox_modes {
+    use super::*;
+
+    #[test]
+    fn only_runs_the_virtual_operator_for_the_given_redirect_uris() {
+        let c = Config::from_pairs(&[
+            ("SANDBOX", "only"),
+            ("APP_PUBLIC_URL", "http://127.0.0.1:4000"),
+            (
+                "SANDBOX_REDIRECT_URIS",
+                "http://127.0.0.1:3000/callback, http://app.example/callback",
+            ),
+            // Ignored alone: the virtual operator calls no operator.
+            ("MC_CLIENT_ID", "id"),
+        ])
+        .unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Only);
+        assert_eq!(
+            c.sandbox_redirect_uris,
+            ["http://127.0.0.1:3000/callback", "http://app.example/callback"]
+        );
+        assert_eq!(c.sandbox_public_base(), "http://127.0.0.1:4000/sandbox");
+        assert!(c.mobile_connect.is_none() && c.vonage.is_none());
+    }
+
+    const KEY: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
+
+    /// Each protocol is decided on its own: the sandbox backs only the one with no live
+    /// configuration, and says so.
+    #[test]
+    fn on_with_live_vonage_backs_only_mobile_connect_with_the_mounted_operator() {
+        let c = Config::from_pairs(&[
+            ("SANDBOX", "on"),
+            ("VONAGE_API_BASE", "https://vg.example"),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_PRIVATE_KEY", KEY),
+        ])
+        .unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Mounted);
+        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Protocol::Camara), Some(Backing::Live));
+        assert!(c.sandbox_backed(Protocol::MobileConnect) && !c.sandbox_backed(Protocol::Camara));
+        assert_eq!(
+            c.mobile_connect.as_ref().unwrap().api_base.as_str(),
+            "http://127.0.0.1:3000/sandbox"
+        );
+        assert_eq!(c.vonage.as_ref().unwrap().api_base.as_str(), "https://vg.example/");
+    }
+
+    /// A protocol with some live configuration is live: nothing missing is borrowed from
+    /// the mounted virtual operator (its base URL used to stand in for MC_API_BASE).
+    #[test]
+    fn partial_live_configuration_is_refused_not_completed_by_the_sandbox() {
+        let err = Config::from_pairs(&[
+            ("SANDBOX", "on"),
+            ("MC_CLIENT_ID", "live-id"),
+            ("MC_CLIENT_SECRET", "live-secret"),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "MC_API_BASE", "{err}");
+        let err = Config::from_pairs(&[
+            ("SANDBOX", "on"),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_PRIVATE_KEY", KEY),
+        ])
+        .unwrap_err();
+        assert_eq!(err.variable, "VONAGE_API_BASE", "{err}");
+    }
+
+    #[test]
+    fn auto_mounts_the_virtual_operator_only_on_a_loopback_http_url() {
+        for public in [
+            "http://127.0.0.1:3000",
+            "http://127.8.9.10:3000",
+            "http://[::1]:3000",
+            "http://localhost:3000",
+            "http://LOCALHOST",
+        ] {
+            for sandbox in [None, Some("auto"), Some("AUTO")] {
+                let mut vars = vec![("APP_PUBLIC_URL", public)];
+                vars.extend(sandbox.map(|s| ("SANDBOX", s)));
+                let c = Config::from_pairs(&vars).unwrap_or_else(|e| panic!("{public} {sandbox:?}: {e}"));
+                assert_eq!(c.sandbox, SandboxMode::Mounted, "{public}");
+                assert!(c.sandbox_backed(Protocol::MobileConnect) && c.sandbox_backed(Protocol::Camara));
+            }
+        }
+        // The default APP_PUBLIC_URL follows LEPTOS_SITE_ADDR: loopback unless told otherwise.
+        assert_eq!(Config::from_pairs(&[]).unwrap().sandbox, SandboxMode::Mounted);
+    }
+
+    /// A deployment whose secrets failed to load stops, naming what to set, instead of
+    /// "verifying" any number through the virtual operator.
+    #[test]
+    fn auto_without_credentials_off_loopback_refuses_to_start() {
+        let cases: &[&[(&str, &str)]] = &[
+            &[("APP_PUBLIC_URL", "https://verify.example.com")],
+            &[("APP_PUBLIC_URL", "http://verify.example.com")],
+            &[("APP_PUBLIC_URL", "https://127.0.0.1:3000"), ("SANDBOX", "auto")],
+            &[("APP_PUBLIC_URL", "http://192.168.1.20:3000")],
+            &[("APP_PUBLIC_URL", "http://localhost.example.com")],
+            // Listening on every interface, with no public URL given: reachable from outside.
+            &[("LEPTOS_SITE_ADDR", "0.0.0.0:3000")],
+        ];
+        for vars in cases {
+            let err = Config::from_pairs(vars).expect_err(&format!("{vars:?} must not run the sandbox"));
+            assert_eq!(err.variable, "SANDBOX", "{vars:?}: {err}");
+            let text = err.to_string();
+            for name in [
+                "MC_API_BASE",
+                "MC_CLIENT_ID",
+                "MC_CLIENT_SECRET",
+                "VONAGE_API_BASE",
+                "VONAGE_APPLICATION_ID",
+                "VONAGE_PRIVATE_KEY",
+                "SANDBOX=on",
+                "loopback",
+            ] {
+                assert!(text.contains(name), "{vars:?}: {text} lacks {name}");
+            }
+        }
+    }
+
+    /// `SANDBOX=on` is a deliberate test deployment: mounted on any address, every
+    /// protocol without live configuration backed by it.
+    #[test]
+    fn on_mounts_the_virtual_operator_on_a_public_url_when_asked() {
+        let c = Config::from_pairs(&[("SANDBOX", "on"), ("APP_PUBLIC_URL", "https://test.example.com")]).unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Mounted);
+        assert_eq!(
+            c.mobile_connect.as_ref().unwrap().api_base.as_str(),
+            "https://test.example.com/sandbox"
+        );
+        assert_eq!(c.backing(Protocol::Camara), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::VirtualOperator));
+    }
+
+    #[test]
+    fn live_credentials_are_live_and_an_unconfigured_protocol_is_not_offered() {
+        let c = Config::from_pairs(&[
+            ("APP_PUBLIC_URL", "https://verify.example.com"),
+            ("MC_API_BASE", "https://mc.example.net"),
+            ("MC_CLIENT_ID", "live-id"),
+            ("MC_CLIENT_SECRET", "live-secret"),
+        ])
+        .unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Off);
+        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::Live));
+        assert_eq!(c.backing(Protocol::Camara), None);
+        assert!(!c.sandbox_backed(Protocol::MobileConnect) && !c.sandbox_backed(Protocol::Camara));
+    }
+
+    /// A virtual operator in another process (`SANDBOX=only`), reached with its published
+    /// credentials, is still the virtual operator: its results are test results.
+    #[test]
+    fn the_published_test_credentials_mark_a_remote_virtual_operator() {
+        let c = Config::from_pairs(&[
+            ("MC_API_BASE", "http://127.0.0.1:4000/sandbox"),
+            ("MC_CLIENT_ID", credentials::MC_CLIENT_ID),
+            ("MC_CLIENT_SECRET", credentials::MC_CLIENT_SECRET),
+            ("VONAGE_API_BASE", "http://127.0.0.1:4000/sandbox"),
+            ("VONAGE_APPLICATION_ID", credentials::VONAGE_APPLICATION_ID),
+            ("VONAGE_PRIVATE_KEY", KEY),
+        ])
+        .unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Off);
+        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Protocol::Camara), Some(Backing::VirtualOperator));
+    }
+
+    /// Secrets and tokens go to the operator base URLs: https, or http only on loopback.
+    #[test]
+    fn live_operator_urls_must_be_https_except_on_loopback() {
+        let mc = |base: &str| {
+            let map: std::collections::HashMap<&str, &str> = [
+                ("MC_API_BASE", base),
+                ("MC_CLIENT_ID", "id"),
+                ("MC_CLIENT_SECRET", "s3cret"),
+            ]
+            .into();
+            Config::from_lookup(|k| map.get(k).map(|v| v.to_string()))
+        };
+        let vg = |base: &str| {
+            let map: std::collections::HashMap<&str, &str> = [
+                ("VONAGE_API_BASE", base),
+                ("VONAGE_APPLICATION_ID", "app"),
+                ("VONAGE_PRIVATE_KEY", KEY),
+            ]
+            .into();
+            Config::from_lookup(|k| map.get(k).map(|v| v.to_string()))
+        };
+        for bad in [
+            "http://operator.example",
+            "http://operator.example/api",
+            "http://10.0.0.5:8080",
+            "http://localhost.operator.example",
+            "https://user:pass@operator.example",
+        ] {
+            let err = mc(bad).expect_err(bad);
+            assert_eq!(err.variable, "MC_API_BASE", "{bad}: {err}");
+            assert!(!err.to_string().contains("pass@"), "{err}");
+            let err = vg(bad).expect_err(bad);
+            assert_eq!(err.variable, "VONAGE_API_BASE", "{bad}: {err}");
+        }
+        let err = mc("http://operator.example").unwrap_err();
+        assert!(err.to_string().contains("https://"), "{err}");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        for good in [
+            "https://operator.example/api",
+            "http://127.0.0.1:9000/sandbox",
+            "http://[::1]:9000",
+            "http://localhost:9000",
+        ] {
+            assert!(mc(good).is_ok(), "{good}: {:?}", mc(good).err());
+            assert!(vg(good).is_ok(), "{good}: {:?}", vg(good).err());
+        }
+    }
+}
+
+// id_token keys and VONAGE_JWT expiry (issue 10, items 5 and 8).
+mod operator_tokens {
+    use super::*;
+
+    /// An unsigned JWT with these claims: the expiry check reads claims only.
+    fn jwt(claims: serde_json::Value) -> String {
+        use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
+        format!(
+            "{}.{}.c2ln",
+            URL_SAFE_NO_PAD.encode(r#"{"alg":"RS256","typ":"JWT"}"#),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        )
+    }
+
+    fn vonage_with(token: &str) -> Result<Config, ConfigError> {
+        Config::from_pairs(&[
+            ("VONAGE_API_BASE", "https://api.example.com"),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_JWT", token),
+        ])
+    }
+
+    #[cfg(feature = "sandbox")]
+    #[test]
+    fn the_mounted_virtual_operator_is_the_default_jwks() {
+        let mc = Config::from_pairs(&[]).unwrap().mobile_connect.unwrap();
+        assert_eq!(
+            mc.jwks_url.unwrap().as_str(),
+            "http://127.0.0.1:3000/sandbox/.well-known/jwks.json"
+        );
+        let mc = Config::from_pairs(&[("MC_JWKS_URL", "http://localhost:9/keys")])
+            .unwrap()
+            .mobile_connect
+            .unwrap();
+        assert_eq!(mc.jwks_url.unwrap().as_str(), "http://localhost:9/keys");
+    }
+
+    #[test]
+    fn mc_jwks_url_is_optional_for_a_live_operator_and_must_be_https() {
+        let live = [
+            ("MC_API_BASE", "https://mc.example"),
+            ("MC_CLIENT_ID", "id"),
+            ("MC_CLIENT_SECRET", "s"),
+        ];
+        assert_eq!(
+            Config::from_pairs(&live).unwrap().mobile_connect.unwrap().jwks_url,
+            None
+        );
+        let with = |url: &'static str| {
+            let mut vars = live.to_vec();
+            vars.push(("MC_JWKS_URL", url));
+            Config::from_pairs(&vars)
+        };
+        let mc = with("https://mc.example/jwks").unwrap().mobile_connect.unwrap();
+        assert_eq!(mc.jwks_url.unwrap().as_str(), "https://mc.example/jwks");
+        for bad in ["http://mc.example/jwks", "not a url", "ftp://mc.example/jwks"] {
+            assert_eq!(with(bad).unwrap_err().variable, "MC_JWKS_URL", "{bad}");
+        }
+    }
+
+    #[test]
+    fn vonage_jwt_must_live_five_more_minutes() {
+        let now = unix_now();
+        let ok = jwt(serde_json::json!({"iat": now, "exp": now + 3600}));
+        assert!(matches!(
+            vonage_with(&ok).unwrap().vonage.unwrap().credentials,
+            VonageCredentials::Jwt { ref jwt, .. } if jwt.secret() == ok
+        ));
+        let cases = [
+            (jwt(serde_json::json!({"exp": now - 10})), "expired"),
+            (jwt(serde_json::json!({"exp": now + 299})), "less than 5 minutes"),
+            // No exp: Vonage's 15 minutes after iat.
+            (jwt(serde_json::json!({"iat": now - 900})), "expired"),
+            (jwt(serde_json::json!({"iat": now - 700})), "less than 5 minutes"),
+            (jwt(serde_json::json!({"sub": "x"})), "neither exp nor iat"),
+            (jwt(serde_json::json!({"exp": "soon"})), "not a number"),
+            ("abc.def".to_owned(), "not a JWT"),
+            ("a.!!!.c".to_owned(), "not a JWT"),
+        ];
+        for (token, reason) in cases {
+            let err = vonage_with(&token).unwrap_err();
+            assert_eq!(err.variable, "VONAGE_JWT", "{err}");
+            assert!(err.reason.contains(reason), "{reason}: {err}");
+            assert!(!err.to_string().contains(&token), "the token is never repeated");
+        }
+        assert!(vonage_with(&jwt(serde_json::json!({"iat": now - 500}))).is_ok());
+    }
+}
+
+mod camara_profiles {
+    use super::*;
+
+    const CLIENT_KEY: &str = include_str!("../../sandbox-keys/camara-client-private.pem");
+    const RSA_KEY: &str = include_str!("../../sandbox-keys/vonage-sandbox-private.pem");
+
+    fn live_standard() -> Vec<(&'static str, &'static str)> {
+        vec![
+            ("CAMARA_ISSUER", "https://op.example/oidc"),
+            ("CAMARA_API_ROOT", "https://api.op.example"),
+            ("CAMARA_CLIENT_ID", "client-1"),
+            ("CAMARA_CLIENT_KEY", CLIENT_KEY),
+            ("CAMARA_CLIENT_KEY_ID", "kid-1"),
+        ]
+    }
+
+    #[test]
+    fn the_sandbox_offers_both_profiles_and_camara_means_vonage_by_default() {
+        let c = Config::from_pairs(&[]).unwrap();
+        assert_eq!(c.camara_profile, CamaraProfile::Vonage);
+        assert_eq!(c.resolve(Protocol::Camara), Protocol::Camara);
+        let standard = c.camara_standard.as_ref().unwrap();
+        assert_eq!(standard.issuer.as_str(), "http://127.0.0.1:3000/sandbox/camara/v2");
+        assert_eq!(standard.api_root.as_str(), "http://127.0.0.1:3000/sandbox/camara/v2");
+        assert_eq!(standard.client_id, credentials::CAMARA_CLIENT_ID);
+        assert_eq!(standard.client_key.alg(), jsonwebtoken::Algorithm::ES256);
+        assert!(standard.issuer_in_process, "the mounted operator is read at first use");
+        assert_eq!(c.backing(Protocol::CamaraStandard), Some(Backing::VirtualOperator));
+
+        let c = Config::from_pairs(&[("CAMARA_PROFILE", "standard"), ("CAMARA_HASHED", "true")]).unwrap();
+        assert_eq!(c.camara_profile, CamaraProfile::Standard);
+        assert_eq!(c.resolve(Protocol::Camara), Protocol::CamaraStandard);
+        assert!(c.camara_standard.unwrap().hashed);
+    }
+
+    #[test]
+    fn a_live_standard_operator_turns_the_sandbox_off_and_is_what_camara_means() {
+        let c = Config::from_pairs(&live_standard()).unwrap();
+        assert_eq!(c.sandbox, SandboxMode::Off);
+        assert!(c.mobile_connect.is_none() && c.vonage.is_none());
+        assert_eq!(c.camara_profile, CamaraProfile::Standard, "the only CAMARA configured");
+        let standard = c.camara_standard.as_ref().unwrap();
+        assert!(!standard.issuer_in_process);
+        assert_eq!(c.backing(Protocol::Camara), Some(Backing::Live));
+        // An RSA key signs RS256 assertions.
+        let mut vars = live_standard();
+        vars[3] = ("CAMARA_CLIENT_KEY", RSA_KEY);
+        assert_eq!(
+            Config::from_pairs(&vars)
+                .unwrap()
+                .camara_standard
+                .unwrap()
+                .client_key
+                .alg(),
+            jsonwebtoken::Algorithm::RS256
+        );
+    }
+
+    #[test]
+    fn each_missing_or_bad_camara_variable_is_named() {
+        for missing in 0..5 {
+            let mut vars = live_standard();
+            let (name, _) = vars.remove(missing);
+            let err = Config::from_pairs(&vars).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
+        }
+        let cases: [(&str, &str, &str); 4] = [
+            ("CAMARA_ISSUER", "http://op.example/oidc", "https://"),
+            ("CAMARA_API_ROOT", "not a url", "not a URL"),
+            (
+                "CAMARA_CLIENT_KEY",
+                "-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----",
+                "P-256",
+            ),
+            ("CAMARA_CLIENT_KEY", "/nonexistent/key.pem", "cannot read"),
+        ];
+        for (name, value, says) in cases {
+            let mut vars = live_standard();
+            vars.retain(|(n, _)| *n != name);
+            vars.push((name, value));
+            let err = Config::from_pairs(&vars).unwrap_err();
+            assert_eq!(err.variable, name, "{err}");
+            assert!(err.to_string().contains(says), "{err}");
+        }
+    }
+
+    #[test]
+    fn camara_profile_must_name_a_configured_profile() {
+        let err = Config::from_pairs(&[("CAMARA_PROFILE", "camara2")]).unwrap_err();
+        assert_eq!(err.variable, "CAMARA_PROFILE");
+        let vonage_only = [
+            ("VONAGE_API_BASE", "https://vg.example"),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_PRIVATE_KEY", RSA_KEY),
+            ("CAMARA_PROFILE", "standard"),
+        ];
+        let err = Config::from_pairs(&vonage_only).unwrap_err();
+        assert_eq!(err.variable, "CAMARA_PROFILE");
+        assert!(err.to_string().contains("CAMARA_ISSUER"), "{err}");
+        let mut both = live_standard();
+        both.extend_from_slice(&vonage_only[..3]);
+        assert_eq!(
+            Config::from_pairs(&both).unwrap().camara_profile,
+            CamaraProfile::Vonage,
+            "the default"
+        );
+    }
+}

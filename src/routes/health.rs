@@ -1,0 +1,31 @@
+//! `GET /healthz`: whether this instance can keep a person's flow.
+
+use axum::{
+    extract::State,
+    http::{header, StatusCode},
+    response::{IntoResponse, Response},
+};
+
+use crate::state::AppState;
+
+/// `200 ok`: what the virtual operator alone answers, and the app while its store does.
+pub async fn healthz() -> impl IntoResponse {
+    ([(header::CACHE_CONTROL, "no-store")], "ok\n")
+}
+
+/// `/healthz` of the app: `200 ok` while its store answers, else `503` with the reason,
+/// so a load balancer stops sending people to an instance that cannot keep their flow.
+pub async fn app_health(State(state): State<AppState>) -> Response {
+    match state.verifier.health().await {
+        Ok(()) => healthz().await.into_response(),
+        Err(e) => {
+            tracing::warn!(reason = %e, "health check: the store does not answer");
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                [(header::CACHE_CONTROL, "no-store")],
+                format!("{e}\n"),
+            )
+                .into_response()
+        }
+    }
+}

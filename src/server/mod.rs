@@ -1,0 +1,12 @@
+//! The HTTP server: the router and its layers (`router`), the edge every request passes
+//! (`edge`), the accept loop (`serve`), and the wiring of the virtual operator.
+
+pub mod edge;
+pub mod router;
+pub mod serve;
+#[cfg(feature = "sandbox")]
+pub mod virtual_operator;
+
+pub use edge::BODY_LIMIT;
+pub use router::router;
+pub use serve::{serve, serve_with_timeout, DEFAULT_REQUEST_TIMEOUT};

@@ -1,0 +1,209 @@
+//! Start-up: configuration → state → router → a bound listener → serving until stopped.
+//! `main.rs` and every in-process test start the app here, the same way.
+
+use std::{future::Future, net::SocketAddr, time::Duration};
+
+use axum::Router;
+use leptos::config::{get_configuration, LeptosOptions};
+use tokio::net::TcpListener;
+
+use crate::{
+    config::{Backing, Config, ConfigError, SandboxMode},
+    protocol::Protocol,
+    server::{router, serve_with_timeout},
+    state::AppState,
+    support::urls::is_loopback_http,
+    verification::{store::StoreError, PENDING_TTL},
+};
+
+/// Why the server did not start. Each knows its exit code: 2 for what the configuration
+/// must fix, 1 for what the machine must (a port taken, say).
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("configuration error: Leptos settings: {0}")]
+    Leptos(String),
+    #[error("configuration error: REDIS_URL does not lead to a working Redis: {0}")]
+    Redis(StoreError),
+    #[error("configuration error: REDIS_URL: cannot read the session key: {0}")]
+    SessionKey(StoreError),
+    #[error("configuration error: {0}")]
+    Sessions(String),
+    #[error(
+        "configuration error: CAMARA_ISSUER {issuer}: OpenID discovery failed ({failure}); \
+         check the issuer URL and that {}/.well-known/openid-configuration answers",
+        issuer.trim_end_matches('/')
+    )]
+    Discovery { issuer: String, failure: String },
+    #[error("cannot build the HTTP client: {0}")]
+    HttpClient(#[from] reqwest::Error),
+    #[error("cannot listen on {addr} (LEPTOS_SITE_ADDR): {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+}
+
+impl StartupError {
+    pub fn exit_code(&self) -> u8 {
+        match self {
+            StartupError::Bind { .. } | StartupError::HttpClient(_) => 1,
+            _ => 2,
+        }
+    }
+}
+
+/// The app (or, with `SANDBOX=only`, the virtual operator alone), bound and ready to serve.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    request_timeout: Duration,
+    shutdown_grace: Duration,
+}
+
+impl Application {
+    /// What `main` runs: the Leptos settings from `Cargo.toml` and the environment,
+    /// listening on `LEPTOS_SITE_ADDR`.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let mut leptos_options = get_configuration(None)
+            .map_err(|e| StartupError::Leptos(e.to_string()))?
+            .leptos_options;
+        leptos_options.site_addr = config.site_addr;
+        let listener = TcpListener::bind(config.site_addr)
+            .await
+            .map_err(|source| StartupError::Bind {
+                addr: config.site_addr,
+                source,
+            })?;
+        Self::build_on(listener, config, leptos_options, PENDING_TTL).await
+    }
+
+    /// On a listener bound beforehand, with these Leptos settings and this lifetime for
+    /// pending verifications (tests use a short one).
+    pub async fn build_on(
+        listener: TcpListener,
+        config: Config,
+        leptos_options: LeptosOptions,
+        pending_ttl: Duration,
+    ) -> Result<Self, StartupError> {
+        log_operators(&config);
+        let (request_timeout, shutdown_grace) = (config.request_timeout, config.shutdown_grace);
+        tracing::info!(
+            addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            public_url = %config.public_url,
+            sandbox = ?config.sandbox,
+            store = if config.redis_url.is_some() { "redis" } else { "memory" },
+            "Number Verify listening"
+        );
+        let router = match config.sandbox {
+            #[cfg(feature = "sandbox")]
+            SandboxMode::Only => crate::server::virtual_operator::router(&config),
+            _ => router(AppState::with_pending_ttl(config, leptos_options, pending_ttl).await?),
+        };
+        Ok(Self {
+            listener,
+            router,
+            request_timeout,
+            shutdown_grace,
+        })
+    }
+
+    pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Serves until `shutdown` resolves, then lets the requests in flight finish.
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        serve_with_timeout(self.listener, self.router, shutdown, self.request_timeout).await
+    }
+
+    /// Serves until SIGTERM or SIGINT, then drains: no new connections, requests in flight
+    /// finish within `SHUTDOWN_GRACE_MS`.
+    pub async fn run_until_signal(self) -> std::io::Result<()> {
+        let grace = self.shutdown_grace;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let mut server = tokio::spawn(self.run_until_stopped(async {
+            let _ = stopped.await;
+        }));
+        tokio::select! {
+            ended = &mut server => return joined(ended),
+            signal = shutdown_signal() => {
+                tracing::info!(%signal, grace_ms = grace.as_millis() as u64, "draining: no new connections");
+                let _ = stop.send(());
+            }
+        }
+        match tokio::time::timeout(grace, &mut server).await {
+            Ok(ended) => joined(ended),
+            Err(_) => {
+                tracing::warn!("SHUTDOWN_GRACE_MS passed with requests still in flight; stopping now");
+                server.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+fn joined(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {
+    ended.map_err(std::io::Error::other)?
+}
+
+/// The first of SIGTERM (what containers and systemd send) and SIGINT (Ctrl-C).
+async fn shutdown_signal() -> &'static str {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = match signal(SignalKind::terminate()) {
+        Ok(term) => term,
+        Err(e) => {
+            tracing::warn!("cannot listen for SIGTERM ({e}); Ctrl-C only");
+            let _ = tokio::signal::ctrl_c().await;
+            return "SIGINT";
+        }
+    };
+    tokio::select! {
+        _ = term.recv() => "SIGTERM",
+        _ = tokio::signal::ctrl_c() => "SIGINT",
+    }
+}
+
+/// One start-up line per protocol saying who answers it (origins only, never a
+/// credential), and a warning when the virtual operator answers on a public address.
+fn log_operators(config: &Config) {
+    if config.sandbox == SandboxMode::Only {
+        tracing::info!(
+            public_base = %config.sandbox_public_base(),
+            "this process is the virtual operator alone (SANDBOX=only)"
+        );
+        return;
+    }
+    let bases = [
+        (
+            Protocol::MobileConnect,
+            config.mobile_connect.as_ref().map(|c| &c.api_base),
+        ),
+        (Protocol::Camara, config.vonage.as_ref().map(|c| &c.api_base)),
+        (
+            Protocol::CamaraStandard,
+            config.camara_standard.as_ref().map(|c| &c.issuer),
+        ),
+    ];
+    for (protocol, base) in bases {
+        let operator = match config.backing(protocol) {
+            None => "none (not offered)",
+            Some(Backing::Live) => "live operator",
+            Some(Backing::VirtualOperator) => "virtual operator (test results)",
+        };
+        let origin = base.map(|b| b.origin().ascii_serialization());
+        tracing::info!(
+            protocol = protocol.label(),
+            operator,
+            origin = origin.as_deref().unwrap_or("-"),
+            "operator for protocol"
+        );
+    }
+    let profile = config.camara_profile.as_str();
+    tracing::info!(profile, "\"CAMARA\" means the {profile} profile (CAMARA_PROFILE)");
+    if config.sandbox == SandboxMode::Mounted && !is_loopback_http(&config.public_url) {
+        tracing::warn!(
+            public_url = %config.public_url,
+            "SANDBOX=on on a non-loopback address: anyone can get a test \"verified\" for any number; \
+             its results are marked as test results"
+        );
+    }
+}
