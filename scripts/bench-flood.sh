@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Lockout benchmark (issue 10, "No lockout"): serves the release build on 127.0.0.1
+# Lockout benchmark: serves the release build on 127.0.0.1
 # behind a pretend trusted proxy (TRUST_PROXY=true) and floods it with wrk: FLOOD
 # (default 20,000) Mobile Connect starts — the cheapest start, no operator call — each
 # from its own X-Forwarded-For address, within DURATION seconds (default 30). Then one
@@ -84,4 +84,4 @@ echo "status: $status$(grep -q '"url"' /tmp/nv-flood-fresh.json && echo ' (with 
 rm -f /tmp/nv-flood-fresh.json
 echo "### server memory after the flood"
 grep -E 'VmHWM|VmRSS' /proc/$SERVER_PID/status
-[ "$status" = 200 ] || fail "benchmark" "a fresh client got $status after the flood: locked out" "see issue 10, No lockout"
+[ "$status" = 200 ] || fail "benchmark" "a fresh client got $status after the flood: locked out" "see docs/operations.md (security promises)"

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The benchmark (issue 11): builds the release, starts a virtual operator (`SANDBOX=only`,
+# The benchmark: builds the release, starts a virtual operator (`SANDBOX=only`,
 # its own process) and the app against it (memory store, one instance, as deployed:
 # SANDBOX=off, operator variables set), both on 127.0.0.1 on free ports, and prints one
 # Markdown table:

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every test: formatting, Rust unit and integration tests, then the Playwright
+# Runs every test: formatting, clippy, Rust unit and integration tests, then the Playwright
 # suite (hydrated and JavaScript-off) against a freshly built app in Debian's Chromium.
 # Installs what is missing first.
 source "$(dirname "$0")/lib.sh"
@@ -17,6 +17,9 @@ export LEPTOS_OUTPUT_NAME=number-verify
 
 step "cargo fmt --check"
 cargo fmt --check || fail "formatting" "code is not rustfmt-formatted" "run 'cargo fmt'"
+
+step "cargo clippy (every target, warnings are errors)"
+cargo clippy --all-targets --features ssr -- -D warnings || fail "clippy" "clippy found warnings" "fix them (see above)"
 
 step "Rust unit and integration tests"
 cargo test --features ssr --no-fail-fast

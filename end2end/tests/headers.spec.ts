@@ -1,7 +1,7 @@
 import { test, expect } from '@playwright/test';
 import { hydrated, openPage } from './helpers';
 
-// The page's Content-Security-Policy (issue 10) must not cost it anything: hydration, live
+// The page's Content-Security-Policy must not cost it anything: hydration, live
 // validation and the operator hop still work, and the browser reports no violation.
 test('the page runs under its CSP without a single violation', async ({ page }, info) => {
   const violations: string[] = [];

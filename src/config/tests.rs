@@ -363,7 +363,7 @@ mod sandbox_modes {
     }
 }
 
-// id_token keys and VONAGE_JWT expiry (issue 10, items 5 and 8).
+// id_token keys and VONAGE_JWT expiry.
 mod operator_tokens {
     use super::*;
 
