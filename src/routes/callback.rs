@@ -3,8 +3,9 @@
 //! redirect to the result page for the browser that started the verification.
 //!
 //! A result the virtual operator gave is marked as a test result — `"sandbox": true` in
-//! the JSON, a note on the page — by how the configuration backs the flow's protocol
-//! ([`crate::config::Config::sandbox_backed`]), never by anything the request carries.
+//! the JSON, a note on the page — by how the configuration backs the operator that ran
+//! the flow ([`crate::verification::Verifier::sandbox_backed`]), never by anything the
+//! request carries.
 
 use axum::{
     extract::{RawQuery, State},
@@ -40,11 +41,11 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         has_error = params.error.is_some(),
         "callback received"
     );
-    let (protocol, completion) = state
+    let (operator, completion) = state
         .verifier
-        .complete_with_protocol(params, state.sessions.read(&headers).as_ref())
+        .complete_with_operator(params, state.sessions.read(&headers).as_ref())
         .await;
-    let sandbox = protocol.is_some_and(|p| state.config.sandbox_backed(p));
+    let sandbox = operator.is_some_and(|o| state.verifier.sandbox_backed(o));
     match completion {
         Completion::Api(Ok(Answer::Verified(verified))) => verdict_json(verified, sandbox),
         Completion::Api(Ok(Answer::Shared(number))) => {
