@@ -16,7 +16,7 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    http::{accepts_html, api_error},
+    http::accepts_html,
     outcome::{Outcome, Verdict},
     state::AppState,
     verification::{callback_query, Answer, Completion, PageError, StateProblem, VerifyError},
@@ -32,7 +32,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
             return if accepts_html(&headers) {
                 page_error(error)
             } else {
-                api_error(&VerifyError::from(error))
+                VerifyError::from(error).into_response()
             };
         }
     };
@@ -52,7 +52,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
             Json(json!({ "devicePhoneNumber": number.as_str(), "sandbox": sandbox })).into_response()
         }
         Completion::Api(Err(e)) if sandbox => sandbox_api_error(&e),
-        Completion::Api(Err(e)) => api_error(&e),
+        Completion::Api(Err(e)) => e.into_response(),
         Completion::Browser {
             session,
             number,
@@ -80,7 +80,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         // A page flow's callback reached the wrong browser: it is a browser, whatever it accepts.
         Completion::Unusable(error @ PageError::State(StateProblem::OtherBrowser)) => page_error(error),
         Completion::Unusable(error) if accepts_html(&headers) => page_error(error),
-        Completion::Unusable(error) => api_error(&VerifyError::from(error)),
+        Completion::Unusable(error) => VerifyError::from(error).into_response(),
     }
 }
 

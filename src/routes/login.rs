@@ -19,7 +19,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    http::{api_error, client_address, json_error},
+    http::{client_address, json_error},
     protocol::Protocol,
     state::AppState,
     verification::{Origin, Started, VerifyError},
@@ -130,7 +130,7 @@ pub async fn login(
         Ok(started) => Json(json!({ "url": started.url })).into_response(),
         Err(e) => {
             e.log();
-            api_error(&e)
+            e.into_response()
         }
     }
 }
