@@ -109,7 +109,8 @@ pub struct Verifier {
 }
 
 /// What a start is asked to run: the operator [`Verifier::operator_for`] chose where the
-/// request was read, or a protocol as requested, which the start resolves itself.
+/// request was read, or a protocol as requested, which the start resolves itself (after
+/// the rate limit and the number, as starts always did) for callers that pass one.
 #[derive(Debug, Clone, Copy)]
 pub enum Requested {
     Operator(Operator),
