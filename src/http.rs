@@ -149,8 +149,13 @@ pub fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
     (status, Json(json!({ "error": code, "message": message }))).into_response()
 }
 
-pub fn api_error(error: &VerifyError) -> Response {
-    json_error(error.status(), error.code(), &error.to_string())
+/// A refused or failed verification, in the JSON API's error shape: its status, its
+/// code and the person's message. Here, not beside the error: `verification` using this
+/// module, which uses it, would be an import loop.
+impl IntoResponse for VerifyError {
+    fn into_response(self) -> Response {
+        json_error(self.status(), self.code(), &self.to_string())
+    }
 }
 
 #[cfg(test)]
@@ -250,6 +255,19 @@ mod tests {
             Some("198.51.100.4".parse().unwrap())
         );
         assert_eq!(client_address(true, &HeaderMap::new(), Some(peer)), Some(peer.ip()));
+    }
+
+    #[tokio::test]
+    async fn a_verification_error_is_the_api_error_shape() {
+        let response = VerifyError::RateLimited.into_response();
+        assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(response.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(response.into_body(), 4096).await.unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(
+            body,
+            json!({"error": "rate_limited", "message": VerifyError::RateLimited.to_string()})
+        );
     }
 
     #[test]

@@ -1,6 +1,7 @@
-//! The operator protocols, as the page and the API name them. "CAMARA" is the configured
-//! CAMARA profile (`CAMARA_PROFILE`): the server resolves [`Protocol::Camara`] to
-//! [`Protocol::CamaraStandard`] when that profile is `standard`.
+//! The operator protocols, as the page and the API name them ([`Protocol`]), and the
+//! flows the server runs ([`Operator`]). "CAMARA" is the configured CAMARA profile
+//! (`CAMARA_PROFILE`): the server turns a requested protocol into the operator flow it
+//! runs once, where the request is read, so nothing after that asks what "camara" means.
 
 use serde::{Deserialize, Serialize};
 
@@ -9,8 +10,7 @@ pub enum Protocol {
     /// Mobile Connect "Number Verify" (device-initiated, hashed MSISDN).
     MobileConnect,
     /// CAMARA as configured: through Vonage (v0.3.1, profile `vonage`, the default), or
-    /// the standard profile when `CAMARA_PROFILE=standard`. Once a verification has
-    /// started it names the Vonage flow only.
+    /// the standard profile when `CAMARA_PROFILE=standard`.
     Camara,
     /// Standard CAMARA NumberVerification v2.1 at any Open Gateway operator (OIDC
     /// discovery, PKCE, `private_key_jwt`).
@@ -42,6 +42,32 @@ impl Protocol {
             "camara" => Some(Protocol::Camara),
             "camara-standard" => Some(Protocol::CamaraStandard),
             _ => None,
+        }
+    }
+}
+
+/// The operator flow a verification runs: a [`Protocol`] as requested, with "camara"
+/// resolved to its profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Operator {
+    /// Mobile Connect "Number Verify".
+    MobileConnect,
+    /// CAMARA Number Verification through Vonage (v0.3.1).
+    Vonage,
+    /// Standard CAMARA NumberVerification v2.1.
+    CamaraStandard,
+}
+
+impl Operator {
+    pub const ALL: [Operator; 3] = [Operator::MobileConnect, Operator::Vonage, Operator::CamaraStandard];
+
+    /// The protocol that names this flow wherever a profile is not involved: in log
+    /// lines and stored records, Vonage's is "camara", as before standard CAMARA existed.
+    pub fn protocol(self) -> Protocol {
+        match self {
+            Operator::MobileConnect => Protocol::MobileConnect,
+            Operator::Vonage => Protocol::Camara,
+            Operator::CamaraStandard => Protocol::CamaraStandard,
         }
     }
 }

@@ -9,7 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     config::{Backing, Config, ConfigError, SandboxMode},
-    protocol::Protocol,
+    protocol::Operator,
     server::{router, serve_with_timeout},
     state::AppState,
     support::urls::is_loopback_http,
@@ -172,27 +172,21 @@ fn log_operators(config: &Config) {
         );
         return;
     }
-    let bases = [
-        (
-            Protocol::MobileConnect,
-            config.mobile_connect.as_ref().map(|c| &c.api_base),
-        ),
-        (Protocol::Camara, config.vonage.as_ref().map(|c| &c.api_base)),
-        (
-            Protocol::CamaraStandard,
-            config.camara_standard.as_ref().map(|c| &c.issuer),
-        ),
-    ];
-    for (protocol, base) in bases {
-        let operator = match config.backing(protocol) {
+    for operator in Operator::ALL {
+        let base = match operator {
+            Operator::MobileConnect => config.mobile_connect.as_ref().map(|c| &c.api_base),
+            Operator::Vonage => config.vonage.as_ref().map(|c| &c.api_base),
+            Operator::CamaraStandard => config.camara_standard.as_ref().map(|c| &c.issuer),
+        };
+        let answered_by = match config.backing(operator) {
             None => "none (not offered)",
             Some(Backing::Live) => "live operator",
             Some(Backing::VirtualOperator) => "virtual operator (test results)",
         };
         let origin = base.map(|b| b.origin().ascii_serialization());
         tracing::info!(
-            protocol = protocol.label(),
-            operator,
+            protocol = operator.protocol().label(),
+            operator = answered_by,
             origin = origin.as_deref().unwrap_or("-"),
             "operator for protocol"
         );

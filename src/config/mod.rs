@@ -22,7 +22,7 @@ pub use sandbox::SandboxMode;
 use crate::{
     operators::{CamaraSettings, MobileConnectSettings, RedirectUri, VonageSettings},
     phone::E164,
-    protocol::Protocol,
+    protocol::Operator,
     sandbox_shared::{credentials, MOUNT},
     support::redacted::Secret,
 };
@@ -98,14 +98,14 @@ impl Config {
         format!("{}{MOUNT}", self.public_url)
     }
 
-    /// Who answers `protocol`, or `None` when it is not offered. The virtual operator's
-    /// published credentials identify it wherever it runs: a live operator never issues
-    /// them.
-    pub fn backing(&self, protocol: Protocol) -> Option<Backing> {
-        let sandbox = match self.resolve(protocol) {
-            Protocol::MobileConnect => self.mobile_connect.as_ref()?.client_id == credentials::MC_CLIENT_ID,
-            Protocol::Camara => self.vonage.as_ref()?.application_id == credentials::VONAGE_APPLICATION_ID,
-            Protocol::CamaraStandard => self.camara_standard.as_ref()?.client_id == credentials::CAMARA_CLIENT_ID,
+    /// Who answers `operator`, or `None` when it is not configured. The virtual
+    /// operator's published credentials identify it wherever it runs: a live operator
+    /// never issues them.
+    pub fn backing(&self, operator: Operator) -> Option<Backing> {
+        let sandbox = match operator {
+            Operator::MobileConnect => self.mobile_connect.as_ref()?.client_id == credentials::MC_CLIENT_ID,
+            Operator::Vonage => self.vonage.as_ref()?.application_id == credentials::VONAGE_APPLICATION_ID,
+            Operator::CamaraStandard => self.camara_standard.as_ref()?.client_id == credentials::CAMARA_CLIENT_ID,
         };
         Some(if sandbox {
             Backing::VirtualOperator
@@ -114,14 +114,9 @@ impl Config {
         })
     }
 
-    /// The protocol a request for `protocol` runs: "camara" is the configured profile.
-    pub fn resolve(&self, protocol: Protocol) -> Protocol {
-        self.camara_profile.resolve(protocol)
-    }
-
-    /// Whether `protocol`'s results are test results from the virtual operator.
-    pub fn sandbox_backed(&self, protocol: Protocol) -> bool {
-        self.backing(protocol).is_some_and(Backing::is_sandbox)
+    /// Whether `operator`'s results are test results from the virtual operator.
+    pub fn sandbox_backed(&self, operator: Operator) -> bool {
+        self.backing(operator).is_some_and(Backing::is_sandbox)
     }
 
     /// Reads the process environment (and `.env`, if present).

@@ -9,7 +9,7 @@ use url::Url;
 use super::{keys, sandbox, settings::Vars, ConfigError};
 use crate::{
     operators::{app_jwt, CamaraSettings, MobileConnectSettings, VonageCredentials, VonageSettings},
-    protocol::Protocol,
+    protocol::Operator,
     support::{redacted::Secret, unix_now},
 };
 
@@ -56,11 +56,11 @@ pub enum CamaraProfile {
 }
 
 impl CamaraProfile {
-    /// The protocol a request for `protocol` runs: "camara" is this profile.
-    pub fn resolve(self, protocol: Protocol) -> Protocol {
-        match (protocol, self) {
-            (Protocol::Camara, CamaraProfile::Standard) => Protocol::CamaraStandard,
-            (other, _) => other,
+    /// The operator "camara" runs.
+    pub fn operator(self) -> Operator {
+        match self {
+            CamaraProfile::Vonage => Operator::Vonage,
+            CamaraProfile::Standard => Operator::CamaraStandard,
         }
     }
 

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::operators::VonageCredentials;
+use crate::protocol::Operator;
 use crate::sandbox_shared::credentials::{
     MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID, VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY,
 };
@@ -184,9 +185,9 @@ mod sandbox_modes {
         ])
         .unwrap();
         assert_eq!(c.sandbox, SandboxMode::Mounted);
-        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::VirtualOperator));
-        assert_eq!(c.backing(Protocol::Camara), Some(Backing::Live));
-        assert!(c.sandbox_backed(Protocol::MobileConnect) && !c.sandbox_backed(Protocol::Camara));
+        assert_eq!(c.backing(Operator::MobileConnect), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Operator::Vonage), Some(Backing::Live));
+        assert!(c.sandbox_backed(Operator::MobileConnect) && !c.sandbox_backed(Operator::Vonage));
         assert_eq!(
             c.mobile_connect.as_ref().unwrap().api_base.as_str(),
             "http://127.0.0.1:3000/sandbox"
@@ -228,7 +229,7 @@ mod sandbox_modes {
                 vars.extend(sandbox.map(|s| ("SANDBOX", s)));
                 let c = Config::from_pairs(&vars).unwrap_or_else(|e| panic!("{public} {sandbox:?}: {e}"));
                 assert_eq!(c.sandbox, SandboxMode::Mounted, "{public}");
-                assert!(c.sandbox_backed(Protocol::MobileConnect) && c.sandbox_backed(Protocol::Camara));
+                assert!(c.sandbox_backed(Operator::MobileConnect) && c.sandbox_backed(Operator::Vonage));
             }
         }
         // The default APP_PUBLIC_URL follows LEPTOS_SITE_ADDR: loopback unless told otherwise.
@@ -277,8 +278,8 @@ mod sandbox_modes {
             c.mobile_connect.as_ref().unwrap().api_base.as_str(),
             "https://test.example.com/sandbox"
         );
-        assert_eq!(c.backing(Protocol::Camara), Some(Backing::VirtualOperator));
-        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Operator::Vonage), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Operator::MobileConnect), Some(Backing::VirtualOperator));
     }
 
     #[test]
@@ -291,9 +292,9 @@ mod sandbox_modes {
         ])
         .unwrap();
         assert_eq!(c.sandbox, SandboxMode::Off);
-        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::Live));
-        assert_eq!(c.backing(Protocol::Camara), None);
-        assert!(!c.sandbox_backed(Protocol::MobileConnect) && !c.sandbox_backed(Protocol::Camara));
+        assert_eq!(c.backing(Operator::MobileConnect), Some(Backing::Live));
+        assert_eq!(c.backing(Operator::Vonage), None);
+        assert!(!c.sandbox_backed(Operator::MobileConnect) && !c.sandbox_backed(Operator::Vonage));
     }
 
     /// A virtual operator in another process (`SANDBOX=only`), reached with its published
@@ -310,8 +311,8 @@ mod sandbox_modes {
         ])
         .unwrap();
         assert_eq!(c.sandbox, SandboxMode::Off);
-        assert_eq!(c.backing(Protocol::MobileConnect), Some(Backing::VirtualOperator));
-        assert_eq!(c.backing(Protocol::Camara), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Operator::MobileConnect), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Operator::Vonage), Some(Backing::VirtualOperator));
     }
 
     /// Secrets and tokens go to the operator base URLs: https, or http only on loopback.
@@ -472,18 +473,18 @@ mod camara_profiles {
     fn the_sandbox_offers_both_profiles_and_camara_means_vonage_by_default() {
         let c = Config::from_pairs(&[]).unwrap();
         assert_eq!(c.camara_profile, CamaraProfile::Vonage);
-        assert_eq!(c.resolve(Protocol::Camara), Protocol::Camara);
+        assert_eq!(c.camara_profile.operator(), Operator::Vonage);
         let standard = c.camara_standard.as_ref().unwrap();
         assert_eq!(standard.issuer.as_str(), "http://127.0.0.1:3000/sandbox/camara/v2");
         assert_eq!(standard.api_root.as_str(), "http://127.0.0.1:3000/sandbox/camara/v2");
         assert_eq!(standard.client_id, credentials::CAMARA_CLIENT_ID);
         assert_eq!(standard.client_key.alg(), jsonwebtoken::Algorithm::ES256);
         assert!(standard.issuer_in_process, "the mounted operator is read at first use");
-        assert_eq!(c.backing(Protocol::CamaraStandard), Some(Backing::VirtualOperator));
+        assert_eq!(c.backing(Operator::CamaraStandard), Some(Backing::VirtualOperator));
 
         let c = Config::from_pairs(&[("CAMARA_PROFILE", "standard"), ("CAMARA_HASHED", "true")]).unwrap();
         assert_eq!(c.camara_profile, CamaraProfile::Standard);
-        assert_eq!(c.resolve(Protocol::Camara), Protocol::CamaraStandard);
+        assert_eq!(c.camara_profile.operator(), Operator::CamaraStandard);
         assert!(c.camara_standard.unwrap().hashed);
     }
 
@@ -495,7 +496,7 @@ mod camara_profiles {
         assert_eq!(c.camara_profile, CamaraProfile::Standard, "the only CAMARA configured");
         let standard = c.camara_standard.as_ref().unwrap();
         assert!(!standard.issuer_in_process);
-        assert_eq!(c.backing(Protocol::Camara), Some(Backing::Live));
+        assert_eq!(c.backing(c.camara_profile.operator()), Some(Backing::Live));
         // An RSA key signs RS256 assertions.
         let mut vars = live_standard();
         vars[3] = ("CAMARA_CLIENT_KEY", RSA_KEY);

@@ -3,8 +3,9 @@
 //! redirect to the result page for the browser that started the verification.
 //!
 //! A result the virtual operator gave is marked as a test result — `"sandbox": true` in
-//! the JSON, a note on the page — by how the configuration backs the flow's protocol
-//! ([`crate::config::Config::sandbox_backed`]), never by anything the request carries.
+//! the JSON, a note on the page — by how the configuration backs the operator that ran
+//! the flow ([`crate::verification::Verifier::sandbox_backed`]), never by anything the
+//! request carries.
 
 use axum::{
     extract::{RawQuery, State},
@@ -15,7 +16,7 @@ use axum::{
 use serde_json::json;
 
 use crate::{
-    http::{accepts_html, api_error},
+    http::accepts_html,
     outcome::{Outcome, Verdict},
     state::AppState,
     verification::{callback_query, Answer, Completion, PageError, StateProblem, VerifyError},
@@ -31,7 +32,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
             return if accepts_html(&headers) {
                 page_error(error)
             } else {
-                api_error(&VerifyError::from(error))
+                VerifyError::from(error).into_response()
             };
         }
     };
@@ -40,18 +41,18 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         has_error = params.error.is_some(),
         "callback received"
     );
-    let (protocol, completion) = state
+    let (operator, completion) = state
         .verifier
-        .complete_with_protocol(params, state.sessions.read(&headers).as_ref())
+        .complete_with_operator(params, state.sessions.read(&headers).as_ref())
         .await;
-    let sandbox = protocol.is_some_and(|p| state.config.sandbox_backed(p));
+    let sandbox = operator.is_some_and(|o| state.verifier.sandbox_backed(o));
     match completion {
         Completion::Api(Ok(Answer::Verified(verified))) => verdict_json(verified, sandbox),
         Completion::Api(Ok(Answer::Shared(number))) => {
             Json(json!({ "devicePhoneNumber": number.as_str(), "sandbox": sandbox })).into_response()
         }
         Completion::Api(Err(e)) if sandbox => sandbox_api_error(&e),
-        Completion::Api(Err(e)) => api_error(&e),
+        Completion::Api(Err(e)) => e.into_response(),
         Completion::Browser {
             session,
             number,
@@ -79,7 +80,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         // A page flow's callback reached the wrong browser: it is a browser, whatever it accepts.
         Completion::Unusable(error @ PageError::State(StateProblem::OtherBrowser)) => page_error(error),
         Completion::Unusable(error) if accepts_html(&headers) => page_error(error),
-        Completion::Unusable(error) => api_error(&VerifyError::from(error)),
+        Completion::Unusable(error) => VerifyError::from(error).into_response(),
     }
 }
 

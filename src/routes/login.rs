@@ -6,7 +6,7 @@
 //! default) or `"share"`, which takes no `phone` and whose callback answers the device's
 //! number (standard CAMARA only).
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 
 use axum::{
     body::Bytes,
@@ -19,10 +19,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::{
-    http::{api_error, client_address, json_error},
+    http::{client_address, json_error},
     protocol::Protocol,
     state::AppState,
-    verification::Origin,
+    verification::{Origin, Started, VerifyError},
 };
 
 /// The body as sent: each field any JSON value, so that a wrong type is named by field
@@ -113,7 +113,7 @@ pub async fn login(
             );
         }
     };
-    let started = if share {
+    let phone = if share {
         if request.phone.as_deref().is_some_and(|p| !p.trim().is_empty()) {
             tracing::info!("login: a share with a phone number");
             return json_error(
@@ -122,17 +122,30 @@ pub async fn login(
                 r#"A share asks the operator for the device's number: send no "phone" with "purpose": "share"."#,
             );
         }
-        state.verifier.start_share(protocol, client).await
+        None
     } else {
-        let phone = request.phone.as_deref().unwrap_or("");
-        state.verifier.start(phone, protocol, Origin::Api, client).await
+        Some(request.phone.as_deref().unwrap_or(""))
     };
-    match started {
+    match start(&state, protocol, phone, client).await {
         Ok(started) => Json(json!({ "url": started.url })).into_response(),
         Err(e) => {
             e.log();
-            api_error(&e)
+            e.into_response()
         }
+    }
+}
+
+/// Starts what was asked: `phone` verified, or with `None` the device's number shared.
+async fn start(
+    state: &AppState,
+    protocol: Protocol,
+    phone: Option<&str>,
+    client: Option<IpAddr>,
+) -> Result<Started, VerifyError> {
+    let operator = state.verifier.operator_for(protocol)?;
+    match phone {
+        Some(phone) => state.verifier.start(phone, operator, Origin::Api, client).await,
+        None => state.verifier.start_share(operator, client).await,
     }
 }
 

@@ -169,10 +169,9 @@ impl VerifyError {
 
 impl From<super::store::StoreError> for VerifyError {
     fn from(error: super::store::StoreError) -> Self {
-        match error {
-            // Full is the service's capacity, not this client's rate: 503, named in the log.
-            other => VerifyError::StoreUnavailable(other.to_string()),
-        }
+        // Full too: it is the service's capacity, not this client's rate (503, named in
+        // the log).
+        VerifyError::StoreUnavailable(error.to_string())
     }
 }
 

@@ -1,6 +1,6 @@
-//! A verification from start to verdict, for any protocol:
+//! A verification from start to verdict, for any operator:
 //!
-//! start (number, protocol, who) → pending[state] → the operator's URL
+//! start (number, operator, who) → pending[state] → the operator's URL
 //! /callback (code, state) → take pending[state] → token → check → [`Completion`]
 //!
 //! Pending verifications are kept per `state`, single use, for ten minutes, in the
@@ -8,7 +8,9 @@
 //! process-wide "current number". Who may see the verdict is decided here, once.
 
 pub mod callback_query;
+mod clients;
 pub mod error;
+mod flow;
 pub mod ids;
 pub mod store;
 
@@ -16,20 +18,21 @@ use std::{net::IpAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
+use clients::Clients;
 pub use error::{PageError, StateProblem, VerifyError};
+pub use flow::{Flow, Pending, Wanted};
 pub use ids::{ResultId, SessionId};
 use store::{now_ms, ClientKey, Store, StoreError, StoredResult, Taken};
 
 use crate::{
-    config::{CamaraProfile, Config},
+    config::Config,
     operators::{
-        self,
-        camara::{CodeVerifier, Correlator, Purpose},
-        AuthCode, CamaraClient, MobileConnectClient, Nonce, OperatorFailure, State, VonageClient,
+        camara::{Correlator, DISCOVERY_REFRESH},
+        AuthCode, Nonce, OperatorFailure, State,
     },
     outcome::Outcome,
     phone::{normalise, E164},
-    protocol::Protocol,
+    protocol::{Operator, Protocol},
 };
 
 pub const PENDING_TTL: Duration = Duration::from_secs(10 * 60);
@@ -44,15 +47,6 @@ pub enum Origin {
     Api,
 }
 
-/// What a flow asks the operator.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Wanted {
-    /// Is the device on this number?
-    Verify(E164),
-    /// Which number is the device on? (standard CAMARA, API only)
-    Share,
-}
-
 /// What the operator answered.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
@@ -60,64 +54,6 @@ pub enum Answer {
     Verified(bool),
     /// The number of the device's SIM.
     Shared(E164),
-}
-
-/// A started verification, as the store keeps it until its callback.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(try_from = "StoredPending")]
-pub struct Pending {
-    /// The protocol the flow runs ("camara" already resolved to its profile).
-    protocol: Protocol,
-    wanted: Wanted,
-    nonce: Nonce,
-    /// Standard CAMARA: the PKCE verifier of this flow's authorization.
-    #[serde(default)]
-    pkce: Option<CodeVerifier>,
-    /// In this verification's log lines, and sent to the operator as `x-correlator`.
-    correlator: Correlator,
-    origin: Origin,
-    /// When it stops being completable, on every instance's clock.
-    expires_at_ms: u64,
-}
-
-/// A pending verification as stored, by this version or by the one before it (which kept
-/// `number` and had no `wanted` or `correlator`): during a rolling upgrade on one Redis,
-/// a flow started on an old instance still completes on a new one.
-#[derive(Deserialize)]
-struct StoredPending {
-    protocol: Protocol,
-    #[serde(default)]
-    wanted: Option<Wanted>,
-    #[serde(default)]
-    number: Option<E164>,
-    nonce: Nonce,
-    #[serde(default)]
-    pkce: Option<CodeVerifier>,
-    #[serde(default)]
-    correlator: Option<Correlator>,
-    origin: Origin,
-    expires_at_ms: u64,
-}
-
-impl TryFrom<StoredPending> for Pending {
-    type Error = &'static str;
-
-    fn try_from(stored: StoredPending) -> Result<Self, Self::Error> {
-        let wanted = match (stored.wanted, stored.number) {
-            (Some(wanted), _) => wanted,
-            (None, Some(number)) => Wanted::Verify(number),
-            (None, None) => return Err("a pending verification with neither wanted nor number"),
-        };
-        Ok(Pending {
-            protocol: stored.protocol,
-            wanted,
-            nonce: stored.nonce,
-            pkce: stored.pkce,
-            correlator: stored.correlator.unwrap_or_else(Correlator::random),
-            origin: stored.origin,
-            expires_at_ms: stored.expires_at_ms,
-        })
-    }
 }
 
 /// Where the browser must go next.
@@ -163,38 +99,49 @@ pub enum Completion {
 }
 
 pub struct Verifier {
-    mobile_connect: Option<MobileConnectClient>,
-    vonage: Option<VonageClient>,
-    camara_standard: Option<CamaraClient>,
-    /// What "camara" means.
-    camara_profile: CamaraProfile,
+    clients: Clients,
+    /// What "camara" runs here (`CAMARA_PROFILE`).
+    camara: Operator,
+    /// The operators whose answers are test results.
+    virtual_operators: Vec<Operator>,
     /// Pending verifications, finished results, starts per client.
     store: Store,
+}
+
+/// What a start is asked to run: the operator [`Verifier::operator_for`] chose where the
+/// request was read, or a protocol as requested, which the start resolves itself (after
+/// the rate limit and the number, as starts always did) for callers that pass one.
+#[derive(Debug, Clone, Copy)]
+pub enum Requested {
+    Operator(Operator),
+    Protocol(Protocol),
+}
+
+impl From<Operator> for Requested {
+    fn from(operator: Operator) -> Self {
+        Requested::Operator(operator)
+    }
+}
+
+impl From<Protocol> for Requested {
+    fn from(protocol: Protocol) -> Self {
+        Requested::Protocol(protocol)
+    }
 }
 
 impl Verifier {
     /// Builds the operator clients (one HTTP client, each operator's endpoints once) over
     /// `store`.
     pub fn new(config: &Config, store: Store) -> Result<Self, reqwest::Error> {
-        let http = operators::http_client(config.operator_timeout)?;
-        let redirect_uri = config.redirect_uri();
-        let mobile_connect = config
-            .mobile_connect
-            .as_ref()
-            .map(|mc| MobileConnectClient::new(mc, redirect_uri.clone(), http.clone()));
-        let vonage = config
-            .vonage
-            .as_ref()
-            .map(|vg| VonageClient::new(vg, redirect_uri.clone(), http.clone()));
-        let camara_standard = config
-            .camara_standard
-            .as_ref()
-            .map(|c| CamaraClient::new(c, redirect_uri.clone(), http.clone()));
+        let camara = config.camara_profile.operator();
+        let virtual_operators = Operator::ALL
+            .into_iter()
+            .filter(|&operator| config.sandbox_backed(operator))
+            .collect();
         Ok(Self {
-            mobile_connect,
-            vonage,
-            camara_standard,
-            camara_profile: config.camara_profile,
+            clients: Clients::new(config)?,
+            camara,
+            virtual_operators,
             store,
         })
     }
@@ -203,7 +150,7 @@ impl Verifier {
     /// failure names `CAMARA_ISSUER`. The virtual operator mounted in this process is
     /// read at its first use instead (it answers only once the server listens).
     pub async fn discover_at_start_up(&self, config: &Config) -> Result<(), (String, OperatorFailure)> {
-        let (Some(client), Some(standard)) = (&self.camara_standard, &config.camara_standard) else {
+        let (Some(client), Some(standard)) = (&self.clients.camara_standard, &config.camara_standard) else {
             return Ok(());
         };
         if standard.issuer_in_process {
@@ -216,14 +163,14 @@ impl Verifier {
     }
 
     /// Reads the standard CAMARA operator's discovery document again every
-    /// [`operators::camara::DISCOVERY_REFRESH`], for as long as `verifier` lives. A
-    /// failed refresh keeps the previous document (and says so).
+    /// [`DISCOVERY_REFRESH`], for as long as `verifier` lives. A failed refresh keeps the
+    /// previous document (and says so).
     pub fn refresh_discovery(verifier: &std::sync::Arc<Self>) {
-        Self::refresh_discovery_every(verifier, operators::camara::DISCOVERY_REFRESH);
+        Self::refresh_discovery_every(verifier, DISCOVERY_REFRESH);
     }
 
     fn refresh_discovery_every(verifier: &std::sync::Arc<Self>, period: Duration) {
-        if verifier.camara_standard.is_none() {
+        if verifier.clients.camara_standard.is_none() {
             return;
         }
         let weak = std::sync::Arc::downgrade(verifier);
@@ -234,7 +181,7 @@ impl Verifier {
             loop {
                 every.tick().await;
                 let Some(verifier) = weak.upgrade() else { return };
-                if let Some(client) = &verifier.camara_standard {
+                if let Some(client) = &verifier.clients.camara_standard {
                     if let Err(failure) = client.discover().await {
                         tracing::warn!(%failure, "CAMARA discovery refresh failed; keeping the previous document");
                     }
@@ -252,29 +199,37 @@ impl Verifier {
     /// profile is configured, and "CAMARA (standard)" too when that is another operator.
     pub fn protocols(&self) -> Vec<Protocol> {
         let mut available = Vec::new();
-        if self.mobile_connect.is_some() {
+        if self.clients.offers(Operator::MobileConnect) {
             available.push(Protocol::MobileConnect);
         }
-        if self.supports(Protocol::Camara) {
+        if self.clients.offers(self.camara) {
             available.push(Protocol::Camara);
         }
-        if self.camara_standard.is_some() && self.camara_profile != CamaraProfile::Standard {
+        if self.clients.offers(Operator::CamaraStandard) && self.camara != Operator::CamaraStandard {
             available.push(Protocol::CamaraStandard);
         }
         available
     }
 
-    /// The protocol a request for `protocol` runs: "camara" is the configured profile.
-    fn resolve(&self, protocol: Protocol) -> Protocol {
-        self.camara_profile.resolve(protocol)
+    /// The operator a request for `protocol` runs ("camara" is the configured profile),
+    /// if it is configured here: where a request is read, once.
+    pub fn operator_for(&self, protocol: Protocol) -> Result<Operator, VerifyError> {
+        let operator = match protocol {
+            Protocol::MobileConnect => Operator::MobileConnect,
+            Protocol::Camara => self.camara,
+            Protocol::CamaraStandard => Operator::CamaraStandard,
+        };
+        if self.clients.offers(operator) {
+            Ok(operator)
+        } else {
+            Err(VerifyError::ProtocolUnavailable)
+        }
     }
 
-    fn supports(&self, protocol: Protocol) -> bool {
-        match self.resolve(protocol) {
-            Protocol::MobileConnect => self.mobile_connect.is_some(),
-            Protocol::Camara => self.vonage.is_some(),
-            Protocol::CamaraStandard => self.camara_standard.is_some(),
-        }
+    /// Whether `operator`'s answers are test results from the virtual operator, by how
+    /// the configuration backs it — never by anything a request carries.
+    pub fn sandbox_backed(&self, operator: Operator) -> bool {
+        self.virtual_operators.contains(&operator)
     }
 
     /// Normalises the number, records the pending verification and returns the URL the
@@ -288,24 +243,24 @@ impl Verifier {
     pub async fn start(
         &self,
         typed: &str,
-        protocol: Protocol,
+        operator: impl Into<Requested>,
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<Started, VerifyError> {
-        self.begin(Some(typed), protocol, origin, client).await
+        self.begin(Some(typed), operator.into(), origin, client).await
     }
 
     /// Starts a flow that asks the operator for the device's number (`"purpose":
     /// "share"`, the API only): standard CAMARA's `device-phone-number`.
-    pub async fn start_share(&self, protocol: Protocol, client: Option<IpAddr>) -> Result<Started, VerifyError> {
-        self.begin(None, protocol, Origin::Api, client).await
+    pub async fn start_share(&self, operator: Operator, client: Option<IpAddr>) -> Result<Started, VerifyError> {
+        self.begin(None, operator.into(), Origin::Api, client).await
     }
 
     /// `typed`: the number to verify, or `None` to share the device's.
     async fn begin(
         &self,
         typed: Option<&str>,
-        protocol: Protocol,
+        requested: Requested,
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<Started, VerifyError> {
@@ -319,23 +274,16 @@ impl Verifier {
             Some(typed) => Wanted::Verify(normalise(typed).map_err(VerifyError::InvalidPhone)?),
             None => Wanted::Share,
         };
-        let protocol = self.resolve(protocol);
-        if !self.supports(protocol) {
-            return Err(VerifyError::ProtocolUnavailable);
-        }
-        if wanted == Wanted::Share && protocol != Protocol::CamaraStandard {
-            return Err(VerifyError::ShareUnsupported);
-        }
+        let operator = match requested {
+            Requested::Operator(operator) if self.clients.offers(operator) => operator,
+            Requested::Operator(_) => return Err(VerifyError::ProtocolUnavailable),
+            Requested::Protocol(protocol) => self.operator_for(protocol)?,
+        };
         let state = State::random();
-        let nonce = Nonce::random();
-        let pkce = (protocol == Protocol::CamaraStandard).then(CodeVerifier::random);
-        let correlator = Correlator::random();
         let pending = Pending {
-            protocol,
-            wanted: wanted.clone(),
-            nonce: nonce.clone(),
-            pkce: pkce.clone(),
-            correlator: correlator.clone(),
+            flow: Flow::new(operator, wanted)?,
+            nonce: Nonce::random(),
+            correlator: Correlator::random(),
             origin,
             expires_at_ms: now_ms() + self.store.settings().pending_ttl.as_millis() as u64,
         };
@@ -351,50 +299,20 @@ impl Verifier {
             Err(e) => return Err(e.into()),
         }
 
-        let number = match &wanted {
-            Wanted::Verify(number) => Some(number),
-            Wanted::Share => None,
-        };
-        let url = match (protocol, number, &pkce) {
-            (Protocol::MobileConnect, _, _) => Ok(self.mobile_connect()?.authorize_url(&state, &nonce)),
-            (Protocol::Camara, Some(number), _) => self.vonage()?.network_enablement(number, &state).await,
-            (Protocol::CamaraStandard, _, Some(verifier)) => {
-                let purpose = if number.is_some() {
-                    Purpose::Verify
-                } else {
-                    Purpose::Share
-                };
-                self.camara_standard()?
-                    .authorize_url(purpose, number, &state, &nonce, verifier)
-                    .await
-            }
-            // Refused above: a share is standard CAMARA's, which always has a verifier.
-            (Protocol::Camara, None, _) | (Protocol::CamaraStandard, _, None) => Err(OperatorFailure::Refused {
-                step: "start",
-                reason: "this protocol cannot run this flow".into(),
-            }),
-        };
-        let url = match url {
+        let url = match self.clients.authorize(&pending.flow, &state, &pending.nonce).await {
             Ok(url) => url,
-            Err(failure) => {
+            Err(e) => {
                 if let Err(e) = self.store.release_pending(&state, client).await {
                     tracing::warn!(error = %e, "a failed start's slot stays held until it expires");
                 }
-                return Err(failure.into());
+                return Err(e);
             }
         };
-        match number {
-            Some(number) => tracing::info!(
-                protocol = protocol.as_str(),
-                number = %number,
-                correlator = correlator.secret(),
-                "verification started"
-            ),
-            None => tracing::info!(
-                protocol = protocol.as_str(),
-                correlator = correlator.secret(),
-                "number share started"
-            ),
+        let protocol = operator.protocol().as_str();
+        let correlator = pending.correlator.secret();
+        match pending.flow.number() {
+            Some(number) => tracing::info!(protocol, number = %number, correlator, "verification started"),
+            None => tracing::info!(protocol, correlator, "number share started"),
         }
         Ok(Started { url })
     }
@@ -404,17 +322,17 @@ impl Verifier {
     /// it (`browser`, from its session cookie); any other browser consumes it and learns
     /// nothing. Every failure is logged here, once.
     pub async fn complete(&self, params: CallbackParams, browser: Option<&SessionId>) -> Completion {
-        self.complete_with_protocol(params, browser).await.1
+        self.complete_with_operator(params, browser).await.1
     }
 
-    /// [`Verifier::complete`], and the protocol of the verification it completed (`None`
-    /// when nothing was completed): the callback marks a result as a test result by how
-    /// the configuration backs that protocol, never by anything the request carries.
-    pub async fn complete_with_protocol(
+    /// [`Verifier::complete`], and the operator of the verification it completed (`None`
+    /// when nothing was completed): the callback marks a result as a test result by
+    /// [`Verifier::sandbox_backed`], never by anything the request carries.
+    pub async fn complete_with_operator(
         &self,
         params: CallbackParams,
         browser: Option<&SessionId>,
-    ) -> (Option<Protocol>, Completion) {
+    ) -> (Option<Operator>, Completion) {
         let pending = match self.take_pending(params.state.as_deref()).await {
             Ok(pending) => pending,
             Err(e) => {
@@ -434,34 +352,36 @@ impl Verifier {
         }
 
         let result = self.finish(&pending, params).await;
+        let operator = pending.flow.operator();
+        let protocol = operator.protocol().as_str();
         let correlator = pending.correlator.secret();
-        match (&result, &pending.wanted) {
-            (Ok(Answer::Verified(verified)), Wanted::Verify(number)) => tracing::info!(
-                protocol = pending.protocol.as_str(),
+        let number = pending.flow.number();
+        match (&result, number) {
+            (Ok(Answer::Verified(verified)), Some(number)) => tracing::info!(
+                protocol,
                 number = %number,
                 verified,
                 correlator,
                 "verification completed"
             ),
-            (Ok(_), _) => tracing::info!(protocol = pending.protocol.as_str(), correlator, "number shared"),
+            (Ok(_), _) => tracing::info!(protocol, correlator, "number shared"),
             (Err(e), _) => {
                 // The failure's own line, with what the operator's support needs to find it.
-                let _span =
-                    tracing::info_span!("verification", protocol = pending.protocol.as_str(), correlator).entered();
+                let _span = tracing::info_span!("verification", protocol, correlator).entered();
                 e.log()
             }
         }
-        let completion = match (pending.origin, pending.wanted) {
+        let completion = match (pending.origin, number) {
             (Origin::Api, _) => Completion::Api(result),
-            (Origin::Browser { session }, Wanted::Verify(number)) => Completion::Browser {
+            (Origin::Browser { session }, Some(number)) => Completion::Browser {
                 session,
-                number,
+                number: number.clone(),
                 result: result.map(|answer| matches!(answer, Answer::Verified(true))),
             },
             // The page never starts a share.
-            (Origin::Browser { .. }, Wanted::Share) => Completion::Unusable(PageError::State(StateProblem::Unknown)),
+            (Origin::Browser { .. }, None) => Completion::Unusable(PageError::State(StateProblem::Unknown)),
         };
-        (Some(pending.protocol), completion)
+        (Some(operator), completion)
     }
 
     /// The pending verification for `state`, at most once across every instance.
@@ -508,50 +428,7 @@ impl Verifier {
                 reason: "neither code nor error".into(),
             })
         })?;
-        let code = AuthCode::new(code);
-        match (pending.protocol, &pending.wanted) {
-            (Protocol::MobileConnect, Wanted::Verify(number)) => {
-                let mc = self.mobile_connect()?;
-                let token = mc.exchange_code(&code, &pending.nonce).await?;
-                Ok(Answer::Verified(mc.check_number(&token, number).await?))
-            }
-            (Protocol::Camara, Wanted::Verify(number)) => {
-                let vonage = self.vonage()?;
-                let token = vonage.exchange_code(&code).await?;
-                Ok(Answer::Verified(vonage.verify(&token, number).await?))
-            }
-            (Protocol::CamaraStandard, wanted) => {
-                let camara = self.camara_standard()?;
-                let verifier = pending.pkce.as_ref().ok_or_else(|| {
-                    VerifyError::OperatorError(OperatorFailure::Malformed {
-                        step: "callback",
-                        reason: "a standard CAMARA flow without its PKCE verifier".into(),
-                    })
-                })?;
-                let token = camara.exchange_code(&code, verifier, &pending.nonce).await?;
-                match wanted {
-                    Wanted::Verify(number) => Ok(Answer::Verified(
-                        camara.verify(&token, number, &pending.correlator).await?,
-                    )),
-                    Wanted::Share => Ok(Answer::Shared(
-                        camara.device_phone_number(&token, &pending.correlator).await?,
-                    )),
-                }
-            }
-            (_, Wanted::Share) => Err(VerifyError::ShareUnsupported),
-        }
-    }
-
-    fn mobile_connect(&self) -> Result<&MobileConnectClient, VerifyError> {
-        self.mobile_connect.as_ref().ok_or(VerifyError::ProtocolUnavailable)
-    }
-
-    fn vonage(&self) -> Result<&VonageClient, VerifyError> {
-        self.vonage.as_ref().ok_or(VerifyError::ProtocolUnavailable)
-    }
-
-    fn camara_standard(&self) -> Result<&CamaraClient, VerifyError> {
-        self.camara_standard.as_ref().ok_or(VerifyError::ProtocolUnavailable)
+        self.clients.answer(pending, &AuthCode::new(code)).await
     }
 }
 

@@ -4,6 +4,7 @@
 use std::{net::IpAddr, time::Duration};
 
 use super::*;
+use crate::protocol::Operator;
 
 fn config(vars: &[(&str, &str)]) -> Config {
     let vars: std::collections::HashMap<_, _> = vars.iter().copied().collect();
@@ -49,7 +50,7 @@ async fn start_in(v: &Verifier, session: &SessionId) -> String {
         session: session.clone(),
     };
     let started = v
-        .start("+44 7700 900123", Protocol::MobileConnect, origin, None)
+        .start("+44 7700 900123", Operator::MobileConnect, origin, None)
         .await
         .unwrap();
     state_of(&started.url)
@@ -68,7 +69,7 @@ async fn start_gives_a_fresh_state_per_verification() {
 async fn start_refuses_bad_input_before_recording_anything() {
     let v = verifier();
     let e = v
-        .start("07700 900123", Protocol::MobileConnect, Origin::Api, None)
+        .start("07700 900123", Operator::MobileConnect, Origin::Api, None)
         .await;
     assert!(matches!(e, Err(VerifyError::InvalidPhone(_))), "{e:?}");
     let only_mc = memory(
@@ -80,10 +81,19 @@ async fn start_refuses_bad_input_before_recording_anything() {
         PENDING_TTL,
     );
     assert_eq!(only_mc.protocols(), [Protocol::MobileConnect]);
+    for protocol in [Protocol::Camara, Protocol::CamaraStandard] {
+        let e = only_mc.operator_for(protocol);
+        assert!(matches!(e, Err(VerifyError::ProtocolUnavailable)), "{e:?}");
+        // A start given the protocol itself resolves it the same way.
+        let e = only_mc.start("+447700900123", protocol, Origin::Api, None).await;
+        assert!(matches!(e, Err(VerifyError::ProtocolUnavailable)), "{e:?}");
+    }
     let e = only_mc
-        .start("+447700900123", Protocol::Camara, Origin::Api, None)
+        .start("+447700900123", Operator::Vonage, Origin::Api, None)
         .await;
     assert!(matches!(e, Err(VerifyError::ProtocolUnavailable)), "{e:?}");
+    let e = only_mc.start_share(Operator::MobileConnect, None).await;
+    assert!(matches!(e, Err(VerifyError::ShareUnsupported)), "{e:?}");
 }
 
 #[tokio::test]
@@ -136,7 +146,7 @@ async fn another_browser_consumes_it_and_learns_nothing() {
 async fn an_api_flow_answers_whoever_follows_the_url() {
     let v = verifier();
     let started = v
-        .start("+99012345678", Protocol::MobileConnect, Origin::Api, None)
+        .start("+99012345678", Operator::MobileConnect, Origin::Api, None)
         .await
         .unwrap();
     let state = state_of(&started.url);
@@ -150,7 +160,7 @@ async fn an_api_flow_answers_whoever_follows_the_url() {
 async fn a_callback_with_neither_code_nor_error_is_an_operator_error() {
     let v = verifier();
     let started = v
-        .start("+99012345678", Protocol::MobileConnect, Origin::Api, None)
+        .start("+99012345678", Operator::MobileConnect, Origin::Api, None)
         .await
         .unwrap();
     let params = CallbackParams {
@@ -197,16 +207,16 @@ async fn starts_are_limited_per_client() {
     let v = memory(&config(&[("RATE_LIMIT_PER_MINUTE", "2")]), PENDING_TTL);
     let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
     for _ in 0..2 {
-        v.start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+        v.start("+99012345678", Operator::MobileConnect, Origin::Api, Some(a))
             .await
             .unwrap();
     }
     let refused = v
-        .start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+        .start("+99012345678", Operator::MobileConnect, Origin::Api, Some(a))
         .await;
     assert!(matches!(refused, Err(VerifyError::RateLimited)), "{refused:?}");
     assert!(v
-        .start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(b))
+        .start("+99012345678", Operator::MobileConnect, Origin::Api, Some(b))
         .await
         .is_ok());
 }
@@ -227,10 +237,10 @@ async fn a_refused_start_makes_no_operator_call() {
     ]);
     let v = memory(&config, PENDING_TTL);
     let (a, b): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
-    v.start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+    v.start("+99012345678", Operator::MobileConnect, Origin::Api, Some(a))
         .await
         .unwrap();
-    let refused = v.start("+99012345678", Protocol::Camara, Origin::Api, Some(b)).await;
+    let refused = v.start("+99012345678", Operator::Vonage, Origin::Api, Some(b)).await;
     match &refused {
         Err(e @ VerifyError::StoreUnavailable(reason)) => {
             assert_eq!(e.status().as_u16(), 503);
@@ -290,11 +300,11 @@ async fn camara_discovery_is_refreshed_on_schedule() {
     ]);
     let v = Arc::new(memory(&cfg, PENDING_TTL));
     v.discover_at_start_up(&cfg).await.unwrap();
+    // The only CAMARA configured: what "camara" means.
+    let operator = v.operator_for(Protocol::Camara).unwrap();
+    assert_eq!(operator, Operator::CamaraStandard);
     let authorize = || async {
-        let started = v
-            .start("+99012345678", Protocol::Camara, Origin::Api, None)
-            .await
-            .unwrap();
+        let started = v.start("+99012345678", operator, Origin::Api, None).await.unwrap();
         url::Url::parse(&started.url).unwrap().path().to_owned()
     };
     assert_eq!(authorize().await, "/oidc/authorize-1");
@@ -320,24 +330,45 @@ async fn camara_discovery_is_refreshed_on_schedule() {
     }
 }
 
-/// A record written by the version before standard CAMARA (`number`, no `wanted`, no
-/// correlator) still reads: a rolling upgrade on one Redis loses no flow in progress.
+/// "camara" is the configured profile, resolved once; which operators give test results
+/// is decided per operator, so a Vonage flow is judged as Vonage whatever "camara" means.
 #[test]
-fn a_pending_record_of_the_previous_version_still_reads() {
-    let old = serde_json::json!({
-        "protocol": "Camara",
-        "number": "+99012345678",
-        "nonce": "n-1",
-        "origin": "Api",
-        "expires_at_ms": 1_900_000_000_000u64,
-    });
-    let pending: Pending = serde_json::from_value(old).unwrap();
-    assert_eq!(pending.wanted, Wanted::Verify(normalise("+99012345678").unwrap()));
-    assert_eq!(pending.protocol, Protocol::Camara);
-    assert_eq!(pending.pkce, None);
-    // And this version's own records round-trip.
-    let again: Pending = serde_json::from_str(&serde_json::to_string(&pending).unwrap()).unwrap();
-    assert_eq!(again, pending);
-    let neither = serde_json::json!({"protocol": "Camara", "nonce": "n", "origin": "Api", "expires_at_ms": 1});
-    assert!(serde_json::from_value::<Pending>(neither).is_err());
+fn camara_is_its_profile_and_test_results_are_judged_per_operator() {
+    let v = verifier();
+    assert_eq!(v.operator_for(Protocol::Camara).unwrap(), Operator::Vonage);
+    assert_eq!(
+        v.protocols(),
+        [Protocol::MobileConnect, Protocol::Camara, Protocol::CamaraStandard]
+    );
+    assert!(Operator::ALL.into_iter().all(|o| v.sandbox_backed(o)));
+
+    // A live standard operator is what "camara" means; Vonage is the virtual operator,
+    // reached with its published credentials.
+    let vonage_key = include_str!("../../sandbox-keys/vonage-sandbox-private.pem");
+    let camara_key = include_str!("../../sandbox-keys/camara-client-private.pem");
+    let v = memory(
+        &config(&[
+            ("CAMARA_PROFILE", "standard"),
+            ("CAMARA_ISSUER", "https://op.example/oidc"),
+            ("CAMARA_API_ROOT", "https://api.op.example"),
+            ("CAMARA_CLIENT_ID", "client-1"),
+            ("CAMARA_CLIENT_KEY", camara_key),
+            ("CAMARA_CLIENT_KEY_ID", "kid-1"),
+            ("VONAGE_API_BASE", "http://127.0.0.1:4000/sandbox"),
+            (
+                "VONAGE_APPLICATION_ID",
+                crate::sandbox_shared::credentials::VONAGE_APPLICATION_ID,
+            ),
+            ("VONAGE_PRIVATE_KEY", vonage_key),
+        ]),
+        PENDING_TTL,
+    );
+    assert_eq!(v.operator_for(Protocol::Camara).unwrap(), Operator::CamaraStandard);
+    assert_eq!(v.protocols(), [Protocol::Camara]);
+    assert!(v.sandbox_backed(Operator::Vonage), "Vonage is the virtual operator");
+    assert!(
+        !v.sandbox_backed(Operator::CamaraStandard),
+        "the standard operator is live"
+    );
+    assert!(!v.sandbox_backed(Operator::MobileConnect), "not configured");
 }

@@ -83,7 +83,7 @@ pub fn page_context() -> PageContext {
 
 #[cfg(feature = "ssr")]
 mod ssr {
-    use std::net::SocketAddr;
+    use std::net::{IpAddr, SocketAddr};
 
     use axum::{
         extract::ConnectInfo,
@@ -114,19 +114,7 @@ mod ssr {
         let client = client_address(state.config.trust_proxy, &headers, peer);
         let session = ensure_session(&state, &headers);
 
-        let protocol = match protocol.as_deref().filter(|p| !p.is_empty()) {
-            None => state.verifier.protocols().first().copied(),
-            Some(p) => Protocol::parse(p),
-        };
-        let result = match protocol {
-            Some(protocol) => {
-                let origin = Origin::Browser {
-                    session: session.clone(),
-                };
-                state.verifier.start(&phone, protocol, origin, client).await
-            }
-            None => Err(VerifyError::ProtocolUnavailable),
-        };
+        let result = start_flow(&state, &phone, protocol.as_deref(), session.clone(), client).await;
         let started = match result {
             Ok(started) => Started::GoTo(started.url),
             Err(e) => {
@@ -183,6 +171,26 @@ mod ssr {
                 Outcome::failed(e)
             }
         }
+    }
+
+    /// Starts a verification of `phone` for the browser of `session`. No `protocol`: the
+    /// first the page offers.
+    async fn start_flow(
+        state: &AppState,
+        phone: &str,
+        protocol: Option<&str>,
+        session: SessionId,
+        client: Option<IpAddr>,
+    ) -> Result<crate::verification::Started, VerifyError> {
+        let protocol = match protocol.filter(|p| !p.is_empty()) {
+            None => state.verifier.protocols().first().copied(),
+            Some(p) => Protocol::parse(p),
+        };
+        let operator = state
+            .verifier
+            .operator_for(protocol.ok_or(VerifyError::ProtocolUnavailable)?)?;
+        let origin = Origin::Browser { session };
+        state.verifier.start(phone, operator, origin, client).await
     }
 
     pub fn context() -> PageContext {

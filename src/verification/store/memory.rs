@@ -251,8 +251,7 @@ mod tests {
     use crate::{
         operators::Nonce,
         phone::normalise,
-        protocol::Protocol,
-        verification::{Origin, RESULT_TTL},
+        verification::{Flow, Origin, RESULT_TTL},
     };
 
     fn settings(per_client: usize, max: usize, pending_ttl: Duration) -> Settings {
@@ -267,10 +266,10 @@ mod tests {
 
     fn pending(ttl: Duration) -> Pending {
         Pending {
-            protocol: Protocol::MobileConnect,
-            wanted: crate::verification::Wanted::Verify(normalise("+99012345678").unwrap()),
+            flow: Flow::MobileConnect {
+                number: normalise("+99012345678").unwrap(),
+            },
             nonce: Nonce::random(),
-            pkce: None,
             correlator: crate::operators::camara::Correlator::random(),
             origin: Origin::Api,
             expires_at_ms: now_ms() + ttl.as_millis() as u64,

@@ -120,7 +120,8 @@ pub struct StoredResult {
 #[derive(Clone)]
 pub enum Store {
     Memory(memory::MemoryStore),
-    Redis(redis::RedisStore),
+    /// Boxed (connection, scripts, prefix) so a `Store` stays the size of a handle.
+    Redis(Box<redis::RedisStore>),
 }
 
 impl Store {
@@ -130,7 +131,9 @@ impl Store {
 
     /// Connects to Redis (`redis://` or `rediss://`); fails if it does not answer now.
     pub async fn redis(url: &str, prefix: &str, settings: Settings) -> Result<Self, StoreError> {
-        Ok(Store::Redis(redis::RedisStore::connect(url, prefix, settings).await?))
+        Ok(Store::Redis(Box::new(
+            redis::RedisStore::connect(url, prefix, settings).await?,
+        )))
     }
 
     pub fn backend(&self) -> &'static str {
@@ -216,14 +219,22 @@ impl Store {
         }
     }
 
-    /// The key that signs session cookies (issue 10, the HTTP edge): the same on every
-    /// instance sharing this store. Asked once, at start-up.
+    /// The key that signs session cookies: the same on every instance sharing this store.
+    /// Asked once, at start-up.
     pub async fn session_key(&self) -> Result<Vec<u8>, StoreError> {
         match self {
             Store::Memory(s) => Ok(s.session_key()),
             Store::Redis(s) => s.session_key().await,
         }
     }
+}
+
+/// Milliseconds since the Unix epoch, the clock expiry is judged by on every instance.
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -243,12 +254,4 @@ mod tests {
         assert_eq!(key("2001:db8:1:2::9").to_string(), "2001:db8:1:2::/64");
         assert_eq!(key("::ffff:192.0.2.1").to_string(), "192.0.2.1");
     }
-}
-
-/// Milliseconds since the Unix epoch, the clock expiry is judged by on every instance.
-pub fn now_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
 }
