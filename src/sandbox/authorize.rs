@@ -16,15 +16,14 @@ use serde_json::json;
 
 use super::{
     device::{virtual_operator_rule, Fault, VirtualOperator},
-    random_value,
     respond::{
         error_redirect, form_pairs, found, html_page, json as json_response, malformed_json, oauth_error,
         redirect_with, unique_params,
     },
-    CodeState, Grant, Inner, Pending, Protocol, Sandbox, TokenGrant, CAMARA_V2_TOKEN_TTL_SECS, CODE_TTL,
+    CodeState, Grant, Inner, Keep, Pending, Protocol, Sandbox, TokenGrant, CAMARA_V2_TOKEN_TTL_SECS, CODE_TTL,
     MC_TOKEN_TTL_SECS, PENDING_TTL, VONAGE_TOKEN_TTL_SECS,
 };
-use crate::phone::E164;
+use crate::{phone::E164, support::random_value};
 
 /// Longest accepted `state` / `nonce` / `login_hint` (they are stored until the hop).
 pub(crate) const MAX_PARAM_LEN: usize = 512;
@@ -145,7 +144,7 @@ pub(crate) fn has_scope(scope: &str, wanted: &str) -> bool {
 pub(crate) fn start(sb: &Inner, req: &AuthorizeRequest, outcome: super::PendingOutcome) -> Response {
     let id = random_value(18);
     let hop = format!("{}/hop/{id}", sb.public_base);
-    sb.pending.insert(
+    sb.pending.keep(
         id,
         Pending {
             redirect_uri: req.redirect_uri.clone(),
@@ -161,7 +160,7 @@ pub(crate) fn start(sb: &Inner, req: &AuthorizeRequest, outcome: super::PendingO
 /// decided at authorization.
 pub(crate) async fn hop(State(sb): State<Sandbox>, Path(id): Path<String>) -> Response {
     let sb = sb.inner();
-    let Some((pending, _)) = sb.pending.take(&id) else {
+    let Some((pending, _)) = sb.pending.take_with_expiry(&id) else {
         tracing::info!(target: "sandbox", "hop: unknown, used or expired authorization");
         return html_page(
             StatusCode::BAD_REQUEST,
@@ -181,7 +180,7 @@ pub(crate) async fn hop(State(sb): State<Sandbox>, Path(id): Path<String>) -> Re
                 "authorize: code issued"
             );
             sb.codes
-                .insert(code.clone(), CodeState::Fresh(Box::new(grant)), CODE_TTL);
+                .keep(code.clone(), CodeState::Fresh(Box::new(grant)), CODE_TTL);
             let mut params = vec![("code", code.as_str())];
             if let Some(state) = state {
                 params.push(("state", state));
@@ -261,7 +260,7 @@ pub(crate) fn redeem(
     code: &str,
     redirect_uri: &str,
 ) -> Result<(Grant, Instant), &'static str> {
-    let Some((state, expires_at)) = sb.codes.take(code) else {
+    let Some((state, expires_at)) = sb.codes.take_with_expiry(&code.to_owned()) else {
         return Err("The authorization code is unknown or has expired.");
     };
     match state {
@@ -270,7 +269,7 @@ pub(crate) fn redeem(
                 sb.tokens.remove(&token);
             }
             sb.codes
-                .insert_until(code.to_owned(), CodeState::Redeemed { access_token: None }, expires_at);
+                .keep_until(code.to_owned(), CodeState::Redeemed { access_token: None }, expires_at);
             Err("The authorization code was already used; the token issued for it is revoked.")
         }
         CodeState::Fresh(grant) => {
@@ -291,7 +290,7 @@ pub(crate) fn redeem(
 pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_expires_at: Instant) -> Response {
     let burn = |access_token: Option<String>| {
         sb.codes
-            .insert_until(code.to_owned(), CodeState::Redeemed { access_token }, code_expires_at);
+            .keep_until(code.to_owned(), CodeState::Redeemed { access_token }, code_expires_at);
     };
     if grant.fault == Some(Fault::Token500) {
         burn(None);
@@ -348,7 +347,7 @@ pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_ex
         }
         _ => (None, Duration::from_secs(ttl)),
     };
-    sb.tokens.insert(
+    sb.tokens.keep(
         access_token.clone(),
         TokenGrant {
             protocol: grant.protocol,

@@ -16,8 +16,9 @@ use super::{
     jwt::verify_application_jwt,
     mobile_connect::code_grant,
     respond::{bearer, camara_error, json as json_response, malformed_json, oauth_error, vonage_error},
-    sha256_hex, Protocol, Sandbox, CAMARA_VERIFY_SCOPE,
+    Protocol, Sandbox, CAMARA_VERIFY_SCOPE,
 };
+use crate::support::sha256_hex;
 
 /// `POST /v0.1/network-enablement` — `{phone_number, scopes, state}` → `auth_url`.
 pub(crate) async fn network_enablement(State(sb): State<Sandbox>, headers: HeaderMap, body: Bytes) -> Response {
@@ -193,7 +194,7 @@ pub(crate) async fn verify(State(sb): State<Sandbox>, headers: HeaderMap, body: 
             "Request not authenticated: send Authorization: Bearer <access_token>.",
         );
     };
-    let Some(grant) = sb.tokens.get(token) else {
+    let Some(grant) = sb.tokens.get(&token.to_owned()) else {
         return fail(
             StatusCode::UNAUTHORIZED,
             "UNAUTHENTICATED",

@@ -5,7 +5,7 @@
 //! `x-correlator`. Everything lives under `{base}/camara/v2`, which is both the issuer
 //! and the API root.
 
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::Instant;
 
 use axum::{
     body::Bytes,
@@ -19,13 +19,15 @@ use serde_json::{json, Value};
 use super::{
     authorize::{self, has_scope, MAX_PARAM_LEN},
     client_assertion::{self, ASSERTION_TYPE, FAULT_CLOCK_AHEAD_SECS},
-    constant_time_eq,
     device::{read_conditions, Fault},
     id_token::{read_spec, Defect, SignAlg},
     respond::{bearer, camara_error, form_pairs, json as json_response, malformed_json, oauth_error, unique_params},
-    sha256_hex, CodeState, Grant, Inner, Protocol, Sandbox,
+    CodeState, Grant, Inner, Keep, Protocol, Sandbox,
 };
-use crate::phone::{normalise, E164};
+use crate::{
+    phone::{normalise, E164},
+    support::{constant_time_eq, sha256_hex, unix_now},
+};
 
 /// The operation scopes of NumberVerification v2.
 pub(crate) const SCOPE_VERIFY: &str = "number-verification:verify";
@@ -260,7 +262,7 @@ pub(crate) async fn token(State(sb): State<Sandbox>, body: Bytes) -> Response {
         );
     };
     // The fault sticks to the code: look at it without redeeming it.
-    let clock_ahead = match param("code").and_then(|code| sb.codes.get(code)) {
+    let clock_ahead = match param("code").and_then(|code| sb.codes.get(&code.to_owned())) {
         Some(CodeState::Fresh(grant)) if grant.fault == Some(Fault::ClientAssertionExpired) => {
             tracing::info!(target: "sandbox", "camara v2 token: simulated fault client-assertion-expired");
             FAULT_CLOCK_AHEAD_SECS
@@ -305,7 +307,7 @@ pub(crate) async fn token(State(sb): State<Sandbox>, body: Bytes) -> Response {
     if let Err(description) = check_pkce(grant.code_challenge.as_deref(), param("code_verifier")) {
         // A failed proof spends the code: no second guess at the verifier.
         sb.codes
-            .insert_until(code.to_owned(), CodeState::Redeemed { access_token: None }, expires_at);
+            .keep_until(code.to_owned(), CodeState::Redeemed { access_token: None }, expires_at);
         return fail(StatusCode::BAD_REQUEST, "invalid_grant", description);
     }
     authorize::token_response(sb, code, grant, expires_at).await
@@ -315,10 +317,7 @@ pub(crate) async fn token(State(sb): State<Sandbox>, body: Bytes) -> Response {
 /// client, a pairwise `sub`, the `nonce` if one was sent, `amr` how the user was
 /// authenticated; RS256 unless the authorization asked otherwise ([`super::id_token`]).
 pub(crate) fn id_token(sb: &Inner, grant: &Grant, ttl: u64) -> Result<String, String> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = unix_now();
     let mut claims = super::id_token::claims(
         &grant.id_token,
         &sb.camara_v2_issuer(),
@@ -440,7 +439,7 @@ async fn api(sb: &Inner, op: Operation, headers: &HeaderMap, body: &[u8]) -> Res
             "Request not authenticated: send Authorization: Bearer <access token>.",
         );
     };
-    let Some(grant) = sb.tokens.get(token).filter(|g| g.protocol == Protocol::CamaraV2) else {
+    let Some(grant) = sb.tokens.get(&token.to_owned()).filter(|g| g.protocol == Protocol::CamaraV2) else {
         return fail(
             StatusCode::UNAUTHORIZED,
             UNAUTHENTICATED,
@@ -482,7 +481,7 @@ async fn api(sb: &Inner, op: Operation, headers: &HeaderMap, body: &[u8]) -> Res
         }
     };
     // Spent by this call; a concurrent call with the same token lost the race.
-    if sb.tokens.take(token).is_none() {
+    if sb.tokens.take_with_expiry(&token.to_owned()).is_none() {
         return fail(
             StatusCode::UNAUTHORIZED,
             UNAUTHENTICATED,

@@ -6,12 +6,13 @@
 //! until the assertion expires (in a bounded store: under a flood of more than the cap
 //! of assertions within their lifetime, the oldest `jti`s are forgotten early).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{decode, decode_header, errors::ErrorKind, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
 use super::Inner;
+use crate::support::{ttl_map::WhenFull, unix_now};
 
 /// RFC 7523's client assertion type.
 pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -39,13 +40,6 @@ pub(crate) fn registered_key(pem: &str) -> Option<(DecodingKey, Algorithm)> {
     None
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Checks a client assertion sent to the token endpoint `token_endpoint` of the issuer
 /// `issuer`, and records its `jti`. `clock_ahead` shifts the clock that judges `exp`
 /// (the `client-assertion-expired` fault). `Ok` is the client id; `Err` says which check
@@ -64,10 +58,11 @@ pub(crate) fn verify(
     let exp = claims["exp"].as_u64().unwrap_or(now);
     // Remembered as long as the assertion could be accepted, then forgotten.
     let keep = Duration::from_secs(exp.saturating_sub(now) + LEEWAY_SECS);
-    if !sb
+    let key = format!("{}\n{jti}", sb.camara_client_id);
+    let first_use = sb
         .assertion_jtis
-        .insert_new(format!("{}\n{jti}", sb.camara_client_id), (), Instant::now() + keep)
-    {
+        .insert_new(key, (), Instant::now() + keep, WhenFull::EvictOldest);
+    if first_use != Ok(true) {
         return Err(
             "The client assertion was already used (its jti has been seen): sign a new one for every request.".into(),
         );

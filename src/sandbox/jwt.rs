@@ -2,13 +2,12 @@
 //! application's public key, `application_id`, `iat`, `exp`, `jti`. Reusable until it
 //! expires (no `jti` replay rule, as with Vonage).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::http::HeaderMap;
 use jsonwebtoken::{decode, errors::ErrorKind, Algorithm, Validation};
 use serde_json::Value;
 
 use super::{respond::bearer, Inner};
+use crate::support::unix_now;
 
 /// Clock skew tolerated on `iat` and `exp`, in seconds.
 pub(crate) const LEEWAY_SECS: u64 = 30;
@@ -53,11 +52,7 @@ pub(crate) fn verify(sb: &Inner, token: &str) -> Result<String, &'static str> {
         .get("iat")
         .and_then(Value::as_u64)
         .ok_or("The application JWT has no iat claim (seconds since the epoch).")?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    if iat > now + LEEWAY_SECS {
+    if iat > unix_now() + LEEWAY_SECS {
         return Err("The application JWT's iat is in the future.");
     }
     match claims.get("jti").and_then(Value::as_str) {

@@ -1,8 +1,6 @@
 //! Mobile Connect, device-initiated (GSMA IDY.54 number verify): authorize, token,
 //! premium info.
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::{
     body::Bytes,
     extract::{RawQuery, State},
@@ -14,12 +12,12 @@ use serde_json::{json, Value};
 
 use super::{
     authorize::{self, has_scope, MAX_PARAM_LEN},
-    constant_time_eq,
     device::{read_conditions, Fault},
     id_token::read_spec,
     respond::{bearer, form_pairs, json as json_response, malformed_json, oauth_error},
-    sha256_hex, Grant, Inner, Protocol, Sandbox, MC_SCOPE,
+    Grant, Inner, Protocol, Sandbox, MC_SCOPE,
 };
+use crate::support::{constant_time_eq, sha256_hex, unix_now};
 
 /// `GET /deviceinitiated/v1/authorize` — the device navigates here.
 pub(crate) async fn authorize(State(sb): State<Sandbox>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
@@ -177,10 +175,7 @@ pub(crate) async fn token(
 /// simulated id_token asks (HS256 with the client secret by default; see
 /// [`super::id_token`]).
 pub(crate) fn id_token(sb: &Inner, grant: &Grant, ttl: u64) -> Result<String, String> {
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
+    let now = unix_now();
     let claims = super::id_token::claims(
         &grant.id_token,
         &sb.public_base,
@@ -207,7 +202,7 @@ pub(crate) async fn premium_info(State(sb): State<Sandbox>, headers: HeaderMap, 
             "Send Authorization: Bearer <access_token>.",
         );
     };
-    let Some(grant) = sb.tokens.get(token) else {
+    let Some(grant) = sb.tokens.get(&token.to_owned()) else {
         return fail(
             StatusCode::UNAUTHORIZED,
             "invalid_token",

@@ -39,7 +39,6 @@ mod id_token;
 mod jwt;
 mod mobile_connect;
 mod respond;
-mod store;
 
 use std::{
     sync::Arc,
@@ -53,7 +52,10 @@ use axum::{
 use jsonwebtoken::{Algorithm, DecodingKey};
 use rand::RngCore;
 
-use crate::phone::E164;
+use crate::{
+    phone::E164,
+    support::ttl_map::{TtlMap, WhenFull},
+};
 
 pub use device::{Fault, DEFAULT_DELAY_MS, MAX_DELAY_MS};
 
@@ -211,11 +213,11 @@ pub(crate) struct Inner {
     pub signing: id_token::Signing,
     /// Salt of the pseudonymous `sub` (PCR) derived from the SIM.
     pub sub_salt: [u8; 16],
-    pub pending: store::Store<Pending>,
-    pub codes: store::Store<CodeState>,
-    pub tokens: store::Store<TokenGrant>,
+    pub pending: TtlMap<String, Pending>,
+    pub codes: TtlMap<String, CodeState>,
+    pub tokens: TtlMap<String, TokenGrant>,
     /// Client assertion `jti`s seen, until their assertion expires (replay protection).
-    pub assertion_jtis: store::Store<()>,
+    pub assertion_jtis: TtlMap<String, ()>,
 }
 
 impl Sandbox {
@@ -247,10 +249,10 @@ impl Sandbox {
             camara_client_key_id: config.camara_client_key_id,
             camara_client_key,
             sub_salt,
-            pending: store::Store::new(cap),
-            codes: store::Store::new(cap),
-            tokens: store::Store::new(cap),
-            assertion_jtis: store::Store::new(cap),
+            pending: TtlMap::new(cap),
+            codes: TtlMap::new(cap),
+            tokens: TtlMap::new(cap),
+            assertion_jtis: TtlMap::new(cap),
         };
         Self { inner: Arc::new(inner) }
     }
@@ -322,44 +324,20 @@ impl Inner {
     }
 }
 
-/// A fresh random value (`bytes` of entropy, URL-safe base64).
-pub(crate) fn random_value(bytes: usize) -> String {
-    use base64::Engine;
-    let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
+/// The virtual operator's stores are bounded: a full one forgets the entry that expires
+/// soonest, so that no flood grows memory and an insert never fails.
+pub(crate) trait Keep<V> {
+    fn keep(&self, key: String, value: V, ttl: Duration);
+    fn keep_until(&self, key: String, value: V, expires_at: Instant);
 }
 
-/// Lowercase hex SHA-256.
-pub(crate) fn sha256_hex(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// Compares secrets without an early exit.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gsma_vector() {
-        assert_eq!(
-            sha256_hex("+44123456789"),
-            "3d84a3838599719df7deacc7fb91903bde5430a8c0e007c3eba93bce0c69c5a2"
-        );
+impl<V> Keep<V> for TtlMap<String, V> {
+    fn keep(&self, key: String, value: V, ttl: Duration) {
+        // `EvictOldest` makes room rather than answering `Full`.
+        let _ = self.insert(key, value, ttl, WhenFull::EvictOldest);
     }
 
-    #[test]
-    fn constant_time_eq_compares() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
+    fn keep_until(&self, key: String, value: V, expires_at: Instant) {
+        self.keep(key, value, expires_at.saturating_duration_since(Instant::now()));
     }
 }
