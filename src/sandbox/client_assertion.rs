@@ -4,7 +4,7 @@
 //! Each check has its own refusal text, so that a client author sees which one failed.
 //! Unlike the Vonage application JWT, an assertion is single use: its `jti` is remembered
 //! until the assertion expires (in a bounded store: under a flood of more than the cap
-//! of assertions within their lifetime, the oldest `jti`s are forgotten early).
+//! of assertions within their lifetime, the `jti`s closest to expiry are forgotten early).
 
 use std::time::{Duration, Instant};
 

@@ -27,7 +27,7 @@
 //! At most one word of the second group. The key pairs are committed test keys
 //! (`sandbox-keys/mc-id-token-*.pem`): public on purpose, like the rest of the sandbox.
 //!
-//! The standard CAMARA v2.1 operator (`camara_v2.rs`) signs its id_tokens with the same
+//! The standard CAMARA v2.1 operator (`camara_v2/`) signs its id_tokens with the same
 //! keys, published at `GET /camara/v2/jwks` too: RS256 unless `es256` is given; `hs256`
 //! and `hs384` are refused there (no client secret); `wrong-iss` means "not the
 //! `/camara/v2` issuer".
