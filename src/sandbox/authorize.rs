@@ -1,36 +1,29 @@
 //! What the authorization endpoints share: the checks that forbid a redirect, the
 //! intermediate hop (every authorization answers with at least two redirects, as real
-//! operators' header-enrichment hops do) and the issuing of codes.
+//! operators' header-enrichment hops do) and the decision a code stands for.
 
-use std::{
-    collections::HashMap,
-    time::{Duration, Instant},
-};
+use std::{borrow::Cow, collections::HashMap, sync::Arc};
 
 use axum::{
     extract::{Path, State},
     http::StatusCode,
     response::Response,
 };
-use serde_json::json;
 
 use super::{
-    device::{virtual_operator_rule, Fault, VirtualOperator},
-    random_value,
-    respond::{
-        error_redirect, form_pairs, found, html_page, json as json_response, malformed_json, oauth_error,
-        redirect_with, unique_params,
-    },
-    CodeState, Grant, Inner, Pending, Protocol, Sandbox, TokenGrant, CAMARA_V2_TOKEN_TTL_SECS, CODE_TTL,
-    MC_TOKEN_TTL_SECS, PENDING_TTL, VONAGE_TOKEN_TTL_SECS,
+    device::{virtual_operator_rule, Conditions, Fault, RuleOutcome},
+    error::SandboxError,
+    operator::{Api, AuthorizationOutcome, CodeState, Grant, Keep, PendingAuthorization, VirtualOperator},
+    respond::{form_pairs, found, redirect_with, unique_params},
+    CODE_TTL, HOP_TTL,
 };
-use crate::phone::E164;
+use crate::{
+    phone::E164,
+    support::{random_value, ttl_map::Taken},
+};
 
 /// Longest accepted `state` / `nonce` / `login_hint` (they are stored until the hop).
 pub(crate) const MAX_PARAM_LEN: usize = 512;
-/// How long an expired standard CAMARA access token is still recognised as one of ours
-/// (then it is merely unknown).
-pub(crate) const EXPIRED_TOKEN_MEMORY: Duration = Duration::from_secs(10 * 60);
 
 /// The parsed query of an authorize request whose client and redirect URI are known.
 pub(crate) struct AuthorizeRequest {
@@ -45,95 +38,101 @@ impl AuthorizeRequest {
         self.params.get(name).map(String::as_str).filter(|v| !v.is_empty())
     }
 
-    /// An error redirect to this request's redirect URI, logged.
-    pub fn fail(&self, protocol: Protocol, error: &'static str, description: &str) -> Response {
-        tracing::info!(target: "sandbox", ?protocol, error, description, "authorize: refused");
-        error_redirect(&self.redirect_uri, error, description, self.state.as_deref())
+    /// The error redirect that refuses this request.
+    pub fn refuse(&self, error: &'static str, description: impl Into<Cow<'static, str>>) -> SandboxError {
+        SandboxError::redirect(&self.redirect_uri, self.state.clone(), error, description)
+    }
+
+    /// The optional `nonce`, refused when too long to store.
+    pub fn nonce(&self) -> Result<Option<String>, SandboxError> {
+        match self.get("nonce") {
+            Some(n) if n.len() > MAX_PARAM_LEN => {
+                Err(self.refuse("invalid_request", "nonce is too long (at most 512 characters)."))
+            }
+            n => Ok(n.map(str::to_owned)),
+        }
     }
 }
 
 /// Checks the client and the redirect URI — the errors that must not redirect (RFC 6749
-/// §4.1.2.1) answer a 400 page — and the parameters common to both protocols.
-#[allow(clippy::result_large_err)] // the error is the response itself, built once
-pub(crate) fn parse_request(sb: &Inner, protocol: Protocol, query: Option<&str>) -> Result<AuthorizeRequest, Response> {
-    let page = |message: &str| {
-        tracing::info!(target: "sandbox", ?protocol, reason = message, "authorize: refused without redirect");
-        html_page(StatusCode::BAD_REQUEST, "Invalid authorization request", message)
-    };
-    let Some(pairs) = form_pairs(query.unwrap_or("")) else {
-        return Err(page("The query string does not parse."));
-    };
+/// §4.1.2.1) answer a 400 page — then the parameters every authorization takes.
+pub(crate) fn parse_request(
+    operator: &VirtualOperator,
+    api: Api,
+    query: Option<&str>,
+) -> Result<AuthorizeRequest, SandboxError> {
+    let pairs = form_pairs(query.unwrap_or("")).ok_or_else(|| not_redirectable("The query string does not parse."))?;
     let duplicate = unique_params(pairs.clone()).err();
-    let first = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    let client_id = match first("client_id") {
-        Some(c) if !c.is_empty() => c,
-        _ => return Err(page("client_id is missing.")),
+    let first = |name: &str| {
+        pairs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+            .filter(|v| !v.is_empty())
     };
-    if client_id != sb.mc_client_id && client_id != sb.vonage_application_id && client_id != sb.camara_client_id {
-        return Err(page("client_id is not a registered application of this operator."));
+    let client_id = first("client_id").ok_or_else(|| not_redirectable("client_id is missing."))?;
+    let registered = [
+        &operator.mc_client_id,
+        &operator.vonage_application_id,
+        &operator.camara_client_id,
+    ];
+    if !registered.contains(&&client_id) {
+        return Err(not_redirectable(
+            "client_id is not a registered application of this operator.",
+        ));
     }
-    let redirect_uri = match first("redirect_uri") {
-        Some(r) if !r.is_empty() => r,
-        _ => return Err(page("redirect_uri is missing.")),
-    };
-    if !sb.is_registered_redirect(&redirect_uri) {
-        return Err(page(
+    let redirect_uri = first("redirect_uri").ok_or_else(|| not_redirectable("redirect_uri is missing."))?;
+    if !operator.is_registered_redirect(&redirect_uri) {
+        return Err(not_redirectable(
             "redirect_uri is not registered for this application, so the operator will not redirect to it.",
         ));
     }
     if matches!(duplicate.as_deref(), Some("client_id" | "redirect_uri")) {
-        return Err(page("client_id and redirect_uri must be given once."));
+        return Err(not_redirectable("client_id and redirect_uri must be given once."));
     }
-    let state = first("state").filter(|s| !s.is_empty() && s.len() <= MAX_PARAM_LEN);
-    let params: HashMap<String, String> = pairs.into_iter().collect();
+    let state = first("state").filter(|s| s.len() <= MAX_PARAM_LEN);
     let req = AuthorizeRequest {
-        params,
+        params: pairs.into_iter().collect(),
         client_id,
         redirect_uri,
         state,
     };
-
     if let Some(name) = duplicate {
-        return Err(req.fail(protocol, "invalid_request", &format!("Parameter {name} is repeated.")));
+        return Err(req.refuse("invalid_request", format!("Parameter {name} is repeated.")));
     }
-    let own_client = match protocol {
-        Protocol::MobileConnect => &sb.mc_client_id,
-        Protocol::Camara => &sb.vonage_application_id,
-        Protocol::CamaraV2 => &sb.camara_client_id,
-    };
-    if &req.client_id != own_client {
-        return Err(req.fail(
-            protocol,
+    check_common_params(operator, api, &req)?;
+    Ok(req)
+}
+
+fn not_redirectable(message: &'static str) -> SandboxError {
+    SandboxError::page(StatusCode::BAD_REQUEST, "Invalid authorization request", message)
+}
+
+/// The client must be this endpoint's; `response_type`, `state` and `scope` are checked
+/// alike by every API.
+fn check_common_params(operator: &VirtualOperator, api: Api, req: &AuthorizeRequest) -> Result<(), SandboxError> {
+    if req.client_id != operator.client_id_of(api) {
+        return Err(req.refuse(
             "unauthorized_client",
             "This client is registered for the other API of this operator, not for this authorization endpoint.",
         ));
     }
     match req.get("response_type") {
-        None => return Err(req.fail(protocol, "invalid_request", "response_type is missing.")),
+        None => return Err(req.refuse("invalid_request", "response_type is missing.")),
         Some("code") => {}
-        Some(_) => {
-            return Err(req.fail(
-                protocol,
-                "unsupported_response_type",
-                "Only response_type=code is supported.",
-            ))
-        }
+        Some(_) => return Err(req.refuse("unsupported_response_type", "Only response_type=code is supported.")),
     }
     match req.params.get("state").map(String::as_str) {
-        None | Some("") => return Err(req.fail(protocol, "invalid_request", "state is missing.")),
+        None | Some("") => return Err(req.refuse("invalid_request", "state is missing.")),
         Some(s) if s.len() > MAX_PARAM_LEN => {
-            return Err(req.fail(
-                protocol,
-                "invalid_request",
-                "state is too long (at most 512 characters).",
-            ))
+            return Err(req.refuse("invalid_request", "state is too long (at most 512 characters)."))
         }
         Some(_) => {}
     }
     if req.get("scope").is_none() {
-        return Err(req.fail(protocol, "invalid_request", "scope is missing."));
+        return Err(req.refuse("invalid_request", "scope is missing."));
     }
-    Ok(req)
+    Ok(())
 }
 
 /// Whether the space-separated `scope` holds `wanted`.
@@ -142,83 +141,77 @@ pub(crate) fn has_scope(scope: &str, wanted: &str) -> bool {
 }
 
 /// Records the authorization's outcome and answers the first redirect, to the hop.
-pub(crate) fn start(sb: &Inner, req: &AuthorizeRequest, outcome: super::PendingOutcome) -> Response {
+pub(crate) fn start(
+    operator: &VirtualOperator,
+    req: &AuthorizeRequest,
+    outcome: AuthorizationOutcome,
+) -> Result<Response, SandboxError> {
     let id = random_value(18);
-    let hop = format!("{}/hop/{id}", sb.public_base);
-    sb.pending.insert(
-        id,
-        Pending {
-            redirect_uri: req.redirect_uri.clone(),
-            state: req.state.clone(),
-            outcome,
-        },
-        PENDING_TTL,
-    );
+    let hop = format!("{}/hop/{id}", operator.public_base);
+    let pending = PendingAuthorization {
+        redirect_uri: req.redirect_uri.clone(),
+        state: req.state.clone(),
+        outcome,
+    };
+    operator.authorizations.keep(id, pending, HOP_TTL);
     found(&hop)
 }
 
 /// `GET /hop/{id}` — the second redirect: to the client with a fresh code, or the error
 /// decided at authorization.
-pub(crate) async fn hop(State(sb): State<Sandbox>, Path(id): Path<String>) -> Response {
-    let sb = sb.inner();
-    let Some((pending, _)) = sb.pending.take(&id) else {
-        tracing::info!(target: "sandbox", "hop: unknown, used or expired authorization");
-        return html_page(
+pub(crate) async fn hop(
+    State(operator): State<Arc<VirtualOperator>>,
+    Path(id): Path<String>,
+) -> Result<Response, SandboxError> {
+    let Taken::Found(pending) = operator.authorizations.take(&id) else {
+        return Err(SandboxError::page(
             StatusCode::BAD_REQUEST,
             "Authorization expired",
             "This authorization step is unknown, was already used or has expired. Start the verification again.",
-        );
+        ));
     };
-    let state = pending.state.as_deref();
-    match pending.outcome {
-        Ok(grant) => {
-            let code = random_value(24);
-            tracing::info!(
-                target: "sandbox",
-                protocol = ?grant.protocol,
-                sim = %grant.sim,
-                fault = grant.fault.map(|f| f.name()),
-                "authorize: code issued"
-            );
-            sb.codes
-                .insert(code.clone(), CodeState::Fresh(Box::new(grant)), CODE_TTL);
-            let mut params = vec![("code", code.as_str())];
-            if let Some(state) = state {
-                params.push(("state", state));
-            }
-            redirect_with(&pending.redirect_uri, &params)
-        }
-        Err((error, description)) => {
-            tracing::info!(target: "sandbox", error, description, "authorize: failed at the operator");
-            error_redirect(&pending.redirect_uri, error, &description, state)
-        }
+    let grant = pending.outcome?;
+    let code = random_value(24);
+    tracing::info!(
+        target: "sandbox",
+        api = ?grant.api,
+        sim = %grant.sim,
+        fault = grant.fault.map(|f| f.name()),
+        "authorize: code issued"
+    );
+    operator
+        .codes
+        .keep(code.clone(), CodeState::Fresh(Box::new(grant)), CODE_TTL);
+    let mut params = vec![("code", code.as_str())];
+    if let Some(state) = pending.state.as_deref() {
+        params.push(("state", state));
     }
+    redirect_with(&pending.redirect_uri, &params)
 }
 
-/// Decides the authorization's outcome from the simulated conditions (docs/reference.md §5): an
-/// unavailable operator, a device on Wi-Fi, then which SIM the device is on — explicit
-/// (header, cookie), the virtual operator rule for a number known in clear, or the
-/// default SIM.
+/// Decides the authorization's outcome from the simulated conditions (docs/reference.md
+/// §5): an unavailable operator, a device on Wi-Fi, then which SIM the device is on —
+/// explicit (header, cookie), the virtual operator rule for a number known in clear, or
+/// the default SIM.
 pub(crate) fn decide(
-    sb: &Inner,
+    operator: &VirtualOperator,
     req: &AuthorizeRequest,
-    protocol: Protocol,
-    conditions: super::device::Conditions,
+    api: Api,
+    conditions: Conditions,
     known_number: Option<E164>,
     scope: String,
     nonce: Option<String>,
-) -> super::PendingOutcome {
+) -> AuthorizationOutcome {
     if conditions.fault == Some(Fault::Unavailable) {
-        return Err((
+        return Err(req.refuse(
             "temporarily_unavailable",
-            "The operator is temporarily unavailable (simulated fault). Try again in a moment.".into(),
+            "The operator is temporarily unavailable (simulated fault). Try again in a moment.",
         ));
     }
     if conditions.wifi {
-        return Err((
+        return Err(req.refuse(
             "access_denied",
-            "The device is not on mobile data, so the operator cannot see its SIM: switch to mobile data (turn Wi-Fi off) and try again."
-                .into(),
+            "The device is not on mobile data, so the operator cannot see its SIM: switch to mobile data (turn Wi-Fi off) and try again.",
         ));
     }
     let sim =
@@ -228,17 +221,16 @@ pub(crate) fn decide(
                 sim
             }
             (None, Some(number)) => match virtual_operator_rule(&number) {
-                VirtualOperator::OnNumber(n) | VirtualOperator::OtherNumber(n) => n,
-                VirtualOperator::Fails => return Err((
+                RuleOutcome::OnNumber(n) | RuleOutcome::OtherNumber(n) => n,
+                RuleOutcome::Fails => return Err(req.refuse(
                     "server_error",
-                    "The operator failed to identify the device (virtual operator rule: numbers ending in 99 fail)."
-                        .into(),
+                    "The operator failed to identify the device (virtual operator rule: numbers ending in 99 fail).",
                 )),
             },
-            (None, None) => sb.default_sim.clone(),
+            (None, None) => operator.default_sim.clone(),
         };
     Ok(Grant {
-        protocol,
+        api,
         client_id: req.client_id.clone(),
         redirect_uri: req.redirect_uri.clone(),
         sim,
@@ -250,129 +242,4 @@ pub(crate) fn decide(
         id_token: Default::default(),
         code_challenge: None,
     })
-}
-
-/// Exchanges a code: single use (a replay revokes the token it gave), bound to the
-/// protocol, the client and the redirect URI. `Err` is an `invalid_grant` description.
-pub(crate) fn redeem(
-    sb: &Inner,
-    protocol: Protocol,
-    client_id: &str,
-    code: &str,
-    redirect_uri: &str,
-) -> Result<(Grant, Instant), &'static str> {
-    let Some((state, expires_at)) = sb.codes.take(code) else {
-        return Err("The authorization code is unknown or has expired.");
-    };
-    match state {
-        CodeState::Redeemed { access_token } => {
-            if let Some(token) = access_token {
-                sb.tokens.remove(&token);
-            }
-            sb.codes
-                .insert_until(code.to_owned(), CodeState::Redeemed { access_token: None }, expires_at);
-            Err("The authorization code was already used; the token issued for it is revoked.")
-        }
-        CodeState::Fresh(grant) => {
-            if grant.protocol != protocol || grant.client_id != client_id {
-                return Err("The authorization code was issued to another client.");
-            }
-            if grant.redirect_uri != redirect_uri {
-                return Err("redirect_uri does not match the one of the authorization request.");
-            }
-            Ok((*grant, expires_at))
-        }
-    }
-}
-
-/// Answers a token request for a redeemed code: mints the access token (and the
-/// id_token of Mobile Connect and standard CAMARA), applying the fault the authorization
-/// chose.
-pub(crate) async fn token_response(sb: &Inner, code: &str, grant: Grant, code_expires_at: Instant) -> Response {
-    let burn = |access_token: Option<String>| {
-        sb.codes
-            .insert_until(code.to_owned(), CodeState::Redeemed { access_token }, code_expires_at);
-    };
-    if grant.fault == Some(Fault::Token500) {
-        burn(None);
-        tracing::info!(target: "sandbox", "token: simulated fault token-500");
-        return oauth_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "Simulated operator fault (token-500).",
-        );
-    }
-    let ttl = match grant.protocol {
-        Protocol::MobileConnect => MC_TOKEN_TTL_SECS,
-        Protocol::Camara => VONAGE_TOKEN_TTL_SECS,
-        Protocol::CamaraV2 => CAMARA_V2_TOKEN_TTL_SECS,
-    };
-    let mut body = json!({
-        "access_token": "",
-        "token_type": "Bearer",
-        "expires_in": ttl,
-    });
-    if grant.protocol == Protocol::CamaraV2 {
-        body["scope"] = json!(grant.scope);
-    }
-    let id_token = match grant.protocol {
-        Protocol::MobileConnect => Some(super::mobile_connect::id_token(sb, &grant, ttl)),
-        Protocol::CamaraV2 => Some(super::camara_v2::id_token(sb, &grant, ttl)),
-        Protocol::Camara => None,
-    };
-    if let Some(id_token) = id_token {
-        match id_token {
-            Ok(id_token) => body["id_token"] = json!(id_token),
-            Err(e) => {
-                burn(None);
-                tracing::error!(target: "sandbox", "token: cannot sign the id_token: {e}");
-                return oauth_error(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "server_error",
-                    "Cannot sign the id_token.",
-                );
-            }
-        }
-    }
-    let access_token = random_value(32);
-    body["access_token"] = json!(access_token);
-    let (expires_at, kept_for) = match grant.protocol {
-        // Kept a while past its end so that the API can say "expired" rather than
-        // "unknown"; `token-expired` issues it already expired.
-        Protocol::CamaraV2 => {
-            let life = match grant.fault {
-                Some(Fault::TokenExpired) => Duration::ZERO,
-                _ => Duration::from_secs(ttl),
-            };
-            (Some(Instant::now() + life), life + EXPIRED_TOKEN_MEMORY)
-        }
-        _ => (None, Duration::from_secs(ttl)),
-    };
-    sb.tokens.insert(
-        access_token.clone(),
-        TokenGrant {
-            protocol: grant.protocol,
-            sim: grant.sim.clone(),
-            scope: grant.scope.clone(),
-            fault: grant.fault,
-            delay: grant.delay,
-            expires_at,
-        },
-        kept_for,
-    );
-    burn(Some(access_token));
-    tracing::info!(target: "sandbox", protocol = ?grant.protocol, sim = %grant.sim, "token: issued");
-    match grant.fault {
-        Some(Fault::TokenSlow) => {
-            tracing::info!(target: "sandbox", delay_ms = grant.delay.as_millis() as u64, "token: simulated fault token-slow");
-            tokio::time::sleep(grant.delay).await;
-        }
-        Some(Fault::TokenMalformed) => {
-            tracing::info!(target: "sandbox", "token: simulated fault token-malformed");
-            let text = body.to_string();
-            return malformed_json(&text);
-        }
-        _ => {}
-    }
-    json_response(StatusCode::OK, body)
 }

@@ -4,14 +4,15 @@
 //! Each check has its own refusal text, so that a client author sees which one failed.
 //! Unlike the Vonage application JWT, an assertion is single use: its `jti` is remembered
 //! until the assertion expires (in a bounded store: under a flood of more than the cap
-//! of assertions within their lifetime, the oldest `jti`s are forgotten early).
+//! of assertions within their lifetime, the `jti`s closest to expiry are forgotten early).
 
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 use jsonwebtoken::{decode, decode_header, errors::ErrorKind, Algorithm, DecodingKey, Validation};
 use serde_json::Value;
 
-use super::Inner;
+use super::operator::VirtualOperator;
+use crate::support::{ttl_map::WhenFull, unix_now};
 
 /// RFC 7523's client assertion type.
 pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -39,46 +40,40 @@ pub(crate) fn registered_key(pem: &str) -> Option<(DecodingKey, Algorithm)> {
     None
 }
 
-fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 /// Checks a client assertion sent to the token endpoint `token_endpoint` of the issuer
 /// `issuer`, and records its `jti`. `clock_ahead` shifts the clock that judges `exp`
 /// (the `client-assertion-expired` fault). `Ok` is the client id; `Err` says which check
 /// failed (never echoes the assertion).
 pub(crate) fn verify(
-    sb: &Inner,
+    operator: &VirtualOperator,
     assertion: &str,
     issuer: &str,
     token_endpoint: &str,
     clock_ahead: u64,
 ) -> Result<String, String> {
     let now = unix_now();
-    let claims = check_signed(sb, assertion)?;
-    check_claims(sb, &claims, issuer, token_endpoint, now, clock_ahead)?;
+    let claims = check_signed(operator, assertion)?;
+    check_claims(operator, &claims, issuer, token_endpoint, now, clock_ahead)?;
     let jti = claims["jti"].as_str().unwrap_or_default();
     let exp = claims["exp"].as_u64().unwrap_or(now);
     // Remembered as long as the assertion could be accepted, then forgotten.
     let keep = Duration::from_secs(exp.saturating_sub(now) + LEEWAY_SECS);
-    if !sb
+    let key = format!("{}\n{jti}", operator.camara_client_id);
+    let first_use = operator
         .assertion_jtis
-        .insert_new(format!("{}\n{jti}", sb.camara_client_id), (), Instant::now() + keep)
-    {
+        .insert_new(key, (), Instant::now() + keep, WhenFull::EvictOldest);
+    if first_use != Ok(true) {
         return Err(
             "The client assertion was already used (its jti has been seen): sign a new one for every request.".into(),
         );
     }
-    Ok(sb.camara_client_id.clone())
+    Ok(operator.camara_client_id.clone())
 }
 
 /// The header and signature: `alg` as the registered key, `kid` (if any) the registered
 /// one, the signature by that key. `Ok` is the claims, not yet checked.
-fn check_signed(sb: &Inner, assertion: &str) -> Result<Value, String> {
-    let (key, alg) = sb
+fn check_signed(operator: &VirtualOperator, assertion: &str) -> Result<Value, String> {
+    let (key, alg) = operator
         .camara_client_key
         .as_ref()
         .ok_or("The operator has no valid public key for this client.")?;
@@ -91,7 +86,7 @@ fn check_signed(sb: &Inner, assertion: &str) -> Result<Value, String> {
         ));
     }
     if let Some(kid) = header.kid.as_deref() {
-        if kid != sb.camara_client_key_id {
+        if kid != operator.camara_client_key_id {
             return Err("The client assertion's kid is not the registered key's id.".into());
         }
     }
@@ -115,14 +110,14 @@ fn check_signed(sb: &Inner, assertion: &str) -> Result<Value, String> {
 }
 
 fn check_claims(
-    sb: &Inner,
+    operator: &VirtualOperator,
     claims: &Value,
     issuer: &str,
     token_endpoint: &str,
     now: u64,
     clock_ahead: u64,
 ) -> Result<(), String> {
-    let client_id = sb.camara_client_id.as_str();
+    let client_id = operator.camara_client_id.as_str();
     let iss = claims.get("iss").and_then(Value::as_str);
     let sub = claims.get("sub").and_then(Value::as_str);
     if iss != Some(client_id) || sub != Some(client_id) {

@@ -10,6 +10,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
+use super::{error::SandboxError, respond::form_pairs};
 use crate::{
     phone::{normalise, PhoneError, E164},
     sandbox_shared::{form, COOKIE_DELAY, COOKIE_FAULT, COOKIE_NETWORK, COOKIE_SIM},
@@ -166,7 +167,7 @@ pub(crate) fn parse_msisdn(value: &str) -> Result<E164, PhoneError> {
 
 /// The Vonage Virtual Operator rule (docs/reference.md §5, rule 3) for a number known in clear.
 #[derive(Debug, PartialEq, Eq)]
-pub(crate) enum VirtualOperator {
+pub(crate) enum RuleOutcome {
     /// Last digit even: the device is on this number.
     OnNumber(E164),
     /// Last digit odd: the device is on another number.
@@ -175,21 +176,21 @@ pub(crate) enum VirtualOperator {
     Fails,
 }
 
-pub(crate) fn virtual_operator_rule(number: &E164) -> VirtualOperator {
+pub(crate) fn virtual_operator_rule(number: &E164) -> RuleOutcome {
     let s = number.as_str();
     if s.ends_with("99") {
-        return VirtualOperator::Fails;
+        return RuleOutcome::Fails;
     }
     let last = s.as_bytes().last().copied().unwrap_or(b'0').wrapping_sub(b'0') % 10;
     if last.is_multiple_of(2) {
-        return VirtualOperator::OnNumber(number.clone());
+        return RuleOutcome::OnNumber(number.clone());
     }
     // The neighbouring even number: same length, so still a valid E.164 number.
     let mut other = s[..s.len() - 1].to_owned();
     other.push(char::from(b'0' + (last ^ 1)));
     match normalise(&other) {
-        Ok(n) => VirtualOperator::OtherNumber(n),
-        Err(_) => VirtualOperator::Fails,
+        Ok(n) => RuleOutcome::OtherNumber(n),
+        Err(_) => RuleOutcome::Fails,
     }
 }
 
@@ -247,89 +248,55 @@ fn clear_cookie(name: &str) -> String {
     format!("{name}=; Path=/; SameSite=Lax; Max-Age=0")
 }
 
-fn plain(status: StatusCode, message: &str) -> Response {
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        format!("{message}\n"),
-    )
-        .into_response()
-}
-
 /// `POST /device` — the page's "Simulated SIM" control (a plain form): `sim=<number>`,
 /// `network=mobile|wifi`, or `action=clear`; answers `303` to `return_to`.
-pub(crate) async fn device_form(body: Bytes) -> Response {
-    let Some(pairs) = std::str::from_utf8(&body).ok().and_then(super::respond::form_pairs) else {
-        tracing::info!(target: "sandbox", "device: the form body does not parse");
-        return plain(StatusCode::BAD_REQUEST, "The form could not be read.");
+pub(crate) async fn device_form(body: Bytes) -> Result<Response, SandboxError> {
+    let Some(pairs) = std::str::from_utf8(&body).ok().and_then(form_pairs) else {
+        return Err(bad_form("The form could not be read."));
     };
     let field = |name: &str| pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.trim());
-    let mut cookies: Vec<String> = Vec::new();
-
-    match field(form::ACTION) {
-        None | Some("") | Some("set") => {}
-        Some(form::ACTION_CLEAR) => {
-            cookies.push(clear_cookie(COOKIE_SIM));
-            cookies.push(clear_cookie(COOKIE_NETWORK));
-        }
-        Some(_) => {
-            tracing::info!(target: "sandbox", "device: unknown action");
-            return plain(
-                StatusCode::BAD_REQUEST,
-                "Unknown action: use action=clear, or send sim / network.",
-            );
-        }
-    }
-    if cookies.is_empty() {
-        if let Some(sim) = field(form::SIM).filter(|s| !s.is_empty()) {
-            match parse_msisdn(sim) {
-                Ok(sim) => {
-                    tracing::info!(target: "sandbox", %sim, "device: simulated SIM chosen");
-                    cookies.push(set_cookie(COOKIE_SIM, &sim.as_str().replace('+', "%2B")));
-                }
-                Err(e) => {
-                    tracing::info!(target: "sandbox", "device: the simulated SIM is not a phone number");
-                    return plain(StatusCode::BAD_REQUEST, &format!("Simulated SIM: {e}"));
-                }
-            }
-        }
-        match field(form::NETWORK) {
-            None | Some("") => {}
-            Some(v) if v.eq_ignore_ascii_case(form::NETWORK_WIFI) => {
-                cookies.push(set_cookie(COOKIE_NETWORK, form::NETWORK_WIFI))
-            }
-            Some(v) if v.eq_ignore_ascii_case(form::NETWORK_MOBILE) => cookies.push(clear_cookie(COOKIE_NETWORK)),
-            Some(_) => {
-                tracing::info!(target: "sandbox", "device: unknown network");
-                return plain(StatusCode::BAD_REQUEST, "Network must be \"mobile\" or \"wifi\".");
-            }
-        }
-    }
-    if cookies.is_empty() {
-        tracing::info!(target: "sandbox", "device: nothing to change");
-        return plain(
-            StatusCode::BAD_REQUEST,
-            "Nothing to change: send sim, network or action=clear.",
-        );
-    }
-
+    let cookies = cookie_changes(&field)?;
     let location = safe_return_to(field(form::RETURN_TO));
     let mut res = (StatusCode::SEE_OTHER, [(header::CACHE_CONTROL, "no-store")]).into_response();
-    if let Ok(v) = HeaderValue::from_str(location) {
-        res.headers_mut().insert(header::LOCATION, v);
-    } else {
-        res.headers_mut()
-            .insert(header::LOCATION, HeaderValue::from_static("/"));
-    }
+    let location = HeaderValue::from_str(location).unwrap_or(HeaderValue::from_static("/"));
+    res.headers_mut().insert(header::LOCATION, location);
     for c in cookies {
         if let Ok(v) = HeaderValue::from_str(&c) {
             res.headers_mut().append(header::SET_COOKIE, v);
         }
     }
-    res
+    Ok(res)
+}
+
+fn bad_form(message: impl Into<std::borrow::Cow<'static, str>>) -> SandboxError {
+    SandboxError::plain(StatusCode::BAD_REQUEST, message)
+}
+
+/// The `Set-Cookie` values the form asks for: a clear, or a SIM and a network.
+fn cookie_changes<'a>(field: &impl Fn(&str) -> Option<&'a str>) -> Result<Vec<String>, SandboxError> {
+    match field(form::ACTION) {
+        None | Some("") | Some("set") => {}
+        Some(form::ACTION_CLEAR) => return Ok(vec![clear_cookie(COOKIE_SIM), clear_cookie(COOKIE_NETWORK)]),
+        Some(_) => return Err(bad_form("Unknown action: use action=clear, or send sim / network.")),
+    }
+    let mut cookies = Vec::new();
+    if let Some(sim) = field(form::SIM).filter(|s| !s.is_empty()) {
+        let sim = parse_msisdn(sim).map_err(|e| bad_form(format!("Simulated SIM: {e}")))?;
+        tracing::info!(target: "sandbox", %sim, "device: simulated SIM chosen");
+        cookies.push(set_cookie(COOKIE_SIM, &sim.as_str().replace('+', "%2B")));
+    }
+    match field(form::NETWORK) {
+        None | Some("") => {}
+        Some(v) if v.eq_ignore_ascii_case(form::NETWORK_WIFI) => {
+            cookies.push(set_cookie(COOKIE_NETWORK, form::NETWORK_WIFI))
+        }
+        Some(v) if v.eq_ignore_ascii_case(form::NETWORK_MOBILE) => cookies.push(clear_cookie(COOKIE_NETWORK)),
+        Some(_) => return Err(bad_form("Network must be \"mobile\" or \"wifi\".")),
+    }
+    if cookies.is_empty() {
+        return Err(bad_form("Nothing to change: send sim, network or action=clear."));
+    }
+    Ok(cookies)
 }
 
 #[cfg(test)]
@@ -344,16 +311,16 @@ mod tests {
     fn virtual_operator_rule_as_documented() {
         assert_eq!(
             virtual_operator_rule(&n("+99012345678")),
-            VirtualOperator::OnNumber(n("+99012345678"))
+            RuleOutcome::OnNumber(n("+99012345678"))
         );
         assert_eq!(
             virtual_operator_rule(&n("+99012345677")),
-            VirtualOperator::OtherNumber(n("+99012345676"))
+            RuleOutcome::OtherNumber(n("+99012345676"))
         );
-        assert_eq!(virtual_operator_rule(&n("+99011111199")), VirtualOperator::Fails);
+        assert_eq!(virtual_operator_rule(&n("+99011111199")), RuleOutcome::Fails);
         assert_eq!(
             virtual_operator_rule(&n("+99011111109")),
-            VirtualOperator::OtherNumber(n("+99011111108"))
+            RuleOutcome::OtherNumber(n("+99011111108"))
         );
     }
 

@@ -27,12 +27,15 @@
 //! At most one word of the second group. The key pairs are committed test keys
 //! (`sandbox-keys/mc-id-token-*.pem`): public on purpose, like the rest of the sandbox.
 //!
-//! The standard CAMARA v2.1 operator (`camara_v2.rs`) signs its id_tokens with the same
+//! The standard CAMARA v2.1 operator (`camara_v2/`) signs its id_tokens with the same
 //! keys, published at `GET /camara/v2/jwks` too: RS256 unless `es256` is given; `hs256`
 //! and `hs384` are refused there (no client secret); `wrong-iss` means "not the
 //! `/camara/v2` issuer".
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{
+    atomic::{AtomicBool, Ordering},
+    Arc,
+};
 
 use axum::{
     extract::State,
@@ -43,7 +46,7 @@ use base64::Engine;
 use jsonwebtoken::{jwk::Jwk, Algorithm, EncodingKey, Header};
 use serde_json::{json, Value};
 
-use super::{device::cookie, Sandbox};
+use super::{device::cookie, operator::VirtualOperator};
 
 pub(crate) const HEADER: &str = "x-sandbox-id-token";
 pub(crate) const COOKIE: &str = "sandbox_id_token";
@@ -342,7 +345,7 @@ pub(crate) fn claims(
 }
 
 /// `GET /.well-known/jwks.json` — the operator's public signing keys.
-pub(crate) async fn jwks(State(sb): State<Sandbox>) -> Response {
+pub(crate) async fn jwks(State(operator): State<Arc<VirtualOperator>>) -> Response {
     tracing::info!(target: "sandbox", "jwks: served");
     (
         StatusCode::OK,
@@ -350,7 +353,7 @@ pub(crate) async fn jwks(State(sb): State<Sandbox>) -> Response {
             (header::CONTENT_TYPE, "application/json"),
             (header::CACHE_CONTROL, "public, max-age=300"),
         ],
-        sb.inner().signing.jwks().to_string(),
+        operator.signing.jwks().to_string(),
     )
         .into_response()
 }

@@ -2,26 +2,25 @@
 //! application's public key, `application_id`, `iat`, `exp`, `jti`. Reusable until it
 //! expires (no `jti` replay rule, as with Vonage).
 
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use axum::http::HeaderMap;
 use jsonwebtoken::{decode, errors::ErrorKind, Algorithm, Validation};
 use serde_json::Value;
 
-use super::{respond::bearer, Inner};
+use super::{operator::VirtualOperator, respond::bearer};
+use crate::support::unix_now;
 
 /// Clock skew tolerated on `iat` and `exp`, in seconds.
 pub(crate) const LEEWAY_SECS: u64 = 30;
 
 /// Checks the `Authorization: Bearer <application JWT>` of a request. `Ok` is the
 /// application id; `Err` says why it is refused (never echoes the token).
-pub(crate) fn verify_application_jwt(sb: &Inner, headers: &HeaderMap) -> Result<String, &'static str> {
+pub(crate) fn verify_application_jwt(operator: &VirtualOperator, headers: &HeaderMap) -> Result<String, &'static str> {
     let token = bearer(headers).ok_or("Send Authorization: Bearer <application JWT>.")?;
-    verify(sb, token)
+    verify(operator, token)
 }
 
-pub(crate) fn verify(sb: &Inner, token: &str) -> Result<String, &'static str> {
-    let key = sb
+pub(crate) fn verify(operator: &VirtualOperator, token: &str) -> Result<String, &'static str> {
+    let key = operator
         .vonage_key
         .as_ref()
         .ok_or("The sandbox has no valid public key for its Vonage application.")?;
@@ -46,18 +45,14 @@ pub(crate) fn verify(sb: &Inner, token: &str) -> Result<String, &'static str> {
         .get("application_id")
         .and_then(Value::as_str)
         .ok_or("The application JWT has no application_id claim.")?;
-    if application_id != sb.vonage_application_id {
+    if application_id != operator.vonage_application_id {
         return Err("The application JWT's application_id is not a registered application.");
     }
     let iat = claims
         .get("iat")
         .and_then(Value::as_u64)
         .ok_or("The application JWT has no iat claim (seconds since the epoch).")?;
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    if iat > now + LEEWAY_SECS {
+    if iat > unix_now() + LEEWAY_SECS {
         return Err("The application JWT's iat is in the future.");
     }
     match claims.get("jti").and_then(Value::as_str) {

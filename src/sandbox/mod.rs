@@ -1,30 +1,12 @@
-//! The virtual operator: Mobile Connect (device-initiated), CAMARA-through-Vonage and
+//! The virtual operator: Mobile Connect (device-initiated), CAMARA through Vonage and
 //! standard CAMARA NumberVerification v2.1 (with the CAMARA ICM security profile) over
 //! real HTTP, with documented sandbox semantics (docs/reference.md §2 and §5).
 //!
 //! A separate system: the app reaches it over HTTP only, through the same client and
 //! code path as a live operator, and this module knows nothing of the app (it uses only
-//! [`crate::phone`]). [`Sandbox::router`] gives an axum router with paths relative to
-//! its mount point (the app nests it at `/sandbox`):
-//!
-//! | method | path | what |
-//! |---|---|---|
-//! | GET  | `/deviceinitiated/v1/authorize` | Mobile Connect authorization (the device navigates) |
-//! | POST | `/deviceinitiated/v1/token` | Mobile Connect token (HTTP Basic client auth) |
-//! | POST | `/premiuminfo/v1/` | Mobile Connect number match (`mc_vm_match_hash`) |
-//! | POST | `/v0.1/network-enablement` | Vonage network enablement (application JWT) |
-//! | GET  | `/oauth2/auth` | Vonage/CAMARA authorization (the device navigates) |
-//! | POST | `/oauth2/token` | Vonage token (application JWT) |
-//! | POST | `/camara/number-verification/v031/verify` | CAMARA Number Verification v0.3.1 |
-//! | GET  | `/hop/{id}` | the intermediate redirect of every authorization |
-//! | POST | `/device` | the page's "Simulated SIM" form: sets/clears the sandbox cookies |
-//! | GET  | `/.well-known/jwks.json` | the Mobile Connect id_token signing keys (RS256, ES256) |
-//! | GET  | `/camara/v2/.well-known/openid-configuration` | standard CAMARA v2.1: OIDC discovery (issuer `{base}/camara/v2`) |
-//! | GET  | `/camara/v2/authorize` | standard CAMARA: authorization code flow, PKCE `S256` (the device navigates) |
-//! | POST | `/camara/v2/token` | standard CAMARA: token, `private_key_jwt` client authentication |
-//! | GET  | `/camara/v2/jwks` | standard CAMARA id_token keys (the same set as the Mobile Connect JWKS) |
-//! | POST | `/camara/v2/number-verification/v2/verify` | CAMARA NumberVerification v2.1 `phoneNumberVerify` |
-//! | GET  | `/camara/v2/number-verification/v2/device-phone-number` | CAMARA NumberVerification v2.1 `phoneNumberShare` |
+//! [`crate::phone`], [`crate::sandbox_shared`] and [`crate::support`]).
+//! [`Sandbox::router`] gives an axum router with paths relative to its mount point (the
+//! app nests it at `/sandbox`); its routes are listed in docs/virtual-operator.md.
 //!
 //! Memory is bounded: each store (in-flight authorizations, codes, tokens, seen client
 //! assertion `jti`s) holds at most [`SandboxConfig::store_cap`] entries
@@ -35,25 +17,26 @@ mod camara;
 mod camara_v2;
 mod client_assertion;
 mod device;
+mod error;
 mod id_token;
 mod jwt;
 mod mobile_connect;
+mod operator;
 mod respond;
-mod store;
+mod token;
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use axum::{
     routing::{get, post},
     Router,
 };
-use jsonwebtoken::{Algorithm, DecodingKey};
-use rand::RngCore;
 
-use crate::phone::E164;
+use crate::{
+    phone::E164,
+    sandbox_shared::{CAMARA_V2_PATH, MC_JWKS_PATH},
+};
+use operator::VirtualOperator;
 
 pub use device::{Fault, DEFAULT_DELAY_MS, MAX_DELAY_MS};
 
@@ -62,7 +45,8 @@ pub const DEFAULT_STORE_CAP: usize = 4096;
 /// Authorization codes live this long (and are single use).
 pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
 /// An authorization's intermediate hop must be followed within this time.
-pub const PENDING_TTL: Duration = Duration::from_secs(5 * 60);
+pub const HOP_TTL: Duration = Duration::from_secs(5 * 60);
+
 /// Mobile Connect access tokens' lifetime, as the operator's.
 pub const MC_TOKEN_TTL_SECS: u64 = 3599;
 /// Vonage (CAMARA) access tokens' lifetime, as Vonage's.
@@ -123,136 +107,21 @@ impl std::fmt::Debug for SandboxConfig {
 pub struct SandboxStats {
     pub codes: usize,
     pub tokens: usize,
+    /// Authorizations whose hop has not been followed.
     pub pending: usize,
 }
 
-/// The virtual operator's shared state; cheap to clone.
+/// The virtual operator, to mount; cheap to clone.
 #[derive(Clone)]
 pub struct Sandbox {
-    inner: Arc<Inner>,
-}
-
-/// Which operator API a code or token belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Protocol {
-    MobileConnect,
-    /// CAMARA through Vonage (v0.3.1).
-    Camara,
-    /// Standard CAMARA NumberVerification v2.1.
-    CamaraV2,
-}
-
-/// What an authorization decided: the grant a code stands for.
-#[derive(Clone)]
-pub(crate) struct Grant {
-    pub protocol: Protocol,
-    pub client_id: String,
-    pub redirect_uri: String,
-    pub sim: E164,
-    pub nonce: Option<String>,
-    pub scope: String,
-    pub fault: Option<Fault>,
-    pub delay: Duration,
-    /// How the id_token (Mobile Connect, standard CAMARA) is signed, and what is wrong
-    /// with it on purpose.
-    pub id_token: id_token::Spec,
-    /// The PKCE `S256` challenge of the authorization (standard CAMARA), if it had one.
-    pub code_challenge: Option<String>,
-}
-
-/// An authorization between its first answer and its hop.
-pub(crate) struct Pending {
-    pub redirect_uri: String,
-    pub state: Option<String>,
-    pub outcome: PendingOutcome,
-}
-
-/// A grant, or the OAuth error (`error`, `error_description`) the hop will redirect with.
-pub(crate) type PendingOutcome = Result<Grant, (&'static str, String)>;
-
-#[derive(Clone)]
-pub(crate) enum CodeState {
-    Fresh(Box<Grant>),
-    /// Already exchanged; a replay revokes the token it gave (RFC 6749 §4.1.2).
-    Redeemed {
-        access_token: Option<String>,
-    },
-}
-
-/// What an access token stands for.
-#[derive(Clone)]
-pub(crate) struct TokenGrant {
-    pub protocol: Protocol,
-    pub sim: E164,
-    pub scope: String,
-    pub fault: Option<Fault>,
-    pub delay: Duration,
-    /// When the token stops being accepted, where that is sooner than the store forgets
-    /// it (standard CAMARA: an expired token is told apart from an unknown one).
-    pub expires_at: Option<Instant>,
-}
-
-pub(crate) struct Inner {
-    pub public_base: String,
-    pub redirect_uris: Vec<String>,
-    pub default_sim: E164,
-    pub mc_client_id: String,
-    pub mc_client_secret: String,
-    pub vonage_application_id: String,
-    /// `None` when the configured PEM does not parse: every application JWT is refused.
-    pub vonage_key: Option<DecodingKey>,
-    pub camara_client_id: String,
-    pub camara_client_key_id: String,
-    /// The standard CAMARA client's registered key and the algorithm it signs with;
-    /// `None` when the PEM does not parse: every client assertion is refused.
-    pub camara_client_key: Option<(DecodingKey, Algorithm)>,
-    /// Signs Mobile Connect id_tokens: HS256 with the client secret (as OIDC allows), or
-    /// RS256/ES256 with keys it publishes as a JWKS.
-    pub signing: id_token::Signing,
-    /// Salt of the pseudonymous `sub` (PCR) derived from the SIM.
-    pub sub_salt: [u8; 16],
-    pub pending: store::Store<Pending>,
-    pub codes: store::Store<CodeState>,
-    pub tokens: store::Store<TokenGrant>,
-    /// Client assertion `jti`s seen, until their assertion expires (replay protection).
-    pub assertion_jtis: store::Store<()>,
+    operator: Arc<VirtualOperator>,
 }
 
 impl Sandbox {
     pub fn new(config: SandboxConfig) -> Self {
-        let vonage_key = match DecodingKey::from_rsa_pem(config.vonage_public_key_pem.as_bytes()) {
-            Ok(key) => Some(key),
-            Err(e) => {
-                tracing::error!(
-                    target: "sandbox",
-                    "the Vonage application's public key does not parse ({e}); every application JWT will be refused"
-                );
-                None
-            }
-        };
-        let camara_client_key = client_assertion::registered_key(&config.camara_client_public_key_pem);
-        let mut sub_salt = [0u8; 16];
-        rand::thread_rng().fill_bytes(&mut sub_salt);
-        let cap = config.store_cap.max(1);
-        let inner = Inner {
-            public_base: config.public_base.trim_end_matches('/').to_owned(),
-            redirect_uris: config.redirect_uris,
-            default_sim: config.default_sim,
-            signing: id_token::Signing::new(&config.mc_client_secret),
-            mc_client_id: config.mc_client_id,
-            mc_client_secret: config.mc_client_secret,
-            vonage_application_id: config.vonage_application_id,
-            vonage_key,
-            camara_client_id: config.camara_client_id,
-            camara_client_key_id: config.camara_client_key_id,
-            camara_client_key,
-            sub_salt,
-            pending: store::Store::new(cap),
-            codes: store::Store::new(cap),
-            tokens: store::Store::new(cap),
-            assertion_jtis: store::Store::new(cap),
-        };
-        Self { inner: Arc::new(inner) }
+        Self {
+            operator: Arc::new(VirtualOperator::new(config)),
+        }
     }
 
     /// Router with paths relative to the mount point; the app nests it at "/sandbox".
@@ -268,7 +137,7 @@ impl Sandbox {
             .route("/camara/number-verification/v031/verify", post(camara::verify))
             .route("/hop/{id}", get(authorize::hop))
             .route("/device", post(device::device_form))
-            .route(crate::sandbox_shared::MC_JWKS_PATH, get(id_token::jwks))
+            .route(MC_JWKS_PATH, get(id_token::jwks))
             .route(&v2("/.well-known/openid-configuration"), get(camara_v2::discovery))
             .route(&v2("/authorize"), get(camara_v2::authorize))
             .route(&v2("/token"), post(camara_v2::token))
@@ -278,88 +147,20 @@ impl Sandbox {
                 &v2("/number-verification/v2/device-phone-number"),
                 get(camara_v2::device_phone_number),
             )
-            .with_state(self.clone())
+            .with_state(self.operator.clone())
     }
 
     /// Number of entries currently in each store, for tests and the flood test.
     pub fn stats(&self) -> SandboxStats {
         SandboxStats {
-            codes: self.inner.codes.len(),
-            tokens: self.inner.tokens.len(),
-            pending: self.inner.pending.len(),
+            codes: self.operator.codes.len(),
+            tokens: self.operator.tokens.len(),
+            pending: self.operator.authorizations.len(),
         }
-    }
-
-    pub(crate) fn inner(&self) -> &Inner {
-        &self.inner
     }
 }
 
 /// A path of the standard CAMARA v2.1 operator, relative to the sandbox's mount point.
 fn v2(path: &str) -> String {
-    format!("{}{path}", crate::sandbox_shared::CAMARA_V2_PATH)
-}
-
-impl Inner {
-    pub(crate) fn is_registered_redirect(&self, uri: &str) -> bool {
-        self.redirect_uris.iter().any(|r| r == uri)
-    }
-
-    /// The standard CAMARA operator's issuer, which is also its API root.
-    pub(crate) fn camara_v2_issuer(&self) -> String {
-        format!("{}{}", self.public_base, crate::sandbox_shared::CAMARA_V2_PATH)
-    }
-
-    /// The pseudonymous subject (PCR) of a SIM: stable for this sandbox's lifetime,
-    /// not the number.
-    pub(crate) fn sub_for(&self, sim: &E164) -> String {
-        use sha2::{Digest, Sha256};
-        let mut h = Sha256::new();
-        h.update(self.sub_salt);
-        h.update(sim.as_str().as_bytes());
-        let digest = hex::encode(h.finalize());
-        digest[..32].to_owned()
-    }
-}
-
-/// A fresh random value (`bytes` of entropy, URL-safe base64).
-pub(crate) fn random_value(bytes: usize) -> String {
-    use base64::Engine;
-    let mut buf = vec![0u8; bytes];
-    rand::thread_rng().fill_bytes(&mut buf);
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(buf)
-}
-
-/// Lowercase hex SHA-256.
-pub(crate) fn sha256_hex(s: &str) -> String {
-    use sha2::{Digest, Sha256};
-    hex::encode(Sha256::digest(s.as_bytes()))
-}
-
-/// Compares secrets without an early exit.
-pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn gsma_vector() {
-        assert_eq!(
-            sha256_hex("+44123456789"),
-            "3d84a3838599719df7deacc7fb91903bde5430a8c0e007c3eba93bce0c69c5a2"
-        );
-    }
-
-    #[test]
-    fn constant_time_eq_compares() {
-        assert!(constant_time_eq(b"abc", b"abc"));
-        assert!(!constant_time_eq(b"abc", b"abd"));
-        assert!(!constant_time_eq(b"abc", b"ab"));
-    }
+    format!("{CAMARA_V2_PATH}{path}")
 }

@@ -1,11 +1,13 @@
-//! Response shapes of the operator APIs, and small request helpers.
+//! The virtual operator's successful answers, and small request helpers.
 
 use axum::{
-    http::{header, HeaderMap, HeaderValue, StatusCode},
+    http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode},
     response::{IntoResponse, Response},
 };
-use serde_json::{json, Value};
+use serde_json::Value;
 use url::Url;
+
+use super::{device::Fault, error::SandboxError, operator::TokenGrant};
 
 /// JSON with `Cache-Control: no-store` (tokens and verification results are never cached).
 pub(crate) fn json(status: StatusCode, body: Value) -> Response {
@@ -21,116 +23,33 @@ pub(crate) fn json(status: StatusCode, body: Value) -> Response {
         .into_response()
 }
 
-/// An OAuth 2.0 error (RFC 6749 §5.2): `{error, error_description}`.
-pub(crate) fn oauth_error(status: StatusCode, error: &str, description: &str) -> Response {
-    let mut res = json(status, json!({ "error": error, "error_description": description }));
-    if status == StatusCode::UNAUTHORIZED {
-        let challenge = if error == "invalid_token" {
-            format!("Bearer realm=\"sandbox\", error=\"{error}\"")
-        } else {
-            "Basic realm=\"sandbox\"".to_owned()
-        };
-        if let Ok(v) = HeaderValue::from_str(&challenge) {
-            res.headers_mut().insert(header::WWW_AUTHENTICATE, v);
-        }
-    }
-    res
-}
-
-/// A Vonage API error (RFC 7807 style): `{type, title, detail, instance}`.
-pub(crate) fn vonage_error(status: StatusCode, title: &str, detail: &str) -> Response {
-    let kind = match status {
-        StatusCode::UNAUTHORIZED => "unauthorized",
-        StatusCode::FORBIDDEN => "forbidden",
-        StatusCode::INTERNAL_SERVER_ERROR => "internal-error",
-        _ => "bad-request",
-    };
-    json(
-        status,
-        json!({
-            "type": format!("https://developer.vonage.com/api-errors#{kind}"),
-            "title": title,
-            "detail": detail,
-            "instance": uuid::Uuid::new_v4().to_string(),
-        }),
-    )
-}
-
-/// A CAMARA error: `{status, code, message}`.
-pub(crate) fn camara_error(status: StatusCode, code: &str, message: &str) -> Response {
-    json(
-        status,
-        json!({ "status": status.as_u16(), "code": code, "message": message }),
-    )
-}
-
-/// A short HTML page for errors that must not redirect (unknown client or redirect URI).
-pub(crate) fn html_page(status: StatusCode, title: &str, message: &str) -> Response {
-    let body = format!(
-        "<!doctype html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
-         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{t} · virtual operator</title></head>\
-         <body><h1>{t}</h1><p>{m}</p><p>(Number Verify virtual operator — sandbox)</p></body></html>\n",
-        t = escape_html(title),
-        m = escape_html(message),
-    );
-    (
-        status,
-        [
-            (header::CONTENT_TYPE, "text/html; charset=utf-8"),
-            (header::CACHE_CONTROL, "no-store"),
-        ],
-        body,
-    )
-        .into_response()
-}
-
 /// A `302 Found` to `location`.
-pub(crate) fn found(location: &str) -> Response {
-    match HeaderValue::from_str(location) {
-        Ok(v) => (
-            StatusCode::FOUND,
-            [
-                (header::LOCATION, v),
-                (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
-            ],
-        )
-            .into_response(),
-        Err(_) => html_page(
+pub(crate) fn found(location: &str) -> Result<Response, SandboxError> {
+    let location = HeaderValue::from_str(location).map_err(|_| {
+        SandboxError::page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Cannot redirect",
             "The redirect address is not a valid header value.",
-        ),
-    }
+        )
+    })?;
+    let headers = [
+        (header::LOCATION, location),
+        (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+    ];
+    Ok((StatusCode::FOUND, headers).into_response())
 }
 
 /// A `302` to `redirect_uri` with `params` added to its query.
-pub(crate) fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
-    match Url::parse(redirect_uri) {
-        Ok(mut url) => {
-            {
-                let mut q = url.query_pairs_mut();
-                for (k, v) in params {
-                    q.append_pair(k, v);
-                }
-            }
-            found(url.as_str())
-        }
-        Err(_) => html_page(
+pub(crate) fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Result<Response, SandboxError> {
+    let mut url = Url::parse(redirect_uri).map_err(|_| {
+        SandboxError::page(
             StatusCode::INTERNAL_SERVER_ERROR,
             "Cannot redirect",
             "The registered redirect URI is not an absolute URL.",
-        ),
-    }
-}
-
-/// The error redirect of an authorization: `?error=…&error_description=…&state=…`.
-pub(crate) fn error_redirect(redirect_uri: &str, error: &str, description: &str, state: Option<&str>) -> Response {
-    let mut params = vec![("error", error), ("error_description", description)];
-    if let Some(state) = state {
-        params.push(("state", state));
-    }
-    redirect_with(redirect_uri, &params)
+        )
+    })?;
+    url.query_pairs_mut().extend_pairs(params);
+    found(url.as_str())
 }
 
 /// `body` cut in half, with a JSON content type and 200 (the `*-malformed` faults).
@@ -149,6 +68,49 @@ pub(crate) fn malformed_json(body: &str) -> Response {
         body.to_owned(),
     )
         .into_response()
+}
+
+/// A check's answer (premiuminfo, verify, device-phone-number) as its token's fault has
+/// it: the protocol's server error, truncated JSON, or the answer after a delay.
+pub(crate) async fn check_answer(
+    grant: &TokenGrant,
+    answer: Value,
+    server_error: impl FnOnce() -> SandboxError,
+) -> Result<Response, SandboxError> {
+    match grant.fault {
+        Some(Fault::Check500) => {
+            tracing::info!(target: "sandbox", "check: simulated fault check-500");
+            Err(server_error())
+        }
+        Some(Fault::CheckMalformed) => {
+            tracing::info!(target: "sandbox", "check: simulated fault check-malformed");
+            Ok(malformed_json(&answer.to_string()))
+        }
+        Some(Fault::CheckSlow) => {
+            let delay_ms = grant.delay.as_millis() as u64;
+            tracing::info!(target: "sandbox", delay_ms, "check: simulated fault check-slow");
+            tokio::time::sleep(grant.delay).await;
+            Ok(json(StatusCode::OK, answer))
+        }
+        _ => Ok(json(StatusCode::OK, answer)),
+    }
+}
+
+/// Echoes `correlator` as `x-correlator` on a CAMARA answer, an error or not.
+pub(crate) fn correlated(
+    answer: Result<Response, SandboxError>,
+    correlator: Option<HeaderValue>,
+) -> Result<Response, SandboxError> {
+    match answer {
+        Ok(mut res) => {
+            if let Some(correlator) = correlator {
+                res.headers_mut()
+                    .insert(HeaderName::from_static("x-correlator"), correlator);
+            }
+            Ok(res)
+        }
+        Err(error) => Err(error.with_correlator(correlator)),
+    }
 }
 
 /// The token of an `Authorization: Bearer …` header.
@@ -207,16 +169,6 @@ mod tests {
         assert_eq!(bearer(&h), None);
         h.insert(header::AUTHORIZATION, HeaderValue::from_static("Bearer "));
         assert_eq!(bearer(&h), None);
-    }
-
-    #[test]
-    fn redirect_keeps_existing_query() {
-        let res = error_redirect("http://x.test/cb?a=1", "access_denied", "no SIM", Some("s 1"));
-        let loc = res.headers().get(header::LOCATION).unwrap().to_str().unwrap();
-        assert_eq!(
-            loc,
-            "http://x.test/cb?a=1&error=access_denied&error_description=no+SIM&state=s+1"
-        );
     }
 
     #[test]

@@ -2,30 +2,30 @@
 //! under `/sandbox`, as the app mounts it), a client that follows no redirects on its own,
 //! and helpers that drive each protocol's requests and check its answers.
 
+mod application_jwt;
+mod camara_v2;
+
 use std::{
     collections::HashMap,
     time::{Duration, SystemTime, UNIX_EPOCH},
 };
 
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use number_verify::{
     phone::normalise,
     sandbox::{Sandbox, SandboxConfig, DEFAULT_STORE_CAP},
-    sandbox_shared::{
-        credentials::{
-            CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY_ID, CAMARA_CLIENT_PRIVATE_KEY, CAMARA_CLIENT_PUBLIC_KEY,
-            MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID, MC_CLIENT_SECRET as SANDBOX_MC_CLIENT_SECRET,
-            VONAGE_APPLICATION_ID as SANDBOX_VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY,
-            VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
-        },
-        CAMARA_V2_PATH,
+    sandbox_shared::credentials::{
+        CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY_ID, CAMARA_CLIENT_PUBLIC_KEY, MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID,
+        MC_CLIENT_SECRET as SANDBOX_MC_CLIENT_SECRET, VONAGE_APPLICATION_ID as SANDBOX_VONAGE_APPLICATION_ID,
+        VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
     },
 };
 use reqwest::{header, redirect::Policy, Client, Response, StatusCode};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use url::Url;
+
+pub(crate) use application_jwt::{app_jwt, bad_app_jwts, jwt_with};
+pub(crate) use camara_v2::{assertion_claims, es256_assertion, signed_assertion, Pkce, V2Auth, V2Op};
 
 pub(crate) const VERIFY_SCOPE: &str = "dpv:FraudPreventionAndDetection#number-verification-verify-read";
 /// The standard CAMARA (v2.1) scopes: purpose and operation.
@@ -37,7 +37,7 @@ pub(crate) const V2_NONCE: &str = "v2-nonce-1";
 pub(crate) const ASSERTION_TYPE: &str = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 pub(crate) const GSMA_NUMBER: &str = "+44123456789";
 pub(crate) const GSMA_HASH: &str = "3d84a3838599719df7deacc7fb91903bde5430a8c0e007c3eba93bce0c69c5a2";
-const FORGED_KEY: &str = include_str!("../fixtures/forged-test-only-private.pem");
+const FORGED_KEY: &str = include_str!("../../fixtures/forged-test-only-private.pem");
 
 pub(crate) struct Harness {
     pub(crate) sandbox: Sandbox,
@@ -442,242 +442,4 @@ fn url_with<'a>(
         }
     }
     url.into()
-}
-
-/// A PKCE pair (RFC 7636): a fresh random verifier and its S256 challenge.
-pub(crate) struct Pkce {
-    pub(crate) verifier: String,
-    pub(crate) challenge: String,
-}
-
-impl Pkce {
-    pub(crate) fn new() -> Self {
-        // 64 characters of [0-9a-f]: a valid verifier with 256 bits of entropy.
-        let verifier = format!("{}{}", uuid::Uuid::new_v4().simple(), uuid::Uuid::new_v4().simple());
-        let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
-        Self { verifier, challenge }
-    }
-}
-
-/// The standard CAMARA operation a test calls.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum V2Op {
-    Verify,
-    Share,
-}
-
-/// The parts of a standard CAMARA authorization a test chooses.
-pub(crate) struct V2Auth<'a> {
-    pub(crate) scope: &'a str,
-    /// Authorize parameters to replace or drop (as for [`Harness::mc_authorize_url`]).
-    pub(crate) overrides: &'a [(&'a str, Option<&'a str>)],
-    /// Headers (simulated conditions) on every authorization request.
-    pub(crate) headers: &'a [(&'a str, &'a str)],
-}
-
-impl Default for V2Auth<'_> {
-    fn default() -> Self {
-        Self {
-            scope: V2_VERIFY_SCOPE,
-            overrides: &[],
-            headers: &[],
-        }
-    }
-}
-
-impl Harness {
-    /// The standard CAMARA operator's issuer, which is also its API root.
-    pub(crate) fn issuer(&self) -> String {
-        format!("{}{CAMARA_V2_PATH}", self.base)
-    }
-
-    pub(crate) fn token_endpoint(&self) -> String {
-        format!("{}/token", self.issuer())
-    }
-
-    pub(crate) fn v2_authorize_url(&self, pkce: &Pkce, scope: &str, overrides: &[(&str, Option<&str>)]) -> String {
-        let params: Vec<(&str, Option<String>)> = vec![
-            ("client_id", Some(CAMARA_CLIENT_ID.into())),
-            ("redirect_uri", Some(self.redirect_uri.clone())),
-            ("response_type", Some("code".into())),
-            ("scope", Some(scope.into())),
-            ("state", Some(V2_STATE.into())),
-            ("nonce", Some(V2_NONCE.into())),
-            ("code_challenge", Some(pkce.challenge.clone())),
-            ("code_challenge_method", Some("S256".into())),
-            ("prompt", Some("none".into())),
-        ];
-        url_with(&format!("{}/authorize", self.issuer()), params, overrides)
-    }
-
-    /// A standard CAMARA authorization followed to the callback (at least two hops, the
-    /// state kept): its code and the PKCE pair it was made with.
-    pub(crate) async fn v2_code(&self, auth: &V2Auth<'_>) -> (String, Pkce) {
-        let pkce = Pkce::new();
-        let landing = self
-            .follow(&self.v2_authorize_url(&pkce, auth.scope, auth.overrides), auth.headers)
-            .await;
-        assert!(
-            landing.hops >= 2,
-            "expected at least two redirects, got {}",
-            landing.hops
-        );
-        assert_eq!(landing.params.get("state").map(String::as_str), Some(V2_STATE));
-        (landing.code().to_owned(), pkce)
-    }
-
-    /// POSTs a form to the standard CAMARA token endpoint.
-    pub(crate) async fn v2_token_raw(&self, form: &[(&str, &str)]) -> Response {
-        self.client.post(self.token_endpoint()).form(form).send().await.unwrap()
-    }
-
-    /// Redeems `code` with `verifier` (if any), authenticated by `assertion`.
-    pub(crate) async fn v2_exchange(&self, code: &str, verifier: Option<&str>, assertion: &str) -> (StatusCode, Value) {
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", self.redirect_uri.as_str()),
-            ("client_assertion_type", ASSERTION_TYPE),
-            ("client_assertion", assertion),
-        ];
-        if let Some(verifier) = verifier {
-            form.push(("code_verifier", verifier));
-        }
-        json_of(self.v2_token_raw(&form).await).await
-    }
-
-    /// The whole flow up to a successful token response.
-    pub(crate) async fn v2_token(&self, auth: &V2Auth<'_>) -> Value {
-        let (code, pkce) = self.v2_code(auth).await;
-        let (status, body) = self
-            .v2_exchange(&code, Some(&pkce.verifier), &self.client_assertion())
-            .await;
-        assert_eq!(status, StatusCode::OK, "{body}");
-        body
-    }
-
-    /// A fresh access token (they serve one call each).
-    pub(crate) async fn v2_access_token(&self, auth: &V2Auth<'_>) -> String {
-        self.v2_token(auth).await["access_token"]
-            .as_str()
-            .expect("access_token")
-            .to_owned()
-    }
-
-    /// Calls a standard CAMARA operation, with what is given.
-    pub(crate) async fn v2_call(
-        &self,
-        op: V2Op,
-        token: Option<&str>,
-        body: Option<&str>,
-        correlator: Option<&str>,
-    ) -> Response {
-        let root = format!("{}/number-verification/v2", self.issuer());
-        let mut req = match op {
-            V2Op::Verify => self.client.post(format!("{root}/verify")),
-            V2Op::Share => self.client.get(format!("{root}/device-phone-number")),
-        };
-        if let Some(body) = body {
-            req = req.body(body.to_owned());
-        }
-        if op == V2Op::Verify {
-            req = req.header(header::CONTENT_TYPE, "application/json");
-        }
-        if let Some(token) = token {
-            req = req.bearer_auth(token);
-        }
-        if let Some(correlator) = correlator {
-            req = req.header("x-correlator", correlator);
-        }
-        req.send().await.unwrap()
-    }
-}
-
-/// Client assertion claims as the registered client makes them (RFC 7523, CAMARA ICM).
-pub(crate) fn assertion_claims(aud: &str) -> Value {
-    let now = now();
-    json!({
-        "iss": CAMARA_CLIENT_ID,
-        "sub": CAMARA_CLIENT_ID,
-        "aud": aud,
-        "iat": now,
-        "exp": now + 60,
-        "jti": uuid::Uuid::new_v4().to_string(),
-    })
-}
-
-/// A client assertion: `claims` signed ES256 with the P-256 key `key_pem` under `kid`.
-pub(crate) fn es256_assertion(claims: &Value, kid: Option<&str>, key_pem: &str) -> String {
-    let mut header = Header::new(Algorithm::ES256);
-    header.kid = kid.map(str::to_owned);
-    encode(&header, claims, &EncodingKey::from_ec_pem(key_pem.as_bytes()).unwrap()).unwrap()
-}
-
-/// A client assertion signed with the committed client key under its key id.
-pub(crate) fn signed_assertion(claims: &Value) -> String {
-    es256_assertion(claims, Some(CAMARA_CLIENT_KEY_ID), CAMARA_CLIENT_PRIVATE_KEY)
-}
-
-impl Harness {
-    /// A valid, fresh client assertion for this operator's token endpoint.
-    pub(crate) fn client_assertion(&self) -> String {
-        signed_assertion(&assertion_claims(&self.token_endpoint()))
-    }
-}
-
-pub(crate) fn jwt_with(claims: Value, key_pem: &str) -> String {
-    encode(
-        &Header::new(Algorithm::RS256),
-        &claims,
-        &EncodingKey::from_rsa_pem(key_pem.as_bytes()).unwrap(),
-    )
-    .unwrap()
-}
-
-pub(crate) fn app_claims() -> Value {
-    json!({
-        "application_id": SANDBOX_VONAGE_APPLICATION_ID,
-        "iat": now(),
-        "exp": now() + 900,
-        "jti": uuid::Uuid::new_v4().to_string(),
-    })
-}
-
-pub(crate) fn app_jwt() -> String {
-    jwt_with(app_claims(), SANDBOX_VONAGE_PRIVATE_KEY)
-}
-
-/// Application JWTs the operator must refuse, with what is wrong with each.
-pub(crate) fn bad_app_jwts() -> Vec<(&'static str, String)> {
-    let mut expired = app_claims();
-    expired["iat"] = json!(now() - 7200);
-    expired["exp"] = json!(now() - 3600);
-    let mut wrong_app = app_claims();
-    wrong_app["application_id"] = json!("00000000-0000-4000-8000-000000000000");
-    let mut no_app = app_claims();
-    no_app.as_object_mut().unwrap().remove("application_id");
-    let mut no_jti = app_claims();
-    no_jti.as_object_mut().unwrap().remove("jti");
-    let mut no_exp = app_claims();
-    no_exp.as_object_mut().unwrap().remove("exp");
-    let mut future_iat = app_claims();
-    future_iat["iat"] = json!(now() + 3600);
-    future_iat["exp"] = json!(now() + 7200);
-    let hs256 = encode(
-        &Header::new(Algorithm::HS256),
-        &app_claims(),
-        &EncodingKey::from_secret(SANDBOX_VONAGE_PUBLIC_KEY.as_bytes()),
-    )
-    .unwrap();
-    vec![
-        ("forged", jwt_with(app_claims(), FORGED_KEY)),
-        ("expired", jwt_with(expired, SANDBOX_VONAGE_PRIVATE_KEY)),
-        ("wrong application_id", jwt_with(wrong_app, SANDBOX_VONAGE_PRIVATE_KEY)),
-        ("no application_id", jwt_with(no_app, SANDBOX_VONAGE_PRIVATE_KEY)),
-        ("no jti", jwt_with(no_jti, SANDBOX_VONAGE_PRIVATE_KEY)),
-        ("no exp", jwt_with(no_exp, SANDBOX_VONAGE_PRIVATE_KEY)),
-        ("iat in the future", jwt_with(future_iat, SANDBOX_VONAGE_PRIVATE_KEY)),
-        ("HS256", hs256),
-        ("garbage", "not.a.jwt".to_owned()),
-    ]
 }
