@@ -26,8 +26,8 @@ use super::{
     classify, endpoint,
     id_token::Checker,
     jwks::{self, JwksCache},
-    number_body, read_json, request_tokens, send_json, status_failure, AccessToken, AuthCode, Nonce, OperatorFailure,
-    RedirectUri, SigningKey, State,
+    number_body, read_json, request_tokens, send_json, status_failure, AccessToken, AuthCode, Nonce, OAuthState,
+    OperatorFailure, RedirectUri, SigningKey,
 };
 use crate::{
     phone::{normalise, E164},
@@ -288,7 +288,7 @@ impl CamaraClient {
         &self,
         purpose: Purpose,
         number: Option<&E164>,
-        state: &State,
+        state: &OAuthState,
         nonce: &Nonce,
         verifier: &CodeVerifier,
     ) -> Result<String, OperatorFailure> {

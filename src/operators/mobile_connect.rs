@@ -12,7 +12,7 @@ use url::Url;
 
 use super::{
     endpoint, hash_number, id_token::Checker, jwks::JwksCache, request_tokens, send_json, AccessToken, AuthCode, Nonce,
-    OperatorFailure, RedirectUri, State,
+    OAuthState, OperatorFailure, RedirectUri,
 };
 use crate::{phone::E164, support::redacted::Secret};
 
@@ -75,7 +75,7 @@ impl MobileConnectClient {
     }
 
     /// Step 1: where the browser must go, top-level.
-    pub fn authorize_url(&self, state: &State, nonce: &Nonce) -> String {
+    pub fn authorize_url(&self, state: &OAuthState, nonce: &Nonce) -> String {
         let mut url = self.authorize.clone();
         url.query_pairs_mut()
             .append_pair("client_id", &self.client_id)
@@ -142,7 +142,7 @@ mod tests {
 
     #[test]
     fn authorize_url_has_exactly_the_spec_parameters() {
-        let url = client().authorize_url(&State::new("st-1"), &Nonce::new("n-1"));
+        let url = client().authorize_url(&OAuthState::new("st-1"), &Nonce::new("n-1"));
         assert_eq!(
             url,
             "https://mc.example/api/deviceinitiated/v1/authorize?client_id=client-1\

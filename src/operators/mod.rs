@@ -70,14 +70,14 @@ redacted_newtype!(
 redacted_newtype!(
     /// The OAuth `state`: ties the operator's callback to one verification. Whoever holds
     /// it can complete that verification, so it is kept out of logs.
-    State
+    OAuthState
 );
 redacted_newtype!(
     /// The OpenID Connect `nonce` the id_token must echo.
     Nonce
 );
 
-impl State {
+impl OAuthState {
     pub fn random() -> Self {
         Self::new(crate::support::random_token())
     }
@@ -274,7 +274,7 @@ mod tests {
         let token = AccessToken::new("tok-abcdef");
         assert_eq!(format!("{token:?}"), "AccessToken(…10 chars)");
         assert_eq!(token.secret(), "tok-abcdef");
-        let state = State::random();
+        let state = OAuthState::random();
         assert!(!format!("{state:?}").contains(state.secret()));
     }
 }

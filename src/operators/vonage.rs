@@ -11,8 +11,8 @@ use serde::Deserialize;
 use url::Url;
 
 use super::{
-    app_jwt::AppJwtSource, endpoint, number_body, request_tokens, send_json, AccessToken, AppJwt, AuthCode,
-    OperatorFailure, RedirectUri, SigningKey, State,
+    app_jwt::AppJwtSource, endpoint, number_body, request_tokens, send_json, AccessToken, AppJwt, AuthCode, OAuthState,
+    OperatorFailure, RedirectUri, SigningKey,
 };
 use crate::{phone::E164, support::redacted::Secret};
 
@@ -87,7 +87,7 @@ impl VonageClient {
     }
 
     /// Step 1: the authorization URL the device must visit for this number.
-    pub async fn network_enablement(&self, number: &E164, state: &State) -> Result<String, OperatorFailure> {
+    pub async fn network_enablement(&self, number: &E164, state: &OAuthState) -> Result<String, OperatorFailure> {
         const STEP: &str = "Vonage network enablement";
         let body = serde_json::json!({ "phone_number": number.as_str(), "scopes": [SCOPE], "state": state.secret() });
         let request = self

@@ -22,7 +22,7 @@ use crate::{
     http::{client_address, json_error},
     protocol::Protocol,
     state::AppState,
-    verification::{Origin, Started, VerifyError},
+    verification::{Origin, StartedVerification, VerifyError},
 };
 
 /// The body as sent: each field any JSON value, so that a wrong type is named by field
@@ -141,7 +141,7 @@ async fn start(
     protocol: Protocol,
     phone: Option<&str>,
     client: Option<IpAddr>,
-) -> Result<Started, VerifyError> {
+) -> Result<StartedVerification, VerifyError> {
     let operator = state.verifier.operator_for(protocol)?;
     match phone {
         Some(phone) => state.verifier.start(phone, operator, Origin::Api, client).await,

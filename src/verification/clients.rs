@@ -4,7 +4,7 @@
 use super::{Answer, Flow, Pending, VerifyError, Wanted};
 use crate::{
     config::Config,
-    operators::{self, camara::Purpose, AuthCode, CamaraClient, MobileConnectClient, Nonce, State, VonageClient},
+    operators::{self, camara::Purpose, AuthCode, CamaraClient, MobileConnectClient, Nonce, OAuthState, VonageClient},
     protocol::Operator,
 };
 
@@ -48,7 +48,12 @@ impl Clients {
     }
 
     /// The URL the device must visit top-level to authorize `flow` under `state`.
-    pub(super) async fn authorize(&self, flow: &Flow, state: &State, nonce: &Nonce) -> Result<String, VerifyError> {
+    pub(super) async fn authorize(
+        &self,
+        flow: &Flow,
+        state: &OAuthState,
+        nonce: &Nonce,
+    ) -> Result<String, VerifyError> {
         let url = match flow {
             Flow::MobileConnect { .. } => Ok(self.mobile_connect()?.authorize_url(state, nonce)),
             Flow::Vonage { number } => self.vonage()?.network_enablement(number, state).await,

@@ -28,7 +28,7 @@ use crate::{
     config::Config,
     operators::{
         camara::{Correlator, DISCOVERY_REFRESH},
-        AuthCode, Nonce, OperatorFailure, State,
+        AuthCode, Nonce, OAuthState, OperatorFailure,
     },
     outcome::Outcome,
     phone::{normalise, E164},
@@ -58,7 +58,7 @@ pub enum Answer {
 
 /// Where the browser must go next.
 #[derive(Debug)]
-pub struct Started {
+pub struct StartedVerification {
     pub url: String,
 }
 
@@ -246,13 +246,17 @@ impl Verifier {
         operator: impl Into<Requested>,
         origin: Origin,
         client: Option<IpAddr>,
-    ) -> Result<Started, VerifyError> {
+    ) -> Result<StartedVerification, VerifyError> {
         self.begin(Some(typed), operator.into(), origin, client).await
     }
 
     /// Starts a flow that asks the operator for the device's number (`"purpose":
     /// "share"`, the API only): standard CAMARA's `device-phone-number`.
-    pub async fn start_share(&self, operator: Operator, client: Option<IpAddr>) -> Result<Started, VerifyError> {
+    pub async fn start_share(
+        &self,
+        operator: Operator,
+        client: Option<IpAddr>,
+    ) -> Result<StartedVerification, VerifyError> {
         self.begin(None, operator.into(), Origin::Api, client).await
     }
 
@@ -263,7 +267,7 @@ impl Verifier {
         requested: Requested,
         origin: Origin,
         client: Option<IpAddr>,
-    ) -> Result<Started, VerifyError> {
+    ) -> Result<StartedVerification, VerifyError> {
         let client = client.map(ClientKey::from);
         if let Some(key) = client {
             if !self.store.allow_start(key).await? {
@@ -279,7 +283,7 @@ impl Verifier {
             Requested::Operator(_) => return Err(VerifyError::ProtocolUnavailable),
             Requested::Protocol(protocol) => self.operator_for(protocol)?,
         };
-        let state = State::random();
+        let state = OAuthState::random();
         let pending = Pending {
             flow: Flow::new(operator, wanted)?,
             nonce: Nonce::random(),
@@ -314,7 +318,7 @@ impl Verifier {
             Some(number) => tracing::info!(protocol, number = %number, correlator, "verification started"),
             None => tracing::info!(protocol, correlator, "number share started"),
         }
-        Ok(Started { url })
+        Ok(StartedVerification { url })
     }
 
     /// Consumes the pending verification named by the callback's `state` and finishes
@@ -389,7 +393,7 @@ impl Verifier {
         let Some(state) = state.filter(|s| !s.is_empty()) else {
             return Err(VerifyError::InvalidState(StateProblem::Missing));
         };
-        match self.store.take_pending(&State::new(state)).await? {
+        match self.store.take_pending(&OAuthState::new(state)).await? {
             Taken::Found(pending) => Ok(pending),
             Taken::Expired => Err(VerifyError::InvalidState(StateProblem::Expired)),
             Taken::Replayed => Err(VerifyError::InvalidState(StateProblem::Replayed)),

@@ -181,7 +181,7 @@ mod ssr {
         protocol: Option<&str>,
         session: SessionId,
         client: Option<IpAddr>,
-    ) -> Result<crate::verification::Started, VerifyError> {
+    ) -> Result<crate::verification::StartedVerification, VerifyError> {
         let protocol = match protocol.filter(|p| !p.is_empty()) {
             None => state.verifier.protocols().first().copied(),
             Some(p) => Protocol::parse(p),

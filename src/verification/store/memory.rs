@@ -15,7 +15,7 @@ use governor::{DefaultKeyedRateLimiter, Quota};
 
 use super::{now_ms, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
 use crate::{
-    operators::State,
+    operators::OAuthState,
     support::ttl_map::{TtlMap, WhenFull},
     verification::{ids::ResultId, Pending},
 };
@@ -35,7 +35,7 @@ pub struct MemoryStore {
 struct Inner {
     pending: Mutex<PendingTable>,
     /// States already taken, to tell a replay from an unknown state.
-    taken: TtlMap<State, ()>,
+    taken: TtlMap<OAuthState, ()>,
     /// How long a taken state is remembered.
     taken_for: Duration,
     results: TtlMap<ResultId, StoredResult>,
@@ -46,9 +46,9 @@ struct Inner {
 
 /// Pending verifications, in creation order and by client.
 struct PendingTable {
-    entries: HashMap<State, Entry>,
+    entries: HashMap<OAuthState, Entry>,
     /// Creation order (sequence number → state): the oldest expire first.
-    order: BTreeMap<u64, State>,
+    order: BTreeMap<u64, OAuthState>,
     /// Each client's verifications in flight, oldest first; no key for a client with none.
     by_client: HashMap<ClientKey, VecDeque<u64>>,
     next: u64,
@@ -62,7 +62,7 @@ struct Entry {
 }
 
 impl PendingTable {
-    fn remove(&mut self, state: &State) -> Option<Entry> {
+    fn remove(&mut self, state: &OAuthState) -> Option<Entry> {
         let entry = self.entries.remove(state)?;
         self.order.remove(&entry.seq);
         if let Some(client) = entry.client {
@@ -91,7 +91,7 @@ impl PendingTable {
 
     fn insert(
         &mut self,
-        state: State,
+        state: OAuthState,
         pending: Pending,
         client: Option<ClientKey>,
         settings: &Settings,
@@ -173,7 +173,7 @@ impl MemoryStore {
 
     pub fn put_pending(
         &self,
-        state: &State,
+        state: &OAuthState,
         pending: &Pending,
         client: Option<ClientKey>,
     ) -> Result<usize, StoreError> {
@@ -181,11 +181,11 @@ impl MemoryStore {
             .insert(state.clone(), pending.clone(), client, &self.settings, Instant::now())
     }
 
-    pub fn release_pending(&self, state: &State) {
+    pub fn release_pending(&self, state: &OAuthState) {
         self.pending().remove(state);
     }
 
-    pub fn take_pending(&self, state: &State) -> Taken {
+    pub fn take_pending(&self, state: &OAuthState) -> Taken {
         let kept = self.settings.pending_ttl + AFTERLIFE;
         let entry = self.pending().remove(state);
         match entry {
@@ -283,7 +283,7 @@ mod tests {
     #[test]
     fn a_client_past_its_cap_loses_its_oldest() {
         let store = MemoryStore::new(settings(2, 100, Duration::from_secs(600)));
-        let states: Vec<State> = (0..3).map(|_| State::random()).collect();
+        let states: Vec<OAuthState> = (0..3).map(|_| OAuthState::random()).collect();
         let ttl = Duration::from_secs(600);
         assert_eq!(store.put_pending(&states[0], &pending(ttl), client(1)).unwrap(), 0);
         assert_eq!(store.put_pending(&states[1], &pending(ttl), client(1)).unwrap(), 0);
@@ -300,30 +300,37 @@ mod tests {
         let ttl = Duration::from_secs(600);
         let store = MemoryStore::new(settings(5, 3, ttl));
         for i in 0..3 {
-            store.put_pending(&State::random(), &pending(ttl), client(i)).unwrap();
+            store
+                .put_pending(&OAuthState::random(), &pending(ttl), client(i))
+                .unwrap();
         }
         assert!(matches!(
-            store.put_pending(&State::random(), &pending(ttl), client(9)),
+            store.put_pending(&OAuthState::random(), &pending(ttl), client(9)),
             Err(StoreError::Full)
         ));
         assert!(matches!(
-            store.put_pending(&State::random(), &pending(ttl), None),
+            store.put_pending(&OAuthState::random(), &pending(ttl), None),
             Err(StoreError::Full)
         ));
         // A client at its own cap still gets through: it makes room itself.
         let one = MemoryStore::new(settings(1, 1, ttl));
-        one.put_pending(&State::random(), &pending(ttl), client(1)).unwrap();
-        assert_eq!(one.put_pending(&State::random(), &pending(ttl), client(1)).unwrap(), 1);
+        one.put_pending(&OAuthState::random(), &pending(ttl), client(1))
+            .unwrap();
+        assert_eq!(
+            one.put_pending(&OAuthState::random(), &pending(ttl), client(1))
+                .unwrap(),
+            1
+        );
 
         // Entries past their lifetime, only kept to say "expired", make room.
         let short = MemoryStore::new(settings(5, 2, Duration::ZERO));
         for i in 0..2 {
             short
-                .put_pending(&State::random(), &pending(Duration::ZERO), client(i))
+                .put_pending(&OAuthState::random(), &pending(Duration::ZERO), client(i))
                 .unwrap();
         }
         short
-            .put_pending(&State::random(), &pending(Duration::ZERO), client(7))
+            .put_pending(&OAuthState::random(), &pending(Duration::ZERO), client(7))
             .unwrap();
         assert_eq!(short.held(), (2, 2, 2));
     }
@@ -332,7 +339,7 @@ mod tests {
     fn a_released_verification_frees_its_slot() {
         let ttl = Duration::from_secs(600);
         let store = MemoryStore::new(settings(1, 1, ttl));
-        let state = State::random();
+        let state = OAuthState::random();
         store.put_pending(&state, &pending(ttl), client(1)).unwrap();
         store.release_pending(&state);
         assert_eq!(store.held(), (0, 0, 0));
@@ -345,7 +352,7 @@ mod tests {
         let store = MemoryStore::new(settings(5, 1_000, ttl));
         let (mut stored, mut full) = (0, 0);
         for i in 0..5_000 {
-            match store.put_pending(&State::random(), &pending(ttl), client(i)) {
+            match store.put_pending(&OAuthState::random(), &pending(ttl), client(i)) {
                 Ok(_) => stored += 1,
                 Err(StoreError::Full) => full += 1,
                 Err(e) => panic!("{e}"),

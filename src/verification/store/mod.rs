@@ -33,7 +33,7 @@ use std::{
 use serde::{Deserialize, Serialize};
 
 use super::{ids::ResultId, ids::SessionId, Pending};
-use crate::{operators::State, outcome::Outcome};
+use crate::{operators::OAuthState, outcome::Outcome};
 
 /// Lifetimes and bounds, the same for both backends.
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +155,7 @@ impl Store {
     /// Returns how many were dropped (0 or 1). `Full` only from the memory backend.
     pub async fn put_pending(
         &self,
-        state: &State,
+        state: &OAuthState,
         pending: &Pending,
         client: Option<ClientKey>,
     ) -> Result<usize, StoreError> {
@@ -167,7 +167,7 @@ impl Store {
 
     /// Forgets a verification that never got under way (its operator call failed), and
     /// frees its slot: its state was never given out.
-    pub async fn release_pending(&self, state: &State, client: Option<ClientKey>) -> Result<(), StoreError> {
+    pub async fn release_pending(&self, state: &OAuthState, client: Option<ClientKey>) -> Result<(), StoreError> {
         match self {
             Store::Memory(s) => {
                 s.release_pending(state);
@@ -179,7 +179,7 @@ impl Store {
 
     /// Takes the verification under `state`, at most once across every instance; frees
     /// its client's slot.
-    pub async fn take_pending(&self, state: &State) -> Result<Taken, StoreError> {
+    pub async fn take_pending(&self, state: &OAuthState) -> Result<Taken, StoreError> {
         match self {
             Store::Memory(s) => Ok(s.take_pending(state)),
             Store::Redis(s) => s.take_pending(state).await,

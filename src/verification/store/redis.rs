@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{now_ms, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
 use crate::{
-    operators::State,
+    operators::OAuthState,
     verification::{ids::ResultId, Pending},
 };
 
@@ -166,7 +166,7 @@ impl RedisStore {
 
     pub async fn put_pending(
         &self,
-        state: &State,
+        state: &OAuthState,
         pending: &Pending,
         client: Option<ClientKey>,
     ) -> Result<usize, StoreError> {
@@ -192,7 +192,7 @@ impl RedisStore {
         invocation.invoke_async(&mut connection).await.map_err(unavailable)
     }
 
-    pub async fn release_pending(&self, state: &State, client: Option<ClientKey>) -> Result<(), StoreError> {
+    pub async fn release_pending(&self, state: &OAuthState, client: Option<ClientKey>) -> Result<(), StoreError> {
         let mut invocation = self.release.key(self.key("pending", state.secret()));
         if let Some(client) = client {
             invocation.key(self.client_set(client));
@@ -206,7 +206,7 @@ impl RedisStore {
             .map_err(unavailable)
     }
 
-    pub async fn take_pending(&self, state: &State) -> Result<Taken, StoreError> {
+    pub async fn take_pending(&self, state: &OAuthState) -> Result<Taken, StoreError> {
         let mut connection = self.connection.clone();
         let (status, value): (String, String) = self
             .take
