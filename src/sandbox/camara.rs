@@ -170,7 +170,7 @@ async fn check_number(operator: &VirtualOperator, headers: &HeaderMap, body: &[u
         .ok_or_else(|| unauthenticated("Request not authenticated: send Authorization: Bearer <access_token>."))?;
     let grant = operator
         .tokens
-        .get(&token.to_owned())
+        .get(token)
         .ok_or_else(|| unauthenticated("Request not authenticated due to missing, invalid, or expired credentials."))?;
     if grant.api != Api::VonageCamara || !has_scope(&grant.scope, CAMARA_VERIFY_SCOPE) {
         return Err(SandboxError::camara(

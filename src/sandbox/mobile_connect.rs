@@ -141,7 +141,7 @@ pub(crate) async fn premium_info(
     let token = bearer(&headers).ok_or_else(|| invalid_token("Send Authorization: Bearer <access_token>."))?;
     let grant = operator
         .tokens
-        .get(&token.to_owned())
+        .get(token)
         .ok_or_else(|| invalid_token("The access token is unknown, revoked or expired."))?;
     if grant.api != Api::MobileConnect || !has_scope(&grant.scope, MC_SCOPE) {
         return Err(SandboxError::oauth(

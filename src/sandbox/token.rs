@@ -75,7 +75,7 @@ pub(crate) fn redeem(
     code: &str,
     redirect_uri: &str,
 ) -> Result<(Grant, Instant), SandboxError> {
-    let Some((state, expires_at)) = operator.codes.take_with_expiry(&code.to_owned()) else {
+    let Some((state, expires_at)) = operator.codes.take_with_expiry(code) else {
         return Err(SandboxError::invalid_grant(
             "The authorization code is unknown or has expired.",
         ));

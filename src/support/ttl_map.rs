@@ -3,6 +3,7 @@
 //! the virtual operator are one of these.
 
 use std::{
+    borrow::Borrow,
     collections::{BTreeMap, HashMap},
     hash::Hash,
     sync::{Mutex, MutexGuard},
@@ -48,7 +49,10 @@ struct Inner<K, V> {
 }
 
 impl<K: Eq + Hash + Clone, V> Inner<K, V> {
-    fn remove(&mut self, key: &K) -> Option<Entry<V>> {
+    fn remove<Q: Hash + Eq + ?Sized>(&mut self, key: &Q) -> Option<Entry<V>>
+    where
+        K: Borrow<Q>,
+    {
         let entry = self.entries.remove(key)?;
         self.order.remove(&(entry.expires_at, entry.seq));
         Some(entry)
@@ -69,7 +73,10 @@ impl<K: Eq + Hash + Clone, V> Inner<K, V> {
         }
     }
 
-    fn live(&self, key: &K, now: Instant) -> Option<&Entry<V>> {
+    fn live<Q: Hash + Eq + ?Sized>(&self, key: &Q, now: Instant) -> Option<&Entry<V>>
+    where
+        K: Borrow<Q>,
+    {
         self.entries.get(key).filter(|e| e.expires_at > now)
     }
 }
@@ -138,11 +145,17 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
     }
 
     /// Removes and returns the entry: each is used once.
-    pub fn take(&self, key: &K) -> Taken<V> {
+    pub fn take<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Taken<V>
+    where
+        K: Borrow<Q>,
+    {
         self.take_at(key, Instant::now())
     }
 
-    fn take_at(&self, key: &K, now: Instant) -> Taken<V> {
+    fn take_at<Q: Hash + Eq + ?Sized>(&self, key: &Q, now: Instant) -> Taken<V>
+    where
+        K: Borrow<Q>,
+    {
         match self.lock().remove(key) {
             Some(entry) if entry.expires_at > now => Taken::Found(entry.value),
             Some(_) => Taken::Expired,
@@ -151,26 +164,36 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
     }
 
     /// Removes and returns the live entry with its expiry.
-    pub fn take_with_expiry(&self, key: &K) -> Option<(V, Instant)> {
+    pub fn take_with_expiry<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<(V, Instant)>
+    where
+        K: Borrow<Q>,
+    {
         let now = Instant::now();
         let entry = self.lock().remove(key)?;
         (entry.expires_at > now).then_some((entry.value, entry.expires_at))
     }
 
     /// Removes the entry, live or not.
-    pub fn remove(&self, key: &K) {
+    pub fn remove<Q: Hash + Eq + ?Sized>(&self, key: &Q)
+    where
+        K: Borrow<Q>,
+    {
         self.lock().remove(key);
     }
 
     /// Reads a live entry without consuming it.
-    pub fn get(&self, key: &K) -> Option<V>
+    pub fn get<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Option<V>
     where
+        K: Borrow<Q>,
         V: Clone,
     {
         self.lock().live(key, Instant::now()).map(|e| e.value.clone())
     }
 
-    pub fn contains(&self, key: &K) -> bool {
+    pub fn contains<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> bool
+    where
+        K: Borrow<Q>,
+    {
         self.lock().live(key, Instant::now()).is_some()
     }
 

@@ -72,7 +72,7 @@ fn authenticate_client<'a>(
     }
     let assertion = param("client_assertion").ok_or_else(|| invalid_client("client_assertion is missing."))?;
     // The fault sticks to the code: look at it without redeeming it.
-    let clock_ahead = match param("code").and_then(|code| operator.codes.get(&code.to_owned())) {
+    let clock_ahead = match param("code").and_then(|code| operator.codes.get(code)) {
         Some(CodeState::Fresh(grant)) if grant.fault == Some(Fault::ClientAssertionExpired) => {
             tracing::info!(target: "sandbox", "camara v2 token: simulated fault client-assertion-expired");
             FAULT_CLOCK_AHEAD_SECS
