@@ -2,13 +2,10 @@
 //! (body size, header-read and request time, a drain not held by silent clients), the
 //! security headers (CSP with the page's nonce, HSTS, no-store), cross-site server
 //! functions refused, only signed session cookies accepted, and what the edge logs.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{
+use crate::helpers::{
     hops_to_callback, location, manual_client,
     process::{free_port, Process},
     TestApp,
@@ -535,7 +532,7 @@ async fn the_edge_logs_paths_and_field_names_never_values() {
 /// another instance on the same Redis, and on no instance with a key of its own.
 #[tokio::test]
 async fn instances_on_one_redis_accept_each_others_session_cookies() {
-    let redis = common::redis::RedisServer::start();
+    let redis = crate::helpers::redis::RedisServer::start();
     let url = redis.url();
     let first = TestApp::start(&[("REDIS_URL", url.as_str())]).await;
     let second = TestApp::start(&[("REDIS_URL", url.as_str())]).await;

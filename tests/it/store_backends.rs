@@ -1,13 +1,10 @@
 //! One behaviour, two backends: the verification core over the memory store and over a
 //! real Redis. No operator call is needed: Mobile Connect starts build their URL
 //! locally, and a callback carrying the operator's refusal completes without one.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
 
-use common::redis::RedisServer;
+use crate::helpers::redis::RedisServer;
 use number_verify::{
     config::Config,
     outcome::Outcome,

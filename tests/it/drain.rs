@@ -2,13 +2,10 @@
 //! (within SHUTDOWN_GRACE_MS) and the process exits 0; a restart in the middle of a
 //! verification loses nothing with Redis, and loses the verification with the memory
 //! store. All over real processes: the app and a `SANDBOX=only` operator.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{
+use crate::helpers::{
     hops_to_callback, manual_client,
     process::{spawn_app, spawn_operator, start_both, two_free_ports, Process},
     redis::RedisServer,

@@ -1,9 +1,6 @@
 //! The Mobile Connect id_token is checked as OIDC Core §3.1.3.7 asks (src/operators/id_token.rs),
 //! over real HTTP with the app pointed at the virtual operator, which signs HS256, RS256 or
 //! ES256 and makes bad tokens on request (`X-Sandbox-Id-Token`, src/sandbox/id_token.rs).
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::{
     sync::{
@@ -13,7 +10,7 @@ use std::{
     time::Duration,
 };
 
-use common::{
+use crate::helpers::{
     process::{spawn_app, spawn_operator, two_free_ports, Process},
     tutorial_client, TestApp,
 };

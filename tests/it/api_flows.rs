@@ -1,14 +1,9 @@
 //! The mobile-app API (`POST /login` → follow the URL → `/callback` JSON) over real HTTP,
 //! against the virtual operator, for both protocols and every failure the API names.
 
-// They run against the virtual operator mounted beside the app.
-#![cfg(feature = "sandbox")]
-
-mod common;
-
 use std::time::Duration;
 
-use common::{following_client, tutorial_client, TestApp};
+use crate::helpers::{following_client, tutorial_client, TestApp};
 use serde_json::{json, Value};
 
 /// `POST /login` for `phone`; returns the operator URL.
@@ -218,7 +213,7 @@ async fn a_chosen_sim_decides_for_both_protocols() {
 #[tokio::test]
 async fn callback_state_problems_answer_by_accept_header() {
     let app = TestApp::start(&[]).await;
-    let client = common::manual_client();
+    let client = crate::helpers::manual_client();
 
     for query in ["", "?code=abc", "?code=abc&state=forged", "?state=", "?state=%ZZ&&code"] {
         let r = client.get(app.url(&format!("/callback{query}"))).send().await.unwrap();
@@ -236,14 +231,14 @@ async fn callback_state_problems_answer_by_accept_header() {
         .await
         .unwrap();
     assert_eq!(r.status(), 303);
-    assert_eq!(common::location(&r), "/?error=unknown_state");
+    assert_eq!(crate::helpers::location(&r), "/?error=unknown_state");
 }
 
 #[tokio::test]
 async fn a_replayed_callback_is_refused() {
     let app = TestApp::start(&[]).await;
-    let client = common::manual_client();
-    let callback = common::hops_to_callback(&client, &login_url(&client, &app, "+99012345678").await).await;
+    let client = crate::helpers::manual_client();
+    let callback = crate::helpers::hops_to_callback(&client, &login_url(&client, &app, "+99012345678").await).await;
     let first: Value = client.get(&callback).send().await.unwrap().json().await.unwrap();
     assert_eq!(first, json!({ "devicePhoneNumberVerified": true, "sandbox": true }));
     let again = client.get(&callback).send().await.unwrap();
@@ -256,8 +251,8 @@ async fn a_replayed_callback_is_refused() {
 #[tokio::test]
 async fn an_expired_pending_verification_is_refused() {
     let app = TestApp::start_with_ttl(&[], Duration::from_millis(300)).await;
-    let client = common::manual_client();
-    let callback = common::hops_to_callback(&client, &login_url(&client, &app, "+99012345678").await).await;
+    let client = crate::helpers::manual_client();
+    let callback = crate::helpers::hops_to_callback(&client, &login_url(&client, &app, "+99012345678").await).await;
     // Wait out the (shortened) lifetime: the thing under test is expiry itself.
     tokio::time::sleep(Duration::from_millis(400)).await;
     let r = client.get(&callback).send().await.unwrap();

@@ -1,9 +1,6 @@
 //! A pre-made `VONAGE_JWT` is checked for expiry: at start-up (expired, or less than 5
 //! minutes left → exit 2 naming it) and while running (expired → `operator_error`, with a
 //! log line saying why and never the token).
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::{
     io::Write,
@@ -12,7 +9,7 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use common::following_client;
+use crate::helpers::following_client;
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use leptos::config::LeptosOptions;
 use number_verify::{
@@ -154,7 +151,7 @@ async fn app_with_premade_jwt(swap: Option<String>) -> (String, oneshot::Sender<
     }
     let options = LeptosOptions::builder()
         .output_name("number-verify")
-        .site_root(common::FIXTURE_SITE)
+        .site_root(crate::helpers::FIXTURE_SITE)
         .site_pkg_dir("pkg")
         .site_addr(addr)
         .build();
@@ -181,7 +178,7 @@ async fn a_premade_jwt_works_until_it_expires_then_operator_error_with_a_log_lin
     let logs = captured_logs();
     // Valid: the whole CAMARA flow succeeds with the pre-made token.
     let (base, _stop) = app_with_premade_jwt(None).await;
-    let (status, body) = common::tutorial_client(&base, json!({"phone": "+99012345678"}), &[]).await;
+    let (status, body) = crate::helpers::tutorial_client(&base, json!({"phone": "+99012345678"}), &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["devicePhoneNumberVerified"], json!(true), "{body}");
 

@@ -3,13 +3,10 @@
 //! operator call — from 20,000 addresses, from one IPv6 /64 and from one IPv4 address,
 //! and after each a fresh client still starts and completes a verification. With the
 //! memory store and with Redis.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{following_client, redis::RedisServer, TestApp};
+use crate::helpers::{following_client, redis::RedisServer, TestApp};
 use serde_json::{json, Value};
 use tokio::{sync::Semaphore, task::JoinSet};
 

@@ -5,17 +5,14 @@
 //! included), forged and replayed callbacks. Every code, state, nonce, session and result
 //! id the test sees on the wire is collected; afterwards the log must contain none of
 //! them, no full phone number, no JWT, no token-shaped value and none of the secrets.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use base64::Engine;
-use common::{
+use crate::helpers::{
     absolute, location, manual_client,
     process::{free_port, Process},
 };
+use base64::Engine;
 use number_verify::sandbox_shared::credentials;
 use reqwest::Url;
 use serde_json::{json, Value};

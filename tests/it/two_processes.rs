@@ -1,11 +1,8 @@
 //! The two systems in two processes: a `SANDBOX=only` virtual operator, and an app that
 //! knows it only by the README's sandbox credentials and base URLs — exactly as it would
 //! know a live operator. The tutorial client's sequence runs end to end across them.
-#![cfg(feature = "sandbox")]
 
-mod common;
-
-use common::{following_client, process::start_both, tutorial_client};
+use crate::helpers::{following_client, process::start_both, tutorial_client};
 use serde_json::{json, Value};
 
 #[tokio::test]
@@ -58,7 +55,7 @@ async fn the_tutorial_sequence_runs_across_two_processes() {
 #[tokio::test]
 async fn alone_the_virtual_operator_serves_no_page_and_no_api() {
     let (operator, app) = start_both(&[]).await;
-    let client = common::manual_client();
+    let client = crate::helpers::manual_client();
     for (method, path) in [("GET", "/"), ("POST", "/login"), ("GET", "/callback")] {
         let r = client
             .request(method.parse().unwrap(), operator.url(path))

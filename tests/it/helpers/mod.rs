@@ -1,7 +1,5 @@
 //! Starts the real app (router, virtual operator, HTTP client) on an ephemeral port.
 
-#![allow(dead_code)]
-
 pub mod browser;
 pub mod process;
 pub mod redis;

@@ -5,11 +5,7 @@
 //! `private_key_jwt`, id_token against the discovered `jwks_uri`). And the mounted
 //! virtual operator: "CAMARA (standard)" beside the Vonage profile.
 
-#![cfg(feature = "sandbox")]
-
-mod common;
-
-use common::{
+use crate::helpers::{
     absolute, following_client, location, manual_client,
     process::{two_free_ports, Process},
     tutorial_client, TestApp,

@@ -2,13 +2,12 @@
 //! on one instance finishes on another, an outage of Redis is a clear error that heals by
 //! itself, and many concurrent flows across two instances all get their own verdict.
 //! The virtual operator runs as its own server (`SANDBOX=only`), as in production.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use common::{browser::Browser, following_client, hops_to_callback, manual_client, redis::RedisServer, TestApp};
+use crate::helpers::{
+    browser::Browser, following_client, hops_to_callback, manual_client, redis::RedisServer, TestApp,
+};
 use number_verify::{config::Config, sandbox_shared::credentials, verification::PENDING_TTL};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
@@ -135,11 +134,11 @@ async fn a_page_flow_started_on_one_instance_finishes_on_the_other() {
         )
         .await;
     assert!(post.status().is_redirection(), "{}", post.status());
-    let start = common::absolute(post.url(), &common::location(&post));
+    let start = crate::helpers::absolute(post.url(), &crate::helpers::location(&post));
     let callback = hops_to_callback(&browser.client, &start).await;
     let answer = browser.send(browser.client.get(on(&d.b, &callback))).await;
     assert_eq!(answer.status(), 303);
-    let result = common::location(&answer);
+    let result = crate::helpers::location(&answer);
     assert!(result.starts_with("/?result="), "{result}");
     // The result page, from the other instance again, for this browser only.
     let page = browser.send(browser.client.get(d.a.url(&result))).await;

@@ -1,12 +1,7 @@
 //! The page's flow as a browser without JavaScript drives it — form post, operator hops,
 //! callback, result page — over real HTTP against the virtual operator.
 
-// They run against the virtual operator mounted beside the app.
-#![cfg(feature = "sandbox")]
-
-mod common;
-
-use common::{absolute, browser::Browser, location, manual_client, TestApp};
+use crate::helpers::{absolute, browser::Browser, location, manual_client, TestApp};
 
 #[tokio::test]
 async fn the_page_renders_without_javascript() {
