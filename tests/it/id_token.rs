@@ -11,12 +11,12 @@ use std::{
 };
 
 use crate::helpers::{
+    local_listener,
     process::{spawn_app, spawn_operator, two_free_ports, Process},
     tutorial_client, TestApp,
 };
 use number_verify::sandbox_shared::MC_JWKS_PATH;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 /// A Mobile Connect verification of the default SIM's number through the API, the
 /// virtual operator making its id_token as `spec` says.
@@ -43,7 +43,7 @@ fn assert_operator_error((status, body): &(u16, Value), spec: &str) {
 
 /// A JWKS endpoint in front of the virtual operator's that counts its fetches.
 async fn counting_jwks(upstream: String) -> (String, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = local_listener().await;
     let url = format!("http://{}/jwks.json", listener.local_addr().unwrap());
     let fetches = Arc::new(AtomicUsize::new(0));
     let counter = fetches.clone();
@@ -65,15 +65,10 @@ async fn counting_jwks(upstream: String) -> (String, Arc<AtomicUsize>) {
 /// The app with its virtual operator, `MC_JWKS_URL` pointing at a counting proxy of the
 /// virtual operator's JWKS.
 async fn app_with_counted_jwks() -> (TestApp, Arc<AtomicUsize>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let listener = local_listener().await;
     let upstream = format!("http://{}/sandbox{MC_JWKS_PATH}", listener.local_addr().unwrap());
     let (jwks_url, fetches) = counting_jwks(upstream).await;
-    let app = TestApp::start_on(
-        listener,
-        &[("MC_JWKS_URL", &jwks_url)],
-        number_verify::verification::PENDING_TTL,
-    )
-    .await;
+    let app = TestApp::start_on(listener, &[("MC_JWKS_URL", &jwks_url)]).await;
     (app, fetches)
 }
 

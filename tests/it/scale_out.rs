@@ -3,48 +3,37 @@
 //! itself, and many concurrent flows across two instances all get their own verdict.
 //! The virtual operator runs as its own server (`SANDBOX=only`), as in production.
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
+use std::{sync::Arc, time::Duration};
 
 use crate::helpers::{
-    browser::Browser, following_client, hops_to_callback, manual_client, redis::RedisServer, TestApp,
+    browser::Browser, following_client, hops_to_callback, local_listener, manual_client, redis::RedisServer, TestApp,
 };
-use number_verify::{config::Config, sandbox_shared::credentials, verification::PENDING_TTL};
+use number_verify::sandbox_shared::credentials;
 use serde_json::{json, Value};
-use tokio::net::TcpListener;
 
 /// The operator alone, and instances A and B with one public URL (A's), one Redis.
 struct Deployment {
     a: TestApp,
     b: TestApp,
     redis: RedisServer,
-    _operator: tokio::sync::oneshot::Sender<()>,
+    _operator: TestApp,
 }
 
 async fn deploy() -> Deployment {
     let redis = RedisServer::start();
-    let operator_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (a_listener, b_listener) = (
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    );
+    let operator_listener = local_listener().await;
+    let (a_listener, b_listener) = (local_listener().await, local_listener().await);
     let operator_base = format!("http://{}", operator_listener.local_addr().unwrap());
     let public = format!("http://{}", a_listener.local_addr().unwrap());
 
-    let operator_vars: HashMap<&str, String> = [
-        ("SANDBOX", "only".to_owned()),
-        ("APP_PUBLIC_URL", operator_base.clone()),
-        ("SANDBOX_REDIRECT_URIS", format!("{public}/callback")),
-    ]
-    .into();
-    let operator_config = Config::from_lookup(|k| operator_vars.get(k).cloned()).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(number_verify::server::serve(
+    let operator = TestApp::start_on(
         operator_listener,
-        number_verify::server::virtual_operator::router(&operator_config),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+        &[
+            ("SANDBOX", "only"),
+            ("SANDBOX_REDIRECT_URIS", &format!("{public}/callback")),
+        ],
+    )
+    .await;
 
     let api = format!("{operator_base}/sandbox");
     let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
@@ -62,13 +51,13 @@ async fn deploy() -> Deployment {
         ("VONAGE_APPLICATION_ID", credentials::VONAGE_APPLICATION_ID),
         ("VONAGE_PRIVATE_KEY", key),
     ];
-    let a = TestApp::start_on(a_listener, &vars, PENDING_TTL).await;
-    let b = TestApp::start_on(b_listener, &vars, PENDING_TTL).await;
+    let a = TestApp::start_on(a_listener, &vars).await;
+    let b = TestApp::start_on(b_listener, &vars).await;
     Deployment {
         a,
         b,
         redis,
-        _operator: stop,
+        _operator: operator,
     }
 }
 

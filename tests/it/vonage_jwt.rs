@@ -9,17 +9,13 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::helpers::following_client;
+use crate::helpers::{following_client, local_listener, TestApp};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use leptos::config::LeptosOptions;
 use number_verify::{
-    config::{Config, Secret, VonageCredentials},
+    config::{Secret, VonageCredentials},
     sandbox_shared::credentials::{VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY},
-    server::{router, serve},
-    state::AppState,
 };
 use serde_json::{json, Value};
-use tokio::{net::TcpListener, sync::oneshot};
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -131,36 +127,22 @@ impl Write for Sink {
 
 /// The app with its virtual operator, Vonage configured with a pre-made JWT that passed
 /// the start-up check; `swap` then replaces it, as the clock passing its `exp` would.
-async fn app_with_premade_jwt(swap: Option<String>) -> (String, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let base = format!("http://{addr}");
+async fn app_with_premade_jwt(swap: Option<String>) -> TestApp {
+    let listener = local_listener().await;
+    let operator = format!("http://{}/sandbox", listener.local_addr().unwrap());
     let good = app_jwt(now() - 5, now() + 3600);
     let vars = [
-        ("LEPTOS_SITE_ADDR", addr.to_string()),
-        ("APP_PUBLIC_URL", base.clone()),
-        ("SANDBOX", "on".to_owned()),
-        ("VONAGE_API_BASE", format!("{base}/sandbox")),
-        ("VONAGE_APPLICATION_ID", VONAGE_APPLICATION_ID.to_owned()),
-        ("VONAGE_JWT", good),
+        ("SANDBOX", "on"),
+        ("VONAGE_API_BASE", operator.as_str()),
+        ("VONAGE_APPLICATION_ID", VONAGE_APPLICATION_ID),
+        ("VONAGE_JWT", good.as_str()),
     ];
-    let mut config =
-        Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("valid config");
-    if let Some(jwt) = swap {
-        config.vonage.as_mut().unwrap().credentials = VonageCredentials::Jwt(Secret::new(jwt));
-    }
-    let options = LeptosOptions::builder()
-        .output_name("number-verify")
-        .site_root(crate::helpers::FIXTURE_SITE)
-        .site_pkg_dir("pkg")
-        .site_addr(addr)
-        .build();
-    let state = AppState::new(config, options).await.expect("app state");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, router(state), async {
-        let _ = stopped.await;
-    }));
-    (base, stop)
+    TestApp::start_adjusted(listener, &vars, |config| {
+        if let Some(jwt) = swap {
+            config.vonage.as_mut().unwrap().credentials = VonageCredentials::Jwt(Secret::new(jwt));
+        }
+    })
+    .await
 }
 
 async fn login(base: &str) -> (u16, Value) {
@@ -177,15 +159,15 @@ async fn login(base: &str) -> (u16, Value) {
 async fn a_premade_jwt_works_until_it_expires_then_operator_error_with_a_log_line() {
     let logs = captured_logs();
     // Valid: the whole CAMARA flow succeeds with the pre-made token.
-    let (base, _stop) = app_with_premade_jwt(None).await;
-    let (status, body) = crate::helpers::tutorial_client(&base, json!({"phone": "+99012345678"}), &[]).await;
+    let app = app_with_premade_jwt(None).await;
+    let (status, body) = crate::helpers::tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["devicePhoneNumberVerified"], json!(true), "{body}");
 
     // Expired while running: refused before any call to Vonage, and said why.
     let expired = app_jwt(now() - 3600, now() - 60);
-    let (base, _stop) = app_with_premade_jwt(Some(expired.clone())).await;
-    let (status, body) = login(&base).await;
+    let app = app_with_premade_jwt(Some(expired.clone())).await;
+    let (status, body) = login(&app.base).await;
     assert_eq!(status, 502, "{body}");
     assert_eq!(body["error"], "operator_error", "{body}");
     assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");

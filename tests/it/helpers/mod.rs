@@ -1,16 +1,18 @@
-//! Starts the real app (router, virtual operator, HTTP client) on an ephemeral port.
+//! What the app's tests share: the real server started in this process ([`TestApp`]), the
+//! clients and the flows they run.
 
 pub mod browser;
 pub mod process;
 pub mod redis;
 
-use std::{collections::HashMap, time::Duration};
+use std::time::Duration;
 
 use leptos::config::LeptosOptions;
 use number_verify::{
-    config::Config,
-    server::{router, serve},
+    config::{Config, SandboxMode},
+    server::{router, serve, virtual_operator},
     state::AppState,
+    verification::PENDING_TTL,
 };
 use serde_json::Value;
 use tokio::{net::TcpListener, sync::oneshot};
@@ -18,7 +20,10 @@ use tokio::{net::TcpListener, sync::oneshot};
 /// The stand-in for `target/site` that in-process servers serve (tests/fixtures/README.md).
 pub const FIXTURE_SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtures/site");
 
+/// The real server, in this process, on `127.0.0.1` and a port of its own; stopped when
+/// dropped.
 pub struct TestApp {
+    /// `http://127.0.0.1:<port>`
     pub base: String,
     stop: Option<oneshot::Sender<()>>,
 }
@@ -32,42 +37,90 @@ impl Drop for TestApp {
 }
 
 impl TestApp {
+    /// Configured by `vars` and nothing else (no process environment, no `.env`); it is
+    /// its own `APP_PUBLIC_URL` unless `vars` name another.
     pub async fn start(vars: &[(&str, &str)]) -> TestApp {
-        Self::start_with_ttl(vars, number_verify::verification::PENDING_TTL).await
+        Self::start_with_ttl(vars, PENDING_TTL).await
     }
 
+    /// As [`TestApp::start`], pending verifications living `pending_ttl`.
     pub async fn start_with_ttl(vars: &[(&str, &str)], pending_ttl: Duration) -> TestApp {
-        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port");
-        Self::start_on(listener, vars, pending_ttl).await
+        Self::launch(local_listener().await, vars, pending_ttl, |_| {}).await
     }
 
     /// On a listener bound beforehand (when other servers must know the address first).
-    pub async fn start_on(listener: TcpListener, vars: &[(&str, &str)], pending_ttl: Duration) -> TestApp {
-        let addr = listener.local_addr().unwrap();
+    pub async fn start_on(listener: TcpListener, vars: &[(&str, &str)]) -> TestApp {
+        Self::launch(listener, vars, PENDING_TTL, |_| {}).await
+    }
+
+    /// As [`TestApp::start_on`], the configuration then changed by `adjust`: what it
+    /// would be later, once time has passed, though it passed start-up validation.
+    pub async fn start_adjusted(
+        listener: TcpListener,
+        vars: &[(&str, &str)],
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        Self::launch(listener, vars, PENDING_TTL, adjust).await
+    }
+
+    async fn launch(
+        listener: TcpListener,
+        vars: &[(&str, &str)],
+        pending_ttl: Duration,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let addr = listener.local_addr().expect("a bound listener");
         let base = format!("http://{addr}");
-        let mut env: HashMap<String, String> = vars.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
-        env.insert("LEPTOS_SITE_ADDR".into(), addr.to_string());
-        env.entry("APP_PUBLIC_URL".into()).or_insert_with(|| base.clone());
-        let config = Config::from_lookup(|k| env.get(k).cloned()).expect("valid test configuration");
-        let options = LeptosOptions::builder()
+        let site_addr = addr.to_string();
+        // `from_pairs` reads the first pair of a name: the address is the listener's, the
+        // public URL the test's if it gives one.
+        let mut pairs = vec![("LEPTOS_SITE_ADDR", site_addr.as_str())];
+        pairs.extend_from_slice(vars);
+        pairs.push(("APP_PUBLIC_URL", base.as_str()));
+        let mut config = Config::from_pairs(&pairs).unwrap_or_else(|e| panic!("test configuration {vars:?}: {e}"));
+        adjust(&mut config);
+        let leptos_options = LeptosOptions::builder()
             .output_name("number-verify")
             .site_root(FIXTURE_SITE)
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        let state = AppState::with_pending_ttl(config, options, pending_ttl)
-            .await
-            .expect("app state");
-        let (stop, stopped) = oneshot::channel::<()>();
-        tokio::spawn(serve(listener, router(state), async {
-            let _ = stopped.await;
-        }));
+        let stop = serve_app(listener, config, leptos_options, pending_ttl).await;
         TestApp { base, stop: Some(stop) }
     }
 
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }
+}
+
+/// The one place the tests assemble a server, as the binary does (src/main.rs): the
+/// virtual operator alone for `SANDBOX=only`, else the app over its state. It serves
+/// `listener` until the returned sender sends or is dropped.
+async fn serve_app(
+    listener: TcpListener,
+    config: Config,
+    leptos_options: LeptosOptions,
+    pending_ttl: Duration,
+) -> oneshot::Sender<()> {
+    let app = if config.sandbox == SandboxMode::Only {
+        virtual_operator::router(&config)
+    } else {
+        let state = AppState::with_pending_ttl(config, leptos_options, pending_ttl)
+            .await
+            .expect("app state");
+        router(state)
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    tokio::spawn(serve(listener, app, async {
+        let _ = stopped.await;
+    }));
+    stop
+}
+
+/// A listener on `127.0.0.1`, on a port the kernel picks.
+pub async fn local_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port")
 }
 
 /// A client like the tutorial's: follows redirects, keeps no cookies.
