@@ -4,7 +4,7 @@
 
 use std::io::Read;
 
-use crate::helpers::{TestApp, FIXTURE_SITE};
+use crate::helpers::{Server, TestApp, FIXTURE_SITE};
 use sha2::{Digest, Sha256};
 
 fn fixture(path: &str) -> Vec<u8> {

@@ -3,7 +3,7 @@
 //! its documented error code, status and a message that says what is wrong
 //! (docs/reference.md §3), never a 500, never a hang.
 
-use crate::helpers::{manual_client, TestApp};
+use crate::helpers::{manual_client, Server, TestApp};
 use serde_json::Value;
 
 /// What a row sends.

@@ -11,6 +11,7 @@ use std::{collections::BTreeSet, time::Duration};
 use crate::helpers::{
     absolute, location, manual_client,
     process::{free_port, Process},
+    Server,
 };
 use base64::Engine;
 use number_verify::sandbox_shared::credentials;
@@ -135,13 +136,7 @@ async fn api_flow(
 
 /// `POST /login` with `body`, the hops, the callback and its replay.
 async fn login_flow(seen: &mut Seen, app: &Process, body: Value, conditions: &[(&str, &str)]) -> (Value, Value) {
-    let login = client().post(app.url("/login")).json(&body).send().await.unwrap();
-    let body: Value = login.json().await.unwrap();
-    let url = body["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("login: {body}"))
-        .to_owned();
-    let mut url = url;
+    let mut url = app.login(body).await.url();
     // Up to the callback, recording every hop.
     let callback = loop {
         seen.url(&url);

@@ -9,13 +9,13 @@ use std::{
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::helpers::{following_client, local_listener, TestApp};
+use crate::helpers::{assert_error, assert_verified, local_listener, Server, TestApp};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use number_verify::{
     config::{Secret, VonageCredentials},
     sandbox_shared::credentials::{VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY},
 };
-use serde_json::{json, Value};
+use serde_json::json;
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -145,32 +145,22 @@ async fn app_with_premade_jwt(swap: Option<String>) -> TestApp {
     .await
 }
 
-async fn login(base: &str) -> (u16, Value) {
-    let r = following_client(&[])
-        .post(format!("{base}/login"))
-        .json(&json!({"phone": "+99012345678"}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
 #[tokio::test]
 async fn a_premade_jwt_works_until_it_expires_then_operator_error_with_a_log_line() {
     let logs = captured_logs();
     // Valid: the whole CAMARA flow succeeds with the pre-made token.
     let app = app_with_premade_jwt(None).await;
-    let (status, body) = crate::helpers::tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["devicePhoneNumberVerified"], json!(true), "{body}");
+    assert_verified(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
 
     // Expired while running: refused before any call to Vonage, and said why.
     let expired = app_jwt(now() - 3600, now() - 60);
     let app = app_with_premade_jwt(Some(expired.clone())).await;
-    let (status, body) = login(&app.base).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"], "operator_error", "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let refused = app.login(json!({"phone": "+99012345678"})).await;
+    assert_error(&refused, 502, "operator_error");
+    assert!(
+        refused.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{refused}"
+    );
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     assert!(
         text.contains("Vonage network enablement: refused: VONAGE_JWT expired"),

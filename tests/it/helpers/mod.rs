@@ -1,11 +1,12 @@
 //! What the app's tests share: the real server started in this process ([`TestApp`]), the
-//! clients and the flows they run.
+//! flows a client runs against it or against a server process ([`Server`]), and the
+//! assertions on what the JSON API answers ([`Answer`]).
 
 pub mod browser;
 pub mod process;
 pub mod redis;
 
-use std::time::Duration;
+use std::{fmt, time::Duration};
 
 use leptos::config::LeptosOptions;
 use number_verify::{
@@ -14,7 +15,7 @@ use number_verify::{
     state::AppState,
     verification::PENDING_TTL,
 };
-use serde_json::Value;
+use serde_json::{json, Value};
 use tokio::{net::TcpListener, sync::oneshot};
 
 /// The stand-in for `target/site` that in-process servers serve (tests/fixtures/README.md).
@@ -88,10 +89,6 @@ impl TestApp {
         let stop = serve_app(listener, config, leptos_options, pending_ttl).await;
         TestApp { base, stop: Some(stop) }
     }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
-    }
 }
 
 /// The one place the tests assemble a server, as the binary does (src/main.rs): the
@@ -123,8 +120,170 @@ pub async fn local_listener() -> TcpListener {
     TcpListener::bind("127.0.0.1:0").await.expect("bind an ephemeral port")
 }
 
-/// A client like the tutorial's: follows redirects, keeps no cookies.
+/// A server the tests reach over HTTP — the app in this process, or a server process —
+/// and the flows of the mobile-app API against it.
+pub trait Server {
+    /// `http://127.0.0.1:<port>`
+    fn base(&self) -> &str;
+
+    fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base())
+    }
+
+    /// `POST /login` with this JSON body.
+    async fn login(&self, body: Value) -> Answer {
+        self.login_with(body, &[]).await
+    }
+
+    /// `POST /login` with this JSON body and these headers.
+    async fn login_with(&self, body: Value, headers: &[(&str, &str)]) -> Answer {
+        let mut request = manual_client().post(self.url("/login")).json(&body);
+        for (name, value) in headers {
+            request = request.header(*name, *value);
+        }
+        Answer::read(format!("POST /login {body} with {headers:?}"), request).await
+    }
+
+    /// What the operator's tutorial client does: `POST /login`, then GET the URL it
+    /// gives following redirects with no cookies, the device sending `device` (the
+    /// virtual operator's `X-Sandbox-*` conditions) with every request. The callback's
+    /// answer.
+    async fn tutorial(&self, body: Value, device: &[(&str, &str)]) -> Answer {
+        let url = self.login_with(body.clone(), device).await.url();
+        let mut answer = follow(&url, device).await;
+        answer.asked = format!("the tutorial client's flow for {body} with {device:?}");
+        answer
+    }
+
+    /// `POST /login`, then the operator's hops by `device` up to (not into) the app's
+    /// callback: the URL of a callback not yet made.
+    async fn callback_url(&self, body: Value, device: &reqwest::Client) -> String {
+        let start = self.login(body).await.url();
+        hops_to_callback(device, &start).await
+    }
+}
+
+impl Server for TestApp {
+    fn base(&self) -> &str {
+        &self.base
+    }
+}
+
+/// What the JSON API answered, and what was asked (for the failure messages).
+#[derive(Debug)]
+pub struct Answer {
+    pub status: u16,
+    pub body: Value,
+    asked: String,
+}
+
+impl fmt::Display for Answer {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} → {} {}", self.asked, self.status, self.body)
+    }
+}
+
+impl Answer {
+    /// Sends `request` and reads its JSON answer; `asked` says what it was.
+    pub async fn read(asked: impl Into<String>, request: reqwest::RequestBuilder) -> Answer {
+        let asked = asked.into();
+        let response = request
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{asked}: no answer: {e}"));
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap_or_else(|e| panic!("{asked}: {e}"));
+        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{asked} → {status}, not JSON ({e}): {text}"));
+        Answer { status, body, asked }
+    }
+
+    /// The same answer, its failure messages saying first what it is for.
+    pub fn about(mut self, what: impl fmt::Display) -> Answer {
+        self.asked = format!("{what}: {}", self.asked);
+        self
+    }
+
+    /// The operator URL of an accepted start (`POST /login` answered 200 with a `url`).
+    #[track_caller]
+    pub fn url(&self) -> String {
+        assert_eq!(self.status, 200, "a start: {self}");
+        self.body["url"]
+            .as_str()
+            .unwrap_or_else(|| panic!("a url in {self}"))
+            .to_owned()
+    }
+}
+
+/// GET `url` following the operator's redirects like the tutorial client (no cookies),
+/// the device sending `device` with every request: the callback's answer.
+pub async fn follow(url: &str, device: &[(&str, &str)]) -> Answer {
+    Answer::read(
+        format!("GET {url} following redirects with {device:?}"),
+        following_client(device).get(url),
+    )
+    .await
+}
+
+/// GET the app's callback, as the phone does once the operator sent it there: its answer.
+pub async fn call_back(callback: &str) -> Answer {
+    Answer::read(format!("GET {callback}"), manual_client().get(callback)).await
+}
+
+/// Exactly this status and body.
+#[track_caller]
+pub fn assert_answer(answer: &Answer, status: u16, body: Value) {
+    assert_eq!((answer.status, &answer.body), (status, &body), "{}", answer.asked);
+}
+
+/// The virtual operator's verdict, exactly: 200 and `devicePhoneNumberVerified`, marked as
+/// a test result.
+#[track_caller]
+pub fn assert_sandbox_verdict(answer: &Answer, verified: bool) {
+    assert_answer(
+        answer,
+        200,
+        json!({ "devicePhoneNumberVerified": verified, "sandbox": true }),
+    );
+}
+
+/// A verdict: 200 and `devicePhoneNumberVerified`, whatever else the body says.
+#[track_caller]
+pub fn assert_verified(answer: &Answer, verified: bool) {
+    assert_eq!(
+        (answer.status, &answer.body["devicePhoneNumberVerified"]),
+        (200, &json!(verified)),
+        "{answer}"
+    );
+}
+
+/// The API's error `code`, with `status`.
+#[track_caller]
+pub fn assert_error(answer: &Answer, status: u16, code: &str) {
+    assert_eq!(
+        (answer.status, answer.body["error"].as_str()),
+        (status, Some(code)),
+        "{answer}"
+    );
+}
+
+/// A device or client like the tutorial's: follows redirects, keeps no cookies, sends
+/// `headers` with every request.
 pub fn following_client(headers: &[(&str, &str)]) -> reqwest::Client {
+    client(headers, reqwest::redirect::Policy::default())
+}
+
+/// A device that shows every redirect, for stepping through hops one by one, sending
+/// `headers` (simulated conditions) with every request.
+pub fn device(headers: &[(&str, &str)]) -> reqwest::Client {
+    client(headers, reqwest::redirect::Policy::none())
+}
+
+/// A client that shows every redirect and sends nothing of its own.
+pub fn manual_client() -> reqwest::Client {
+    device(&[])
+}
+
+fn client(headers: &[(&str, &str)], redirects: reqwest::redirect::Policy) -> reqwest::Client {
     let mut map = reqwest::header::HeaderMap::new();
     for (k, v) in headers {
         map.insert(
@@ -134,15 +293,7 @@ pub fn following_client(headers: &[(&str, &str)]) -> reqwest::Client {
     }
     reqwest::Client::builder()
         .default_headers(map)
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-/// A client that shows every redirect, for stepping through hops one by one.
-pub fn manual_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
+        .redirect(redirects)
         .timeout(Duration::from_secs(30))
         .build()
         .unwrap()
@@ -181,19 +332,4 @@ pub async fn hops_to_callback(client: &reqwest::Client, start: &str) -> String {
         url = next;
     }
     panic!("the operator never redirected to /callback");
-}
-
-/// What the operator's tutorial client does: POST /login, GET the URL following
-/// redirects with no cookies, read the JSON.
-pub async fn tutorial_client(base: &str, body: Value, headers: &[(&str, &str)]) -> (u16, Value) {
-    let client = following_client(headers);
-    let login = client.post(format!("{base}/login")).json(&body).send().await.unwrap();
-    assert_eq!(login.status(), 200, "login must succeed for {body}");
-    let url = login.json::<Value>().await.unwrap()["url"]
-        .as_str()
-        .expect("a url")
-        .to_owned();
-    let answer = client.get(&url).send().await.unwrap();
-    let status = answer.status().as_u16();
-    (status, answer.json().await.unwrap())
 }

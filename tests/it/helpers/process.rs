@@ -11,6 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::Server;
+
 /// How often the bounded waits look again.
 const POLL: Duration = Duration::from_millis(25);
 
@@ -63,10 +65,6 @@ impl Process {
         }
         let child = command.spawn().expect("start the server binary");
         Process { child, base, port, log }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
     }
 
     pub fn pid(&self) -> u32 {
@@ -138,6 +136,12 @@ impl Process {
     /// Everything the process has written so far.
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+}
+
+impl Server for Process {
+    fn base(&self) -> &str {
+        &self.base
     }
 }
 
