@@ -5,7 +5,7 @@
 use std::{
     io::Write,
     process::Command,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::{SystemTime, UNIX_EPOCH},
 };
 
@@ -97,20 +97,19 @@ fn a_vonage_jwt_that_is_not_a_jwt_stops_start_up() {
     );
 }
 
-/// The process's log lines, for the test that checks what the server logged.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || Sink(sink.clone()))
-            .init();
-        logs
-    })
-    .clone()
+/// What this thread logs — the test, and the servers it starts, which run on its
+/// single-threaded runtime — until the guard is dropped. Not the process's global
+/// subscriber: the other tests in this binary run on threads of their own, and their
+/// servers' lines stay out of this test's log.
+fn captured_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || Sink(sink.clone()))
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 struct Sink(Arc<Mutex<Vec<u8>>>);
@@ -145,9 +144,10 @@ async fn app_with_premade_jwt(swap: Option<String>) -> TestApp {
     .await
 }
 
+// On the current thread (`#[tokio::test]`'s default), which `captured_logs` listens to.
 #[tokio::test]
 async fn a_premade_jwt_works_until_it_expires_then_operator_error_with_a_log_line() {
-    let logs = captured_logs();
+    let (logs, _capture) = captured_logs();
     // Valid: the whole CAMARA flow succeeds with the pre-made token.
     let app = app_with_premade_jwt(None).await;
     assert_verified(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
