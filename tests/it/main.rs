@@ -1,1 +1,25 @@
+//! The app's integration tests: one binary (each test binary links the whole crate), a
+//! module per topic, and what they share in [`helpers`]. Built only with the virtual
+//! operator (`required-features` in Cargo.toml): every flow here runs against it.
+//!
+//! Beside it: `tests/startup/`, which also runs on the server built without the virtual
+//! operator, and `tests/sandbox/`, the virtual operator's own tests.
+
+mod helpers;
+
+mod api_flows;
+mod assets;
+mod bad_input;
+mod camara_standard;
 mod docs;
+mod drain;
+mod edge;
+mod id_token;
+mod layout;
+mod lockout;
+mod log_privacy;
+mod page_flows;
+mod scale_out;
+mod store_backends;
+mod two_processes;
+mod vonage_jwt;

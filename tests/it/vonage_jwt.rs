@@ -1,28 +1,22 @@
 //! A pre-made `VONAGE_JWT` is checked for expiry: at start-up (expired, or less than 5
 //! minutes left → exit 2 naming it) and while running (expired → `operator_error`, with a
 //! log line saying why and never the token).
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::{
     io::Write,
     process::Command,
-    sync::{Arc, Mutex, OnceLock},
+    sync::{Arc, Mutex},
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use common::following_client;
+use crate::helpers::{assert_error, assert_verified, local_listener, Server, TestApp};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use leptos::config::LeptosOptions;
 use number_verify::{
-    config::{Config, Secret, VonageCredentials},
+    operators::vonage::VonageCredentials,
     sandbox_shared::credentials::{VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY},
-    server::{router, serve},
-    state::AppState,
+    support::redacted::Secret,
 };
-use serde_json::{json, Value};
-use tokio::{net::TcpListener, sync::oneshot};
+use serde_json::json;
 
 fn now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs()
@@ -104,20 +98,19 @@ fn a_vonage_jwt_that_is_not_a_jwt_stops_start_up() {
     );
 }
 
-/// The process's log lines, for the test that checks what the server logged.
-fn captured_logs() -> Arc<Mutex<Vec<u8>>> {
-    static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
-    LOGS.get_or_init(|| {
-        let logs = Arc::new(Mutex::new(Vec::new()));
-        let sink = logs.clone();
-        tracing_subscriber::fmt()
-            .with_ansi(false)
-            .with_max_level(tracing::Level::INFO)
-            .with_writer(move || Sink(sink.clone()))
-            .init();
-        logs
-    })
-    .clone()
+/// What this thread logs — the test, and the servers it starts, which run on its
+/// single-threaded runtime — until the guard is dropped. Not the process's global
+/// subscriber: the other tests in this binary run on threads of their own, and their
+/// servers' lines stay out of this test's log.
+fn captured_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::INFO)
+        .with_writer(move || Sink(sink.clone()))
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
 }
 
 struct Sink(Arc<Mutex<Vec<u8>>>);
@@ -134,64 +127,45 @@ impl Write for Sink {
 
 /// The app with its virtual operator, Vonage configured with a pre-made JWT that passed
 /// the start-up check; `swap` then replaces it, as the clock passing its `exp` would.
-async fn app_with_premade_jwt(swap: Option<String>) -> (String, oneshot::Sender<()>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let base = format!("http://{addr}");
+async fn app_with_premade_jwt(swap: Option<(String, u64)>) -> TestApp {
+    let listener = local_listener().await;
+    let operator = format!("http://{}/sandbox", listener.local_addr().unwrap());
     let good = app_jwt(now() - 5, now() + 3600);
     let vars = [
-        ("LEPTOS_SITE_ADDR", addr.to_string()),
-        ("APP_PUBLIC_URL", base.clone()),
-        ("SANDBOX", "on".to_owned()),
-        ("VONAGE_API_BASE", format!("{base}/sandbox")),
-        ("VONAGE_APPLICATION_ID", VONAGE_APPLICATION_ID.to_owned()),
-        ("VONAGE_JWT", good),
+        ("SANDBOX", "on"),
+        ("VONAGE_API_BASE", operator.as_str()),
+        ("VONAGE_APPLICATION_ID", VONAGE_APPLICATION_ID),
+        ("VONAGE_JWT", good.as_str()),
     ];
-    let mut config =
-        Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.clone())).expect("valid config");
-    if let Some(jwt) = swap {
-        config.vonage.as_mut().unwrap().credentials = VonageCredentials::Jwt(Secret::new(jwt));
-    }
-    let options = LeptosOptions::builder()
-        .output_name("number-verify")
-        .site_root(common::FIXTURE_SITE)
-        .site_pkg_dir("pkg")
-        .site_addr(addr)
-        .build();
-    let state = AppState::new(config, options).await.expect("app state");
-    let (stop, stopped) = oneshot::channel::<()>();
-    tokio::spawn(serve(listener, router(state), async {
-        let _ = stopped.await;
-    }));
-    (base, stop)
+    TestApp::start_adjusted(listener, &vars, |config| {
+        if let Some((jwt, expires_at)) = swap {
+            config.vonage.as_mut().unwrap().credentials = VonageCredentials::Jwt {
+                jwt: Secret::new(jwt),
+                expires_at,
+            };
+        }
+    })
+    .await
 }
 
-async fn login(base: &str) -> (u16, Value) {
-    let r = following_client(&[])
-        .post(format!("{base}/login"))
-        .json(&json!({"phone": "+99012345678"}))
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
+// On the current thread (`#[tokio::test]`'s default), which `captured_logs` listens to.
 #[tokio::test]
 async fn a_premade_jwt_works_until_it_expires_then_operator_error_with_a_log_line() {
-    let logs = captured_logs();
+    let (logs, _capture) = captured_logs();
     // Valid: the whole CAMARA flow succeeds with the pre-made token.
-    let (base, _stop) = app_with_premade_jwt(None).await;
-    let (status, body) = common::tutorial_client(&base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(body["devicePhoneNumberVerified"], json!(true), "{body}");
+    let app = app_with_premade_jwt(None).await;
+    assert_verified(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
 
     // Expired while running: refused before any call to Vonage, and said why.
-    let expired = app_jwt(now() - 3600, now() - 60);
-    let (base, _stop) = app_with_premade_jwt(Some(expired.clone())).await;
-    let (status, body) = login(&base).await;
-    assert_eq!(status, 502, "{body}");
-    assert_eq!(body["error"], "operator_error", "{body}");
-    assert!(body["message"].as_str().is_some_and(|m| !m.is_empty()), "{body}");
+    let expires_at = now() - 60;
+    let expired = app_jwt(now() - 3600, expires_at);
+    let app = app_with_premade_jwt(Some((expired.clone(), expires_at))).await;
+    let refused = app.login(json!({"phone": "+99012345678"})).await;
+    assert_error(&refused, 502, "operator_error");
+    assert!(
+        refused.body["message"].as_str().is_some_and(|m| !m.is_empty()),
+        "{refused}"
+    );
     let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
     assert!(
         text.contains("Vonage network enablement: refused: VONAGE_JWT expired"),

@@ -2,16 +2,14 @@
 //! (within SHUTDOWN_GRACE_MS) and the process exits 0; a restart in the middle of a
 //! verification loses nothing with Redis, and loses the verification with the memory
 //! store. All over real processes: the app and a `SANDBOX=only` operator.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::time::Duration;
 
-use common::{
-    hops_to_callback, manual_client,
+use crate::helpers::{
+    call_back, device,
     process::{spawn_app, spawn_operator, start_both, two_free_ports, Process},
     redis::RedisServer,
+    Server,
 };
 use serde_json::{json, Value};
 
@@ -21,45 +19,6 @@ const PATIENCE: Duration = Duration::from_secs(15);
 /// The app logs at info, so that a test can see a callback arrive and the drain begin.
 fn logged() -> (&'static str, String) {
     ("RUST_LOG", "warn,number_verify=info".into())
-}
-
-/// A device that does not follow redirects, with the given simulated conditions.
-fn device(headers: &[(&str, &str)]) -> reqwest::Client {
-    let mut map = reqwest::header::HeaderMap::new();
-    for (k, v) in headers {
-        map.insert(
-            reqwest::header::HeaderName::from_bytes(k.as_bytes()).unwrap(),
-            reqwest::header::HeaderValue::from_str(v).unwrap(),
-        );
-    }
-    reqwest::Client::builder()
-        .default_headers(map)
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(Duration::from_secs(30))
-        .build()
-        .unwrap()
-}
-
-/// POST /login for `phone`, then the operator's hops by `device`, up to (not into) the
-/// app's callback: the URL of a callback not yet made.
-async fn callback_url(app: &Process, phone: &str, device: &reqwest::Client) -> String {
-    let login = manual_client()
-        .post(app.url("/login"))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(login.status(), 200, "login for {phone}");
-    let login: Value = login.json().await.unwrap();
-    let url = login["url"].as_str().expect("a url").to_owned();
-    hops_to_callback(device, &url).await
-}
-
-/// GET the callback: its status and JSON body.
-async fn call_back(url: &str) -> (u16, Value) {
-    let r = manual_client().get(url).send().await.unwrap();
-    let status = r.status().as_u16();
-    (status, r.json().await.unwrap())
 }
 
 /// SIGTERM, and the process exits 0 within `PATIENCE`.
@@ -78,14 +37,15 @@ async fn sigterm_lets_a_slow_callback_finish() {
     // The operator's check answers 3 s after the callback asks: time enough to send the
     // signal while the callback is in flight.
     let slow = device(&[("X-Sandbox-Fault", "check-slow"), ("X-Sandbox-Delay-Ms", "3000")]);
-    let callback = callback_url(&app, "+99012345678", &slow).await;
+    let callback = app.callback_url(json!({ "phone": "+99012345678" }), &slow).await;
 
     let in_flight = tokio::spawn(async move { call_back(&callback).await });
     app.wait_for_log("callback received", PATIENCE).await;
     app.terminate();
 
+    let answer = in_flight.await.unwrap();
     assert_eq!(
-        in_flight.await.unwrap(),
+        (answer.status, answer.body),
         (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true })),
         "{}",
         app.log_text()
@@ -130,7 +90,7 @@ async fn restart_mid_flow(extra_vars: &[(&str, String)], phones: &[&str]) -> Vec
 
     let mut callbacks = Vec::new();
     for phone in phones {
-        callbacks.push(callback_url(&app, phone, &device(&[])).await);
+        callbacks.push(app.callback_url(json!({ "phone": phone }), &device(&[])).await);
     }
 
     stop_gracefully(&mut app).await;
@@ -139,7 +99,8 @@ async fn restart_mid_flow(extra_vars: &[(&str, String)], phones: &[&str]) -> Vec
 
     let mut answers = Vec::new();
     for callback in &callbacks {
-        answers.push(call_back(callback).await);
+        let answer = call_back(callback).await;
+        answers.push((answer.status, answer.body));
     }
     answers
 }

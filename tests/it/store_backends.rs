@@ -1,13 +1,10 @@
 //! One behaviour, two backends: the verification core over the memory store and over a
 //! real Redis. No operator call is needed: Mobile Connect starts build their URL
 //! locally, and a callback carrying the operator's refusal completes without one.
-#![cfg(feature = "sandbox")]
 
-mod common;
+use std::{net::IpAddr, sync::Arc, time::Duration};
 
-use std::{collections::HashMap, net::IpAddr, sync::Arc, time::Duration};
-
-use common::redis::RedisServer;
+use crate::helpers::redis::RedisServer;
 use number_verify::{
     config::Config,
     outcome::Outcome,
@@ -56,13 +53,8 @@ async fn backends(settings: Settings) -> Vec<Backend> {
     ]
 }
 
-fn config(vars: &[(&str, &str)]) -> Config {
-    let vars: HashMap<&str, &str> = vars.iter().copied().collect();
-    Config::from_lookup(|k| vars.get(k).map(|v| v.to_string())).unwrap()
-}
-
 fn verifier(store: &Store) -> Verifier {
-    Verifier::new(&config(&[]), store.clone()).unwrap()
+    Verifier::new(&Config::from_pairs(&[]).unwrap(), store.clone()).unwrap()
 }
 
 fn ip(address: &str) -> Option<IpAddr> {
@@ -323,7 +315,7 @@ async fn a_failed_operator_call_gives_its_slot_back() {
         .local_addr()
         .unwrap();
     let closed = closed.to_string();
-    let config = config(&[("LEPTOS_SITE_ADDR", &closed), ("OPERATOR_TIMEOUT_MS", "2000")]);
+    let config = Config::from_pairs(&[("LEPTOS_SITE_ADDR", &closed), ("OPERATOR_TIMEOUT_MS", "2000")]).unwrap();
     let mut small = settings(Duration::from_secs(600), 100);
     small.max_pending_per_client = 2;
     for b in backends(small).await {

@@ -1,6 +1,6 @@
 //! A browser without JavaScript, driven by hand over real HTTP.
 
-use super::{absolute, location, manual_client, TestApp};
+use super::{absolute, location, manual_client, Server, TestApp};
 
 /// A browser without JavaScript: one cookie jar, redirects followed by hand so that
 /// every hop can be checked.

@@ -5,17 +5,13 @@
 //! `private_key_jwt`, id_token against the discovered `jwks_uri`). And the mounted
 //! virtual operator: "CAMARA (standard)" beside the Vonage profile.
 
-#![cfg(feature = "sandbox")]
-
-mod common;
-
-use common::{
-    absolute, following_client, location, manual_client,
+use crate::helpers::{
+    assert_answer, assert_error, assert_sandbox_verdict, assert_verified, call_back, following_client, manual_client,
     process::{two_free_ports, Process},
-    tutorial_client, TestApp,
+    Answer, Server, TestApp,
 };
 use number_verify::sandbox_shared::credentials;
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// The virtual operator alone and an app whose only operator is its v2.1, both ready and
 /// logging at info (the operator's lines carry the x-correlator it received).
@@ -59,22 +55,8 @@ async fn logged(process: &Process, text: &str) {
 }
 
 /// The tutorial client's flow for the default SIM's number, the device sending `headers`.
-async fn verify_default(app: &Process, headers: &[(&str, &str)]) -> (u16, Value) {
-    tutorial_client(&app.base, json!({"phone": "+99012345678"}), headers).await
-}
-
-/// The callback's verdict, whatever else the body says.
-fn assert_verdict(status: u16, body: &Value, verified: bool) {
-    assert_eq!(
-        (status, &body["devicePhoneNumberVerified"]),
-        (200, &json!(verified)),
-        "{body}"
-    );
-}
-
-/// The API's error `code` with `status`.
-fn assert_refused(status: u16, body: &Value, want_status: u16, code: &str) {
-    assert_eq!((status, body["error"].as_str()), (want_status, Some(code)), "{body}");
+async fn verify_default(app: &Process, headers: &[(&str, &str)]) -> Answer {
+    app.tutorial(json!({"phone": "+99012345678"}), headers).await
 }
 
 /// The `correlator=` values of the app's log lines that contain `marker`.
@@ -95,21 +77,11 @@ fn correlators(log: &str, marker: &str) -> Vec<String> {
 async fn verified_and_not_verified_with_the_correlator_in_both_logs() {
     let Standard { operator, app } = start_standard(&[]).await;
     // Only the standard operator is configured, so "camara" (the default) means it.
-    let (status, body) = verify_default(&app, &[]).await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"devicePhoneNumberVerified": true, "sandbox": true}))
-    );
-    let (status, body) = tutorial_client(
-        &app.base,
-        json!({"phone": "+99012345677", "protocol": "camara-standard"}),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"devicePhoneNumberVerified": false, "sandbox": true}))
-    );
+    assert_sandbox_verdict(&verify_default(&app, &[]).await, true);
+    let answer = app
+        .tutorial(json!({"phone": "+99012345677", "protocol": "camara-standard"}), &[])
+        .await;
+    assert_sandbox_verdict(&answer, false);
 
     // Each verification's log line names its x-correlator, and it is the one the
     // operator received: what an operator's support asks for.
@@ -135,12 +107,11 @@ async fn wifi_and_a_token_without_network_authentication_ask_for_mobile_data() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
     for header in [("x-sandbox-network", "wifi"), ("x-sandbox-fault", "not-network-auth")] {
-        let (status, body) = verify_default(app, &[header]).await;
-        assert_eq!(status, 403, "{header:?}: {body}");
-        assert_eq!(body["error"], "operator_denied", "{header:?}: {body}");
+        let answer = verify_default(app, &[header]).await;
+        assert_error(&answer, 403, "operator_denied");
         assert!(
-            body["message"].as_str().unwrap().contains("mobile data"),
-            "{header:?}: {body}"
+            answer.body["message"].as_str().unwrap().contains("mobile data"),
+            "{answer}"
         );
     }
     // The 403 NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK is named in the log.
@@ -163,37 +134,19 @@ async fn operator_errors_are_operator_errors_with_a_log_line() {
         ("unavailable", 403, "operator_denied", "temporarily_unavailable"),
     ];
     for (fault, status, code, log_line) in cases {
-        let (got, body) = verify_default(app, &[("x-sandbox-fault", fault)]).await;
-        assert_eq!((got, body["error"].as_str()), (status, Some(code)), "{fault}: {body}");
-        assert!(!body["message"].as_str().unwrap_or("").is_empty(), "{fault}: {body}");
+        let answer = verify_default(app, &[("x-sandbox-fault", fault)]).await;
+        assert_error(&answer, status, code);
+        assert!(!answer.body["message"].as_str().unwrap_or("").is_empty(), "{answer}");
         logged(app, log_line).await;
     }
     // The virtual operator's rule: numbers ending in 99 fail at the operator.
-    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99011111199"}), &[]).await;
-    assert_refused(status, &body, 403, "operator_denied");
+    let answer = app.tutorial(json!({"phone": "+99011111199"}), &[]).await;
+    assert_error(&answer, 403, "operator_denied");
 }
 
 /// `POST /login`, then the operator's hops up to (not into) `/callback`, returned parsed.
-async fn callback_of(client: &reqwest::Client, base: &str, phone: &str) -> url::Url {
-    let login: Value = client
-        .post(format!("{base}/login"))
-        .json(&json!({"phone": phone}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut next = login["url"].as_str().expect("a url").to_owned();
-    for _ in 0..10 {
-        let r = client.get(&next).send().await.unwrap();
-        assert!(r.status().is_redirection(), "{next}: {}", r.status());
-        next = absolute(r.url(), &location(&r));
-        if next.contains("/callback") {
-            return url::Url::parse(&next).unwrap();
-        }
-    }
-    panic!("no callback");
+async fn callback_of(client: &reqwest::Client, app: &Process, phone: &str) -> url::Url {
+    url::Url::parse(&app.callback_url(json!({"phone": phone}), client).await).unwrap()
 }
 
 fn param(url: &url::Url, name: &str) -> String {
@@ -208,8 +161,8 @@ async fn a_swapped_code_fails_pkce_and_is_refused() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
     let client = manual_client();
-    let a = callback_of(&client, &app.base, "+99012345678").await;
-    let b = callback_of(&client, &app.base, "+99012345678").await;
+    let a = callback_of(&client, app, "+99012345678").await;
+    let b = callback_of(&client, app, "+99012345678").await;
     // A's code delivered with B's state: the app exchanges it with B's PKCE verifier,
     // which does not match the challenge A's authorization carried.
     let mut swapped = b.clone();
@@ -218,24 +171,18 @@ async fn a_swapped_code_fails_pkce_and_is_refused() {
         .clear()
         .append_pair("code", &param(&a, "code"))
         .append_pair("state", &param(&b, "state"));
-    let r = client.get(swapped.as_str()).send().await.unwrap();
-    assert_eq!(r.status(), 502);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "operator_error", "{body}");
+    assert_error(&call_back(swapped.as_str()).await, 502, "operator_error");
     logged(app, "CAMARA token: HTTP 400 (invalid_grant)").await;
     // B's verification is spent (single use): its own callback cannot now succeed.
-    let r = client.get(b.as_str()).send().await.unwrap();
-    assert_eq!(r.status(), 400);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_state", "{body}");
+    assert_error(&call_back(b.as_str()).await, 400, "invalid_state");
 }
 
 #[tokio::test]
 async fn an_expired_client_assertion_is_refused_by_the_operator() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
-    let (status, body) = verify_default(app, &[("x-sandbox-fault", "client-assertion-expired")]).await;
-    assert_refused(status, &body, 502, "operator_error");
+    let answer = verify_default(app, &[("x-sandbox-fault", "client-assertion-expired")]).await;
+    assert_error(&answer, 502, "operator_error");
     logged(app, "CAMARA token: HTTP 401 (invalid_client)").await;
 }
 
@@ -244,15 +191,13 @@ async fn rotated_id_token_keys_are_fetched_again() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
     // The first verification fetches the operator's JWKS (generation 1 keys).
-    let (status, body) = verify_default(app, &[]).await;
-    assert_verdict(status, &body, true);
+    assert_verified(&verify_default(app, &[]).await, true);
     // The operator rotates: this id_token is signed with a key the cached JWKS lacks.
-    let (status, body) = verify_default(app, &[("x-sandbox-id-token", "rotate")]).await;
-    assert_verdict(status, &body, true);
+    assert_verified(&verify_default(app, &[("x-sandbox-id-token", "rotate")]).await, true);
     logged(app, "id_token kid unknown: fetching the operator's JWKS again").await;
     // A kid the operator never publishes is refused after that one fetch.
-    let (status, body) = verify_default(app, &[("x-sandbox-id-token", "unknown-kid")]).await;
-    assert_refused(status, &body, 502, "operator_error");
+    let answer = verify_default(app, &[("x-sandbox-id-token", "unknown-kid")]).await;
+    assert_error(&answer, 502, "operator_error");
     logged(app, "CAMARA id_token: refused").await;
 }
 
@@ -261,11 +206,10 @@ async fn bad_id_tokens_are_refused() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
     for defect in ["wrong-iss", "expired", "wrong-nonce", "wrong-aud"] {
-        let (status, body) = verify_default(app, &[("x-sandbox-id-token", defect)]).await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (502, Some("operator_error")),
-            "{defect}: {body}"
+        assert_error(
+            &verify_default(app, &[("x-sandbox-id-token", defect)]).await,
+            502,
+            "operator_error",
         );
     }
     let log = app.log_text();
@@ -277,10 +221,8 @@ async fn bad_id_tokens_are_refused() {
 #[tokio::test]
 async fn hashed_mode_sends_only_the_hash_and_verifies() {
     let Standard { operator, app } = start_standard(&[("CAMARA_HASHED", "true")]).await;
-    let (status, body) = verify_default(&app, &[]).await;
-    assert_verdict(status, &body, true);
-    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
-    assert_verdict(status, &body, false);
+    assert_verified(&verify_default(&app, &[]).await, true);
+    assert_verified(&app.tutorial(json!({"phone": "+99012345677"}), &[]).await, false);
     logged(&operator, "hashedPhoneNumber").await;
     assert!(
         !operator.log_text().contains("given=\"phoneNumber\""),
@@ -293,37 +235,28 @@ async fn hashed_mode_sends_only_the_hash_and_verifies() {
 async fn the_share_purpose_answers_the_devices_number() {
     let standard = start_standard(&[]).await;
     let app = &standard.app;
-    let (status, body) = tutorial_client(&app.base, json!({"purpose": "share"}), &[]).await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"devicePhoneNumber": "+99012345678", "sandbox": true}))
+    assert_answer(
+        &app.tutorial(json!({"purpose": "share"}), &[]).await,
+        200,
+        json!({"devicePhoneNumber": "+99012345678", "sandbox": true}),
     );
-    let (status, body) = tutorial_client(
-        &app.base,
-        json!({"purpose": "share", "protocol": "camara-standard"}),
-        &[("x-sandbox-msisdn", "+447700900123")],
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"devicePhoneNumber": "+447700900123", "sandbox": true}))
+    let answer = app
+        .tutorial(
+            json!({"purpose": "share", "protocol": "camara-standard"}),
+            &[("x-sandbox-msisdn", "+447700900123")],
+        )
+        .await;
+    assert_answer(
+        &answer,
+        200,
+        json!({"devicePhoneNumber": "+447700900123", "sandbox": true}),
     );
-    let (status, body) =
-        tutorial_client(&app.base, json!({"purpose": "share"}), &[("x-sandbox-network", "wifi")]).await;
-    assert_refused(status, &body, 403, "operator_denied");
+    let answer = app
+        .tutorial(json!({"purpose": "share"}), &[("x-sandbox-network", "wifi")])
+        .await;
+    assert_error(&answer, 403, "operator_denied");
     logged(app, "number shared").await;
     assert!(!app.log_text().contains("+447700900123"), "{}", app.log_text());
-}
-
-/// `POST /login` with `body`: status and JSON.
-async fn login(base: &str, body: Value) -> (u16, Value) {
-    let r = following_client(&[])
-        .post(format!("{base}/login"))
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
 }
 
 #[tokio::test]
@@ -351,24 +284,18 @@ async fn share_is_standard_only_and_takes_no_phone() {
         ),
     ];
     for (body, code) in cases {
-        let (status, answer) = login(&app.base, body.clone()).await;
-        assert_eq!(
-            (status, answer["error"].as_str()),
-            (400, Some(code)),
-            "{body}: {answer}"
-        );
-        assert!(answer["message"].as_str().unwrap().len() > 20, "{body}: {answer}");
+        let answer = app.login(body).await;
+        assert_error(&answer, 400, code);
+        assert!(answer.body["message"].as_str().unwrap().len() > 20, "{answer}");
     }
     // The mounted v2.1 operator shares too (its discovery read at first use).
-    let (status, body) = tutorial_client(
-        &app.base,
-        json!({"purpose": "share", "protocol": "camara-standard"}),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (200, json!({"devicePhoneNumber": "+99012345678", "sandbox": true}))
+    let answer = app
+        .tutorial(json!({"purpose": "share", "protocol": "camara-standard"}), &[])
+        .await;
+    assert_answer(
+        &answer,
+        200,
+        json!({"devicePhoneNumber": "+99012345678", "sandbox": true}),
     );
 }
 
@@ -390,17 +317,13 @@ async fn the_mounted_sandbox_offers_both_profiles_and_camara_profile_picks_one()
     assert!(page.contains("CAMARA (standard)"));
 
     // "camara" is Vonage by default; "camara-standard" the v2.1 authorization request.
-    let (_, vonage) = login(&app.base, json!({"phone": "+99012345678"})).await;
-    assert!(
-        vonage["url"].as_str().unwrap().contains("/sandbox/oauth2/auth?"),
-        "{vonage}"
-    );
-    let (_, standard) = login(
-        &app.base,
-        json!({"phone": "+99012345678", "protocol": "camara-standard"}),
-    )
-    .await;
-    let url = url::Url::parse(standard["url"].as_str().unwrap()).unwrap();
+    let vonage = app.login(json!({"phone": "+99012345678"})).await.url();
+    assert!(vonage.contains("/sandbox/oauth2/auth?"), "{vonage}");
+    let standard = app
+        .login(json!({"phone": "+99012345678", "protocol": "camara-standard"}))
+        .await
+        .url();
+    let url = url::Url::parse(&standard).unwrap();
     assert_eq!(url.path(), "/sandbox/camara/v2/authorize");
     let params: std::collections::HashMap<_, _> = url.query_pairs().into_owned().collect();
     assert_eq!(params["response_type"], "code");
@@ -419,24 +342,15 @@ async fn the_mounted_sandbox_offers_both_profiles_and_camara_profile_picks_one()
         !params.contains_key("code_verifier"),
         "the verifier stays on the server"
     );
-    let (status, body) = tutorial_client(
-        &app.base,
-        json!({"phone": "+99012345678", "protocol": "camara-standard"}),
-        &[],
-    )
-    .await;
-    assert_verdict(status, &body, true);
+    let answer = app
+        .tutorial(json!({"phone": "+99012345678", "protocol": "camara-standard"}), &[])
+        .await;
+    assert_verified(&answer, true);
 
     // CAMARA_PROFILE=standard: "camara" means v2.1, and the page has no third choice.
     let app = TestApp::start(&[("CAMARA_PROFILE", "standard")]).await;
-    let (_, standard) = login(&app.base, json!({"phone": "+99012345678"})).await;
-    assert!(
-        standard["url"]
-            .as_str()
-            .unwrap()
-            .contains("/sandbox/camara/v2/authorize?"),
-        "{standard}"
-    );
+    let standard = app.login(json!({"phone": "+99012345678"})).await.url();
+    assert!(standard.contains("/sandbox/camara/v2/authorize?"), "{standard}");
     let page = following_client(&[])
         .get(app.url("/"))
         .send()

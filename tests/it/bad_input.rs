@@ -2,11 +2,8 @@
 //! types, duplicate parameters, control characters, 10 KB fields — each answered with
 //! its documented error code, status and a message that says what is wrong
 //! (docs/reference.md §3), never a 500, never a hang.
-#![cfg(feature = "sandbox")]
 
-mod common;
-
-use common::{manual_client, TestApp};
+use crate::helpers::{manual_client, Server, TestApp};
 use serde_json::Value;
 
 /// What a row sends.

@@ -2,16 +2,13 @@
 //! (body size, header-read and request time, a drain not held by silent clients), the
 //! security headers (CSP with the page's nonce, HSTS, no-store), cross-site server
 //! functions refused, only signed session cookies accepted, and what the edge logs.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{
-    hops_to_callback, location, manual_client,
+use crate::helpers::{
+    assert_error, call_back, device, hops_to_callback, location, manual_client,
     process::{free_port, Process},
-    TestApp,
+    Server, TestApp,
 };
 use tokio::{
     io::{AsyncReadExt, AsyncWriteExt},
@@ -198,32 +195,17 @@ async fn a_request_slower_than_the_timeout_gets_504() {
     );
     app.ready().await;
     // The virtual operator answers the token request 5 s late, so the callback waits.
-    let login: serde_json::Value = manual_client()
-        .post(app.url("/login"))
-        .json(&serde_json::json!({"phone": "+99012345678", "protocol": "mobile-connect"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let device = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .default_headers(
-            [("x-sandbox-fault", "token-slow"), ("x-sandbox-delay-ms", "5000")]
-                .into_iter()
-                .map(|(k, v)| (k.parse().unwrap(), v.parse().unwrap()))
-                .collect(),
+    let slow = device(&[("x-sandbox-fault", "token-slow"), ("x-sandbox-delay-ms", "5000")]);
+    let callback = app
+        .callback_url(
+            serde_json::json!({"phone": "+99012345678", "protocol": "mobile-connect"}),
+            &slow,
         )
-        .build()
-        .unwrap();
-    let callback = hops_to_callback(&device, login["url"].as_str().unwrap()).await;
+        .await;
     let began = Instant::now();
-    let r = manual_client().get(&callback).send().await.unwrap();
+    let answer = call_back(&callback).await;
     assert!(began.elapsed() < Duration::from_secs(4), "{:?}", began.elapsed());
-    assert_eq!(r.status(), 504);
-    let json: serde_json::Value = r.json().await.unwrap();
-    assert_eq!(json["error"], "timeout", "{json}");
+    assert_error(&answer, 504, "timeout");
 }
 
 /// The `'nonce-…'` of a Content-Security-Policy.
@@ -535,7 +517,7 @@ async fn the_edge_logs_paths_and_field_names_never_values() {
 /// another instance on the same Redis, and on no instance with a key of its own.
 #[tokio::test]
 async fn instances_on_one_redis_accept_each_others_session_cookies() {
-    let redis = common::redis::RedisServer::start();
+    let redis = crate::helpers::redis::RedisServer::start();
     let url = redis.url();
     let first = TestApp::start(&[("REDIS_URL", url.as_str())]).await;
     let second = TestApp::start(&[("REDIS_URL", url.as_str())]).await;

@@ -1,12 +1,7 @@
 //! The page's flow as a browser without JavaScript drives it — form post, operator hops,
 //! callback, result page — over real HTTP against the virtual operator.
 
-// They run against the virtual operator mounted beside the app.
-#![cfg(feature = "sandbox")]
-
-mod common;
-
-use common::{absolute, browser::Browser, location, manual_client, TestApp};
+use crate::helpers::{absolute, browser::Browser, location, manual_client, Server, TestApp};
 
 #[tokio::test]
 async fn the_page_renders_without_javascript() {
@@ -167,14 +162,11 @@ async fn the_page_is_served_under_one_origin() {
     assert_eq!(r.status(), 307);
     assert_eq!(location(&r), format!("{}/?x=1", app.base));
     // The JSON API answers on any host name.
-    let r = manual_client()
-        .post(app.url("/login"))
-        .header("host", format!("localhost:{port}"))
-        .json(&serde_json::json!({"phone": "+99012345678"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let host = format!("localhost:{port}");
+    let answer = app
+        .login_with(serde_json::json!({"phone": "+99012345678"}), &[("host", &host)])
+        .await;
+    assert_eq!(answer.status, 200, "{answer}");
 }
 
 /// Without JavaScript, a verdict from the virtual operator carries its test-result line

@@ -2,11 +2,9 @@
 //! `Accept-Encoding`, cacheable for a year under hashed names only; pages gzipped whole,
 //! tiny answers not compressed. The server serves tests/fixtures/site.
 
-mod common;
-
 use std::io::Read;
 
-use common::{TestApp, FIXTURE_SITE};
+use crate::helpers::{Server, TestApp, FIXTURE_SITE};
 use sha2::{Digest, Sha256};
 
 fn fixture(path: &str) -> Vec<u8> {

@@ -1,57 +1,132 @@
 //! Start-up refuses bad configuration with a message naming the variable, and exits.
-
-mod common;
+//!
+//! A small binary of its own: `scripts/test.sh` also runs it against the server built
+//! without the virtual operator (`cargo test --no-default-features --features ssr --test
+//! startup`), where the app's tests (`tests/it/`, which need the virtual operator) are
+//! not built. So it carries only the little it needs: a free port and a server process.
 
 use std::{
-    process::{Command, Stdio},
+    fs::File,
+    path::PathBuf,
+    process::{Child, Command, Stdio},
+    sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
 
 /// How long a refused start-up may take; a server still running then was not refused.
 const REFUSAL_DEADLINE: Duration = Duration::from_secs(20);
 
+/// A port free right now (the server binds it a moment later).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The server binary with only the variables a test gives it, from a directory without a
+/// .env file, listening on `127.0.0.1:<port>`; its stdout and stderr each in a file of
+/// their own. Killed when dropped.
+struct Server {
+    child: Child,
+    stdout: PathBuf,
+    stderr: PathBuf,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_file(&self.stdout);
+        let _ = std::fs::remove_file(&self.stderr);
+    }
+}
+
+impl Server {
+    fn spawn(port: u16, vars: &[(&str, &str)]) -> Server {
+        static STARTED: AtomicUsize = AtomicUsize::new(0);
+        let name = format!(
+            "nv-startup-{}-{}",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        );
+        let stdout = std::env::temp_dir().join(format!("{name}.stdout"));
+        let stderr = std::env::temp_dir().join(format!("{name}.stderr"));
+        let mut command = Command::new(env!("CARGO_BIN_EXE_number-verify"));
+        // No inherited variables, and a directory without a .env file.
+        command
+            .env_clear()
+            .env("PATH", std::env::var("PATH").unwrap_or_default())
+            .current_dir(std::env::temp_dir())
+            .stdout(Stdio::from(File::create(&stdout).expect("a file for stdout")))
+            .stderr(Stdio::from(File::create(&stderr).expect("a file for stderr")));
+        for (k, v) in vars {
+            command.env(k, v);
+        }
+        command.env("LEPTOS_SITE_ADDR", format!("127.0.0.1:{port}"));
+        let child = command.spawn().expect("run the server binary");
+        Server { child, stdout, stderr }
+    }
+
+    /// Its exit code, or `None` if it still runs at `deadline` (then it is killed).
+    fn exit_code(&mut self, deadline: Duration) -> Option<i32> {
+        let deadline = Instant::now() + deadline;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status.code();
+            }
+            if Instant::now() >= deadline {
+                let _ = self.child.kill();
+                let _ = self.child.wait();
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(25));
+        }
+    }
+
+    /// What it wrote to stderr so far.
+    fn stderr(&self) -> String {
+        std::fs::read_to_string(&self.stderr).unwrap_or_default()
+    }
+}
+
+/// For the start-up that succeeds (the virtual operator is in the binary).
+#[cfg(feature = "sandbox")]
+impl Server {
+    /// Everything it wrote so far: stdout, then stderr.
+    fn output(&self) -> String {
+        std::fs::read_to_string(&self.stdout).unwrap_or_default() + &self.stderr()
+    }
+
+    /// Waits until `{base}/healthz` answers (bounded), or fails with its output.
+    async fn ready(&mut self, base: &str) {
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(2))
+            .build()
+            .unwrap();
+        for _ in 0..300 {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                panic!("{base} exited with {status}: {}", self.output());
+            }
+            if let Ok(r) = client.get(format!("{base}/healthz")).send().await {
+                if r.status() == 200 {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("{base} never became healthy: {}", self.output());
+    }
+}
+
 /// Runs the server binary with only `vars` and returns its exit code and stderr. A
 /// server that starts instead of refusing is killed at [`REFUSAL_DEADLINE`] and reported
 /// as `None` (as root, even port 1 can be bound, so "it cannot listen" proves nothing).
 fn start_with(vars: &[(&str, &str)]) -> (Option<i32>, String) {
-    static STARTED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let stderr_path = std::env::temp_dir().join(format!(
-        "nv-startup-{}-{}.stderr",
-        std::process::id(),
-        STARTED.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-    ));
-    let stderr_file = std::fs::File::create(&stderr_path).expect("a file for stderr");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_number-verify"));
-    // No inherited variables, and a directory without a .env file.
-    command
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .current_dir(std::env::temp_dir())
-        .stdout(Stdio::null())
-        .stderr(Stdio::from(stderr_file));
-    for (k, v) in vars {
-        command.env(k, v);
-    }
-    command.env(
-        "LEPTOS_SITE_ADDR",
-        format!("127.0.0.1:{}", common::process::free_port()),
-    );
-    let mut child = command.spawn().expect("run the server binary");
-    let deadline = Instant::now() + REFUSAL_DEADLINE;
-    let code = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status.code();
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
-            let _ = child.wait();
-            break None;
-        }
-        std::thread::sleep(Duration::from_millis(25));
-    };
-    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
-    let _ = std::fs::remove_file(&stderr_path);
-    (code, stderr)
+    let mut server = Server::spawn(free_port(), vars);
+    let code = server.exit_code(REFUSAL_DEADLINE);
+    (code, server.stderr())
 }
 
 #[test]
@@ -215,28 +290,33 @@ fn an_http_operator_base_stops_start_up_naming_the_variable() {
 #[cfg(feature = "sandbox")]
 #[tokio::test]
 async fn auto_on_loopback_runs_with_the_virtual_operator_and_says_so() {
-    use common::process::{free_port, Process};
-
-    let mut app = Process::spawn(
-        "startup-auto",
-        free_port(),
-        &[("SANDBOX", "auto".into()), ("RUST_LOG", "info".into())],
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut app = Server::spawn(
+        port,
+        &[
+            ("APP_PUBLIC_URL", &base),
+            ("LEPTOS_OUTPUT_NAME", "number-verify"),
+            ("NO_COLOR", "1"),
+            ("SANDBOX", "auto"),
+            ("RUST_LOG", "info"),
+        ],
     );
-    app.ready().await;
+    app.ready(&base).await;
     // The virtual operator is mounted: its authorize endpoint answers an unknown client
     // with its own 400 page (without it, the path is the app's 404).
-    let r = reqwest::get(app.url("/sandbox/deviceinitiated/v1/authorize?client_id=nobody"))
+    let r = reqwest::get(format!("{base}/sandbox/deviceinitiated/v1/authorize?client_id=nobody"))
         .await
         .unwrap();
     assert_eq!(r.status(), 400);
-    let log = app.log_text();
+    let log = app.output();
     for protocol in ["Mobile Connect", "CAMARA"] {
         let line = log
             .lines()
             .find(|l| l.contains("operator for protocol") && l.contains(&format!("protocol=\"{protocol}\"")))
             .unwrap_or_else(|| panic!("no start-up line for {protocol}: {log}"));
         assert!(line.contains("virtual operator (test results)"), "{line}");
-        assert!(line.contains(&app.base), "the origin it uses: {line}");
+        assert!(line.contains(&base), "the origin it uses: {line}");
     }
     assert!(
         !log.contains(number_verify::sandbox_shared::credentials::MC_CLIENT_SECRET),
@@ -248,7 +328,7 @@ async fn auto_on_loopback_runs_with_the_virtual_operator_and_says_so() {
 /// issuer that does not answer stops start-up, naming `CAMARA_ISSUER`.
 #[test]
 fn an_unreachable_camara_issuer_stops_start_up_naming_it() {
-    let issuer = format!("http://127.0.0.1:{}/oidc", common::process::free_port());
+    let issuer = format!("http://127.0.0.1:{}/oidc", free_port());
     let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/camara-client-private.pem");
     let (code, stderr) = start_with(&[
         ("CAMARA_ISSUER", &issuer),

@@ -1,64 +1,38 @@
 //! The two systems in two processes: a `SANDBOX=only` virtual operator, and an app that
 //! knows it only by the README's sandbox credentials and base URLs — exactly as it would
 //! know a live operator. The tutorial client's sequence runs end to end across them.
-#![cfg(feature = "sandbox")]
 
-mod common;
-
-use common::{following_client, process::start_both, tutorial_client};
-use serde_json::{json, Value};
+use crate::helpers::{assert_error, assert_sandbox_verdict, manual_client, process::start_both, Server};
+use serde_json::json;
 
 #[tokio::test]
 async fn the_tutorial_sequence_runs_across_two_processes() {
     let (operator, app) = start_both(&[]).await;
 
-    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345678"}), &[]).await;
-    assert_eq!(
-        (status, body),
-        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+    assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
+    assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345677"}), &[]).await, false);
+    let denied = app.tutorial(json!({"phone": "+99011111199"}), &[]).await;
+    assert_error(&denied, 403, "operator_denied");
+    assert!(
+        denied.body["message"].as_str().unwrap().contains("operator"),
+        "{denied}"
     );
-    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99012345677"}), &[]).await;
-    assert_eq!(
-        (status, body),
-        (200, json!({ "devicePhoneNumberVerified": false, "sandbox": true }))
-    );
-    let (status, body) = tutorial_client(&app.base, json!({"phone": "+99011111199"}), &[]).await;
-    assert_eq!(status, 403, "{body}");
-    assert_eq!(body["error"], "operator_denied");
-    assert!(body["message"].as_str().unwrap().contains("operator"), "{body}");
 
     // Mobile Connect too: the operator's default SIM.
-    let (status, body) = tutorial_client(
-        &app.base,
-        json!({"phone": "+99012345678", "protocol": "mobile-connect"}),
-        &[],
-    )
-    .await;
-    assert_eq!(
-        (status, body),
-        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
-    );
+    let answer = app
+        .tutorial(json!({"phone": "+99012345678", "protocol": "mobile-connect"}), &[])
+        .await;
+    assert_sandbox_verdict(&answer, true);
 
     // The URL the app hands out is the other process's.
-    let login: Value = following_client(&[])
-        .post(app.url("/login"))
-        .json(&json!({"phone": "+99012345678"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert!(
-        login["url"].as_str().unwrap().starts_with(&operator.url("/sandbox/")),
-        "{login}"
-    );
+    let url = app.login(json!({"phone": "+99012345678"})).await.url();
+    assert!(url.starts_with(&operator.url("/sandbox/")), "{url}");
 }
 
 #[tokio::test]
 async fn alone_the_virtual_operator_serves_no_page_and_no_api() {
     let (operator, app) = start_both(&[]).await;
-    let client = common::manual_client();
+    let client = manual_client();
     for (method, path) in [("GET", "/"), ("POST", "/login"), ("GET", "/callback")] {
         let r = client
             .request(method.parse().unwrap(), operator.url(path))

@@ -11,6 +11,8 @@ use std::{
     time::{Duration, Instant},
 };
 
+use super::Server;
+
 /// How often the bounded waits look again.
 const POLL: Duration = Duration::from_millis(25);
 
@@ -63,10 +65,6 @@ impl Process {
         }
         let child = command.spawn().expect("start the server binary");
         Process { child, base, port, log }
-    }
-
-    pub fn url(&self, path: &str) -> String {
-        format!("{}{path}", self.base)
     }
 
     pub fn pid(&self) -> u32 {
@@ -141,6 +139,12 @@ impl Process {
     }
 }
 
+impl Server for Process {
+    fn base(&self) -> &str {
+        &self.base
+    }
+}
+
 /// A port free right now (the process binds it a moment later).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
@@ -156,7 +160,6 @@ pub fn two_free_ports() -> (u16, u16) {
 
 /// The virtual operator alone (`SANDBOX=only`), serving the app whose callback is
 /// `app_callback`. Not yet ready: call `ready()`.
-#[cfg(feature = "sandbox")]
 pub fn spawn_operator(operator_port: u16, app_callback: &str) -> Process {
     Process::spawn(
         "operator",
@@ -171,13 +174,11 @@ pub fn spawn_operator(operator_port: u16, app_callback: &str) -> Process {
 /// The app, knowing the operator at `operator_base` only by the README's sandbox
 /// credentials — exactly as it would know a live operator — plus `extra_vars`. Not yet
 /// ready: call `ready()`.
-#[cfg(feature = "sandbox")]
 pub fn spawn_app(app_port: u16, operator_base: &str, extra_vars: &[(&str, String)]) -> Process {
     Process::spawn("app", app_port, &app_vars(operator_base, extra_vars))
 }
 
 /// The app's variables: the operator's address and the README's sandbox credentials.
-#[cfg(feature = "sandbox")]
 fn app_vars<'a>(operator_base: &str, extra_vars: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
     use number_verify::sandbox_shared::credentials;
     let operator_api = format!("{}/sandbox", operator_base.trim_end_matches('/'));
@@ -195,7 +196,6 @@ fn app_vars<'a>(operator_base: &str, extra_vars: &[(&'a str, String)]) -> Vec<(&
 }
 
 /// The operator alone and the app pointed at it (`extra_vars` added), both ready.
-#[cfg(feature = "sandbox")]
 pub async fn start_both(extra_vars: &[(&str, String)]) -> (Process, Process) {
     let (operator_port, app_port) = two_free_ports();
     let mut operator = spawn_operator(operator_port, &format!("http://127.0.0.1:{app_port}/callback"));

@@ -3,14 +3,11 @@
 //! operator call — from 20,000 addresses, from one IPv6 /64 and from one IPv4 address,
 //! and after each a fresh client still starts and completes a verification. With the
 //! memory store and with Redis.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::{sync::Arc, time::Duration};
 
-use common::{following_client, redis::RedisServer, TestApp};
-use serde_json::{json, Value};
+use crate::helpers::{assert_error, assert_verified, follow, redis::RedisServer, Answer, Server, TestApp};
+use serde_json::Value;
 use tokio::{sync::Semaphore, task::JoinSet};
 
 const FLOOD: u32 = 20_000;
@@ -29,16 +26,10 @@ struct Tally {
     other: Vec<(u16, String)>,
 }
 
-async fn login(client: &reqwest::Client, app: &TestApp, forwarded: &str) -> (u16, String) {
-    let r = client
-        .post(app.url("/login"))
-        .header("x-forwarded-for", forwarded)
-        .header("content-type", "application/json")
-        .body(START)
-        .send()
-        .await
-        .unwrap();
-    (r.status().as_u16(), r.text().await.unwrap())
+/// One start of [`START`] from `forwarded`, behind the trusted proxy.
+async fn login(app: &TestApp, forwarded: &str) -> Answer {
+    let body: Value = serde_json::from_str(START).unwrap();
+    app.login_with(body, &[("x-forwarded-for", forwarded)]).await
 }
 
 /// `FLOOD` starts, `CONCURRENCY` at a time, the i-th from `address(i)`.
@@ -97,26 +88,11 @@ fn url_of(body: &str) -> String {
         .to_owned()
 }
 
-/// Follows an operator URL to the app's callback, as the phone would; the JSON verdict.
-async fn follow(url: &str) -> (u16, Value) {
-    let r = following_client(&[]).get(url).send().await.unwrap();
-    (r.status().as_u16(), r.json().await.unwrap())
-}
-
-/// A completed flow's verdict says verified (other fields, e.g. `sandbox`, aside).
-fn assert_verified((status, body): &(u16, Value), what: &str) {
-    assert_eq!(
-        (*status, &body["devicePhoneNumberVerified"]),
-        (200, &json!(true)),
-        "{what}: {body}"
-    );
-}
-
 /// A client the flood never used starts one (200 with a url) and completes it.
 async fn a_fresh_client_gets_through(app: &TestApp, forwarded: &str) {
-    let (status, body) = login(&following_client(&[]), app, forwarded).await;
-    assert_eq!(status, 200, "a fresh client ({forwarded}) is locked out: {body}");
-    assert_verified(&follow(&url_of(&body)).await, forwarded);
+    let start = login(app, forwarded).await;
+    assert_eq!(start.status, 200, "a fresh client ({forwarded}) is locked out: {start}");
+    assert_verified(&follow(&start.url(), &[]).await.about(forwarded), true);
 }
 
 /// 10.0.0.0/8: one address each.
@@ -151,7 +127,7 @@ async fn no_lockout(redis_url: Option<&str>) {
     );
     a_fresh_client_gets_through(&app, "192.0.2.1").await;
     // The flood dropped no one else's verification: its first still completes.
-    assert_verified(&follow(&many.started[0].1).await, "the flood's first");
+    assert_verified(&follow(&many.started[0].1, &[]).await.about("the flood's first"), true);
 
     // 20,000 addresses of one /64: one client, rate limited as one.
     let one_net = bounded_flood(&app, one_ipv6_64).await;
@@ -180,18 +156,18 @@ async fn no_lockout(redis_url: Option<&str>) {
     );
     a_fresh_client_gets_through(&app, "192.0.2.3").await;
     // Its five newest complete; its flood's first was dropped to make room.
-    let client = following_client(&[]);
     let mut newest = Vec::new();
     for _ in 0..5 {
-        let (status, body) = login(&client, &app, &one_ipv4(0)).await;
-        assert_eq!(status, 200, "{body}");
-        newest.push(url_of(&body));
+        newest.push(login(&app, &one_ipv4(0)).await.url());
     }
-    let (status, body) = follow(&one.started[0].1).await;
-    assert_eq!((status, &body["error"]), (400, &json!("invalid_state")), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("unknown"), "{body}");
+    let dropped = follow(&one.started[0].1, &[]).await;
+    assert_error(&dropped, 400, "invalid_state");
+    assert!(
+        dropped.body["message"].as_str().unwrap().contains("unknown"),
+        "{dropped}"
+    );
     for url in newest {
-        assert_verified(&follow(&url).await, "one of the five newest");
+        assert_verified(&follow(&url, &[]).await.about("one of the five newest"), true);
     }
 }
 
@@ -211,13 +187,11 @@ async fn floods_lock_no_one_out_with_redis() {
 #[tokio::test]
 async fn a_full_memory_store_answers_503() {
     let app = TestApp::start(&[("TRUST_PROXY", "true"), ("MAX_PENDING", "3")]).await;
-    let client = following_client(&[]);
     for i in 1..=3 {
-        let (status, body) = login(&client, &app, &format!("192.0.2.{i}")).await;
-        assert_eq!(status, 200, "{body}");
+        let start = login(&app, &format!("192.0.2.{i}")).await;
+        assert_eq!(start.status, 200, "{start}");
     }
-    let (status, body) = login(&client, &app, "192.0.2.9").await;
-    let body: Value = serde_json::from_str(&body).unwrap();
-    assert_eq!((status, &body["error"]), (503, &json!("store_unavailable")), "{body}");
-    assert!(body["message"].as_str().unwrap().contains("unavailable"), "{body}");
+    let full = login(&app, "192.0.2.9").await;
+    assert_error(&full, 503, "store_unavailable");
+    assert!(full.body["message"].as_str().unwrap().contains("unavailable"), "{full}");
 }

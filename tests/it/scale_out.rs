@@ -2,50 +2,39 @@
 //! on one instance finishes on another, an outage of Redis is a clear error that heals by
 //! itself, and many concurrent flows across two instances all get their own verdict.
 //! The virtual operator runs as its own server (`SANDBOX=only`), as in production.
-#![cfg(feature = "sandbox")]
 
-mod common;
+use std::{sync::Arc, time::Duration};
 
-use std::{collections::HashMap, sync::Arc, time::Duration};
-
-use common::{browser::Browser, following_client, hops_to_callback, manual_client, redis::RedisServer, TestApp};
-use number_verify::{config::Config, sandbox_shared::credentials, verification::PENDING_TTL};
-use serde_json::{json, Value};
-use tokio::net::TcpListener;
+use crate::helpers::{
+    absolute, assert_error, assert_sandbox_verdict, browser::Browser, call_back, following_client, hops_to_callback,
+    local_listener, location, manual_client, redis::RedisServer, Answer, Server, TestApp,
+};
+use number_verify::sandbox_shared::credentials;
+use serde_json::json;
 
 /// The operator alone, and instances A and B with one public URL (A's), one Redis.
 struct Deployment {
     a: TestApp,
     b: TestApp,
     redis: RedisServer,
-    _operator: tokio::sync::oneshot::Sender<()>,
+    _operator: TestApp,
 }
 
 async fn deploy() -> Deployment {
     let redis = RedisServer::start();
-    let operator_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let (a_listener, b_listener) = (
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-        TcpListener::bind("127.0.0.1:0").await.unwrap(),
-    );
+    let operator_listener = local_listener().await;
+    let (a_listener, b_listener) = (local_listener().await, local_listener().await);
     let operator_base = format!("http://{}", operator_listener.local_addr().unwrap());
     let public = format!("http://{}", a_listener.local_addr().unwrap());
 
-    let operator_vars: HashMap<&str, String> = [
-        ("SANDBOX", "only".to_owned()),
-        ("APP_PUBLIC_URL", operator_base.clone()),
-        ("SANDBOX_REDIRECT_URIS", format!("{public}/callback")),
-    ]
-    .into();
-    let operator_config = Config::from_lookup(|k| operator_vars.get(k).cloned()).unwrap();
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(number_verify::server::serve(
+    let operator = TestApp::start_on(
         operator_listener,
-        number_verify::server::virtual_operator::router(&operator_config),
-        async {
-            let _ = stopped.await;
-        },
-    ));
+        &[
+            ("SANDBOX", "only"),
+            ("SANDBOX_REDIRECT_URIS", &format!("{public}/callback")),
+        ],
+    )
+    .await;
 
     let api = format!("{operator_base}/sandbox");
     let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
@@ -63,13 +52,13 @@ async fn deploy() -> Deployment {
         ("VONAGE_APPLICATION_ID", credentials::VONAGE_APPLICATION_ID),
         ("VONAGE_PRIVATE_KEY", key),
     ];
-    let a = TestApp::start_on(a_listener, &vars, PENDING_TTL).await;
-    let b = TestApp::start_on(b_listener, &vars, PENDING_TTL).await;
+    let a = TestApp::start_on(a_listener, &vars).await;
+    let b = TestApp::start_on(b_listener, &vars).await;
     Deployment {
         a,
         b,
         redis,
-        _operator: stop,
+        _operator: operator,
     }
 }
 
@@ -80,20 +69,11 @@ fn on(to: &TestApp, url: &str) -> String {
 }
 
 /// The tutorial client, but the callback is answered by `finish`.
-async fn tutorial_across(start: &TestApp, finish: &TestApp, phone: &str, protocol: &str) -> (u16, Value) {
-    let client = manual_client();
-    let login: Value = client
-        .post(start.url("/login"))
-        .json(&json!({ "phone": phone, "protocol": protocol }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let callback = hops_to_callback(&client, login["url"].as_str().expect("a url")).await;
-    let answer = client.get(on(finish, &callback)).send().await.unwrap();
-    (answer.status().as_u16(), answer.json().await.unwrap())
+async fn tutorial_across(start: &TestApp, finish: &TestApp, phone: &str, protocol: &str) -> Answer {
+    let callback = start
+        .callback_url(json!({ "phone": phone, "protocol": protocol }), &manual_client())
+        .await;
+    call_back(&on(finish, &callback)).await
 }
 
 #[tokio::test]
@@ -102,23 +82,12 @@ async fn the_tutorial_sequence_finishes_on_the_other_instance() {
     for (start, finish) in [(&d.a, &d.b), (&d.b, &d.a)] {
         for (phone, verified) in [("+99012345678", true), ("+99012345677", false)] {
             let answer = tutorial_across(start, finish, phone, "camara").await;
-            assert_eq!(
-                answer,
-                (200, json!({ "devicePhoneNumberVerified": verified, "sandbox": true })),
-                "{phone}"
-            );
+            assert_sandbox_verdict(&answer.about(phone), verified);
         }
-        let (status, body) = tutorial_across(start, finish, "+99011111199", "camara").await;
-        assert_eq!(
-            (status, body["error"].as_str()),
-            (403, Some("operator_denied")),
-            "{body}"
-        );
+        let denied = tutorial_across(start, finish, "+99011111199", "camara").await;
+        assert_error(&denied, 403, "operator_denied");
         let answer = tutorial_across(start, finish, "+99012345678", "mobile-connect").await;
-        assert_eq!(
-            answer,
-            (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
-        );
+        assert_sandbox_verdict(&answer, true);
     }
 }
 
@@ -135,11 +104,11 @@ async fn a_page_flow_started_on_one_instance_finishes_on_the_other() {
         )
         .await;
     assert!(post.status().is_redirection(), "{}", post.status());
-    let start = common::absolute(post.url(), &common::location(&post));
+    let start = absolute(post.url(), &location(&post));
     let callback = hops_to_callback(&browser.client, &start).await;
     let answer = browser.send(browser.client.get(on(&d.b, &callback))).await;
     assert_eq!(answer.status(), 303);
-    let result = common::location(&answer);
+    let result = location(&answer);
     assert!(result.starts_with("/?result="), "{result}");
     // The result page, from the other instance again, for this browser only.
     let page = browser.send(browser.client.get(d.a.url(&result))).await;
@@ -156,32 +125,21 @@ async fn one_state_redeemed_on_both_instances_at_once_completes_once() {
     let d = deploy().await;
     let client = manual_client();
     for _ in 0..10 {
-        let login: Value = client
-            .post(d.a.url("/login"))
-            .json(&json!({ "phone": "+99012345678" }))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let callback = hops_to_callback(&client, login["url"].as_str().unwrap()).await;
+        let callback = d.a.callback_url(json!({ "phone": "+99012345678" }), &client).await;
         let (on_a, on_b) = (on(&d.a, &callback), on(&d.b, &callback));
-        let (first, second) = tokio::join!(client.get(on_a).send(), client.get(on_b).send());
-        let mut answers = Vec::new();
-        for r in [first.unwrap(), second.unwrap()] {
-            answers.push((r.status().as_u16(), r.json::<Value>().await.unwrap()));
-        }
-        answers.sort_by_key(|(status, _)| *status);
-        assert_eq!(
-            answers[0],
-            (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
+        let (first, second) = tokio::join!(call_back(&on_a), call_back(&on_b));
+        let mut answers = [first, second];
+        answers.sort_by_key(|answer| answer.status);
+        assert_sandbox_verdict(&answers[0], true);
+        assert_eq!(answers[1].status, 400, "{answers:?}");
+        assert!(
+            answers[1].body["message"]
+                .as_str()
+                .unwrap()
+                .contains("already been completed"),
+            "{}",
+            answers[1]
         );
-        assert_eq!(answers[1].0, 400, "{answers:?}");
-        assert!(answers[1].1["message"]
-            .as_str()
-            .unwrap()
-            .contains("already been completed"));
     }
 }
 
@@ -196,16 +154,12 @@ async fn a_redis_outage_is_a_clear_error_and_heals() {
     let r = health(&d.b).await.unwrap();
     assert_eq!(r.status(), 503);
     assert!(r.text().await.unwrap().contains("unavailable"));
-    let r = client
-        .post(d.a.url("/login"))
-        .json(&json!({ "phone": "+99012345678" }))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 503);
-    let body: Value = r.json().await.unwrap();
-    assert_eq!(body["error"], "store_unavailable", "{body}");
-    assert!(body["message"].as_str().unwrap().contains("try again"), "{body}");
+    let refused = d.a.login(json!({ "phone": "+99012345678" })).await;
+    assert_error(&refused, 503, "store_unavailable");
+    assert!(
+        refused.body["message"].as_str().unwrap().contains("try again"),
+        "{refused}"
+    );
     let mut browser = Browser::new();
     let post = browser
         .send(
@@ -231,11 +185,7 @@ async fn a_redis_outage_is_a_clear_error_and_heals() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(healthy, "the instances never recovered");
-    let answer = tutorial_across(&d.a, &d.b, "+99012345678", "camara").await;
-    assert_eq!(
-        answer,
-        (200, json!({ "devicePhoneNumberVerified": true, "sandbox": true }))
-    );
+    assert_sandbox_verdict(&tutorial_across(&d.a, &d.b, "+99012345678", "camara").await, true);
 }
 
 /// 1,000 flows, 50 at a time, each started on one instance and finished on the other:
@@ -261,11 +211,11 @@ async fn a_thousand_concurrent_flows_across_two_instances() {
         .collect();
     let (mut right, mut wrong) = (0, Vec::new());
     for task in tasks {
-        let ((status, body), expected, phone) = task.await.unwrap();
-        if status == 200 && body == json!({ "devicePhoneNumberVerified": expected, "sandbox": true }) {
+        let (answer, expected, phone) = task.await.unwrap();
+        if answer.status == 200 && answer.body == json!({ "devicePhoneNumberVerified": expected, "sandbox": true }) {
             right += 1;
         } else {
-            wrong.push((phone, status, body));
+            wrong.push((phone, answer.status, answer.body));
         }
     }
     assert_eq!(

@@ -5,17 +5,15 @@
 //! included), forged and replayed callbacks. Every code, state, nonce, session and result
 //! id the test sees on the wire is collected; afterwards the log must contain none of
 //! them, no full phone number, no JWT, no token-shaped value and none of the secrets.
-#![cfg(feature = "sandbox")]
-
-mod common;
 
 use std::{collections::BTreeSet, time::Duration};
 
-use base64::Engine;
-use common::{
+use crate::helpers::{
     absolute, location, manual_client,
     process::{free_port, Process},
+    Server,
 };
+use base64::Engine;
 use number_verify::sandbox_shared::credentials;
 use reqwest::Url;
 use serde_json::{json, Value};
@@ -138,13 +136,7 @@ async fn api_flow(
 
 /// `POST /login` with `body`, the hops, the callback and its replay.
 async fn login_flow(seen: &mut Seen, app: &Process, body: Value, conditions: &[(&str, &str)]) -> (Value, Value) {
-    let login = client().post(app.url("/login")).json(&body).send().await.unwrap();
-    let body: Value = login.json().await.unwrap();
-    let url = body["url"]
-        .as_str()
-        .unwrap_or_else(|| panic!("login: {body}"))
-        .to_owned();
-    let mut url = url;
+    let mut url = app.login(body).await.url();
     // Up to the callback, recording every hop.
     let callback = loop {
         seen.url(&url);
