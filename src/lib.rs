@@ -14,7 +14,7 @@ pub mod outcome;
 pub mod pages;
 pub mod phone;
 pub mod protocol;
-pub mod sandbox_shared;
+pub mod sandbox_contract;
 
 #[cfg(feature = "ssr")]
 pub mod assets;

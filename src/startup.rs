@@ -1,19 +1,24 @@
 //! Start-up: configuration → state → router → a bound listener → serving until stopped.
 //! `main.rs` and every in-process test start the app here, the same way.
 
-use std::{future::Future, net::SocketAddr, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::Router;
 use leptos::config::{get_configuration, LeptosOptions};
 use tokio::net::TcpListener;
 
 use crate::{
+    assets::Assets,
     config::{Backing, Config, ConfigError, SandboxMode},
+    http::Sessions,
     protocol::Operator,
     server::{router, serve_with_timeout},
     state::AppState,
     support::urls::is_loopback_http,
-    verification::{store::StoreError, PENDING_TTL},
+    verification::{
+        store::{Settings, Store, StoreError},
+        Verifier, PENDING_TTL, RESULT_TTL,
+    },
 };
 
 /// Why the server did not start. Each knows its exit code: 2 for what the configuration
@@ -96,7 +101,7 @@ impl Application {
         let router = match config.sandbox {
             #[cfg(feature = "sandbox")]
             SandboxMode::Only => crate::server::virtual_operator::router(&config),
-            _ => router(AppState::with_pending_ttl(config, leptos_options, pending_ttl).await?),
+            _ => router(app_state(config, leptos_options, pending_ttl).await?),
         };
         Ok(Self {
             listener,
@@ -139,6 +144,74 @@ impl Application {
             }
         }
     }
+}
+
+/// The app's state over the configured store: Redis when `REDIS_URL` is set (which
+/// must answer now), else this process's memory; `pending_ttl` is how long a flow may
+/// wait for its callback (tests use a short one).
+async fn app_state(
+    config: Config,
+    mut leptos_options: LeptosOptions,
+    pending_ttl: Duration,
+) -> Result<AppState, StartupError> {
+    let store = connect_store(&config, pending_ttl).await?;
+    let sessions = session_signer(&config, &store).await?;
+    // Under `cargo leptos watch` the files change while the server runs (the
+    // stylesheet is swapped without a restart): they are served from disk as built.
+    let assets = if std::env::var_os("LEPTOS_WATCH").is_some() {
+        Assets::default()
+    } else {
+        Assets::load(
+            std::path::Path::new(&*leptos_options.site_root),
+            &leptos_options.site_pkg_dir,
+            &leptos_options.output_name,
+        )
+    };
+    assets.precompress_in_background();
+    // The hydration scripts load `{output_name}.js` and `.wasm`: the hashed names.
+    if let Some(bundle) = assets.bundle_name() {
+        leptos_options.output_name = bundle.into();
+    }
+    let verifier = Verifier::new(&config, store)?;
+    verifier
+        .discover_at_start_up(&config)
+        .await
+        .map_err(|(issuer, failure)| StartupError::Discovery {
+            issuer,
+            failure: failure.to_string(),
+        })?;
+    let verifier = Arc::new(verifier);
+    Verifier::refresh_discovery(&verifier);
+    Ok(AppState {
+        leptos_options,
+        sessions,
+        assets: Arc::new(assets),
+        verifier,
+        config: Arc::new(config),
+    })
+}
+
+/// The store `config` asks for; a Redis that does not answer stops start-up, named.
+pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Store, StartupError> {
+    let settings = Settings {
+        pending_ttl,
+        result_ttl: RESULT_TTL,
+        starts_per_minute: config.rate_limit_per_minute,
+        max_pending_per_client: config.max_pending_per_client,
+        max_pending: config.max_pending,
+    };
+    match &config.redis_url {
+        None => Ok(Store::memory(settings)),
+        Some(url) => Store::redis(url.secret(), &config.redis_prefix, settings)
+            .await
+            .map_err(StartupError::Redis),
+    }
+}
+
+/// The session signer, its key from the store (shared by every instance on one Redis).
+async fn session_signer(config: &Config, store: &Store) -> Result<Sessions, StartupError> {
+    let key = store.session_key().await.map_err(StartupError::SessionKey)?;
+    Sessions::new(&key, config.public_url.starts_with("https://")).map_err(StartupError::Sessions)
 }
 
 fn joined(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {

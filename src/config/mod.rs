@@ -23,7 +23,7 @@ use crate::{
     operators::{CamaraSettings, MobileConnectSettings, RedirectUri, VonageSettings},
     phone::E164,
     protocol::Operator,
-    sandbox_shared::{credentials, MOUNT},
+    sandbox_contract::{credentials, MOUNT},
     support::redacted::Secret,
 };
 use settings::Vars;

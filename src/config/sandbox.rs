@@ -7,7 +7,7 @@ use super::{settings::Vars, ConfigError};
 use crate::{
     operators::{CamaraSettings, MobileConnectSettings, SigningKey, VonageCredentials, VonageSettings},
     phone::{normalise, E164},
-    sandbox_shared::{credentials, CAMARA_V2_PATH, DEFAULT_SANDBOX_SIM, MC_JWKS_PATH},
+    sandbox_contract::{credentials, CAMARA_V2_PATH, DEFAULT_SANDBOX_SIM, MC_JWKS_PATH},
     support::{redacted::Secret, urls::is_loopback_http},
 };
 

@@ -3,7 +3,7 @@
 use super::*;
 use crate::operators::VonageCredentials;
 use crate::protocol::Operator;
-use crate::sandbox_shared::credentials::{
+use crate::sandbox_contract::credentials::{
     MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID, VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY,
 };
 use crate::support::unix_now;

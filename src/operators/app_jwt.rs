@@ -158,7 +158,7 @@ pub fn check_premade(jwt: &str, now: u64) -> Result<u64, String> {
 mod tests {
     use super::*;
     use crate::{
-        sandbox_shared::credentials::{
+        sandbox_contract::credentials::{
             VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY, VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
         },
         support::redacted::Secret,

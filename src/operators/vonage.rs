@@ -145,7 +145,7 @@ impl VonageClient {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::sandbox_shared::credentials::VONAGE_PRIVATE_KEY;
+    use crate::sandbox_contract::credentials::VONAGE_PRIVATE_KEY;
 
     #[test]
     fn the_client_owns_its_endpoints() {

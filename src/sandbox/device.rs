@@ -13,7 +13,7 @@ use axum::{
 use super::{error::SandboxError, respond::form_pairs};
 use crate::{
     phone::{normalise, PhoneError, E164},
-    sandbox_shared::{form, COOKIE_DELAY, COOKIE_FAULT, COOKIE_NETWORK, COOKIE_SIM},
+    sandbox_contract::{form, COOKIE_DELAY, COOKIE_FAULT, COOKIE_NETWORK, COOKIE_SIM},
 };
 
 /// Header-enrichment header: the SIM the device is on.

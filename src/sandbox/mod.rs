@@ -4,7 +4,7 @@
 //!
 //! A separate system: the app reaches it over HTTP only, through the same client and
 //! code path as a live operator, and this module knows nothing of the app (it uses only
-//! [`crate::phone`], [`crate::sandbox_shared`] and [`crate::support`]).
+//! [`crate::phone`], [`crate::sandbox_contract`] and [`crate::support`]).
 //! [`Sandbox::router`] gives an axum router with paths relative to its mount point (the
 //! app nests it at `/sandbox`); its routes are listed in docs/virtual-operator.md.
 //!
@@ -34,7 +34,7 @@ use axum::{
 
 use crate::{
     phone::E164,
-    sandbox_shared::{CAMARA_V2_PATH, MC_JWKS_PATH},
+    sandbox_contract::{CAMARA_V2_PATH, MC_JWKS_PATH},
 };
 use operator::VirtualOperator;
 

@@ -13,7 +13,7 @@ use super::{
 };
 use crate::{
     phone::E164,
-    sandbox_shared::CAMARA_V2_PATH,
+    sandbox_contract::CAMARA_V2_PATH,
     support::ttl_map::{TtlMap, WhenFull},
 };
 

@@ -51,7 +51,7 @@ pub fn router(state: AppState) -> Router {
     #[cfg(feature = "sandbox")]
     let app = match state.config.sandbox {
         crate::config::SandboxMode::Mounted => app.nest(
-            crate::sandbox_shared::MOUNT,
+            crate::sandbox_contract::MOUNT,
             super::virtual_operator::sandbox(&state.config).router().with_state(()),
         ),
         _ => app,

@@ -5,7 +5,7 @@ use axum::{routing::get, Router};
 use crate::{
     config::{Config, SandboxMode},
     sandbox::{Sandbox, SandboxConfig, DEFAULT_STORE_CAP},
-    sandbox_shared::{credentials, MOUNT},
+    sandbox_contract::{credentials, MOUNT},
 };
 
 /// The virtual operator for this configuration: registered with the documented test

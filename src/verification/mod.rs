@@ -108,27 +108,6 @@ pub struct Verifier {
     store: Store,
 }
 
-/// What a start is asked to run: the operator [`Verifier::operator_for`] chose where the
-/// request was read, or a protocol as requested, which the start resolves itself (after
-/// the rate limit and the number, as starts always did) for callers that pass one.
-#[derive(Debug, Clone, Copy)]
-pub enum Requested {
-    Operator(Operator),
-    Protocol(Protocol),
-}
-
-impl From<Operator> for Requested {
-    fn from(operator: Operator) -> Self {
-        Requested::Operator(operator)
-    }
-}
-
-impl From<Protocol> for Requested {
-    fn from(protocol: Protocol) -> Self {
-        Requested::Protocol(protocol)
-    }
-}
-
 impl Verifier {
     /// Builds the operator clients (one HTTP client, each operator's endpoints once) over
     /// `store`.
@@ -243,11 +222,11 @@ impl Verifier {
     pub async fn start(
         &self,
         typed: &str,
-        operator: impl Into<Requested>,
+        operator: Operator,
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
-        self.begin(Some(typed), operator.into(), origin, client).await
+        self.begin(Some(typed), operator, origin, client).await
     }
 
     /// Starts a flow that asks the operator for the device's number (`"purpose":
@@ -257,14 +236,14 @@ impl Verifier {
         operator: Operator,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
-        self.begin(None, operator.into(), Origin::Api, client).await
+        self.begin(None, operator, Origin::Api, client).await
     }
 
     /// `typed`: the number to verify, or `None` to share the device's.
     async fn begin(
         &self,
         typed: Option<&str>,
-        requested: Requested,
+        operator: Operator,
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
@@ -278,11 +257,9 @@ impl Verifier {
             Some(typed) => Wanted::Verify(normalise(typed).map_err(VerifyError::InvalidPhone)?),
             None => Wanted::Share,
         };
-        let operator = match requested {
-            Requested::Operator(operator) if self.clients.offers(operator) => operator,
-            Requested::Operator(_) => return Err(VerifyError::ProtocolUnavailable),
-            Requested::Protocol(protocol) => self.operator_for(protocol)?,
-        };
+        if !self.clients.offers(operator) {
+            return Err(VerifyError::ProtocolUnavailable);
+        }
         let state = OAuthState::random();
         let pending = Pending {
             flow: Flow::new(operator, wanted)?,

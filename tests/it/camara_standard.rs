@@ -10,7 +10,7 @@ use crate::helpers::{
     process::{two_free_ports, Process},
     Answer, Server, TestApp,
 };
-use number_verify::sandbox_shared::credentials;
+use number_verify::sandbox_contract::credentials;
 use serde_json::json;
 
 /// The virtual operator alone and an app whose only operator is its v2.1, both ready and

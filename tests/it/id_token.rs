@@ -15,7 +15,7 @@ use crate::helpers::{
     process::{spawn_app, spawn_operator, two_free_ports, Process},
     Answer, Server, TestApp,
 };
-use number_verify::sandbox_shared::MC_JWKS_PATH;
+use number_verify::sandbox_contract::MC_JWKS_PATH;
 use serde_json::json;
 
 /// A Mobile Connect verification of the default SIM's number through the API, the

@@ -169,9 +169,12 @@ fn only_the_router_wires_the_virtual_operator() {
         .map(|(module, _)| module.as_str())
         .collect();
     assert_eq!(users, ["server"]);
-    // The virtual operator knows nothing of the app but the values both share.
+    // The virtual operator knows nothing of the app but the values both share and the
+    // building blocks under them.
     let sandbox_uses: Vec<_> = graph["sandbox"].iter().map(String::as_str).collect();
-    assert_eq!(sandbox_uses, ["phone", "sandbox_shared"]);
+    assert_eq!(sandbox_uses, ["phone", "sandbox_contract", "support"]);
+    // The building blocks import nothing else of the crate.
+    assert!(graph["support"].is_empty(), "support uses {:?}", graph["support"]);
 }
 
 #[test]

@@ -14,7 +14,7 @@ use crate::helpers::{
     Server,
 };
 use base64::Engine;
-use number_verify::sandbox_shared::credentials;
+use number_verify::sandbox_contract::credentials;
 use reqwest::Url;
 use serde_json::{json, Value};
 

@@ -23,7 +23,7 @@ async fn the_page_renders_without_javascript() {
         assert!(html.contains(text), "page lacks {text:?}");
     }
     assert!(
-        !html.contains(number_verify::sandbox_shared::credentials::MC_CLIENT_SECRET),
+        !html.contains(number_verify::sandbox_contract::credentials::MC_CLIENT_SECRET),
         "no secret in the page"
     );
 }

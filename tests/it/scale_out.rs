@@ -9,7 +9,7 @@ use crate::helpers::{
     absolute, assert_error, assert_sandbox_verdict, browser::Browser, call_back, following_client, hops_to_callback,
     local_listener, location, manual_client, redis::RedisServer, Answer, Server, TestApp,
 };
-use number_verify::sandbox_shared::credentials;
+use number_verify::sandbox_contract::credentials;
 use serde_json::json;
 
 /// The operator alone, and instances A and B with one public URL (A's), one Redis.

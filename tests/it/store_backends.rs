@@ -8,7 +8,7 @@ use crate::helpers::redis::RedisServer;
 use number_verify::{
     config::Config,
     outcome::Outcome,
-    protocol::Protocol,
+    protocol::Operator,
     verification::{
         store::{Settings, Store},
         CallbackParams, Completion, Origin, PageError, ResultId, SessionId, StateProblem, Verifier, VerifyError,
@@ -63,7 +63,7 @@ fn ip(address: &str) -> Option<IpAddr> {
 
 /// A Mobile Connect start (no operator call) by `client`; its state.
 async fn start_by(v: &Verifier, client: &str) -> Result<String, VerifyError> {
-    v.start("+99012345678", Protocol::MobileConnect, Origin::Api, ip(client))
+    v.start("+99012345678", Operator::MobileConnect, Origin::Api, ip(client))
         .await
         .map(|started| state_of(&started.url))
 }
@@ -95,7 +95,7 @@ fn denied(state: &str) -> CallbackParams {
 
 async fn start(v: &Verifier, origin: Origin) -> String {
     let started = v
-        .start("+99012345678", Protocol::MobileConnect, origin, None)
+        .start("+99012345678", Operator::MobileConnect, origin, None)
         .await
         .unwrap();
     state_of(&started.url)
@@ -192,12 +192,12 @@ async fn starts_are_limited_per_client() {
         let v = verifier(&b.store);
         let (a, other): (IpAddr, IpAddr) = ("192.0.2.1".parse().unwrap(), "2001:db8::1".parse().unwrap());
         for _ in 0..3 {
-            v.start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+            v.start("+99012345678", Operator::MobileConnect, Origin::Api, Some(a))
                 .await
                 .unwrap();
         }
         let refused = v
-            .start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(a))
+            .start("+99012345678", Operator::MobileConnect, Origin::Api, Some(a))
             .await;
         assert!(
             matches!(refused, Err(VerifyError::RateLimited)),
@@ -205,7 +205,7 @@ async fn starts_are_limited_per_client() {
             b.name
         );
         assert!(
-            v.start("+99012345678", Protocol::MobileConnect, Origin::Api, Some(other))
+            v.start("+99012345678", Operator::MobileConnect, Origin::Api, Some(other))
                 .await
                 .is_ok(),
             "{}",
@@ -322,7 +322,7 @@ async fn a_failed_operator_call_gives_its_slot_back() {
         let v = Verifier::new(&config, b.store.clone()).unwrap();
         let first = start_by(&v, "192.0.2.10").await.unwrap();
         let failed = v
-            .start("+99012345678", Protocol::Camara, Origin::Api, ip("192.0.2.10"))
+            .start("+99012345678", Operator::Vonage, Origin::Api, ip("192.0.2.10"))
             .await;
         assert!(
             matches!(
@@ -383,7 +383,7 @@ async fn a_redis_outage_is_reported_and_recovered_from() {
     redis.stop();
     assert!(v.health().await.is_err());
     let refused = v
-        .start("+99012345678", Protocol::MobileConnect, Origin::Api, None)
+        .start("+99012345678", Operator::MobileConnect, Origin::Api, None)
         .await;
     assert!(matches!(refused, Err(VerifyError::StoreUnavailable(_))), "{refused:?}");
     assert!(matches!(

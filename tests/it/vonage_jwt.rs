@@ -13,7 +13,7 @@ use crate::helpers::{assert_error, assert_verified, local_listener, Server, Test
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use number_verify::{
     operators::vonage::VonageCredentials,
-    sandbox_shared::credentials::{VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY},
+    sandbox_contract::credentials::{VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY},
     support::redacted::Secret,
 };
 use serde_json::json;

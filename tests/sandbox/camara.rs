@@ -1,7 +1,7 @@
 //! CAMARA through Vonage (docs/reference.md §2.2 and §5): network enablement with the
 //! application JWT, authorize, token, verify, and every refusal in between.
 
-use number_verify::sandbox_shared::credentials::MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID;
+use number_verify::sandbox_contract::credentials::MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID;
 use reqwest::StatusCode;
 use serde_json::json;
 use url::Url;

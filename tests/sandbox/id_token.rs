@@ -4,7 +4,7 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{decode, decode_header, jwk::JwkSet, Algorithm, DecodingKey, Validation};
-use number_verify::sandbox_shared::{
+use number_verify::sandbox_contract::{
     credentials::{MC_CLIENT_ID, MC_CLIENT_SECRET},
     MC_JWKS_PATH,
 };

@@ -2,7 +2,7 @@
 //! premium info, and every refusal in between.
 
 use jsonwebtoken::{decode, Algorithm, DecodingKey, Validation};
-use number_verify::sandbox_shared::credentials::{
+use number_verify::sandbox_contract::credentials::{
     MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID, MC_CLIENT_SECRET as SANDBOX_MC_CLIENT_SECRET,
     VONAGE_APPLICATION_ID as SANDBOX_VONAGE_APPLICATION_ID,
 };

@@ -319,7 +319,7 @@ async fn auto_on_loopback_runs_with_the_virtual_operator_and_says_so() {
         assert!(line.contains(&base), "the origin it uses: {line}");
     }
     assert!(
-        !log.contains(number_verify::sandbox_shared::credentials::MC_CLIENT_SECRET),
+        !log.contains(number_verify::sandbox_contract::credentials::MC_CLIENT_SECRET),
         "no secret in the log: {log}"
     );
 }

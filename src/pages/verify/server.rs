@@ -98,7 +98,7 @@ mod ssr {
         outcome::{Outcome, Verdict, ERROR_PREFIX},
         phone::normalise,
         protocol::Protocol,
-        sandbox_shared::{form, COOKIE_NETWORK, COOKIE_SIM},
+        sandbox_contract::{form, COOKIE_NETWORK, COOKIE_SIM},
         state::AppState,
         verification::{Origin, PageError, ResultId, SessionId, VerifyError},
     };

@@ -1,13 +1,13 @@
 //! The virtual operator's simulated device (sandbox mode only): which SIM the operator
 //! will see, and whether the device is on Wi-Fi. Plain forms posting to the virtual
 //! operator, so it works without JavaScript; a SIM is chosen only by an explicit choice
-//! here. Field names and values come from [`crate::sandbox_shared`], which the virtual
+//! here. Field names and values come from [`crate::sandbox_contract`], which the virtual
 //! operator reads too.
 
 use leptos::prelude::*;
 
 use super::server::SimulatedDevice;
-use crate::sandbox_shared::{form, DEVICE_FORM_ACTION};
+use crate::sandbox_contract::{form, DEVICE_FORM_ACTION};
 
 #[component]
 pub fn SimulatedSim(device: SimulatedDevice) -> impl IntoView {

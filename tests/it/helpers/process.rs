@@ -180,7 +180,7 @@ pub fn spawn_app(app_port: u16, operator_base: &str, extra_vars: &[(&str, String
 
 /// The app's variables: the operator's address and the README's sandbox credentials.
 fn app_vars<'a>(operator_base: &str, extra_vars: &[(&'a str, String)]) -> Vec<(&'a str, String)> {
-    use number_verify::sandbox_shared::credentials;
+    use number_verify::sandbox_contract::credentials;
     let operator_api = format!("{}/sandbox", operator_base.trim_end_matches('/'));
     let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
     let mut vars = vec![

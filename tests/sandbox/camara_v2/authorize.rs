@@ -1,6 +1,6 @@
 //! Discovery and authorization: the refusals, and which SIM the device is on.
 
-use number_verify::sandbox_shared::credentials::MC_CLIENT_ID;
+use number_verify::sandbox_contract::credentials::MC_CLIENT_ID;
 use reqwest::{header, StatusCode};
 use serde_json::json;
 

@@ -1,7 +1,7 @@
 //! The id_token of the token response: its claims and signature, and key rotation.
 
 use jsonwebtoken::{decode, decode_header, jwk::JwkSet, Algorithm, DecodingKey, Validation};
-use number_verify::sandbox_shared::credentials::CAMARA_CLIENT_ID;
+use number_verify::sandbox_contract::credentials::CAMARA_CLIENT_ID;
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

@@ -1,7 +1,7 @@
 //! The token endpoint: PKCE, single-use codes bound to their client, every check of the
 //! client assertion, and the token faults.
 
-use number_verify::sandbox_shared::credentials::{CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY_ID, CAMARA_CLIENT_PRIVATE_KEY};
+use number_verify::sandbox_contract::credentials::{CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY_ID, CAMARA_CLIENT_PRIVATE_KEY};
 use reqwest::StatusCode;
 use serde_json::{json, Value};
 

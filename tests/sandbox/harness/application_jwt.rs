@@ -1,7 +1,7 @@
 //! Vonage application JWTs: valid ones, and the ones the operator must refuse.
 
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use number_verify::sandbox_shared::credentials::{
+use number_verify::sandbox_contract::credentials::{
     VONAGE_APPLICATION_ID as SANDBOX_VONAGE_APPLICATION_ID, VONAGE_PRIVATE_KEY as SANDBOX_VONAGE_PRIVATE_KEY,
     VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
 };

@@ -3,7 +3,7 @@
 
 use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
-use number_verify::sandbox_shared::{
+use number_verify::sandbox_contract::{
     credentials::{CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY_ID, CAMARA_CLIENT_PRIVATE_KEY},
     CAMARA_V2_PATH,
 };

@@ -13,7 +13,7 @@ use std::{
 use number_verify::{
     phone::normalise,
     sandbox::{Sandbox, SandboxConfig, DEFAULT_STORE_CAP},
-    sandbox_shared::credentials::{
+    sandbox_contract::credentials::{
         CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY_ID, CAMARA_CLIENT_PUBLIC_KEY, MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID,
         MC_CLIENT_SECRET as SANDBOX_MC_CLIENT_SECRET, VONAGE_APPLICATION_ID as SANDBOX_VONAGE_APPLICATION_ID,
         VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
