@@ -1,4 +1,4 @@
-//! The HTTP edge (issue 10, items 3, 4, 6 and 7), over real HTTP: every route bounded
+//! The HTTP edge, over real HTTP: every route bounded
 //! (body size, header-read and request time, a drain not held by silent clients), the
 //! security headers (CSP with the page's nonce, HSTS, no-store), cross-site server
 //! functions refused, only signed session cookies accepted, and what the edge logs.

@@ -1,4 +1,4 @@
-//! No lockout (issue 10, item 1), over real HTTP behind a trusted proxy (`TRUST_PROXY`,
+//! No lockout, over real HTTP behind a trusted proxy (`TRUST_PROXY`,
 //! each request its own `X-Forwarded-For`): floods of Mobile Connect starts — cheap, no
 //! operator call — from 20,000 addresses, from one IPv6 /64 and from one IPv4 address,
 //! and after each a fresh client still starts and completes a verification. With the
@@ -12,7 +12,7 @@ use tokio::{sync::Semaphore, task::JoinSet};
 
 const FLOOD: u32 = 20_000;
 const CONCURRENCY: usize = 64;
-/// A flood that takes longer than this is itself a failure (the issue's: "in a minute").
+/// A flood that takes longer than this is itself a failure: a fresh client must get in within a minute.
 const FLOOD_BOUND: Duration = Duration::from_secs(120);
 const START: &str = r#"{"phone":"+99012345678","protocol":"mobile-connect"}"#;
 
