@@ -154,10 +154,17 @@ pub async fn edge(State(edge): State<Arc<Edge>>, request: Request, next: Next) -
             }
         };
         let request = Request::from_parts(parts, Body::from(body));
-        match timeout_at(deadline, next.run(request)).await {
-            Ok(response) if shape == Shape::ServerFunction => bad_arguments_are_a_client_error(&path, response).await,
-            Ok(response) => response,
-            Err(_) => {
+        // The deadline is checked first: an answer that is ready only once the deadline
+        // has passed (a busy runtime wakes both at once) is late, and refused as late.
+        let answered = tokio::select! {
+            biased;
+            () = tokio::time::sleep_until(deadline) => None,
+            response = next.run(request) => Some(response),
+        };
+        match answered {
+            Some(response) if shape == Shape::ServerFunction => bad_arguments_are_a_client_error(&path, response).await,
+            Some(response) => response,
+            None => {
                 tracing::warn!(%path, timeout_ms = edge.request_timeout.as_millis() as u64, "request took longer than REQUEST_TIMEOUT_MS; abandoned");
                 refuse(
                     shape,
@@ -311,9 +318,28 @@ mod tests {
     use super::*;
 
     fn edge(vars: &[(&str, &str)]) -> Edge {
-        let config = Config::from_lookup(|k| vars.iter().find(|(n, _)| *n == k).map(|(_, v)| v.to_string()))
-            .expect("a valid configuration");
-        Edge::new(&config)
+        Edge::new(&Config::from_pairs(vars).expect("a valid configuration"))
+    }
+
+    /// On a busy runtime the deadline and the answer can be ready at the same wake-up:
+    /// the answer is late then, and refused as late (the paused clock makes both fire at
+    /// the same instant).
+    #[tokio::test(start_paused = true)]
+    async fn an_answer_ready_only_at_the_deadline_is_late() {
+        use tower::ServiceExt;
+        let edge = Arc::new(edge(&[("REQUEST_TIMEOUT_MS", "1000")]));
+        let app = axum::Router::new()
+            .route(
+                "/slow",
+                axum::routing::get(|| async {
+                    tokio::time::sleep(Duration::from_millis(1000)).await;
+                    "late"
+                }),
+            )
+            .layer(axum::middleware::from_fn_with_state(edge, super::edge));
+        let request = Request::builder().uri("/slow").body(Body::empty()).unwrap();
+        let response = app.oneshot(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::GATEWAY_TIMEOUT);
     }
 
     #[test]
