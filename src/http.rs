@@ -8,13 +8,11 @@ use axum::{
     response::{IntoResponse, Response},
     Json,
 };
-use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
-use cookie::{Cookie, SameSite};
-use hmac::{Hmac, Mac};
+use cookie::Cookie;
 use serde_json::json;
-use sha2::Sha256;
 
-use crate::verification::{SessionId, VerifyError};
+pub use crate::sessions::Sessions;
+use crate::verification::VerifyError;
 
 /// How the page's shell hands its script nonce to the server's edge, which writes the
 /// CSP and removes this header: the policy needs the configuration, the nonce the render.
@@ -37,85 +35,6 @@ pub fn cookie(headers: &HeaderMap, name: &str) -> Option<String> {
         .filter_map(Result::ok)
         .find(|c| c.name() == name)
         .map(|c| c.value_trimmed().to_owned())
-}
-
-type HmacSha256 = Hmac<Sha256>;
-
-/// The session cookies this server issues and accepts: `<id>.<MAC>`, the MAC an
-/// HMAC-SHA256 of the id under a key shared through the store, so every instance accepts
-/// what any instance issued, and only that. A value not issued here is no session.
-#[derive(Clone)]
-pub struct Sessions {
-    mac: HmacSha256,
-    secure: bool,
-}
-
-impl std::fmt::Debug for Sessions {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Sessions")
-            .field("secure", &self.secure)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Sessions {
-    /// `secure`: the app is served over https (Secure cookie, `__Host-` name).
-    pub fn new(key: &[u8], secure: bool) -> Result<Self, String> {
-        let mac = HmacSha256::new_from_slice(key).map_err(|e| format!("the session key is unusable: {e}"))?;
-        Ok(Self { mac, secure })
-    }
-
-    pub fn cookie_name(&self) -> &'static str {
-        if self.secure {
-            SECURE_SESSION_COOKIE
-        } else {
-            SESSION_COOKIE
-        }
-    }
-
-    /// The browser's session, if its cookie carries one this server issued.
-    pub fn read(&self, headers: &HeaderMap) -> Option<SessionId> {
-        let value = cookie(headers, self.cookie_name())?;
-        let session = self.verify(&value);
-        if session.is_none() {
-            tracing::info!("session cookie not issued by this server; ignored");
-        }
-        session
-    }
-
-    fn verify(&self, value: &str) -> Option<SessionId> {
-        let (id, tag) = value.split_once('.')?;
-        let id = SessionId::parse(id)?;
-        let tag = URL_SAFE_NO_PAD.decode(tag).ok()?;
-        // verify_slice compares in constant time.
-        self.tagged(&id).verify_slice(&tag).ok()?;
-        Some(id)
-    }
-
-    fn tagged(&self, id: &SessionId) -> HmacSha256 {
-        let mut mac = self.mac.clone();
-        mac.update(id.secret().as_bytes());
-        mac
-    }
-
-    /// The cookie's value for `id`.
-    fn value(&self, id: &SessionId) -> String {
-        let tag = self.tagged(id).finalize().into_bytes();
-        format!("{}.{}", id.secret(), URL_SAFE_NO_PAD.encode(tag))
-    }
-
-    /// The `Set-Cookie` value that gives a browser its session: HttpOnly, SameSite=Lax
-    /// (the operator's redirect back is a top-level navigation), Path=/, no Domain;
-    /// Secure under https.
-    pub fn set_cookie(&self, id: &SessionId) -> String {
-        Cookie::build((self.cookie_name(), self.value(id)))
-            .path("/")
-            .http_only(true)
-            .same_site(SameSite::Lax)
-            .secure(self.secure)
-            .build()
-            .to_string()
-    }
 }
 
 /// Whether the client asked for a page (a browser navigating) rather than data.
@@ -161,6 +80,7 @@ impl IntoResponse for VerifyError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::verification::SessionId;
     use axum::http::HeaderValue;
 
     fn headers(pairs: &[(header::HeaderName, &'static str)]) -> HeaderMap {
@@ -197,17 +117,17 @@ mod tests {
         Cookie::parse_encoded(set_cookie.to_owned()).unwrap().value().to_owned()
     }
 
-    #[test]
-    fn only_session_ids_this_server_signed_are_sessions() {
-        let sessions = Sessions::new(&[7; 32], false).unwrap();
+    #[tokio::test]
+    async fn only_session_ids_this_server_signed_are_sessions() {
+        let sessions = Sessions::new(&[&[7; 32]], false).unwrap();
         let id = SessionId::random();
         let set = sessions.set_cookie(&id);
         let value = value_of(&set);
-        assert_eq!(sessions.read(&sent(SESSION_COOKIE, &value)), Some(id.clone()));
+        assert_eq!(sessions.read(&sent(SESSION_COOKIE, &value)).await, Some(id.clone()));
 
         // The bare id (any 32-character value, as the old cookies were), a wrong MAC, a
         // MAC made under another key, or another id with this MAC: none is a session.
-        let other_key = Sessions::new(&[8; 32], false).unwrap();
+        let other_key = Sessions::new(&[&[8; 32]], false).unwrap();
         let (_, tag) = value.split_once('.').unwrap();
         let forged = [
             id.secret().to_owned(),
@@ -218,15 +138,15 @@ mod tests {
             "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ".to_owned(),
         ];
         for value in forged {
-            assert_eq!(sessions.read(&sent(SESSION_COOKIE, &value)), None, "{value}");
+            assert_eq!(sessions.read(&sent(SESSION_COOKIE, &value)).await, None, "{value}");
         }
         assert!(!format!("{sessions:?}").contains("7, 7"));
     }
 
-    #[test]
-    fn the_session_cookie_is_host_only_and_secure_under_https() {
+    #[tokio::test]
+    async fn the_session_cookie_is_host_only_and_secure_under_https() {
         let id = SessionId::random();
-        let secure = Sessions::new(&[1; 32], true).unwrap();
+        let secure = Sessions::new(&[&[1; 32]], true).unwrap();
         let set = secure.set_cookie(&id);
         assert!(set.starts_with("__Host-nv_session="), "{set}");
         for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
@@ -234,13 +154,13 @@ mod tests {
         }
         assert!(!set.contains("Domain"), "{set}");
         // Under https the unprefixed name is not read.
-        assert_eq!(secure.read(&sent(SESSION_COOKIE, &value_of(&set))), None);
+        assert_eq!(secure.read(&sent(SESSION_COOKIE, &value_of(&set))).await, None);
         assert_eq!(
-            secure.read(&sent(SECURE_SESSION_COOKIE, &value_of(&set))),
+            secure.read(&sent(SECURE_SESSION_COOKIE, &value_of(&set))).await,
             Some(id.clone())
         );
 
-        let plain = Sessions::new(&[1; 32], false).unwrap().set_cookie(&id);
+        let plain = Sessions::new(&[&[1; 32]], false).unwrap().set_cookie(&id);
         assert!(plain.starts_with("nv_session="), "{plain}");
         assert!(!plain.contains("Secure"), "{plain}");
     }

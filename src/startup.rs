@@ -208,10 +208,23 @@ pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Sto
     }
 }
 
-/// The session signer, its key from the store (shared by every instance on one Redis).
+/// The session signer: `SESSION_KEYS` when given; else the store's key, shared by every
+/// instance on one Redis and read again when it changes.
 async fn session_signer(config: &Config, store: &Store) -> Result<Sessions, StartupError> {
-    let key = store.session_key().await.map_err(StartupError::SessionKey)?;
-    Sessions::new(&key, config.public_url.starts_with("https://")).map_err(StartupError::Sessions)
+    let secure = config.public_url.starts_with("https://");
+    if !config.session_keys.is_empty() {
+        let keys: Vec<&[u8]> = config.session_keys.iter().map(|k| k.secret().as_bytes()).collect();
+        return Sessions::new(&keys, secure).map_err(StartupError::Sessions);
+    }
+    match store {
+        Store::Memory(_) => {
+            let key = store.session_key().await.map_err(StartupError::SessionKey)?;
+            Sessions::new(&[&key], secure).map_err(StartupError::Sessions)
+        }
+        Store::Redis(_) => Sessions::shared_through(store.clone(), secure)
+            .await
+            .map_err(StartupError::SessionKey),
+    }
 }
 
 fn joined(ended: Result<std::io::Result<()>, tokio::task::JoinError>) -> std::io::Result<()> {

@@ -75,6 +75,10 @@ pub struct Config {
     pub redis_url: Option<Secret>,
     /// `REDIS_PREFIX`: the start of every key this app writes.
     pub redis_prefix: String,
+    /// `SESSION_KEYS`: the keys that sign session cookies, the current one first. Empty:
+    /// a key of the store's (this process's own, or one shared through Redis in sandbox
+    /// and development deployments).
+    pub session_keys: Vec<Secret>,
     /// `SHUTDOWN_GRACE_MS`: how long requests in flight may finish after SIGTERM/SIGINT.
     pub shutdown_grace: Duration,
     /// `MAX_PENDING_PER_CLIENT`: verifications one client (IPv4 address or IPv6 /64) may
@@ -176,6 +180,16 @@ impl Config {
         let trust_proxy = vars.flag("TRUST_PROXY")?;
         let redis_url = vars.get("REDIS_URL").map(|v| settings::redis_url(&v)).transpose()?;
         let redis_prefix = settings::redis_prefix(&vars)?;
+        let session_keys = settings::session_keys(&vars)?;
+        // Several live instances must agree on their keys without trusting whatever a
+        // Redis that restarted empty hands out.
+        if redis_url.is_some() && sandbox == SandboxMode::Off && session_keys.is_empty() {
+            return Err(ConfigError::missing(
+                "SESSION_KEYS",
+                "the keys that sign session cookies, comma-separated, current first (each at least 32 random \
+                 characters, e.g. from `openssl rand -hex 32`); required with REDIS_URL in a live deployment",
+            ));
+        }
         let shutdown_grace = vars.millis("SHUTDOWN_GRACE_MS", 0..=600_000, 10_000)?;
         let max_pending_per_client = vars.count("MAX_PENDING_PER_CLIENT", 1..=1_000_000, 5)? as usize;
         let max_pending = vars.count("MAX_PENDING", 1..=100_000_000, 100_000)? as usize;
@@ -202,6 +216,7 @@ impl Config {
             trust_proxy,
             redis_url,
             redis_prefix,
+            session_keys,
             shutdown_grace,
             max_pending_per_client,
             max_pending,

@@ -142,3 +142,34 @@ pub(super) fn redis_prefix(vars: &Vars) -> Result<String, ConfigError> {
         )),
     }
 }
+
+/// The shortest session key accepted: 32 bytes, the HMAC-SHA256 block's half, as RFC 2104
+/// §3 advises (no shorter than the hash output).
+pub(super) const SESSION_KEY_MIN_BYTES: usize = 32;
+
+/// `SESSION_KEYS`: comma-separated keys that sign session cookies, the current one first;
+/// the others are still accepted, so a key can be rotated without logging anyone out.
+/// The error says which key (by position) is wrong, never its value.
+pub(super) fn session_keys(vars: &Vars) -> Result<Vec<Secret>, ConfigError> {
+    let Some(value) = vars.get("SESSION_KEYS") else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .enumerate()
+        .map(|(at, key)| {
+            if key.len() < SESSION_KEY_MIN_BYTES {
+                Err(ConfigError::new(
+                    "SESSION_KEYS",
+                    format!(
+                        "key {} is shorter than {SESSION_KEY_MIN_BYTES} characters: use random keys, e.g. `openssl rand -hex 32`",
+                        at + 1
+                    ),
+                ))
+            } else {
+                Ok(Secret::new(key))
+            }
+        })
+        .collect()
+}

@@ -561,3 +561,50 @@ mod camara_profiles {
         );
     }
 }
+
+mod session_keys {
+    use super::*;
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    fn live_with_redis(extra: &[(&'static str, &'static str)]) -> Result<Config, ConfigError> {
+        let mut vars = vec![
+            ("MC_API_BASE", "https://mc.example"),
+            ("MC_CLIENT_ID", "id"),
+            ("MC_CLIENT_SECRET", "s"),
+            ("REDIS_URL", "redis://127.0.0.1:6379"),
+        ];
+        vars.extend_from_slice(extra);
+        Config::from_pairs(&vars)
+    }
+
+    #[test]
+    fn a_live_deployment_on_redis_needs_them() {
+        let err = live_with_redis(&[]).unwrap_err();
+        assert_eq!(err.variable, "SESSION_KEYS", "{err}");
+        let keys = live_with_redis(&[(
+            "SESSION_KEYS",
+            "0123456789abcdef0123456789abcdef, fedcba9876543210fedcba9876543210",
+        )])
+        .unwrap()
+        .session_keys;
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0].secret(), KEY, "the current key first");
+        // The virtual operator's deployments and a single process may share the store's.
+        assert!(Config::from_pairs(&[("REDIS_URL", "redis://127.0.0.1:6379")]).is_ok());
+        assert!(Config::from_pairs(&[
+            ("MC_API_BASE", "https://mc.example"),
+            ("MC_CLIENT_ID", "id"),
+            ("MC_CLIENT_SECRET", "s"),
+        ])
+        .is_ok());
+    }
+
+    #[test]
+    fn a_short_key_is_named_by_position_never_quoted() {
+        let err = Config::from_pairs(&[("SESSION_KEYS", "0123456789abcdef0123456789abcdef,short-secret")]).unwrap_err();
+        assert_eq!(err.variable, "SESSION_KEYS");
+        assert!(err.reason.contains("key 2"), "{err}");
+        assert!(!err.to_string().contains("short-secret"), "{err}");
+    }
+}

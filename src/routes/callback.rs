@@ -41,10 +41,8 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         has_error = params.error.is_some(),
         "callback received"
     );
-    let (operator, completion) = state
-        .verifier
-        .complete_with_operator(params, state.sessions.read(&headers).as_ref())
-        .await;
+    let browser = state.sessions.read(&headers).await;
+    let (operator, completion) = state.verifier.complete_with_operator(params, browser.as_ref()).await;
     let sandbox = operator.is_some_and(|o| state.verifier.sandbox_backed(o));
     match completion {
         Completion::Api(Ok(Answer::Verified(verified))) => verdict_json(verified, sandbox),

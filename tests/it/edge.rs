@@ -324,7 +324,7 @@ async fn results_callbacks_the_api_and_server_functions_are_not_stored() {
     );
 }
 
-fn form_start(client: &reqwest::Client, app: &TestApp) -> reqwest::RequestBuilder {
+pub(crate) fn form_start(client: &reqwest::Client, app: &TestApp) -> reqwest::RequestBuilder {
     client
         .post(app.url("/api/start"))
         .header("accept", "text/html")
@@ -370,7 +370,7 @@ async fn cross_site_server_function_calls_are_refused_without_a_cookie() {
 }
 
 /// The value a response's `Set-Cookie` gives `name`, if it sets it.
-fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
+pub(crate) fn set_cookie(response: &reqwest::Response, name: &str) -> Option<String> {
     response
         .headers()
         .get_all("set-cookie")

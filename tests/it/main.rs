@@ -20,6 +20,7 @@ mod lockout;
 mod log_privacy;
 mod page_flows;
 mod scale_out;
+mod sessions;
 mod store_backends;
 mod two_processes;
 mod vonage_jwt;

@@ -42,6 +42,7 @@ async fn deploy() -> Deployment {
     let vars = [
         ("APP_PUBLIC_URL", public.as_str()),
         ("REDIS_URL", redis_url.as_str()),
+        ("SESSION_KEYS", "scale-out-session-key-0123456789abcdef"),
         ("RATE_LIMIT_PER_MINUTE", "1000000"),
         // Every flow here comes from 127.0.0.1: one client, 50 flows at once.
         ("MAX_PENDING_PER_CLIENT", "1000000"),

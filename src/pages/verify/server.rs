@@ -112,7 +112,7 @@ mod ssr {
             .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>())
             .map(|ConnectInfo(peer)| *peer);
         let client = client_address(state.config.trust_proxy, &headers, peer);
-        let session = ensure_session(&state, &headers);
+        let session = ensure_session(&state, &headers).await;
 
         let result = start_flow(&state, &phone, protocol.as_deref(), session.clone(), client).await;
         let started = match result {
@@ -154,7 +154,7 @@ mod ssr {
             Asked::Result(id) => id,
         };
         let state = expect_context::<AppState>();
-        let reader = state.sessions.read(&request_headers());
+        let reader = state.sessions.read(&request_headers()).await;
         // Only the browser that started a verification sees its result.
         let found = match ResultId::parse(&id) {
             Some(id) => state.verifier.result_for(&id, reader.as_ref()).await,
@@ -213,8 +213,8 @@ mod ssr {
     }
 
     /// The browser's session, set as a cookie on this response if it had none.
-    fn ensure_session(state: &AppState, headers: &HeaderMap) -> SessionId {
-        if let Some(existing) = state.sessions.read(headers) {
+    async fn ensure_session(state: &AppState, headers: &HeaderMap) -> SessionId {
+        if let Some(existing) = state.sessions.read(headers).await {
             return existing;
         }
         let session = SessionId::random();
