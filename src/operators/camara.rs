@@ -27,7 +27,7 @@ use super::{
     id_token::Checker,
     jwks::{self, JwksCache},
     number_body, read_json, request_tokens, send_json, status_failure, AccessToken, AuthCode, Nonce, OAuthState,
-    OperatorFailure, RedirectUri, SigningKey,
+    OperatorFailure, RedirectUri, SigningKey, CLOCK_SKEW,
 };
 use crate::{
     phone::{normalise, E164},
@@ -340,13 +340,18 @@ impl CamaraClient {
     /// RFC 7523 §3 / CAMARA ICM: `iss` = `sub` = client id, `aud` = the token endpoint,
     /// a fresh `jti`, short-lived; signed with the registered key under its `kid`.
     fn client_assertion(&self, token_endpoint: &Url) -> Result<String, OperatorFailure> {
-        let now = jsonwebtoken::get_current_timestamp();
+        self.client_assertion_at(token_endpoint, jsonwebtoken::get_current_timestamp())
+    }
+
+    fn client_assertion_at(&self, token_endpoint: &Url, now: u64) -> Result<String, OperatorFailure> {
         let claims = serde_json::json!({
             "iss": self.client_id,
             "sub": self.client_id,
             "aud": token_endpoint.as_str(),
             "jti": uuid::Uuid::new_v4().to_string(),
-            "iat": now,
+            // Backdated like the Vonage application JWT; `exp` still counts from now, so
+            // the assertion lives no longer than intended (RFC 7523 §3: `exp` required).
+            "iat": now.saturating_sub(CLOCK_SKEW.as_secs()),
             "exp": now + ASSERTION_LIFETIME_SECS,
         });
         let mut header = self.signing_key.header();
@@ -500,6 +505,21 @@ mod tests {
             v["jti"].as_str().unwrap().to_owned()
         };
         assert_ne!(jti(&assertion), jti(&again), "every assertion has its own jti");
+    }
+
+    /// An operator whose clock is a little behind ours must not see an assertion "issued
+    /// in the future": `iat` is backdated like the Vonage application JWT's, while `exp`
+    /// still counts the lifetime from now.
+    #[test]
+    fn the_client_assertion_backdates_iat_but_not_exp() {
+        let c = client();
+        let token_endpoint = Url::parse("https://op.example/oidc/token").unwrap();
+        let now = 1_800_000_000;
+        let assertion = c.client_assertion_at(&token_endpoint, now).unwrap();
+        let payload = assertion.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["iat"].as_u64(), Some(now - CLOCK_SKEW.as_secs()));
+        assert_eq!(claims["exp"].as_u64(), Some(now + ASSERTION_LIFETIME_SECS));
     }
 
     #[tokio::test]

@@ -39,6 +39,12 @@ fn number_body(number: &E164, hashed: bool) -> serde_json::Value {
     }
 }
 
+/// Every JWT the app mints for an operator (the Vonage application JWT, CAMARA client
+/// assertions) has its `iat` this far in the past, so an operator whose clock is a little
+/// behind ours does not refuse a token "issued in the future" (RFC 7519 §4.1.6 leaves the
+/// check to the receiver; most allow no leeway at all).
+pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
+
 /// The app's one redirect URI, `{APP_PUBLIC_URL}/callback`, for every protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectUri(Url);
