@@ -1,0 +1,119 @@
+//! What the app does with what an operator answers, against a stand-in Vonage on
+//! `127.0.0.1:0` that answers the network enablement with whatever the test sets: a body
+//! that does not decode is logged by its class and position, never quoting it (it may
+//! carry a number); an oversized body is refused; an `auth_url` must be `https` on a host
+//! of `VONAGE_AUTH_HOSTS`, and is forwarded as parsed.
+
+use std::{
+    io::Write,
+    sync::{Arc, Mutex},
+};
+
+use crate::helpers::{assert_error, Server, TestApp};
+use axum::{routing::post, Router};
+use number_verify::{operators::vonage::SCOPE, sandbox_contract::credentials::VONAGE_PRIVATE_KEY};
+use serde_json::json;
+
+/// A stand-in Vonage whose network enablement answers `body` (as JSON) to every request.
+async fn stand_in_vonage(body: String) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let app = Router::new().route(
+        "/v0.1/network-enablement",
+        post(move || {
+            let body = body.clone();
+            async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    base
+}
+
+/// The app, live against the stand-in (no virtual operator), with `extra` variables.
+async fn app_against(vonage: &str, extra: &[(&str, &str)]) -> TestApp {
+    let mut vars = vec![
+        ("SANDBOX", "off"),
+        ("VONAGE_API_BASE", vonage),
+        ("VONAGE_APPLICATION_ID", "app-1"),
+        ("VONAGE_PRIVATE_KEY", VONAGE_PRIVATE_KEY),
+    ];
+    vars.extend_from_slice(extra);
+    TestApp::start(&vars).await
+}
+
+fn enablement(auth_url: serde_json::Value) -> String {
+    json!({ "scopes": { SCOPE: { "auth_url": auth_url, "requires_carrier_network": false } } }).to_string()
+}
+
+/// What this thread logs (the test and the servers on its single-threaded runtime) until
+/// the guard is dropped.
+fn captured_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
+    let logs = Arc::new(Mutex::new(Vec::new()));
+    let sink = logs.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_ansi(false)
+        .with_max_level(tracing::Level::TRACE)
+        .with_writer(move || Sink(sink.clone()))
+        .finish();
+    (logs, tracing::subscriber::set_default(subscriber))
+}
+
+struct Sink(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Sink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn text(logs: &Arc<Mutex<Vec<u8>>>) -> String {
+    String::from_utf8(logs.lock().unwrap().clone()).unwrap()
+}
+
+// On the current thread (`#[tokio::test]`'s default), which `captured_logs` listens to.
+#[tokio::test]
+async fn an_answer_that_does_not_decode_is_logged_without_any_of_its_values() {
+    let (logs, _capture) = captured_logs();
+    // serde's message for this quotes the value: "invalid type: integer `99012345678`…".
+    let vonage = stand_in_vonage(enablement(json!(99012345678u64))).await;
+    let app = app_against(&vonage, &[]).await;
+    let answer = app.login(json!({"phone": "+99012345678"})).await;
+    assert_error(&answer, 502, "operator_error");
+    let log = text(&logs);
+    assert!(
+        log.contains("Vonage network enablement: malformed answer"),
+        "the failure is logged: {log}"
+    );
+    assert!(
+        log.contains("line 1") && log.contains("column"),
+        "with its position: {log}"
+    );
+    assert!(!log.contains("9901234567"), "a number in the log: {log}");
+}
+
+#[tokio::test]
+async fn an_oversized_answer_is_malformed() {
+    let (logs, _capture) = captured_logs();
+    // Valid JSON, padded far past the cap.
+    let padded = format!(
+        "{}{}",
+        " ".repeat(2 * 1024 * 1024),
+        enablement(json!("https://oidc.idp.vonage.com/a"))
+    );
+    let vonage = stand_in_vonage(padded).await;
+    let app = app_against(&vonage, &[]).await;
+    assert_error(
+        &app.login(json!({"phone": "+99012345678"})).await,
+        502,
+        "operator_error",
+    );
+    let log = text(&logs);
+    assert!(
+        log.contains("Vonage network enablement: malformed answer: answer larger than"),
+        "{log}"
+    );
+}
