@@ -258,8 +258,13 @@ impl CamaraClient {
             return Err(malformed("its issuer is not CAMARA_ISSUER".into()));
         }
         let url = |name: &str, value: &str| -> Result<Url, OperatorFailure> {
-            crate::support::urls::operator_url(value)
-                .map_err(|_| malformed(format!("{name} is not an https URL (or http on loopback)")))
+            discovered_url(&self.issuer, value).map_err(|why| {
+                tracing::warn!(
+                    endpoint = name,
+                    "CAMARA discovery names an endpoint the app will not use"
+                );
+                malformed(format!("{name} {why}"))
+            })
         };
         let jwks_uri = url("jwks_uri", &doc.jwks_uri)?;
         let previous = self.discovered.read().await.clone();
@@ -433,10 +438,61 @@ impl CamaraClient {
     }
 }
 
+/// An endpoint a discovery document names: `https` (or `http` on loopback), and on a
+/// loopback host only when the issuer itself is on one. The token endpoint receives the
+/// code, the PKCE verifier and a signed assertion; a document from a public issuer naming
+/// `127.0.0.1` or `localhost` would aim them at services on the app's own machine.
+/// (OpenID Connect Discovery §3 asks for `https` endpoints; loopback is for tests and a
+/// local operator only.) `Err` says why, without the URL.
+fn discovered_url(issuer: &Url, value: &str) -> Result<Url, &'static str> {
+    let url = crate::support::urls::operator_url(value).map_err(|_| "is not an https URL (or http on loopback)")?;
+    if is_loopback(&url) && !is_loopback(issuer) {
+        return Err("is on a loopback host, which only a loopback CAMARA_ISSUER may name");
+    }
+    Ok(url)
+}
+
+/// Whether `url`'s host is this machine: 127.0.0.0/8, `[::1]` or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.');
+            name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use jsonwebtoken::Algorithm;
+
+    #[test]
+    fn a_public_issuer_may_not_name_loopback_endpoints() {
+        let public = Url::parse("https://op.example/oidc").unwrap();
+        let local = Url::parse("http://127.0.0.1:8080/oidc").unwrap();
+        for endpoint in [
+            "http://127.0.0.1:6379/token",
+            "http://localhost:8080/token",
+            "http://[::1]:9000/token",
+            "https://127.0.0.2/token",
+            "https://localhost/token",
+            "https://metadata.localhost/token",
+        ] {
+            let why = discovered_url(&public, endpoint).unwrap_err();
+            assert!(why.contains("loopback CAMARA_ISSUER"), "{endpoint}: {why}");
+            assert!(
+                discovered_url(&local, endpoint).is_ok(),
+                "{endpoint} under a loopback issuer"
+            );
+        }
+        assert!(discovered_url(&public, "https://op.example/oidc/token").is_ok());
+        assert!(discovered_url(&public, "http://op.example/oidc/token").is_err());
+        assert!(discovered_url(&local, "http://op.example/oidc/token").is_err());
+    }
 
     const KEY: &str = include_str!("../../sandbox-keys/camara-client-private.pem");
     const PUBLIC: &str = include_str!("../../sandbox-keys/camara-client-public.pem");
