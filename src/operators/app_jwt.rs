@@ -169,6 +169,7 @@ mod tests {
             application_id: "app-1".into(),
             credentials: VonageCredentials::PrivateKey(SigningKey::rsa_from_pem(SANDBOX_VONAGE_PRIVATE_KEY).unwrap()),
             hashed: false,
+            auth_hosts: Vec::new(),
         })
     }
 
@@ -226,6 +227,7 @@ mod tests {
                 expires_at,
             },
             hashed: false,
+            auth_hosts: Vec::new(),
         }))
     }
 

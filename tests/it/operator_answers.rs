@@ -16,12 +16,17 @@ use serde_json::json;
 
 /// A stand-in Vonage whose network enablement answers `body` (as JSON) to every request.
 async fn stand_in_vonage(body: String) -> String {
+    stand_in_vonage_with(Arc::new(Mutex::new(body))).await
+}
+
+/// As [`stand_in_vonage`], answering whatever `body` holds at the time.
+async fn stand_in_vonage_with(body: Arc<Mutex<String>>) -> String {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let app = Router::new().route(
         "/v0.1/network-enablement",
         post(move || {
-            let body = body.clone();
+            let body = body.lock().unwrap().clone();
             async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], body) }
         }),
     );
@@ -116,4 +121,60 @@ async fn an_oversized_answer_is_malformed() {
         log.contains("Vonage network enablement: malformed answer: answer larger than"),
         "{log}"
     );
+}
+
+#[tokio::test]
+async fn the_auth_url_must_be_https_on_an_allowed_host_and_is_forwarded_as_parsed() {
+    let (logs, _capture) = captured_logs();
+    let body = Arc::new(Mutex::new(String::new()));
+    let vonage = stand_in_vonage_with(body.clone()).await;
+    let app = app_against(&vonage, &[]).await;
+    let start = |auth_url: &str| {
+        *body.lock().unwrap() = enablement(json!(auth_url));
+        app.login(json!({"phone": "+99012345678"}))
+    };
+
+    // Vonage's own authorization host (the default VONAGE_AUTH_HOSTS): sent on as the
+    // parsed URL, host lowercased and the space in the query encoded.
+    let answer = start("https://OIDC.idp.vonage.com/oauth2/auth?scope=openid dpv&state=s1").await;
+    assert_eq!(
+        answer.url(),
+        "https://oidc.idp.vonage.com/oauth2/auth?scope=openid%20dpv&state=s1",
+        "{answer}"
+    );
+    // The stand-in's own loopback host: a local operator answers for itself.
+    let local = format!("{vonage}/oauth2/auth?state=s2");
+    assert_eq!(start(&local).await.url(), local);
+
+    // Any other host, or plain http to Vonage's: refused, and said why.
+    assert_error(
+        &start("https://evil.example/oauth2/auth?state=s3").await,
+        502,
+        "operator_error",
+    );
+    assert!(
+        text(&logs).contains("auth_url host evil.example is not in VONAGE_AUTH_HOSTS"),
+        "{}",
+        text(&logs)
+    );
+    assert_error(
+        &start("http://oidc.idp.vonage.com/oauth2/auth").await,
+        502,
+        "operator_error",
+    );
+    assert!(text(&logs).contains("auth_url is not https"), "{}", text(&logs));
+    assert_error(&start("javascript:alert(1)").await, 502, "operator_error");
+}
+
+#[tokio::test]
+async fn vonage_auth_hosts_replaces_the_default() {
+    let body = Arc::new(Mutex::new(String::new()));
+    let vonage = stand_in_vonage_with(body.clone()).await;
+    let app = app_against(&vonage, &[("VONAGE_AUTH_HOSTS", "auth.example, login.example")]).await;
+    let start = |auth_url: &str| {
+        *body.lock().unwrap() = enablement(json!(auth_url));
+        app.login(json!({"phone": "+99012345678"}))
+    };
+    assert_eq!(start("https://login.example/a").await.url(), "https://login.example/a");
+    assert_error(&start("https://oidc.idp.vonage.com/a").await, 502, "operator_error");
 }
