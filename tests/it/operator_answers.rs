@@ -123,6 +123,62 @@ async fn an_oversized_answer_is_malformed() {
     );
 }
 
+/// A stand-in Vonage that answers any request with a chunked body of no declared length:
+/// `padding` bytes of whitespace in 64 KiB chunks, then `json`. It stops writing as soon
+/// as the client hangs up.
+async fn streaming_vonage(padding: usize, json: String) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            let json = json.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // The headers, then the JSON body the app sends (small): read until it stops.
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\n\r\n";
+                if socket.write_all(head.as_bytes()).await.is_err() {
+                    return;
+                }
+                let chunk = format!("{:x}\r\n{}\r\n", 64 * 1024, " ".repeat(64 * 1024));
+                for _ in 0..padding / (64 * 1024) {
+                    if socket.write_all(chunk.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+                let tail = format!("{:x}\r\n{json}\r\n0\r\n\r\n", json.len());
+                let _ = socket.write_all(tail.as_bytes()).await;
+            });
+        }
+    });
+    base
+}
+
+#[tokio::test]
+async fn an_oversized_answer_without_a_length_is_refused_as_it_arrives() {
+    let (logs, _capture) = captured_logs();
+    // 64 MiB with no Content-Length: only counting the bytes as they come can refuse it.
+    let vonage = streaming_vonage(64 * 1024 * 1024, enablement(json!("https://oidc.idp.vonage.com/a"))).await;
+    let app = app_against(&vonage, &[]).await;
+    assert_error(
+        &app.login(json!({"phone": "+99012345678"})).await,
+        502,
+        "operator_error",
+    );
+    let log = text(&logs);
+    assert!(
+        log.contains("Vonage network enablement: malformed answer: answer larger than 256 KiB"),
+        "{log}"
+    );
+}
+
 #[tokio::test]
 async fn the_auth_url_must_be_https_on_an_allowed_host_and_is_forwarded_as_parsed() {
     let (logs, _capture) = captured_logs();
