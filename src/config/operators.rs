@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{keys, sandbox, settings::Vars, ConfigError};
 use crate::{
-    operators::{app_jwt, CamaraSettings, MobileConnectSettings, VonageCredentials, VonageSettings},
+    operators::{app_jwt, vonage, CamaraSettings, MobileConnectSettings, VonageCredentials, VonageSettings},
     protocol::Operator,
     support::{redacted::Secret, unix_now},
 };
@@ -121,12 +121,54 @@ pub(super) fn vonage(vars: &Vars, mounted: Option<&Url>) -> Result<Option<Vonage
             ))
         }
     };
+    let auth_hosts = vonage_auth_hosts(vars, &api_base)?;
     Ok(Some(VonageSettings {
         api_base,
         application_id,
         credentials,
         hashed,
+        auth_hosts,
     }))
+}
+
+/// `VONAGE_AUTH_HOSTS`: the comma-separated host names an enablement's `auth_url` may
+/// point at (default: Vonage's authorization host). A loopback `VONAGE_API_BASE` (a local
+/// operator: tests, the virtual operator run on its own) is allowed its own host too.
+pub(super) fn vonage_auth_hosts(vars: &Vars, api_base: &Url) -> Result<Vec<String>, ConfigError> {
+    const NAME: &str = "VONAGE_AUTH_HOSTS";
+    let value = vars.get(NAME).unwrap_or_else(|| vonage::DEFAULT_AUTH_HOSTS.to_owned());
+    let mut hosts = Vec::new();
+    for item in value.split(',').map(str::trim) {
+        let bad = |why: &str| {
+            ConfigError::new(
+                NAME,
+                format!(
+                    "“{item}” {why}: give host names separated by commas, like {}",
+                    vonage::DEFAULT_AUTH_HOSTS
+                ),
+            )
+        };
+        if item.is_empty() {
+            return Err(ConfigError::new(
+                NAME,
+                format!(
+                    "has an empty entry: give host names separated by commas, like {}",
+                    vonage::DEFAULT_AUTH_HOSTS
+                ),
+            ));
+        }
+        if item.contains(['/', ':', '@', '?', '#']) && !item.starts_with('[') {
+            return Err(bad("is not a bare host name (no scheme, port or path)"));
+        }
+        match url::Host::parse(item) {
+            Ok(host) => hosts.push(host.to_string()),
+            Err(_) => return Err(bad("is not a host name")),
+        }
+    }
+    if crate::support::urls::is_loopback_http(api_base.as_str()) {
+        hosts.extend(api_base.host_str().map(str::to_owned));
+    }
+    Ok(hosts)
 }
 
 /// Standard CAMARA v2.1 from `CAMARA_*`: all five required once one is set.

@@ -117,6 +117,8 @@ pub(super) fn vonage(base: &Url, hashed: bool) -> Result<VonageSettings, ConfigE
         application_id: credentials::VONAGE_APPLICATION_ID.into(),
         credentials: VonageCredentials::PrivateKey(key),
         hashed,
+        // The virtual operator's auth_url is under its own base.
+        auth_hosts: base.host_str().map(str::to_owned).into_iter().collect(),
     })
 }
 

@@ -122,6 +122,55 @@ fn each_bad_variable_is_named() {
 }
 
 #[test]
+fn vonage_auth_hosts_default_to_vonage_and_bad_entries_are_named() {
+    let live = |extra: &[(&'static str, &'static str)], base: &'static str| {
+        let mut vars = vec![
+            ("VONAGE_API_BASE", base),
+            ("VONAGE_APPLICATION_ID", "app"),
+            ("VONAGE_PRIVATE_KEY", SANDBOX_VONAGE_PRIVATE_KEY),
+        ];
+        vars.extend_from_slice(extra);
+        Config::from_pairs(&vars)
+    };
+    let hosts = |c: Config| c.vonage.unwrap().auth_hosts;
+    assert_eq!(
+        hosts(live(&[], "https://api-eu.vonage.com").unwrap()),
+        ["oidc.idp.vonage.com"]
+    );
+    assert_eq!(
+        hosts(
+            live(
+                &[("VONAGE_AUTH_HOSTS", " Auth.Example ,login.example")],
+                "https://api-eu.vonage.com"
+            )
+            .unwrap()
+        ),
+        ["auth.example", "login.example"]
+    );
+    // A local operator answers for itself.
+    assert_eq!(
+        hosts(live(&[], "http://127.0.0.1:9000").unwrap()),
+        ["oidc.idp.vonage.com", "127.0.0.1"]
+    );
+    // The mounted virtual operator: its own host only.
+    assert_eq!(hosts(Config::from_pairs(&[]).unwrap()), ["127.0.0.1"]);
+    for bad in [
+        "oidc.idp.vonage.com,",
+        " , ",
+        "https://oidc.idp.vonage.com",
+        "oidc.idp.vonage.com:443",
+        "oidc.idp.vonage.com/oauth2",
+        "a b.example",
+        "user@host.example",
+    ] {
+        let err = live(&[("VONAGE_AUTH_HOSTS", bad)], "https://api-eu.vonage.com").unwrap_err();
+        let message = err.to_string();
+        assert!(message.contains("VONAGE_AUTH_HOSTS"), "{bad:?}: {message}");
+        assert!(message.contains("host names separated by commas"), "{bad:?}: {message}");
+    }
+}
+
+#[test]
 fn private_key_may_be_a_path_or_the_pem() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
     for key in [path.to_owned(), SANDBOX_VONAGE_PRIVATE_KEY.replace('\n', "\\n")] {

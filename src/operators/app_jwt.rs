@@ -13,9 +13,7 @@ use super::{AppJwt, SigningKey, VonageCredentials, VonageSettings};
 pub const LIFETIME: Duration = Duration::from_secs(15 * 60);
 /// Re-mint this long before expiry, so a token never expires in flight.
 pub const RENEW_BEFORE: Duration = Duration::from_secs(60);
-/// Minted tokens' `iat` lies this far in the past, so an operator whose clock is a little
-/// behind ours does not refuse a token "issued in the future".
-pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
+pub use super::CLOCK_SKEW;
 
 #[derive(Serialize)]
 struct Claims<'a> {
@@ -171,6 +169,7 @@ mod tests {
             application_id: "app-1".into(),
             credentials: VonageCredentials::PrivateKey(SigningKey::rsa_from_pem(SANDBOX_VONAGE_PRIVATE_KEY).unwrap()),
             hashed: false,
+            auth_hosts: Vec::new(),
         })
     }
 
@@ -228,6 +227,7 @@ mod tests {
                 expires_at,
             },
             hashed: false,
+            auth_hosts: Vec::new(),
         }))
     }
 

@@ -27,7 +27,7 @@ use super::{
     id_token::Checker,
     jwks::{self, JwksCache},
     number_body, read_json, request_tokens, send_json, status_failure, AccessToken, AuthCode, Nonce, OAuthState,
-    OperatorFailure, RedirectUri, SigningKey,
+    OperatorFailure, RedirectUri, SigningKey, CLOCK_SKEW,
 };
 use crate::{
     phone::{normalise, E164},
@@ -258,8 +258,13 @@ impl CamaraClient {
             return Err(malformed("its issuer is not CAMARA_ISSUER".into()));
         }
         let url = |name: &str, value: &str| -> Result<Url, OperatorFailure> {
-            crate::support::urls::operator_url(value)
-                .map_err(|_| malformed(format!("{name} is not an https URL (or http on loopback)")))
+            discovered_url(&self.issuer, value).map_err(|why| {
+                tracing::warn!(
+                    endpoint = name,
+                    "CAMARA discovery names an endpoint the app will not use"
+                );
+                malformed(format!("{name} {why}"))
+            })
         };
         let jwks_uri = url("jwks_uri", &doc.jwks_uri)?;
         let previous = self.discovered.read().await.clone();
@@ -340,13 +345,18 @@ impl CamaraClient {
     /// RFC 7523 §3 / CAMARA ICM: `iss` = `sub` = client id, `aud` = the token endpoint,
     /// a fresh `jti`, short-lived; signed with the registered key under its `kid`.
     fn client_assertion(&self, token_endpoint: &Url) -> Result<String, OperatorFailure> {
-        let now = jsonwebtoken::get_current_timestamp();
+        self.client_assertion_at(token_endpoint, jsonwebtoken::get_current_timestamp())
+    }
+
+    fn client_assertion_at(&self, token_endpoint: &Url, now: u64) -> Result<String, OperatorFailure> {
         let claims = serde_json::json!({
             "iss": self.client_id,
             "sub": self.client_id,
             "aud": token_endpoint.as_str(),
             "jti": uuid::Uuid::new_v4().to_string(),
-            "iat": now,
+            // Backdated like the Vonage application JWT; `exp` still counts from now, so
+            // the assertion lives no longer than intended (RFC 7523 §3: `exp` required).
+            "iat": now.saturating_sub(CLOCK_SKEW.as_secs()),
             "exp": now + ASSERTION_LIFETIME_SECS,
         });
         let mut header = self.signing_key.header();
@@ -428,10 +438,61 @@ impl CamaraClient {
     }
 }
 
+/// An endpoint a discovery document names: `https` (or `http` on loopback), and on a
+/// loopback host only when the issuer itself is on one. The token endpoint receives the
+/// code, the PKCE verifier and a signed assertion; a document from a public issuer naming
+/// `127.0.0.1` or `localhost` would aim them at services on the app's own machine.
+/// (OpenID Connect Discovery §3 asks for `https` endpoints; loopback is for tests and a
+/// local operator only.) `Err` says why, without the URL.
+fn discovered_url(issuer: &Url, value: &str) -> Result<Url, &'static str> {
+    let url = crate::support::urls::operator_url(value).map_err(|_| "is not an https URL (or http on loopback)")?;
+    if is_loopback(&url) && !is_loopback(issuer) {
+        return Err("is on a loopback host, which only a loopback CAMARA_ISSUER may name");
+    }
+    Ok(url)
+}
+
+/// Whether `url`'s host is this machine: 127.0.0.0/8, `[::1]` or `localhost`.
+fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(url::Host::Domain(name)) => {
+            let name = name.trim_end_matches('.');
+            name.eq_ignore_ascii_case("localhost") || name.to_ascii_lowercase().ends_with(".localhost")
+        }
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use jsonwebtoken::Algorithm;
+
+    #[test]
+    fn a_public_issuer_may_not_name_loopback_endpoints() {
+        let public = Url::parse("https://op.example/oidc").unwrap();
+        let local = Url::parse("http://127.0.0.1:8080/oidc").unwrap();
+        for endpoint in [
+            "http://127.0.0.1:6379/token",
+            "http://localhost:8080/token",
+            "http://[::1]:9000/token",
+            "https://127.0.0.2/token",
+            "https://localhost/token",
+            "https://metadata.localhost/token",
+        ] {
+            let why = discovered_url(&public, endpoint).unwrap_err();
+            assert!(why.contains("loopback CAMARA_ISSUER"), "{endpoint}: {why}");
+            assert!(
+                discovered_url(&local, endpoint).is_ok(),
+                "{endpoint} under a loopback issuer"
+            );
+        }
+        assert!(discovered_url(&public, "https://op.example/oidc/token").is_ok());
+        assert!(discovered_url(&public, "http://op.example/oidc/token").is_err());
+        assert!(discovered_url(&local, "http://op.example/oidc/token").is_err());
+    }
 
     const KEY: &str = include_str!("../../sandbox-keys/camara-client-private.pem");
     const PUBLIC: &str = include_str!("../../sandbox-keys/camara-client-public.pem");
@@ -500,6 +561,21 @@ mod tests {
             v["jti"].as_str().unwrap().to_owned()
         };
         assert_ne!(jti(&assertion), jti(&again), "every assertion has its own jti");
+    }
+
+    /// An operator whose clock is a little behind ours must not see an assertion "issued
+    /// in the future": `iat` is backdated like the Vonage application JWT's, while `exp`
+    /// still counts the lifetime from now.
+    #[test]
+    fn the_client_assertion_backdates_iat_but_not_exp() {
+        let c = client();
+        let token_endpoint = Url::parse("https://op.example/oidc/token").unwrap();
+        let now = 1_800_000_000;
+        let assertion = c.client_assertion_at(&token_endpoint, now).unwrap();
+        let payload = assertion.split('.').nth(1).unwrap();
+        let claims: serde_json::Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        assert_eq!(claims["iat"].as_u64(), Some(now - CLOCK_SKEW.as_secs()));
+        assert_eq!(claims["exp"].as_u64(), Some(now + ASSERTION_LIFETIME_SECS));
     }
 
     #[tokio::test]

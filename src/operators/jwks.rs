@@ -14,7 +14,7 @@ use jsonwebtoken::{
 use serde_json::Value;
 use url::Url;
 
-use super::{classify, status_failure, OperatorFailure};
+use super::{classify, read_bounded, status_failure, OperatorFailure};
 
 /// At most one fetch for an unknown `kid` per this interval.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
@@ -112,7 +112,7 @@ impl JwksCache {
     }
 
     async fn fetch(&self, url: &Url, cache: &mut Cached) -> Result<(), OperatorFailure> {
-        let mut response = self
+        let response = self
             .http
             .get(url.clone())
             .send()
@@ -126,16 +126,7 @@ impl JwksCache {
             step: self.names.jwks,
             reason: reason.into(),
         };
-        if response.content_length().is_some_and(|n| n > MAX_BYTES as u64) {
-            return Err(malformed("larger than 64 KiB"));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response.chunk().await.map_err(|e| classify(self.names.jwks, e))? {
-            if body.len() + chunk.len() > MAX_BYTES {
-                return Err(malformed("larger than 64 KiB"));
-            }
-            body.extend_from_slice(&chunk);
-        }
+        let body = read_bounded(self.names.jwks, response, MAX_BYTES).await?;
         let keys = parse(&body).map_err(|reason| malformed(&reason))?;
         tracing::info!(keys = keys.len(), step = self.names.jwks, "fetched the operator's JWKS");
         cache.keys = keys;

@@ -39,6 +39,12 @@ fn number_body(number: &E164, hashed: bool) -> serde_json::Value {
     }
 }
 
+/// Every JWT the app mints for an operator (the Vonage application JWT, CAMARA client
+/// assertions) has its `iat` this far in the past, so an operator whose clock is a little
+/// behind ours does not refuse a token "issued in the future" (RFC 7519 §4.1.6 leaves the
+/// check to the receiver; most allow no leeway at all).
+pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
+
 /// The app's one redirect URI, `{APP_PUBLIC_URL}/callback`, for every protocol.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectUri(Url);
@@ -153,13 +159,51 @@ async fn send_json<T: DeserializeOwned>(step: &'static str, request: RequestBuil
     read_json(step, response).await
 }
 
-/// A success body as JSON.
+/// The largest answer an operator may send (token, API and error answers, discovery
+/// documents take a few kilobytes); a larger one is malformed. The JWKS has its own,
+/// smaller cap ([`jwks::MAX_BYTES`]).
+pub const MAX_ANSWER_BYTES: usize = 256 * 1024;
+
+/// A success body as JSON, read through [`read_bounded`].
 async fn read_json<T: DeserializeOwned>(step: &'static str, response: Response) -> Result<T, OperatorFailure> {
-    let bytes = response.bytes().await.map_err(|e| classify(step, e))?;
+    let bytes = read_bounded(step, response, MAX_ANSWER_BYTES).await?;
     serde_json::from_slice(&bytes).map_err(|e| OperatorFailure::Malformed {
         step,
-        reason: short(&e.to_string()),
+        reason: undecodable(&e),
     })
+}
+
+/// The one reader of every operator answer: at most `limit` bytes, refused as soon as the
+/// declared length or the bytes received so far exceed it, so an operator (or whoever
+/// answers in its place) cannot make the server hold a huge body in memory.
+async fn read_bounded(step: &'static str, mut response: Response, limit: usize) -> Result<Vec<u8>, OperatorFailure> {
+    let too_large = || OperatorFailure::Malformed {
+        step,
+        reason: format!("answer larger than {} KiB", limit / 1024),
+    };
+    if response.content_length().is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| classify(step, e))? {
+        if body.len() + chunk.len() > limit {
+            return Err(too_large());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+/// Why a body does not decode, for the log: serde's class of error and where, never its
+/// message, which quotes the offending value (a number, a token…).
+fn undecodable(error: &serde_json::Error) -> String {
+    let class = match error.classify() {
+        serde_json::error::Category::Io => "unreadable",
+        serde_json::error::Category::Syntax => "not JSON",
+        serde_json::error::Category::Data => "JSON of the wrong shape (a missing field or a value of the wrong type)",
+        serde_json::error::Category::Eof => "truncated JSON",
+    };
+    format!("{class} at line {}, column {}", error.line(), error.column())
 }
 
 /// What a token endpoint answered: an access token, and an id_token if it sent one.
@@ -205,7 +249,8 @@ async fn request_tokens(step: &'static str, request: RequestBuilder) -> Result<T
 
 async fn status_failure(step: &'static str, status: StatusCode, response: Response) -> OperatorFailure {
     // Keep only the operator's error code (OAuth `error`, CAMARA `code`), never the body.
-    let code = response.json::<serde_json::Value>().await.ok().and_then(|v| {
+    let body = read_bounded(step, response, MAX_ANSWER_BYTES).await.unwrap_or_default();
+    let code = serde_json::from_slice::<serde_json::Value>(&body).ok().and_then(|v| {
         v.get("error")
             .or_else(|| v.get("code"))
             .and_then(|c| c.as_str())
@@ -267,6 +312,26 @@ mod tests {
             endpoint(&origin, "oauth2/token").as_str(),
             "https://op.example/oauth2/token"
         );
+    }
+
+    #[test]
+    fn an_undecodable_body_is_described_without_its_values() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Share {
+            #[serde(rename = "devicePhoneNumber")]
+            number: String,
+        }
+        for (body, class) in [
+            (r#"{"devicePhoneNumber": 99012345678}"#, "wrong shape"),
+            (r#"{"devicePhoneNumber": "+99012345678""#, "truncated"),
+            (r#"{"devicePhoneNumber": +99012345678}"#, "not JSON"),
+        ] {
+            let error = serde_json::from_str::<Share>(body).unwrap_err();
+            let reason = undecodable(&error);
+            assert!(reason.contains(class) && reason.contains("line 1, column"), "{reason}");
+            assert!(!reason.contains("9901234567"), "{reason}");
+        }
     }
 
     #[test]

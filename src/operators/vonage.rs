@@ -17,6 +17,10 @@ use super::{
 use crate::{phone::E164, support::redacted::Secret};
 
 pub const SCOPE: &str = "dpv:FraudPreventionAndDetection#number-verification-verify-read";
+/// Where Vonage sends the device to authorize: the host of its Network Auth API's
+/// authorization endpoint (`GET https://oidc.idp.vonage.com/oauth2/auth`, Vonage Network
+/// Auth API reference), which is what its network enablement answers as `auth_url`.
+pub const DEFAULT_AUTH_HOSTS: &str = "oidc.idp.vonage.com";
 
 /// How the app proves it is the Vonage application.
 #[derive(Debug, Clone)]
@@ -35,6 +39,9 @@ pub struct VonageSettings {
     pub credentials: VonageCredentials,
     /// Send `hashedPhoneNumber` instead of `phoneNumber` to `verify`.
     pub hashed: bool,
+    /// The hosts an `auth_url` may point at (`VONAGE_AUTH_HOSTS`; the virtual operator's
+    /// own host when it backs Vonage), lowercase.
+    pub auth_hosts: Vec<String>,
 }
 
 /// Vonage's Network APIs, as this app's registered application sees them.
@@ -47,6 +54,8 @@ pub struct VonageClient {
     enablement: Url,
     token: Url,
     verify: Url,
+    api_base: Url,
+    auth_hosts: Vec<String>,
 }
 
 #[derive(Deserialize)]
@@ -75,6 +84,8 @@ impl VonageClient {
             enablement: endpoint(&config.api_base, "v0.1/network-enablement"),
             token: endpoint(&config.api_base, "oauth2/token"),
             verify: endpoint(&config.api_base, "camara/number-verification/v031/verify"),
+            api_base: config.api_base.clone(),
+            auth_hosts: config.auth_hosts.clone(),
         }
     }
 
@@ -104,13 +115,16 @@ impl VonageClient {
                 step: STEP,
                 reason: "no auth_url for the verify scope".into(),
             })?;
-        match Url::parse(&auth_url) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") => Ok(auth_url),
-            _ => Err(OperatorFailure::Malformed {
-                step: STEP,
-                reason: "auth_url is not an http(s) URL".into(),
-            }),
-        }
+        let auth_url = check_auth_url(&auth_url, &self.auth_hosts, &self.api_base).map_err(|reason| {
+            tracing::warn!(
+                step = STEP,
+                "the network enablement answered an auth_url the app will not send the device to"
+            );
+            OperatorFailure::Malformed { step: STEP, reason }
+        })?;
+        // The parsed URL's own serialisation, never the raw string: what was checked is
+        // exactly what the browser is sent to.
+        Ok(auth_url.into())
     }
 
     /// Step 3: code → access token, authenticated with the application JWT.
@@ -142,10 +156,67 @@ impl VonageClient {
     }
 }
 
+/// The `auth_url` the device may be sent to: `https` on one of `hosts`; `http` only on
+/// the host of an operator the app itself speaks `http` to (config allows that only for
+/// loopback and the mounted virtual operator). Anything else would let whoever answers
+/// the enablement send the person to a page of its choosing (RFC 6749 §10.6, §3.1: the
+/// authorization endpoint must be TLS-protected). `Err` names the rule, never the URL
+/// (its query carries the state and the number).
+pub fn check_auth_url(raw: &str, hosts: &[String], api_base: &Url) -> Result<Url, String> {
+    let url = Url::parse(raw).map_err(|_| "auth_url is not a URL".to_owned())?;
+    let Some(host) = url.host_str() else {
+        return Err("auth_url is not an http(s) URL with a host".into());
+    };
+    let operator_over_http = api_base.scheme() == "http" && api_base.host_str() == Some(host);
+    match url.scheme() {
+        "https" => {}
+        "http" if operator_over_http => {}
+        "http" => return Err("auth_url is not https".into()),
+        _ => return Err("auth_url is not an http(s) URL with a host".into()),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err("auth_url carries a user or password".into());
+    }
+    if !hosts.iter().any(|allowed| allowed == host) {
+        return Err(format!("auth_url host {host} is not in VONAGE_AUTH_HOSTS"));
+    }
+    Ok(url)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::sandbox_contract::credentials::VONAGE_PRIVATE_KEY;
+
+    #[test]
+    fn an_auth_url_is_https_on_an_allowed_host() {
+        let hosts = vec!["oidc.idp.vonage.com".to_owned(), "127.0.0.1".to_owned()];
+        let live = Url::parse("https://api-eu.vonage.com").unwrap();
+        let local = Url::parse("http://127.0.0.1:9000").unwrap();
+        let ok = |raw: &str, base: &Url| check_auth_url(raw, &hosts, base).map(String::from);
+        assert_eq!(
+            ok("https://OIDC.idp.vonage.com/oauth2/auth?a=b c", &live).unwrap(),
+            "https://oidc.idp.vonage.com/oauth2/auth?a=b%20c"
+        );
+        assert!(ok("http://127.0.0.1:9000/oauth2/auth", &local).is_ok());
+        for (raw, base, why) in [
+            ("http://oidc.idp.vonage.com/oauth2/auth", &live, "not https"),
+            ("http://127.0.0.1:9000/oauth2/auth", &live, "not https"),
+            ("https://evil.example/", &live, "not in VONAGE_AUTH_HOSTS"),
+            (
+                "https://oidc.idp.vonage.com.evil.example/",
+                &live,
+                "not in VONAGE_AUTH_HOSTS",
+            ),
+            ("https://u:p@oidc.idp.vonage.com/", &live, "user or password"),
+            ("javascript:alert(1)", &live, "not an http(s) URL"),
+            ("data:text/html,hi", &live, "not an http(s) URL"),
+            ("/relative", &live, "not a URL"),
+        ] {
+            let err = ok(raw, base).unwrap_err();
+            assert!(err.contains(why), "{raw}: {err}");
+        }
+    }
 
     #[test]
     fn the_client_owns_its_endpoints() {
@@ -154,6 +225,7 @@ mod tests {
             application_id: "app-1".into(),
             credentials: VonageCredentials::PrivateKey(SigningKey::rsa_from_pem(VONAGE_PRIVATE_KEY).unwrap()),
             hashed: false,
+            auth_hosts: vec![DEFAULT_AUTH_HOSTS.into()],
         };
         let client = VonageClient::new(
             &config,

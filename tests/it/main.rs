@@ -18,6 +18,7 @@ mod id_token;
 mod layout;
 mod lockout;
 mod log_privacy;
+mod operator_answers;
 mod page_flows;
 mod scale_out;
 mod sessions;
