@@ -254,7 +254,7 @@ async fn status_failure(step: &'static str, status: StatusCode, response: Respon
         v.get("error")
             .or_else(|| v.get("code"))
             .and_then(|c| c.as_str())
-            .map(short)
+            .map(loggable_code)
     });
     OperatorFailure::Status {
         step,
@@ -269,7 +269,7 @@ fn classify(step: &'static str, error: reqwest::Error) -> OperatorFailure {
     } else if error.is_decode() || error.is_body() {
         OperatorFailure::Malformed {
             step,
-            reason: short(&error.to_string()),
+            reason: short(&error.without_url().to_string()),
         }
     } else {
         // reqwest's Display includes the URL, never headers or bodies.
@@ -284,9 +284,45 @@ fn short(text: &str) -> String {
     text.chars().take(120).collect()
 }
 
+/// An operator's error code as logs may carry it: the identifier it should be (OAuth
+/// `error`, CAMARA `code`), or a placeholder when it is anything else — an operator could
+/// put a phone number or a token there, and the code reaches a WARN line.
+fn loggable_code(code: &str) -> String {
+    let identifier = !code.is_empty()
+        && code.len() <= 120
+        && code
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'.' | b'-' | b':'));
+    let longest_digit_run = code
+        .split(|c: char| !c.is_ascii_digit())
+        .map(str::len)
+        .max()
+        .unwrap_or(0);
+    if identifier && longest_digit_run < 5 {
+        code.to_owned()
+    } else {
+        "(not an error code; withheld)".to_owned()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn operator_error_codes_are_logged_only_when_they_look_like_codes() {
+        for code in [
+            "access_denied",
+            "NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK",
+            "UNAUTHENTICATED",
+            "invalid_grant",
+        ] {
+            assert_eq!(loggable_code(code), code);
+        }
+        for withheld in ["+99012345678", "99012345678", "eyJhbGciOi.x y", "tok 123", "", "a\nb"] {
+            assert_eq!(loggable_code(withheld), "(not an error code; withheld)", "{withheld}");
+        }
+    }
     use crate::phone::normalise;
 
     #[test]
