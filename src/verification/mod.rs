@@ -19,7 +19,7 @@ use std::{net::IpAddr, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use clients::Clients;
-pub use error::{PageError, StateProblem, VerifyError};
+pub use error::{PageError, Refusal, StateProblem, VerifyError};
 pub use flow::{Flow, Pending, Wanted};
 pub use ids::{ResultId, SessionId};
 use store::{now_ms, ClientKey, Store, StoreError, StoredResult, Taken};
@@ -226,6 +226,31 @@ impl Verifier {
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
+        self.charge(&origin, client).await?;
+        self.begin(Some(typed), operator, origin, client).await
+    }
+
+    /// Spends one start from `client`'s budget for starts from `origin` (`rate_limited`
+    /// once it is spent). Called where a request is read, before anything else is looked
+    /// at: a start refused for any reason costs as much as one accepted.
+    pub async fn charge(&self, origin: &Origin, client: Option<IpAddr>) -> Result<(), VerifyError> {
+        let _ = origin;
+        if let Some(key) = client.map(ClientKey::from) {
+            if !self.store.allow_start(key).await? {
+                return Err(VerifyError::RateLimited);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Verifier::start`] once [`Verifier::charge`] has been paid for this request.
+    pub async fn start_charged(
+        &self,
+        typed: &str,
+        operator: Operator,
+        origin: Origin,
+        client: Option<IpAddr>,
+    ) -> Result<StartedVerification, VerifyError> {
         self.begin(Some(typed), operator, origin, client).await
     }
 
@@ -236,6 +261,7 @@ impl Verifier {
         operator: Operator,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
+        self.charge(&Origin::Api, client).await?;
         self.begin(None, operator, Origin::Api, client).await
     }
 
@@ -248,11 +274,6 @@ impl Verifier {
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
         let client = client.map(ClientKey::from);
-        if let Some(key) = client {
-            if !self.store.allow_start(key).await? {
-                return Err(VerifyError::RateLimited);
-            }
-        }
         let wanted = match typed {
             Some(typed) => Wanted::Verify(normalise(typed).map_err(VerifyError::InvalidPhone)?),
             None => Wanted::Share,

@@ -19,6 +19,7 @@ mod layout;
 mod lockout;
 mod log_privacy;
 mod page_flows;
+mod refusals;
 mod scale_out;
 mod store_backends;
 mod two_processes;
