@@ -265,6 +265,15 @@ impl Verifier {
         self.begin(None, operator, Origin::Api, client).await
     }
 
+    /// [`Verifier::start_share`] once [`Verifier::charge`] has been paid for this request.
+    pub async fn start_share_charged(
+        &self,
+        operator: Operator,
+        client: Option<IpAddr>,
+    ) -> Result<StartedVerification, VerifyError> {
+        self.begin(None, operator, Origin::Api, client).await
+    }
+
     /// `typed`: the number to verify, or `None` to share the device's.
     async fn begin(
         &self,

@@ -21,6 +21,7 @@ mod log_privacy;
 mod page_flows;
 mod refusals;
 mod scale_out;
+mod shared_address;
 mod store_backends;
 mod two_processes;
 mod vonage_jwt;
