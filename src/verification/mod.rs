@@ -22,7 +22,7 @@ use clients::Clients;
 pub use error::{PageError, Refusal, StateProblem, VerifyError};
 pub use flow::{Flow, Pending, Wanted};
 pub use ids::{ResultId, SessionId};
-use store::{now_ms, ClientKey, Store, StoreError, StoredResult, Taken};
+use store::{now_ms, Budget, ClientKey, Store, StoreError, StoredResult, Taken};
 
 use crate::{
     config::Config,
@@ -234,9 +234,12 @@ impl Verifier {
     /// once it is spent). Called where a request is read, before anything else is looked
     /// at: a start refused for any reason costs as much as one accepted.
     pub async fn charge(&self, origin: &Origin, client: Option<IpAddr>) -> Result<(), VerifyError> {
-        let _ = origin;
+        let budget = match origin {
+            Origin::Browser { .. } => Budget::Page,
+            Origin::Api => Budget::Api,
+        };
         if let Some(key) = client.map(ClientKey::from) {
-            if !self.store.allow_start(key).await? {
+            if !self.store.allow_start(key, budget).await? {
                 return Err(VerifyError::RateLimited);
             }
         }
@@ -282,7 +285,12 @@ impl Verifier {
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
-        let client = client.map(ClientKey::from);
+        // An API flow's slot is its address's; a page flow's is its browser session's, so
+        // that others behind the same address (carrier NAT) cannot push it out.
+        let client = match &origin {
+            Origin::Browser { session } => Some(ClientKey::session(session)),
+            Origin::Api => client.map(ClientKey::from),
+        };
         let wanted = match typed {
             Some(typed) => Wanted::Verify(normalise(typed).map_err(VerifyError::InvalidPhone)?),
             None => Wanted::Share,

@@ -61,7 +61,7 @@ async fn refusals_spend_the_budget_and_store_nothing(app: &TestApp) {
     assert!(main.contains("is not allowed"), "{main}");
     assert!(!main.contains("7700"), "the typed number is not echoed: {main}");
 
-    // RATE_LIMIT_PER_MINUTE is 3: the two refusals above and this one spent it.
+    // PAGE_RATE_LIMIT_PER_MINUTE is 3: the two refusals above and this one spent it.
     let (_, target) = refused_start(app, "07700 900123", "mobile-connect").await;
     assert_eq!(target, "/?error=phone_country_code");
     assert!(page_at(app, &target).await.contains("country code"));
@@ -78,7 +78,7 @@ async fn refusals_spend_the_budget_and_store_nothing(app: &TestApp) {
 
 #[tokio::test]
 async fn refused_page_starts_store_nothing_in_memory() {
-    let app = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "3")]).await;
+    let app = TestApp::start(&[("PAGE_RATE_LIMIT_PER_MINUTE", "3")]).await;
     refusals_spend_the_budget_and_store_nothing(&app).await;
 }
 
@@ -86,7 +86,7 @@ async fn refused_page_starts_store_nothing_in_memory() {
 async fn refused_page_starts_store_nothing_in_redis() {
     let redis = RedisServer::start();
     let url = redis.url();
-    let app = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "3"), ("REDIS_URL", &url)]).await;
+    let app = TestApp::start(&[("PAGE_RATE_LIMIT_PER_MINUTE", "3"), ("REDIS_URL", &url)]).await;
     let before = results_in(&url).await;
     refusals_spend_the_budget_and_store_nothing(&app).await;
     assert_eq!(results_in(&url).await, before, "refused starts left results in Redis");

@@ -4,7 +4,9 @@
 
 use serde_json::json;
 
-use crate::helpers::{assert_error, manual_client, Answer, Server, TestApp};
+use crate::helpers::{
+    absolute, assert_error, browser::Browser, hops_to_callback, location, manual_client, Answer, Server, TestApp,
+};
 
 /// A foreign page making its visitors' browsers call `/login` the only way it can
 /// without CORS: `fetch('/login', {mode: 'no-cors', body: '…'})`, a `text/plain` body.
@@ -70,4 +72,96 @@ async fn a_foreign_page_cannot_start_api_flows_or_spend_the_budget() {
     .await
     .url();
     assert_error(&app.login(body).await, 429, "rate_limited");
+}
+
+/// A page start by `browser` (no JavaScript): where the server sends it.
+async fn page_start(app: &TestApp, browser: &mut Browser, protocol: &str) -> String {
+    let post = browser
+        .send(
+            browser
+                .client
+                .post(app.url("/api/start"))
+                .form(&[("phone", "+99012345678"), ("protocol", protocol)]),
+        )
+        .await;
+    assert_eq!(post.status(), 302, "a plain form post is answered with a redirect");
+    absolute(post.url(), &location(&post))
+}
+
+/// A page flow's slot is its browser's: another person behind the same address starting
+/// many page flows (far past `MAX_PENDING_PER_CLIENT`) does not push it out.
+#[tokio::test]
+async fn another_person_on_the_address_cannot_push_out_a_page_flow() {
+    let app = TestApp::start(&[("MAX_PENDING_PER_CLIENT", "2")]).await;
+    let mut first = Browser::new();
+    let start = page_start(&app, &mut first, "mobile-connect").await;
+    let callback = hops_to_callback(&first.client, &start).await;
+
+    // The second person: one browser retrying, and fresh browsers (no cookie) too.
+    let mut second = Browser::new();
+    for _ in 0..8 {
+        assert!(!page_start(&app, &mut second, "mobile-connect").await.contains("error="));
+    }
+    for _ in 0..4 {
+        let mut fresh = Browser::new();
+        assert!(!page_start(&app, &mut fresh, "mobile-connect").await.contains("error="));
+    }
+    // And the API from the same address, past its own cap.
+    for _ in 0..4 {
+        app.login(json!({"phone": "+99012345678", "protocol": "mobile-connect"}))
+            .await
+            .url();
+    }
+
+    let r = first.send(first.client.get(&callback)).await;
+    let (url, html) = first.follow(r).await;
+    assert!(
+        url.contains("/?result="),
+        "the first person's flow was pushed out: {url}"
+    );
+    assert!(html.contains("+99012345678: verified!"), "{html}");
+}
+
+/// The page and the API have their own budgets per address: page starts never spend the
+/// API's, nor the other way round.
+#[tokio::test]
+async fn page_starts_do_not_spend_the_api_budget() {
+    let app = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "2"), ("PAGE_RATE_LIMIT_PER_MINUTE", "4")]).await;
+    for _ in 0..4 {
+        let mut browser = Browser::new();
+        let target = page_start(&app, &mut browser, "mobile-connect").await;
+        assert!(!target.contains("error="), "{target}");
+    }
+    let mut browser = Browser::new();
+    assert!(page_start(&app, &mut browser, "mobile-connect")
+        .await
+        .ends_with("/?error=rate_limited"));
+
+    let body = json!({"phone": "+99012345678", "protocol": "mobile-connect"});
+    app.login(body.clone()).await.url();
+    app.login(body.clone()).await.url();
+    assert_error(&app.login(body).await, 429, "rate_limited");
+}
+
+/// An IPv6 /48 (one allocation, 65,536 /64s) has eight times a /64's budget, not 65,536
+/// times.
+#[tokio::test]
+async fn many_64s_inside_one_48_hit_the_48s_limit() {
+    let app = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "1"), ("TRUST_PROXY", "true")]).await;
+    let body = json!({"phone": "+99012345678", "protocol": "mobile-connect"});
+    for n in 0..8 {
+        let from = format!("2001:db8:1:{n:x}::1");
+        app.login_with(body.clone(), &[("x-forwarded-for", &from)])
+            .await
+            .about(format!("/64 number {n} of the /48"))
+            .url();
+    }
+    let answer = app
+        .login_with(body.clone(), &[("x-forwarded-for", "2001:db8:1:ff::1")])
+        .await;
+    assert_error(&answer, 429, "rate_limited");
+    // Another /48 has its own budget.
+    app.login_with(body, &[("x-forwarded-for", "2001:db8:2:ff::1")])
+        .await
+        .url();
 }
