@@ -189,13 +189,19 @@ impl MemoryStore {
 
     pub fn take_pending(&self, state: &OAuthState) -> Taken {
         let kept = self.settings.pending_ttl + AFTERLIFE;
-        let entry = self.pending().remove(state);
+        let mut table = self.pending();
+        let entry = table.remove(state);
+        if entry.is_some() {
+            // Marked taken before the table is let go: a concurrent redemption of this
+            // state must find it either pending or taken, never neither ("unknown").
+            let _ = self
+                .inner
+                .taken
+                .insert(state.clone(), (), self.inner.taken_for, WhenFull::EvictOldest);
+        }
+        drop(table);
         match entry {
             Some(entry) => {
-                let _ = self
-                    .inner
-                    .taken
-                    .insert(state.clone(), (), self.inner.taken_for, WhenFull::EvictOldest);
                 if entry.pending.expires_at_ms <= now_ms() || entry.created.elapsed() >= kept {
                     Taken::Expired
                 } else {
