@@ -5,7 +5,8 @@
 use serde_json::json;
 
 use crate::helpers::{
-    absolute, assert_error, browser::Browser, hops_to_callback, location, manual_client, Answer, Server, TestApp,
+    absolute, assert_error, browser::Browser, hops_to_callback, location, manual_client, redis::RedisServer, Answer,
+    Server, TestApp,
 };
 
 /// A foreign page making its visitors' browsers call `/login` the only way it can
@@ -90,9 +91,8 @@ async fn page_start(app: &TestApp, browser: &mut Browser, protocol: &str) -> Str
 
 /// A page flow's slot is its browser's: another person behind the same address starting
 /// many page flows (far past `MAX_PENDING_PER_CLIENT`) does not push it out.
-#[tokio::test]
-async fn another_person_on_the_address_cannot_push_out_a_page_flow() {
-    let app = TestApp::start(&[("MAX_PENDING_PER_CLIENT", "2")]).await;
+async fn another_person_on_the_address_cannot_push_out_a_page_flow(store: &[(&str, &str)]) {
+    let app = TestApp::start(&[&[("MAX_PENDING_PER_CLIENT", "2")], store].concat()).await;
     let mut first = Browser::new();
     let start = page_start(&app, &mut first, "mobile-connect").await;
     let callback = hops_to_callback(&first.client, &start).await;
@@ -124,9 +124,9 @@ async fn another_person_on_the_address_cannot_push_out_a_page_flow() {
 
 /// The page and the API have their own budgets per address: page starts never spend the
 /// API's, nor the other way round.
-#[tokio::test]
-async fn page_starts_do_not_spend_the_api_budget() {
-    let app = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "2"), ("PAGE_RATE_LIMIT_PER_MINUTE", "4")]).await;
+async fn page_starts_do_not_spend_the_api_budget(store: &[(&str, &str)]) {
+    let limits = [("RATE_LIMIT_PER_MINUTE", "2"), ("PAGE_RATE_LIMIT_PER_MINUTE", "4")];
+    let app = TestApp::start(&[&limits[..], store].concat()).await;
     for _ in 0..4 {
         let mut browser = Browser::new();
         let target = page_start(&app, &mut browser, "mobile-connect").await;
@@ -145,9 +145,9 @@ async fn page_starts_do_not_spend_the_api_budget() {
 
 /// An IPv6 /48 (one allocation, 65,536 /64s) has eight times a /64's budget, not 65,536
 /// times.
-#[tokio::test]
-async fn many_64s_inside_one_48_hit_the_48s_limit() {
-    let app = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "1"), ("TRUST_PROXY", "true")]).await;
+async fn many_64s_inside_one_48_hit_the_48s_limit(store: &[(&str, &str)]) {
+    let limits = [("RATE_LIMIT_PER_MINUTE", "1"), ("TRUST_PROXY", "true")];
+    let app = TestApp::start(&[&limits[..], store].concat()).await;
     let body = json!({"phone": "+99012345678", "protocol": "mobile-connect"});
     for n in 0..8 {
         let from = format!("2001:db8:1:{n:x}::1");
@@ -164,4 +164,37 @@ async fn many_64s_inside_one_48_hit_the_48s_limit() {
     app.login_with(body, &[("x-forwarded-for", "2001:db8:2:ff::1")])
         .await
         .url();
+}
+
+#[tokio::test]
+async fn a_page_flow_is_its_sessions_in_memory() {
+    another_person_on_the_address_cannot_push_out_a_page_flow(&[]).await;
+}
+
+#[tokio::test]
+async fn a_page_flow_is_its_sessions_with_redis() {
+    let redis = RedisServer::start();
+    another_person_on_the_address_cannot_push_out_a_page_flow(&[("REDIS_URL", &redis.url())]).await;
+}
+
+#[tokio::test]
+async fn page_and_api_budgets_are_separate_in_memory() {
+    page_starts_do_not_spend_the_api_budget(&[]).await;
+}
+
+#[tokio::test]
+async fn page_and_api_budgets_are_separate_with_redis() {
+    let redis = RedisServer::start();
+    page_starts_do_not_spend_the_api_budget(&[("REDIS_URL", &redis.url())]).await;
+}
+
+#[tokio::test]
+async fn one_48_is_limited_in_memory() {
+    many_64s_inside_one_48_hit_the_48s_limit(&[]).await;
+}
+
+#[tokio::test]
+async fn one_48_is_limited_with_redis() {
+    let redis = RedisServer::start();
+    many_64s_inside_one_48_hit_the_48s_limit(&[("REDIS_URL", &redis.url())]).await;
 }
