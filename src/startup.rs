@@ -197,6 +197,7 @@ pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Sto
         pending_ttl,
         result_ttl: RESULT_TTL,
         starts_per_minute: config.rate_limit_per_minute,
+        page_starts_per_minute: config.page_rate_limit_per_minute,
         max_pending_per_client: config.max_pending_per_client,
         max_pending: config.max_pending,
     };

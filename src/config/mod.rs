@@ -65,8 +65,12 @@ pub struct Config {
     /// What "camara" means (`CAMARA_PROFILE`).
     pub camara_profile: CamaraProfile,
     pub operator_timeout: Duration,
-    /// Verifications one client may start per minute (by IP address).
+    /// `RATE_LIMIT_PER_MINUTE`: API verifications one client (IPv4 address or IPv6 /64;
+    /// a /48 eight times as many) may start per minute.
     pub rate_limit_per_minute: u32,
+    /// `PAGE_RATE_LIMIT_PER_MINUTE`: the same for the page, a budget of its own: behind
+    /// carrier NAT one address is many people's browsers.
+    pub page_rate_limit_per_minute: u32,
     /// Take the client's address from the last `X-Forwarded-For` entry (set by a
     /// reverse proxy in front of the app) instead of the TCP peer.
     pub trust_proxy: bool,
@@ -177,6 +181,7 @@ impl Config {
         let camara_profile = operators::camara_profile(&vars, vonage.is_some(), camara_standard.is_some())?;
         let operator_timeout = vars.millis("OPERATOR_TIMEOUT_MS", 1..=120_000, 10_000)?;
         let rate_limit_per_minute = vars.count("RATE_LIMIT_PER_MINUTE", 1..=1_000_000, 30)? as u32;
+        let page_rate_limit_per_minute = vars.count("PAGE_RATE_LIMIT_PER_MINUTE", 1..=1_000_000, 120)? as u32;
         let trust_proxy = vars.flag("TRUST_PROXY")?;
         let redis_url = vars.get("REDIS_URL").map(|v| settings::redis_url(&v)).transpose()?;
         let redis_prefix = settings::redis_prefix(&vars)?;
@@ -213,6 +218,7 @@ impl Config {
             camara_profile,
             operator_timeout,
             rate_limit_per_minute,
+            page_rate_limit_per_minute,
             trust_proxy,
             redis_url,
             redis_prefix,

@@ -65,6 +65,13 @@ fn each_bad_variable_is_named() {
         (&[("CAMARA_HASHED", "perhaps")], "CAMARA_HASHED"),
         (&[("RATE_LIMIT_PER_MINUTE", "0")], "RATE_LIMIT_PER_MINUTE"),
         (&[("RATE_LIMIT_PER_MINUTE", "lots")], "RATE_LIMIT_PER_MINUTE"),
+        (&[("PAGE_RATE_LIMIT_PER_MINUTE", "0")], "PAGE_RATE_LIMIT_PER_MINUTE"),
+        (&[("PAGE_RATE_LIMIT_PER_MINUTE", "-5")], "PAGE_RATE_LIMIT_PER_MINUTE"),
+        (
+            &[("PAGE_RATE_LIMIT_PER_MINUTE", "1000001")],
+            "PAGE_RATE_LIMIT_PER_MINUTE",
+        ),
+        (&[("PAGE_RATE_LIMIT_PER_MINUTE", "many")], "PAGE_RATE_LIMIT_PER_MINUTE"),
         (&[("MAX_PENDING_PER_CLIENT", "0")], "MAX_PENDING_PER_CLIENT"),
         (&[("MAX_PENDING", "many")], "MAX_PENDING"),
         (&[("TRUST_PROXY", "sometimes")], "TRUST_PROXY"),

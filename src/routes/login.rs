@@ -1,5 +1,13 @@
-//! `POST /login` — the mobile-app API: `{"phone": "+99012345678"}` → `{"url": …}`. Also
-//! takes the same fields form-encoded, as the tutorial's Android app posts them.
+//! `POST /login` — the mobile-app API: `{"phone": "+99012345678"}` → `{"url": …}`, JSON
+//! only, and never from another site's page.
+//!
+//! A foreign page can make its visitors' browsers post to any address without CORS
+//! (`fetch(url, {mode: 'no-cors'})`), but only with a "simple" body (`text/plain`, a
+//! form): each such post would start a flow, spend the visitor's address's budget (one
+//! address is many people behind carrier NAT) and cost an operator call. So the body must
+//! be `application/json`, which a browser sends cross-site only after a CORS preflight
+//! this app never answers, and a caller the browser marks as cross-site is refused. A
+//! server-to-server caller sends neither `Origin` nor `Sec-Fetch-Site`.
 //!
 //! Optional fields: `"protocol"` — `"camara"` (the configured CAMARA profile, the
 //! default), `"camara-standard"` or `"mobile-connect"`; `"purpose"` — `"verify"` (the
@@ -82,9 +90,31 @@ pub async fn login(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    // Both checks come before anything is spent: a refused foreign call costs nothing.
+    if let Some(why) = cross_site(&state.config.public_url, &headers) {
+        tracing::info!(why, "login: refused a cross-site caller");
+        return json_error(
+            StatusCode::FORBIDDEN,
+            "cross_site",
+            "This API is not for other sites' pages: call it from the app or a server.",
+        );
+    }
+    if !is_json(&headers) {
+        tracing::info!("login: a body that is not application/json");
+        return json_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            r#"Send the body as JSON with "Content-Type: application/json", like {"phone": "+99012345678"}."#,
+        );
+    }
     let peer = connection.map(|Extension(ConnectInfo(peer))| peer);
     let client = client_address(state.config.trust_proxy, &headers, peer);
-    let request = match parse(&headers, &body) {
+    // Every start that got this far spends from the address's budget, refused or not.
+    if let Err(e) = state.verifier.charge(&Origin::Api, client).await {
+        e.log();
+        return e.into_response();
+    }
+    let request = match parse(&body) {
         Ok(request) => request,
         Err(Unreadable { field, message }) => {
             tracing::info!(problem = %message, "login: unreadable body");
@@ -144,34 +174,42 @@ async fn start(
 ) -> Result<StartedVerification, VerifyError> {
     let operator = state.verifier.operator_for(protocol)?;
     match phone {
-        Some(phone) => state.verifier.start(phone, operator, Origin::Api, client).await,
-        None => state.verifier.start_share(operator, client).await,
+        Some(phone) => state.verifier.start_charged(phone, operator, Origin::Api, client).await,
+        None => state.verifier.start_share_charged(operator, client).await,
     }
 }
 
-const EXAMPLE: &str = r#"Send JSON like {"phone": "+99012345678"} (or the same field form-encoded)."#;
+/// Why the caller is another site's page, if it is: the browser says so
+/// (`Sec-Fetch-Site: cross-site`), or it sent an `Origin` that is not `public_url`'s
+/// (`null` included). Neither header: not a browser, or the app's own page.
+fn cross_site(public_url: &str, headers: &HeaderMap) -> Option<&'static str> {
+    let fetch_site = headers.get("sec-fetch-site").map(|v| v.as_bytes());
+    if fetch_site.is_some_and(|v| v.eq_ignore_ascii_case(b"cross-site")) {
+        return Some("Sec-Fetch-Site: cross-site");
+    }
+    let origin = headers.get(header::ORIGIN)?;
+    let ours = url::Url::parse(public_url)
+        .ok()
+        .map(|u| u.origin().ascii_serialization());
+    match ours {
+        Some(ours) if origin.as_bytes().eq_ignore_ascii_case(ours.as_bytes()) => None,
+        _ => Some("Origin is not APP_PUBLIC_URL's"),
+    }
+}
 
-/// JSON by default; form-encoded when the client says so. Each field at most once.
-fn parse(headers: &HeaderMap, body: &[u8]) -> Result<LoginRequest, Unreadable> {
-    let content_type = headers
+/// `Content-Type: application/json`, parameters (a charset) allowed.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if content_type.starts_with("application/x-www-form-urlencoded") {
-        #[derive(Deserialize)]
-        struct Form {
-            phone: Option<String>,
-            protocol: Option<String>,
-            purpose: Option<String>,
-        }
-        return serde_urlencoded::from_bytes::<Form>(body)
-            .map(|f| LoginRequest {
-                phone: f.phone,
-                protocol: f.protocol,
-                purpose: f.purpose,
-            })
-            .map_err(|e| unreadable_form(&e.to_string()));
-    }
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|essence| essence.trim().eq_ignore_ascii_case("application/json"))
+}
+
+const EXAMPLE: &str = r#"Send JSON like {"phone": "+99012345678"}."#;
+
+/// The JSON body, each field at most once.
+fn parse(body: &[u8]) -> Result<LoginRequest, Unreadable> {
     let raw: RawLogin = serde_json::from_slice(body).map_err(|e| unreadable_json(&e))?;
     Ok(LoginRequest {
         phone: string_field(raw.phone, Field::Phone)?,
@@ -236,22 +274,43 @@ fn unreadable_json(e: &serde_json::Error) -> Unreadable {
     }
 }
 
-fn unreadable_form(message: &str) -> Unreadable {
-    match duplicate(message) {
-        Some(field) => repeated(field),
-        None => Unreadable {
-            field: Field::Phone,
-            message: format!("The form body could not be read. {EXAMPLE}"),
-        },
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     fn json(body: &str) -> Result<LoginRequest, Unreadable> {
-        parse(&HeaderMap::new(), body.as_bytes())
+        parse(body.as_bytes())
+    }
+
+    #[test]
+    fn only_json_from_no_other_site() {
+        let headers = |pairs: &[(&'static str, &'static str)]| {
+            let mut map = HeaderMap::new();
+            for (k, v) in pairs {
+                map.insert(*k, v.parse().unwrap());
+            }
+            map
+        };
+        let ours = "https://verify.example.com";
+        assert_eq!(cross_site(ours, &headers(&[])), None);
+        assert_eq!(
+            cross_site(ours, &headers(&[("origin", "https://verify.example.com")])),
+            None
+        );
+        assert_eq!(cross_site(ours, &headers(&[("sec-fetch-site", "same-origin")])), None);
+        assert!(cross_site(ours, &headers(&[("sec-fetch-site", "cross-site")])).is_some());
+        assert!(cross_site(ours, &headers(&[("origin", "null")])).is_some());
+        assert!(cross_site(ours, &headers(&[("origin", "https://verify.example.com.evil")])).is_some());
+        assert!(is_json(&headers(&[(
+            "content-type",
+            "application/json; charset=utf-8"
+        )])));
+        assert!(!is_json(&headers(&[("content-type", "text/plain")])));
+        assert!(!is_json(&headers(&[(
+            "content-type",
+            "application/x-www-form-urlencoded"
+        )])));
+        assert!(!is_json(&headers(&[])));
     }
 
     #[test]

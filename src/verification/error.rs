@@ -21,18 +21,99 @@ pub enum StateProblem {
     Malformed,
 }
 
+/// Why the page refused to start a verification (a plain form post, no JavaScript). The
+/// refusal is told by a fixed code in the page's address, never kept in the store: a loop
+/// of refused starts must cost the store nothing, and the typed number is not echoed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    PhoneEmpty,
+    PhoneTooLong,
+    PhoneCharacter,
+    PhoneMisplacedPlus,
+    PhoneCountryCode,
+    PhoneCountryCodeZero,
+    PhoneTooShort,
+    PhoneTooManyDigits,
+    ProtocolUnavailable,
+    ShareUnsupported,
+    RateLimited,
+    OperatorError,
+    OperatorTimeout,
+    NotOnMobileData,
+    OperatorDeclined,
+}
+
+impl Refusal {
+    /// The refusal a start's error is shown as; `None` for the store not answering, which
+    /// the page shows as [`PageError::StoreUnavailable`].
+    pub fn of(error: &VerifyError) -> Option<Self> {
+        Some(match error {
+            VerifyError::InvalidPhone(e) => match e {
+                PhoneError::Empty => Refusal::PhoneEmpty,
+                PhoneError::TooLong => Refusal::PhoneTooLong,
+                PhoneError::InvalidCharacter(_) => Refusal::PhoneCharacter,
+                PhoneError::MisplacedPlus => Refusal::PhoneMisplacedPlus,
+                PhoneError::MissingCountryCode => Refusal::PhoneCountryCode,
+                PhoneError::CountryCodeStartsWithZero => Refusal::PhoneCountryCodeZero,
+                PhoneError::TooShort => Refusal::PhoneTooShort,
+                PhoneError::TooManyDigits => Refusal::PhoneTooManyDigits,
+            },
+            VerifyError::ProtocolUnavailable => Refusal::ProtocolUnavailable,
+            VerifyError::ShareUnsupported => Refusal::ShareUnsupported,
+            VerifyError::RateLimited => Refusal::RateLimited,
+            VerifyError::OperatorError(_) | VerifyError::InvalidState(_) => Refusal::OperatorError,
+            VerifyError::OperatorTimeout(_) => Refusal::OperatorTimeout,
+            VerifyError::OperatorDenied { error, .. } if error == "access_denied" => Refusal::NotOnMobileData,
+            VerifyError::OperatorDenied { .. } => Refusal::OperatorDeclined,
+            VerifyError::StoreUnavailable(_) => return None,
+        })
+    }
+
+    /// The fixed text (after the page's error prefix): nothing from the request in it.
+    pub fn message(self) -> String {
+        match self {
+            Refusal::PhoneEmpty => PhoneError::Empty.to_string(),
+            Refusal::PhoneTooLong => PhoneError::TooLong.to_string(),
+            Refusal::PhoneCharacter => {
+                "A phone number can only contain digits, spaces, dashes, brackets and a leading +; any other character is not allowed.".into()
+            }
+            Refusal::PhoneMisplacedPlus => PhoneError::MisplacedPlus.to_string(),
+            Refusal::PhoneCountryCode => PhoneError::MissingCountryCode.to_string(),
+            Refusal::PhoneCountryCodeZero => PhoneError::CountryCodeStartsWithZero.to_string(),
+            Refusal::PhoneTooShort => PhoneError::TooShort.to_string(),
+            Refusal::PhoneTooManyDigits => PhoneError::TooManyDigits.to_string(),
+            Refusal::ProtocolUnavailable => VerifyError::ProtocolUnavailable.to_string(),
+            Refusal::ShareUnsupported => VerifyError::ShareUnsupported.to_string(),
+            Refusal::RateLimited => VerifyError::RateLimited.to_string(),
+            Refusal::OperatorError => {
+                VerifyError::OperatorError(crate::operators::OperatorFailure::Malformed {
+                    step: "",
+                    reason: String::new(),
+                })
+                .to_string()
+            }
+            Refusal::OperatorTimeout => {
+                VerifyError::OperatorTimeout(crate::operators::OperatorFailure::Timeout { step: "" }).to_string()
+            }
+            Refusal::NotOnMobileData => denied_message("access_denied").into(),
+            Refusal::OperatorDeclined => denied_message("").into(),
+        }
+    }
+}
+
 /// Why the page shows an error it was sent to by a link (`/?error=<code>`): a callback
-/// with no usable state, or a store that could not be asked.
+/// with no usable state, a store that could not be asked, or a refused start.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PageError {
     State(StateProblem),
     StoreUnavailable,
+    Refused(Refusal),
 }
 
 impl PageError {
     /// The one table between these and the page's `/?error=` codes: a crafted link can
     /// choose only among fixed texts.
-    const CODES: [(PageError, &'static str); 7] = [
+    const CODES: [(PageError, &'static str); 22] = [
         (PageError::State(StateProblem::Missing), "no_state"),
         (PageError::State(StateProblem::Unknown), "unknown_state"),
         (PageError::State(StateProblem::Expired), "expired"),
@@ -40,6 +121,24 @@ impl PageError {
         (PageError::State(StateProblem::OtherBrowser), "other_browser"),
         (PageError::State(StateProblem::Malformed), "malformed"),
         (PageError::StoreUnavailable, "unavailable"),
+        (PageError::Refused(Refusal::PhoneEmpty), "phone_empty"),
+        (PageError::Refused(Refusal::PhoneTooLong), "phone_too_long"),
+        (PageError::Refused(Refusal::PhoneCharacter), "phone_character"),
+        (PageError::Refused(Refusal::PhoneMisplacedPlus), "phone_plus"),
+        (PageError::Refused(Refusal::PhoneCountryCode), "phone_country_code"),
+        (
+            PageError::Refused(Refusal::PhoneCountryCodeZero),
+            "phone_country_code_zero",
+        ),
+        (PageError::Refused(Refusal::PhoneTooShort), "phone_too_short"),
+        (PageError::Refused(Refusal::PhoneTooManyDigits), "phone_too_many_digits"),
+        (PageError::Refused(Refusal::ProtocolUnavailable), "protocol_unavailable"),
+        (PageError::Refused(Refusal::ShareUnsupported), "share_unsupported"),
+        (PageError::Refused(Refusal::RateLimited), "rate_limited"),
+        (PageError::Refused(Refusal::OperatorError), "operator_error"),
+        (PageError::Refused(Refusal::OperatorTimeout), "operator_timeout"),
+        (PageError::Refused(Refusal::NotOnMobileData), "not_mobile_data"),
+        (PageError::Refused(Refusal::OperatorDeclined), "operator_declined"),
     ];
 
     pub fn code(self) -> &'static str {
@@ -53,13 +152,30 @@ impl PageError {
     pub fn from_code(code: &str) -> Option<Self> {
         Self::CODES.iter().find(|(_, c)| *c == code).map(|(error, _)| *error)
     }
+
+    /// The page's refusal of a start: its fixed code.
+    pub fn of_start(error: &VerifyError) -> Self {
+        Refusal::of(error).map_or(PageError::StoreUnavailable, PageError::Refused)
+    }
+
+    /// The fixed text the page shows (after its error prefix).
+    pub fn message(self) -> String {
+        match self {
+            PageError::State(problem) => state_message(problem).into(),
+            PageError::StoreUnavailable => VerifyError::StoreUnavailable(String::new()).to_string(),
+            PageError::Refused(refusal) => refusal.message(),
+        }
+    }
 }
 
+/// How a callback with no usable record answers the JSON API.
 impl From<PageError> for VerifyError {
     fn from(error: PageError) -> Self {
         match error {
             PageError::State(problem) => VerifyError::InvalidState(problem),
             PageError::StoreUnavailable => VerifyError::StoreUnavailable(String::new()),
+            // A callback never ends in a start's refusal: it names no verification.
+            PageError::Refused(_) => VerifyError::InvalidState(StateProblem::Unknown),
         }
     }
 }
@@ -245,7 +361,26 @@ mod tests {
             PageError::State(StateProblem::OtherBrowser),
             PageError::State(StateProblem::Malformed),
             PageError::StoreUnavailable,
+            PageError::Refused(Refusal::PhoneEmpty),
+            PageError::Refused(Refusal::PhoneTooLong),
+            PageError::Refused(Refusal::PhoneCharacter),
+            PageError::Refused(Refusal::PhoneMisplacedPlus),
+            PageError::Refused(Refusal::PhoneCountryCode),
+            PageError::Refused(Refusal::PhoneCountryCodeZero),
+            PageError::Refused(Refusal::PhoneTooShort),
+            PageError::Refused(Refusal::PhoneTooManyDigits),
+            PageError::Refused(Refusal::ProtocolUnavailable),
+            PageError::Refused(Refusal::ShareUnsupported),
+            PageError::Refused(Refusal::RateLimited),
+            PageError::Refused(Refusal::OperatorError),
+            PageError::Refused(Refusal::OperatorTimeout),
+            PageError::Refused(Refusal::NotOnMobileData),
+            PageError::Refused(Refusal::OperatorDeclined),
         ];
+        assert_eq!(all.len(), PageError::CODES.len(), "every code is tested");
+        for error in all {
+            assert!(!error.message().is_empty());
+        }
         let mut codes: Vec<_> = all.iter().map(|p| p.code()).collect();
         for error in all {
             assert_eq!(PageError::from_code(error.code()), Some(error));
@@ -254,9 +389,14 @@ mod tests {
         codes.dedup();
         assert_eq!(codes.len(), all.len(), "codes are distinct");
         assert_eq!(PageError::from_code("<script>"), None);
-        assert!(VerifyError::InvalidState(StateProblem::OtherBrowser)
-            .to_string()
+        assert!(PageError::State(StateProblem::OtherBrowser)
+            .message()
             .contains("another browser"));
+        assert!(
+            !PageError::of_start(&VerifyError::InvalidPhone(PhoneError::InvalidCharacter('x')))
+                .message()
+                .contains('x')
+        );
     }
 
     #[test]

@@ -19,10 +19,10 @@ use std::{net::IpAddr, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use clients::Clients;
-pub use error::{PageError, StateProblem, VerifyError};
+pub use error::{PageError, Refusal, StateProblem, VerifyError};
 pub use flow::{Flow, Pending, Wanted};
 pub use ids::{ResultId, SessionId};
-use store::{now_ms, ClientKey, Store, StoreError, StoredResult, Taken};
+use store::{now_ms, Budget, ClientKey, Store, StoreError, StoredResult, Taken};
 
 use crate::{
     config::Config,
@@ -226,12 +226,50 @@ impl Verifier {
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
+        self.charge(&origin, client).await?;
+        self.begin(Some(typed), operator, origin, client).await
+    }
+
+    /// Spends one start from `client`'s budget for starts from `origin` (`rate_limited`
+    /// once it is spent). Called where a request is read, before anything else is looked
+    /// at: a start refused for any reason costs as much as one accepted.
+    pub async fn charge(&self, origin: &Origin, client: Option<IpAddr>) -> Result<(), VerifyError> {
+        let budget = match origin {
+            Origin::Browser { .. } => Budget::Page,
+            Origin::Api => Budget::Api,
+        };
+        if let Some(key) = client.map(ClientKey::from) {
+            if !self.store.allow_start(key, budget).await? {
+                return Err(VerifyError::RateLimited);
+            }
+        }
+        Ok(())
+    }
+
+    /// [`Verifier::start`] once [`Verifier::charge`] has been paid for this request.
+    pub async fn start_charged(
+        &self,
+        typed: &str,
+        operator: Operator,
+        origin: Origin,
+        client: Option<IpAddr>,
+    ) -> Result<StartedVerification, VerifyError> {
         self.begin(Some(typed), operator, origin, client).await
     }
 
     /// Starts a flow that asks the operator for the device's number (`"purpose":
     /// "share"`, the API only): standard CAMARA's `device-phone-number`.
     pub async fn start_share(
+        &self,
+        operator: Operator,
+        client: Option<IpAddr>,
+    ) -> Result<StartedVerification, VerifyError> {
+        self.charge(&Origin::Api, client).await?;
+        self.begin(None, operator, Origin::Api, client).await
+    }
+
+    /// [`Verifier::start_share`] once [`Verifier::charge`] has been paid for this request.
+    pub async fn start_share_charged(
         &self,
         operator: Operator,
         client: Option<IpAddr>,
@@ -247,12 +285,12 @@ impl Verifier {
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
-        let client = client.map(ClientKey::from);
-        if let Some(key) = client {
-            if !self.store.allow_start(key).await? {
-                return Err(VerifyError::RateLimited);
-            }
-        }
+        // An API flow's slot is its address's; a page flow's is its browser session's, so
+        // that others behind the same address (carrier NAT) cannot push it out.
+        let client = match &origin {
+            Origin::Browser { session } => Some(ClientKey::session(session)),
+            Origin::Api => client.map(ClientKey::from),
+        };
         let wanted = match typed {
             Some(typed) => Wanted::Verify(normalise(typed).map_err(VerifyError::InvalidPhone)?),
             None => Wanted::Share,

@@ -16,6 +16,7 @@ fn memory(config: &Config, pending_ttl: Duration) -> Verifier {
         pending_ttl,
         result_ttl: RESULT_TTL,
         starts_per_minute: config.rate_limit_per_minute,
+        page_starts_per_minute: config.page_rate_limit_per_minute,
         max_pending_per_client: config.max_pending_per_client,
         max_pending: config.max_pending,
     };

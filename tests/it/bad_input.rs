@@ -72,7 +72,7 @@ fn rows() -> Vec<(&'static str, Send, Expect)> {
         (
             "a wrong content type",
             Send::Login("text/plain", b"+99012345678".to_vec()),
-            expect(400, "invalid_phone", "phone"),
+            expect(415, "unsupported_media_type", "application/json"),
         ),
         // Types.
         ("phone as a number", json(r#"{"phone": 99012345678}"#), wrong_number),
@@ -113,7 +113,7 @@ fn rows() -> Vec<(&'static str, Send, Expect)> {
                 "application/x-www-form-urlencoded",
                 b"phone=%2B99012345678&phone=%2B99012345677".to_vec(),
             ),
-            expect(400, "invalid_phone", "phone"),
+            expect(415, "unsupported_media_type", "application/json"),
         ),
         // Characters.
         (

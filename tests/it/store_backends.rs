@@ -28,6 +28,7 @@ fn settings(pending_ttl: Duration, starts_per_minute: u32) -> Settings {
         pending_ttl,
         result_ttl: RESULT_TTL,
         starts_per_minute,
+        page_starts_per_minute: starts_per_minute,
         max_pending_per_client: 5,
         max_pending: 100_000,
     }

@@ -95,7 +95,7 @@ mod ssr {
     use crate::{
         config::SandboxMode,
         http::{accepts_html, client_address, cookie},
-        outcome::{Outcome, Verdict, ERROR_PREFIX},
+        outcome::{Outcome, ERROR_PREFIX},
         phone::normalise,
         protocol::Protocol,
         sandbox_contract::{form, COOKIE_NETWORK, COOKIE_SIM},
@@ -114,43 +114,31 @@ mod ssr {
         let client = client_address(state.config.trust_proxy, &headers, peer);
         let session = ensure_session(&state, &headers).await;
 
-        let result = start_flow(&state, &phone, protocol.as_deref(), session.clone(), client).await;
-        let started = match result {
-            Ok(started) => Started::GoTo(started.url),
+        let result = start_flow(&state, &phone, protocol.as_deref(), session, client).await;
+        let html = accepts_html(&headers);
+        match result {
+            Ok(started) => {
+                if html {
+                    // No JavaScript: answer the form post with a redirect.
+                    leptos_axum::redirect(&started.url);
+                }
+                Started::GoTo(started.url)
+            }
             Err(e) => {
                 e.log();
+                if html {
+                    // A refusal keeps nothing in the store (anyone can post refused starts in
+                    // a loop): the page is sent to the refusal's fixed text by its code.
+                    leptos_axum::redirect(&format!("/?error={}", PageError::of_start(&e).code()));
+                }
                 Started::Refused(format!("{ERROR_PREFIX} {e}"))
             }
-        };
-
-        if accepts_html(&headers) {
-            // No JavaScript: answer the form post with a redirect.
-            let target = match &started {
-                Started::GoTo(url) => url.clone(),
-                Started::Refused(message) => {
-                    let outcome = Outcome {
-                        number: None,
-                        verdict: Verdict::Error(message.clone()),
-                        // Refused before any operator answered.
-                        sandbox: false,
-                    };
-                    match state.verifier.keep_result(&session, outcome).await {
-                        Ok(id) => format!("/?result={}", id.secret()),
-                        Err(e) => {
-                            e.log();
-                            format!("/?error={}", PageError::StoreUnavailable.code())
-                        }
-                    }
-                }
-            };
-            leptos_axum::redirect(&target);
         }
-        started
     }
 
     pub async fn outcome(asked: Asked) -> Outcome {
         let id = match asked {
-            Asked::Error(error) => return Outcome::failed(VerifyError::from(error)),
+            Asked::Error(error) => return Outcome::failed(error.message()),
             Asked::Result(id) => id,
         };
         let state = expect_context::<AppState>();
@@ -174,7 +162,8 @@ mod ssr {
     }
 
     /// Starts a verification of `phone` for the browser of `session`. No `protocol`: the
-    /// first the page offers.
+    /// first the page offers. The client's start budget is spent first, by every start,
+    /// refused or not: a refusal must not be cheaper to repeat than a start.
     async fn start_flow(
         state: &AppState,
         phone: &str,
@@ -182,6 +171,8 @@ mod ssr {
         session: SessionId,
         client: Option<IpAddr>,
     ) -> Result<crate::verification::StartedVerification, VerifyError> {
+        let origin = Origin::Browser { session };
+        state.verifier.charge(&origin, client).await?;
         let protocol = match protocol.filter(|p| !p.is_empty()) {
             None => state.verifier.protocols().first().copied(),
             Some(p) => Protocol::parse(p),
@@ -189,8 +180,7 @@ mod ssr {
         let operator = state
             .verifier
             .operator_for(protocol.ok_or(VerifyError::ProtocolUnavailable)?)?;
-        let origin = Origin::Browser { session };
-        state.verifier.start(phone, operator, origin, client).await
+        state.verifier.start_charged(phone, operator, origin, client).await
     }
 
     pub fn context() -> PageContext {

@@ -13,7 +13,7 @@ use std::{
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use super::{now_ms, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
+use super::{now_ms, Budget, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
 use crate::{
     operators::OAuthState,
     support::ttl_map::{TtlMap, WhenFull},
@@ -39,10 +39,13 @@ struct Inner {
     /// How long a taken state is remembered.
     taken_for: Duration,
     results: TtlMap<ResultId, StoredResult>,
-    /// Starts per client: each start costs an operator request and a pending entry.
-    starts: DefaultKeyedRateLimiter<ClientKey>,
+    /// Starts per client and budget: each start costs an operator request and a pending
+    /// entry. One limiter per quota (API and page, address and /48).
+    starts: Mutex<HashMap<(Budget, u32), Arc<Limiter>>>,
     last_prune: Mutex<Instant>,
 }
+
+type Limiter = DefaultKeyedRateLimiter<ClientKey>;
 
 /// Pending verifications, in creation order and by client.
 struct PendingTable {
@@ -102,7 +105,7 @@ impl PendingTable {
             self.remove_seq(seq);
         }
         self.remove(&state);
-        let per_client = settings.max_pending_per_client.max(1);
+        let per_client = client.map_or(usize::MAX, |c| settings.pending_allowed(c));
         let held = client.and_then(|c| self.by_client.get(&c)).map_or(0, VecDeque::len);
         // A client at its cap makes room itself below; anyone else needs a free place.
         if held < per_client && self.entries.len() >= settings.max_pending {
@@ -143,7 +146,6 @@ impl PendingTable {
 
 impl MemoryStore {
     pub fn new(settings: Settings) -> Self {
-        let per_minute = NonZeroU32::new(settings.starts_per_minute).unwrap_or(NonZeroU32::MIN);
         let kept = settings.pending_ttl + AFTERLIFE;
         Self {
             settings,
@@ -157,7 +159,7 @@ impl MemoryStore {
                 taken: TtlMap::new(settings.max_pending),
                 taken_for: kept,
                 results: TtlMap::new(RESULT_CAP),
-                starts: DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)),
+                starts: Mutex::new(HashMap::new()),
                 last_prune: Mutex::new(Instant::now()),
             }),
         }
@@ -187,13 +189,19 @@ impl MemoryStore {
 
     pub fn take_pending(&self, state: &OAuthState) -> Taken {
         let kept = self.settings.pending_ttl + AFTERLIFE;
-        let entry = self.pending().remove(state);
+        let mut table = self.pending();
+        let entry = table.remove(state);
+        if entry.is_some() {
+            // Marked taken before the table is let go: a concurrent redemption of this
+            // state must find it either pending or taken, never neither ("unknown").
+            let _ = self
+                .inner
+                .taken
+                .insert(state.clone(), (), self.inner.taken_for, WhenFull::EvictOldest);
+        }
+        drop(table);
         match entry {
             Some(entry) => {
-                let _ = self
-                    .inner
-                    .taken
-                    .insert(state.clone(), (), self.inner.taken_for, WhenFull::EvictOldest);
                 if entry.pending.expires_at_ms <= now_ms() || entry.created.elapsed() >= kept {
                     Taken::Expired
                 } else {
@@ -219,14 +227,28 @@ impl MemoryStore {
         self.inner.results.get(id)
     }
 
-    pub fn allow_start(&self, client: ClientKey) -> bool {
-        let allowed = self.inner.starts.check_key(&client).is_ok();
-        if self.inner.starts.len() > LIMITER_PRUNE_AT {
+    /// Counts a start by `client` from `budget`, allowed `per_minute`.
+    pub fn allow_start(&self, client: ClientKey, budget: Budget, per_minute: u32) -> bool {
+        let limiter = self
+            .inner
+            .starts
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry((budget, per_minute))
+            .or_insert_with(|| {
+                let per_minute = NonZeroU32::new(per_minute).unwrap_or(NonZeroU32::MIN);
+                Arc::new(DefaultKeyedRateLimiter::keyed(Quota::per_minute(per_minute)))
+            })
+            .clone();
+        let allowed = limiter.check_key(&client).is_ok();
+        if limiter.len() > LIMITER_PRUNE_AT {
             let mut last = self.inner.last_prune.lock().unwrap_or_else(|p| p.into_inner());
             if last.elapsed() >= LIMITER_PRUNE_EVERY {
                 *last = Instant::now();
                 drop(last);
-                self.inner.starts.retain_recent();
+                for limiter in self.inner.starts.lock().unwrap_or_else(|p| p.into_inner()).values() {
+                    limiter.retain_recent();
+                }
             }
         }
         allowed
@@ -259,6 +281,7 @@ mod tests {
             pending_ttl,
             result_ttl: RESULT_TTL,
             starts_per_minute: 30,
+            page_starts_per_minute: 30,
             max_pending_per_client: per_client,
             max_pending: max,
         }

@@ -9,13 +9,19 @@
 //! Values hold what the flow needs and nothing more: no operator token ever; the number
 //! only until the flow completes (pending) and, for the page, in its result.
 //!
-//! Limits are per client ([`ClientKey`]: an IPv4 address or an IPv6 /64), never only
-//! global, so that no flood from a few addresses can lock everyone else out:
-//! - starts per minute (`RATE_LIMIT_PER_MINUTE`);
-//! - verifications in flight (`MAX_PENDING_PER_CLIENT`): past it, the client's *oldest*
-//!   pending verification is dropped to make room, never the new one. A person who
-//!   retries always gets through, and one address only ever holds its few slots; the
-//!   dropped verification's callback answers as for an unknown state;
+//! Limits are per client ([`ClientKey`]: an IPv4 address, an IPv6 /64 and its /48), never
+//! only global, so that no flood from a few addresses can lock everyone else out. One
+//! IPv4 address is often many people (carrier-grade NAT), so the page and the API do not
+//! share what they are limited by:
+//! - starts per minute, one budget for the API (`RATE_LIMIT_PER_MINUTE`) and one for the
+//!   page (`PAGE_RATE_LIMIT_PER_MINUTE`); an IPv6 /48 has [`SITE_MULTIPLE`] times the
+//!   /64's budget, so one allocation's 65,536 /64s cannot fill the store;
+//! - verifications in flight: an API client (address) holds `MAX_PENDING_PER_CLIENT`, a
+//!   page flow's slot belongs to its browser session ([`PENDING_PER_SESSION`]), so
+//!   another person behind the same address cannot push it out. Past the cap, that
+//!   holder's *oldest* pending verification is dropped to make room, never the new one. A
+//!   person who retries always gets through; the dropped verification's callback
+//!   answers as for an unknown state;
 //! - in memory only, a global `MAX_PENDING`, large enough that filling it takes more
 //!   addresses than a flood has (then starts are refused, `StoreError::Full`). Redis has
 //!   no such count: it is bounded by its own memory (`maxmemory`), and every key it holds
@@ -35,6 +41,22 @@ use serde::{Deserialize, Serialize};
 use super::{ids::ResultId, ids::SessionId, Pending};
 use crate::{operators::OAuthState, outcome::Outcome};
 
+/// Page flows one browser session may have in flight; a start past it drops the
+/// session's oldest. A person retries a few times at most; the slot is theirs alone.
+pub const PENDING_PER_SESSION: usize = 3;
+
+/// An IPv6 /48 may start this many times what one of its /64s may.
+pub const SITE_MULTIPLE: u32 = 8;
+
+/// Which start budget a start spends from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Budget {
+    /// The mobile-app JSON API (`RATE_LIMIT_PER_MINUTE`).
+    Api,
+    /// The page (`PAGE_RATE_LIMIT_PER_MINUTE`).
+    Page,
+}
+
 /// Lifetimes and bounds, the same for both backends.
 #[derive(Debug, Clone, Copy)]
 pub struct Settings {
@@ -42,8 +64,10 @@ pub struct Settings {
     pub pending_ttl: Duration,
     /// How long a finished result stays readable for the page.
     pub result_ttl: Duration,
-    /// Starts per client per minute.
+    /// API starts per client per minute.
     pub starts_per_minute: u32,
+    /// Page starts per client per minute.
+    pub page_starts_per_minute: u32,
     /// Verifications one client may have in flight; a start past it drops that client's
     /// oldest.
     pub max_pending_per_client: usize,
@@ -51,14 +75,60 @@ pub struct Settings {
     pub max_pending: usize,
 }
 
+impl Settings {
+    /// Starts per minute `key` may make from `budget`: a /48 a multiple of a /64's.
+    pub fn starts_allowed(&self, key: ClientKey, budget: Budget) -> u32 {
+        let per_client = match budget {
+            Budget::Api => self.starts_per_minute,
+            Budget::Page => self.page_starts_per_minute,
+        };
+        match key {
+            ClientKey::V6Site(_) => per_client.saturating_mul(SITE_MULTIPLE),
+            _ => per_client,
+        }
+    }
+
+    /// Verifications `holder` may have in flight.
+    pub fn pending_allowed(&self, holder: ClientKey) -> usize {
+        match holder {
+            ClientKey::Session(_) => PENDING_PER_SESSION,
+            _ => self.max_pending_per_client.max(1),
+        }
+    }
+}
 /// Who a limit applies to: an IPv4 address, or the /64 of an IPv6 address (one
-/// subscriber's network: every address in it is the client's for free). An IPv4-mapped
-/// IPv6 address (`::ffff:192.0.2.1`, a dual-stack socket) is its IPv4 address.
+/// subscriber's network: every address in it is the client's for free) and its /48 (one
+/// allocation: all its /64s are too). An IPv4-mapped IPv6 address (`::ffff:192.0.2.1`, a
+/// dual-stack socket) is its IPv4 address. A page flow's slot is held by its browser
+/// session instead.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ClientKey {
     V4(Ipv4Addr),
     /// The first 64 bits.
     V6(u64),
+    /// The first 48 bits (of a /64's key: its [`ClientKey::site`]).
+    V6Site(u64),
+    /// A browser session, by the first half of its SHA-256: never the cookie itself.
+    Session([u8; 16]),
+}
+
+impl ClientKey {
+    /// The /48 an IPv6 /64 belongs to.
+    pub fn site(self) -> Option<ClientKey> {
+        match self {
+            ClientKey::V6(net) => Some(ClientKey::V6Site(net >> 16)),
+            _ => None,
+        }
+    }
+
+    /// The holder of a page flow's slot.
+    pub fn session(session: &SessionId) -> ClientKey {
+        use sha2::{Digest, Sha256};
+        let digest = Sha256::digest(session.secret().as_bytes());
+        let mut half = [0u8; 16];
+        half.copy_from_slice(&digest[..16]);
+        ClientKey::Session(half)
+    }
 }
 
 impl From<IpAddr> for ClientKey {
@@ -79,6 +149,8 @@ impl fmt::Display for ClientKey {
         match self {
             ClientKey::V4(v4) => write!(f, "{v4}"),
             ClientKey::V6(net) => write!(f, "{}/64", Ipv6Addr::from(u128::from(*net) << 64)),
+            ClientKey::V6Site(net) => write!(f, "{}/48", Ipv6Addr::from(u128::from(*net) << 80)),
+            ClientKey::Session(hash) => write!(f, "session {}", hex::encode(hash)),
         }
     }
 }
@@ -203,12 +275,22 @@ impl Store {
         }
     }
 
-    /// Counts a start by `client`; `false` once it is past its starts per minute.
-    pub async fn allow_start(&self, client: ClientKey) -> Result<bool, StoreError> {
-        match self {
-            Store::Memory(s) => Ok(s.allow_start(client)),
-            Store::Redis(s) => s.allow_start(client).await,
+    /// Counts a start from `budget` by `client` (and, for an IPv6 /64, by its /48);
+    /// `false` once either is past its starts per minute. A /64 past its own budget
+    /// spends nothing of its /48's: one /64's flood takes at most its own share of the
+    /// /48, and the other /64s there still get in.
+    pub async fn allow_start(&self, client: ClientKey, budget: Budget) -> Result<bool, StoreError> {
+        for key in std::iter::once(client).chain(client.site()) {
+            let limit = self.settings().starts_allowed(key, budget);
+            let allowed = match self {
+                Store::Memory(s) => s.allow_start(key, budget, limit),
+                Store::Redis(s) => s.allow_start(key, budget, limit).await?,
+            };
+            if !allowed {
+                return Ok(false);
+            }
         }
+        Ok(true)
     }
 
     /// Whether the store answers now (for `/healthz`).
@@ -253,5 +335,9 @@ mod tests {
         assert_ne!(key("192.0.2.1"), key("192.0.2.2"));
         assert_eq!(key("2001:db8:1:2::9").to_string(), "2001:db8:1:2::/64");
         assert_eq!(key("::ffff:192.0.2.1").to_string(), "192.0.2.1");
+        assert_eq!(key("2001:db8:1:2::9").site().unwrap().to_string(), "2001:db8:1::/48");
+        assert_eq!(key("2001:db8:1:2::9").site(), key("2001:db8:1:ffff::1").site());
+        assert_ne!(key("2001:db8:1:2::9").site(), key("2001:db8:2:2::1").site());
+        assert_eq!(key("192.0.2.1").site(), None);
     }
 }

@@ -7,10 +7,11 @@
 //! - `result:<h>` — a finished result for the page (JSON), TTL = result lifetime;
 //! - `client:<c>` — a client's verifications in flight: a sorted set of the `<h>` of
 //!   their states, scored by start time, TTL = lifetime + afterlife;
-//! - `starts:<c>:<minute>` — a client's starts in this minute, TTL one minute.
+//! - `starts:<c>:<minute>` — a client's API starts in this minute, TTL one minute;
+//! - `page-starts:<c>:<minute>` — the same for the page's starts.
 //!
-//! `<c>` is the SHA-256 of the [`ClientKey`] (an IPv4 address or IPv6 /64): no address
-//! in clear. There is no global count of verifications in flight: Redis is bounded by its
+//! `<c>` is the SHA-256 of the [`ClientKey`] (an IPv4 address, an IPv6 /64 or /48, or for
+//! a page flow's slot a hash of its browser session): no address or cookie in clear. There is no global count of verifications in flight: Redis is bounded by its
 //! own memory (`maxmemory`, with the default `noeviction` a full Redis refuses writes,
 //! which starts report as `store_unavailable`), and every key expires with its flow.
 //! The scripts name some keys they compute (a client's evicted states); that is fine on
@@ -23,7 +24,7 @@ use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
 
-use super::{now_ms, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
+use super::{now_ms, Budget, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
 use crate::{
     operators::OAuthState,
     verification::{ids::ResultId, Pending},
@@ -185,7 +186,7 @@ impl RedisStore {
             .arg(value)
             .arg(keep)
             .arg(now_ms())
-            .arg(self.settings.max_pending_per_client.max(1))
+            .arg(client.map_or(1, |c| self.settings.pending_allowed(c)))
             .arg(Self::hash(state.secret()))
             .arg(format!("{}pending:", self.prefix));
         let mut connection = self.connection.clone();
@@ -253,9 +254,13 @@ impl RedisStore {
             .transpose()
     }
 
-    pub async fn allow_start(&self, client: ClientKey) -> Result<bool, StoreError> {
+    pub async fn allow_start(&self, client: ClientKey, budget: Budget, per_minute: u32) -> Result<bool, StoreError> {
         let minute = now_ms() / 60_000;
-        let key = format!("{}:{minute}", self.key("starts", &client.to_string()));
+        let kind = match budget {
+            Budget::Api => "starts",
+            Budget::Page => "page-starts",
+        };
+        let key = format!("{}:{minute}", self.key(kind, &client.to_string()));
         let mut connection = self.connection.clone();
         let count: u64 = self
             .count_start
@@ -264,7 +269,7 @@ impl RedisStore {
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
-        Ok(count <= u64::from(self.settings.starts_per_minute))
+        Ok(count <= u64::from(per_minute))
     }
 
     pub async fn ping(&self) -> Result<(), StoreError> {
