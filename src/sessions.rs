@@ -195,6 +195,69 @@ fn tagged(key: &HmacSha256, id: &SessionId) -> HmacSha256 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::{header, HeaderValue};
+
+    fn sent(name: &str, value: &str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::COOKIE,
+            HeaderValue::from_str(&format!("{name}={value}")).unwrap(),
+        );
+        h
+    }
+
+    /// The value a `Set-Cookie` line gives its cookie.
+    fn value_of(set_cookie: &str) -> String {
+        Cookie::parse_encoded(set_cookie.to_owned()).unwrap().value().to_owned()
+    }
+
+    #[tokio::test]
+    async fn only_session_ids_this_server_signed_are_sessions() {
+        let sessions = Sessions::new(&[&[7; 32]], false).unwrap();
+        let id = SessionId::random();
+        let set = sessions.set_cookie(&id);
+        let value = value_of(&set);
+        assert_eq!(sessions.read(&sent(SESSION_COOKIE, &value)).await, Some(id.clone()));
+
+        // The bare id (any 32-character value, as the old cookies were), a wrong MAC, a
+        // MAC made under another key, or another id with this MAC: none is a session.
+        let other_key = Sessions::new(&[&[8; 32]], false).unwrap();
+        let (_, tag) = value.split_once('.').unwrap();
+        let forged = [
+            id.secret().to_owned(),
+            format!("{}.{}", id.secret(), "A".repeat(tag.len())),
+            value_of(&other_key.set_cookie(&id)),
+            format!("{}.{tag}", SessionId::random().secret()),
+            format!("{}.", id.secret()),
+            "ZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZZ".to_owned(),
+        ];
+        for value in forged {
+            assert_eq!(sessions.read(&sent(SESSION_COOKIE, &value)).await, None, "{value}");
+        }
+        assert!(!format!("{sessions:?}").contains("7, 7"));
+    }
+
+    #[tokio::test]
+    async fn the_session_cookie_is_host_only_and_secure_under_https() {
+        let id = SessionId::random();
+        let secure = Sessions::new(&[&[1; 32]], true).unwrap();
+        let set = secure.set_cookie(&id);
+        assert!(set.starts_with("__Host-nv_session="), "{set}");
+        for part in ["HttpOnly", "SameSite=Lax", "Secure", "Path=/"] {
+            assert!(set.contains(part), "{set}");
+        }
+        assert!(!set.contains("Domain"), "{set}");
+        // Under https the unprefixed name is not read.
+        assert_eq!(secure.read(&sent(SESSION_COOKIE, &value_of(&set))).await, None);
+        assert_eq!(
+            secure.read(&sent(SECURE_SESSION_COOKIE, &value_of(&set))).await,
+            Some(id.clone())
+        );
+
+        let plain = Sessions::new(&[&[1; 32]], false).unwrap().set_cookie(&id);
+        assert!(plain.starts_with("nv_session="), "{plain}");
+        assert!(!plain.contains("Secure"), "{plain}");
+    }
 
     fn headers(name: &str, value: &str) -> HeaderMap {
         let mut map = HeaderMap::new();

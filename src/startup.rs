@@ -10,9 +10,9 @@ use tokio::net::TcpListener;
 use crate::{
     assets::Assets,
     config::{Backing, Config, ConfigError, SandboxMode},
-    http::Sessions,
     protocol::Operator,
     server::{router, serve_with_timeout},
+    sessions::Sessions,
     state::AppState,
     support::urls::is_loopback_http,
     verification::{

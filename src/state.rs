@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::{assets::Assets, config::Config, http::Sessions, verification::Verifier};
+use crate::{assets::Assets, config::Config, sessions::Sessions, verification::Verifier};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {

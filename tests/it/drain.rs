@@ -108,7 +108,11 @@ async fn restart_mid_flow(extra_vars: &[(&str, String)], phones: &[&str]) -> Vec
 #[tokio::test]
 async fn a_restart_mid_flow_loses_nothing_with_redis() {
     let redis = RedisServer::start();
-    let answers = restart_mid_flow(&[("REDIS_URL", redis.url())], &["+99012345678", "+99012345677"]).await;
+    let vars = [
+        ("REDIS_URL", redis.url()),
+        ("SESSION_KEYS", "drain-test-session-key-0123456789abcdef".to_owned()),
+    ];
+    let answers = restart_mid_flow(&vars, &["+99012345678", "+99012345677"]).await;
     assert_eq!(
         answers,
         [
