@@ -203,10 +203,29 @@ pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Sto
     };
     match &config.redis_url {
         None => Ok(Store::memory(settings)),
-        Some(url) => Store::redis(url.secret(), &config.redis_prefix, settings)
-            .await
-            .map_err(StartupError::Redis),
+        Some(url) => {
+            let store = Store::redis(url.secret(), &config.redis_prefix, settings)
+                .await
+                .map_err(StartupError::Redis)?;
+            // Its own purpose's key, so a client name never equals a cookie's MAC.
+            let naming = config
+                .session_keys
+                .first()
+                .and_then(|key| client_naming_key(key.secret().as_bytes()));
+            Ok(match naming {
+                Some(key) => store.name_clients_with(&key),
+                None => store,
+            })
+        }
     }
+}
+
+/// The key that names clients in Redis, derived from the current session key.
+fn client_naming_key(session_key: &[u8]) -> Option<Vec<u8>> {
+    use hmac::{Hmac, Mac};
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(session_key).ok()?;
+    mac.update(b"number-verify: client names in the store");
+    Some(mac.finalize().into_bytes().to_vec())
 }
 
 /// The session signer: `SESSION_KEYS` when given; else the store's key, shared by every

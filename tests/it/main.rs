@@ -20,6 +20,7 @@ mod lockout;
 mod log_privacy;
 mod operator_answers;
 mod page_flows;
+mod redis_keys;
 mod refusals;
 mod scale_out;
 mod sessions;

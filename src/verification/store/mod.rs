@@ -201,6 +201,15 @@ impl Store {
         Store::Memory(memory::MemoryStore::new(settings))
     }
 
+    /// Names clients in the store's keys with `key` (derived from `SESSION_KEYS`); the
+    /// memory store keeps no names anyone else can read.
+    pub fn name_clients_with(mut self, key: &[u8]) -> Self {
+        if let Store::Redis(store) = &mut self {
+            store.name_clients_with(key);
+        }
+        self
+    }
+
     /// Connects to Redis (`redis://` or `rediss://`); fails if it does not answer now.
     pub async fn redis(url: &str, prefix: &str, settings: Settings) -> Result<Self, StoreError> {
         Ok(Store::Redis(Box::new(

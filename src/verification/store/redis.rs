@@ -10,8 +10,12 @@
 //! - `starts:<c>:<minute>` — a client's API starts in this minute, TTL one minute;
 //! - `page-starts:<c>:<minute>` — the same for the page's starts.
 //!
-//! `<c>` is the SHA-256 of the [`ClientKey`] (an IPv4 address, an IPv6 /64 or /48, or for
-//! a page flow's slot a hash of its browser session): no address or cookie in clear. There is no global count of verifications in flight: Redis is bounded by its
+//! `<c>` is an HMAC-SHA256 of the [`ClientKey`] (an IPv4 address, an IPv6 /64 or /48, or
+//! for a page flow's slot a hash of its browser session) under a server key: a plain hash
+//! of an IPv4 address is undone by trying all 2^32, a keyed one is not. The key derives
+//! from `SESSION_KEYS` in a live deployment; without them it is the key Redis shares for
+//! sessions, which hides addresses from no one who can read Redis (sandbox and development
+//! only). There is no global count of verifications in flight: Redis is bounded by its
 //! own memory (`maxmemory`, with the default `noeviction` a full Redis refuses writes,
 //! which starts report as `store_unavailable`), and every key expires with its flow.
 //! The scripts name some keys they compute (a client's evicted states); that is fine on
@@ -19,6 +23,7 @@
 
 use std::time::Duration;
 
+use hmac::{Hmac, Mac};
 use redis::{aio::ConnectionManager, AsyncCommands, Script};
 use sha2::{Digest, Sha256};
 
@@ -119,6 +124,8 @@ pub struct RedisStore {
     pub(super) settings: Settings,
     connection: ConnectionManager,
     prefix: String,
+    /// Names clients in keys (see the module's doc).
+    client_names: Hmac<Sha256>,
     take: Script,
     put: Script,
     release: Script,
@@ -139,16 +146,21 @@ impl RedisStore {
         .await
         .map_err(|_| StoreError::Unavailable("no answer within the connection timeout".into()))?
         .map_err(unavailable)?;
-        let store = Self {
+        let mut store = Self {
             settings,
             connection,
             prefix: prefix.to_owned(),
+            // Replaced below by the shared key, or by `name_clients_with`.
+            client_names: Hmac::<Sha256>::new_from_slice(&rand::random::<[u8; 32]>())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             take: Script::new(TAKE),
             put: Script::new(PUT),
             release: Script::new(RELEASE),
             count_start: Script::new(COUNT_START),
         };
         store.ping().await?;
+        let shared = store.session_key().await?;
+        store.name_clients_with(&shared);
         Ok(store)
     }
 
@@ -161,8 +173,22 @@ impl RedisStore {
         hex::encode(Sha256::digest(secret.as_bytes()))
     }
 
+    /// `{prefix}{kind}:<HMAC of the client>`.
+    fn client_key(&self, kind: &str, client: ClientKey) -> String {
+        let mut mac = self.client_names.clone();
+        mac.update(client.to_string().as_bytes());
+        format!("{}{kind}:{}", self.prefix, hex::encode(mac.finalize().into_bytes()))
+    }
+
     fn client_set(&self, client: ClientKey) -> String {
-        self.key("client", &client.to_string())
+        self.client_key("client", client)
+    }
+
+    /// Names clients with this key from now on (derived from `SESSION_KEYS`).
+    pub fn name_clients_with(&mut self, key: &[u8]) {
+        if let Ok(mac) = Hmac::<Sha256>::new_from_slice(key) {
+            self.client_names = mac;
+        }
     }
 
     pub async fn put_pending(
@@ -260,7 +286,7 @@ impl RedisStore {
             Budget::Api => "starts",
             Budget::Page => "page-starts",
         };
-        let key = format!("{}:{minute}", self.key(kind, &client.to_string()));
+        let key = format!("{}:{minute}", self.client_key(kind, client));
         let mut connection = self.connection.clone();
         let count: u64 = self
             .count_start
