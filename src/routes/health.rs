@@ -13,8 +13,10 @@ pub async fn healthz() -> impl IntoResponse {
     ([(header::CACHE_CONTROL, "no-store")], "ok\n")
 }
 
-/// `/healthz` of the app: `200 ok` while its store answers, else `503` with the reason,
+/// `/healthz` of the app: `200 ok` while its store answers, else `503 store unavailable`,
 /// so a load balancer stops sending people to an instance that cannot keep their flow.
+/// The driver's words (addresses, versions, what failed) go to the log only: the health
+/// check is public.
 pub async fn app_health(State(state): State<AppState>) -> Response {
     match state.verifier.health().await {
         Ok(()) => healthz().await.into_response(),
@@ -23,7 +25,7 @@ pub async fn app_health(State(state): State<AppState>) -> Response {
             (
                 StatusCode::SERVICE_UNAVAILABLE,
                 [(header::CACHE_CONTROL, "no-store")],
-                format!("{e}\n"),
+                "store unavailable\n",
             )
                 .into_response()
         }

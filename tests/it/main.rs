@@ -14,6 +14,7 @@ mod camara_standard;
 mod docs;
 mod drain;
 mod edge;
+mod health;
 mod id_token;
 mod layout;
 mod lockout;
