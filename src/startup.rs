@@ -11,7 +11,7 @@ use crate::{
     assets::Assets,
     config::{Backing, Config, ConfigError, SandboxMode},
     protocol::Operator,
-    server::{router, serve_with_timeout},
+    server::{client::Proxies, router, serve_with_limits, ConnectionLimits},
     sessions::Sessions,
     state::AppState,
     support::urls::is_loopback_http,
@@ -62,6 +62,7 @@ pub struct Application {
     router: Router,
     request_timeout: Duration,
     shutdown_grace: Duration,
+    limits: ConnectionLimits,
 }
 
 impl Application {
@@ -91,6 +92,11 @@ impl Application {
     ) -> Result<Self, StartupError> {
         log_operators(&config);
         let (request_timeout, shutdown_grace) = (config.request_timeout, config.shutdown_grace);
+        let limits = ConnectionLimits {
+            total: config.max_connections,
+            per_client: config.max_connections_per_client,
+            proxies: Proxies::from_config(&config),
+        };
         tracing::info!(
             addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             public_url = %config.public_url,
@@ -108,6 +114,7 @@ impl Application {
             router,
             request_timeout,
             shutdown_grace,
+            limits,
         })
     }
 
@@ -117,7 +124,7 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets the requests in flight finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        serve_with_timeout(self.listener, self.router, shutdown, self.request_timeout).await
+        serve_with_limits(self.listener, self.router, shutdown, self.request_timeout, self.limits).await
     }
 
     /// Serves until SIGTERM or SIGINT, then drains: no new connections, requests in flight

@@ -14,6 +14,7 @@ mod settings;
 
 use std::{net::SocketAddr, time::Duration};
 
+use ipnet::IpNet;
 use url::Url;
 
 pub use operators::CamaraProfile;
@@ -72,8 +73,19 @@ pub struct Config {
     /// carrier NAT one address is many people's browsers.
     pub page_rate_limit_per_minute: u32,
     /// Take the client's address from the last `X-Forwarded-For` entry (set by a
-    /// reverse proxy in front of the app) instead of the TCP peer.
+    /// reverse proxy in front of the app) instead of the TCP peer: the peer is the one
+    /// trusted proxy. `trusted_proxies`, when set, replaces this.
     pub trust_proxy: bool,
+    /// `TRUSTED_PROXIES`: the address ranges of the proxies in front of the app (a CDN, a
+    /// load balancer, your own proxy). The client is the first address, right to left in
+    /// `X-Forwarded-For` (or RFC 7239 `Forwarded`), outside them.
+    pub trusted_proxies: Vec<IpNet>,
+    /// `MAX_CONNECTIONS`: open connections at once; a connection past it is closed at once.
+    pub max_connections: usize,
+    /// `MAX_CONNECTIONS_PER_CLIENT`: open connections from one address (an IPv4 address or
+    /// an IPv6 /64) at once, trusted proxies excepted. Sized for carrier-grade NAT, where
+    /// thousands of subscribers share one IPv4 address.
+    pub max_connections_per_client: usize,
     /// `REDIS_URL`: the shared store; `None` keeps state in this process's memory. A
     /// secret: the URL may carry a password.
     pub redis_url: Option<Secret>,
@@ -183,6 +195,9 @@ impl Config {
         let rate_limit_per_minute = vars.count("RATE_LIMIT_PER_MINUTE", 1..=1_000_000, 30)? as u32;
         let page_rate_limit_per_minute = vars.count("PAGE_RATE_LIMIT_PER_MINUTE", 1..=1_000_000, 120)? as u32;
         let trust_proxy = vars.flag("TRUST_PROXY")?;
+        let trusted_proxies = settings::trusted_proxies(&vars)?;
+        let max_connections = vars.count("MAX_CONNECTIONS", 1..=1_000_000, 10_000)? as usize;
+        let max_connections_per_client = vars.count("MAX_CONNECTIONS_PER_CLIENT", 1..=1_000_000, 1_000)? as usize;
         let redis_url = vars.get("REDIS_URL").map(|v| settings::redis_url(&v)).transpose()?;
         let redis_prefix = settings::redis_prefix(&vars)?;
         let session_keys = settings::session_keys(&vars)?;
@@ -220,6 +235,9 @@ impl Config {
             rate_limit_per_minute,
             page_rate_limit_per_minute,
             trust_proxy,
+            trusted_proxies,
+            max_connections,
+            max_connections_per_client,
             redis_url,
             redis_prefix,
             session_keys,

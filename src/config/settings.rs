@@ -2,8 +2,9 @@
 //! and the flat value types (booleans, URLs, the Redis URL), each error naming its
 //! variable and never quoting a secret.
 
-use std::{ops::RangeInclusive, time::Duration};
+use std::{net::IpAddr, ops::RangeInclusive, time::Duration};
 
+use ipnet::IpNet;
 use url::Url;
 
 use super::ConfigError;
@@ -170,6 +171,30 @@ pub(super) fn session_keys(vars: &Vars) -> Result<Vec<Secret>, ConfigError> {
             } else {
                 Ok(Secret::new(key))
             }
+        })
+        .collect()
+}
+
+/// `TRUSTED_PROXIES`: comma-separated address ranges (`10.0.0.0/8`, `2001:db8::/32`) or
+/// single addresses; unset is none.
+pub(super) fn trusted_proxies(vars: &Vars) -> Result<Vec<IpNet>, ConfigError> {
+    let Some(value) = vars.get("TRUSTED_PROXIES") else {
+        return Ok(Vec::new());
+    };
+    value
+        .split(',')
+        .map(str::trim)
+        .map(|entry| {
+            entry
+                .parse::<IpNet>()
+                .map(|net| net.trunc())
+                .or_else(|_| entry.parse::<IpAddr>().map(IpNet::from))
+                .map_err(|_| {
+                    ConfigError::new(
+                        "TRUSTED_PROXIES",
+                        format!("“{entry}” is not an address or a range like 10.0.0.0/8 or 2001:db8::/32"),
+                    )
+                })
         })
         .collect()
 }

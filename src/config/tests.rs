@@ -75,6 +75,13 @@ fn each_bad_variable_is_named() {
         (&[("MAX_PENDING_PER_CLIENT", "0")], "MAX_PENDING_PER_CLIENT"),
         (&[("MAX_PENDING", "many")], "MAX_PENDING"),
         (&[("TRUST_PROXY", "sometimes")], "TRUST_PROXY"),
+        (&[("TRUSTED_PROXIES", "10.0.0.0/33")], "TRUSTED_PROXIES"),
+        (&[("TRUSTED_PROXIES", "10.0.0.0/8, proxy.example")], "TRUSTED_PROXIES"),
+        (&[("TRUSTED_PROXIES", "10.0.0.0/8,")], "TRUSTED_PROXIES"),
+        (&[("MAX_CONNECTIONS", "0")], "MAX_CONNECTIONS"),
+        (&[("MAX_CONNECTIONS", "unlimited")], "MAX_CONNECTIONS"),
+        (&[("MAX_CONNECTIONS_PER_CLIENT", "0")], "MAX_CONNECTIONS_PER_CLIENT"),
+        (&[("MAX_CONNECTIONS_PER_CLIENT", "-1")], "MAX_CONNECTIONS_PER_CLIENT"),
         (&[("REDIS_URL", "localhost:6379")], "REDIS_URL"),
         (&[("REDIS_URL", "http://127.0.0.1:6379")], "REDIS_URL"),
         (&[("REDIS_PREFIX", "has space")], "REDIS_PREFIX"),
@@ -663,4 +670,19 @@ mod session_keys {
         assert!(err.reason.contains("key 2"), "{err}");
         assert!(!err.to_string().contains("short-secret"), "{err}");
     }
+}
+
+#[test]
+fn trusted_proxies_are_ranges_or_addresses_and_connection_limits_have_defaults() {
+    let config = Config::from_pairs(&[("TRUSTED_PROXIES", " 10.1.2.3/8 , 2001:db8::1, 192.0.2.7 ")]).unwrap();
+    let shown: Vec<String> = config.trusted_proxies.iter().map(|n| n.to_string()).collect();
+    assert_eq!(shown, ["10.0.0.0/8", "2001:db8::1/128", "192.0.2.7/32"]);
+    assert_eq!(
+        (config.max_connections, config.max_connections_per_client),
+        (10_000, 1_000)
+    );
+    let unset = Config::from_pairs(&[]).unwrap();
+    assert!(unset.trusted_proxies.is_empty());
+    let error = Config::from_pairs(&[("TRUSTED_PROXIES", "10.0.0.0/8, proxy.example")]).unwrap_err();
+    assert!(error.reason.contains("“proxy.example”"), "{error}");
 }

@@ -1,6 +1,8 @@
 //! The HTTP server: the router and its layers (`router`), the edge every request passes
-//! (`edge`), the accept loop (`serve`), and the wiring of the virtual operator.
+//! (`edge`), who the client is behind proxies (`client`), the accept loop (`serve`), and
+//! the wiring of the virtual operator.
 
+pub mod client;
 pub mod edge;
 pub mod router;
 pub mod serve;
@@ -9,4 +11,4 @@ pub mod virtual_operator;
 
 pub use edge::BODY_LIMIT;
 pub use router::router;
-pub use serve::{serve, serve_with_timeout, DEFAULT_REQUEST_TIMEOUT};
+pub use serve::{serve, serve_with_limits, serve_with_timeout, ConnectionLimits, DEFAULT_REQUEST_TIMEOUT};

@@ -20,7 +20,10 @@ use tower_http::{
     trace::TraceLayer,
 };
 
-use super::edge::{self, Edge};
+use super::{
+    client::{resolve_client, ClientResolver, Proxies},
+    edge::{self, Edge},
+};
 use crate::{
     app::{shell, App},
     assets::Precompressed,
@@ -68,6 +71,10 @@ pub fn router(state: AppState) -> Router {
     let app = app
         .fallback(leptos_axum::file_and_error_handler::<AppState, _>(shell))
         .layer(middleware::from_fn_with_state(state.clone(), one_origin_for_pages))
+        .layer(middleware::from_fn_with_state(
+            Arc::new(ClientResolver::new(Proxies::from_config(&state.config))),
+            resolve_client,
+        ))
         .with_state(state);
     common_layers(app, edge)
 }
@@ -127,7 +134,12 @@ async fn one_origin_for_pages(State(state): State<AppState>, request: Request, n
                     Some(q) => format!("{public}/?{q}"),
                     None => format!("{public}/"),
                 };
-                tracing::info!(%host, "page requested under another host name; redirecting to APP_PUBLIC_URL");
+                // Anyone can send any Host: shortened and escaped, and at debug, so a
+                // client cannot fill the log or write into it.
+                tracing::debug!(
+                    host = ?shortened(host),
+                    "page requested under another host name; redirecting to APP_PUBLIC_URL"
+                );
                 return Redirect::temporary(&target).into_response();
             }
         }
@@ -142,4 +154,15 @@ fn request_host(headers: &HeaderMap) -> Option<&str> {
         .or_else(|| headers.get(header::HOST))
         .and_then(|v| v.to_str().ok())
         .map(|v| v.split(',').next().unwrap_or(v).trim())
+}
+
+/// The most of a client-chosen value the log keeps.
+const LOGGED_HOST_CHARS: usize = 64;
+
+/// `host` cut to [`LOGGED_HOST_CHARS`] characters, marked when cut.
+fn shortened(host: &str) -> String {
+    match host.char_indices().nth(LOGGED_HOST_CHARS) {
+        Some((cut, _)) => format!("{}…", &host[..cut]),
+        None => host.to_owned(),
+    }
 }
