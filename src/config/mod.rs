@@ -55,6 +55,9 @@ pub struct Config {
     /// `{public_url}/callback`, the one redirect URI of every protocol.
     callback: RedirectUri,
     pub sandbox: SandboxMode,
+    /// `SANDBOX=auto` mounted the virtual operator (not `SANDBOX=on`): it and every flow it
+    /// backs answer only requests made on this machine.
+    pub sandbox_local_only: bool,
     pub sandbox_default_sim: E164,
     /// `SANDBOX_REDIRECT_URIS`: mounted, extra redirect URIs the virtual operator accepts
     /// besides `{public_url}/callback`; alone, exactly its registered redirect URIs (the
@@ -175,6 +178,7 @@ impl Config {
 
         let sandbox_setting = vars.get("SANDBOX");
         let sandbox = sandbox::mode(sandbox_setting.as_deref(), operators::any_live(&vars), &public_url)?;
+        let sandbox_local_only = sandbox::mounted_by_auto(sandbox_setting.as_deref(), sandbox);
         let sandbox_base = Url::parse(&format!("{public_url}{MOUNT}"))
             .map_err(|e| ConfigError::new("APP_PUBLIC_URL", format!("cannot carry {MOUNT}: {e}")))?;
         let sandbox_default_sim = sandbox::default_sim(&vars)?;
@@ -225,6 +229,7 @@ impl Config {
             public_url,
             callback,
             sandbox,
+            sandbox_local_only,
             sandbox_default_sim,
             sandbox_redirect_uris,
             mobile_connect,

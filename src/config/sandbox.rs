@@ -57,6 +57,14 @@ pub(super) fn mode(value: Option<&str>, any_live: bool, public_url: &str) -> Res
     Ok(wanted)
 }
 
+/// Whether the virtual operator is mounted because `SANDBOX` is `auto` (or unset) rather
+/// than `on`. A deployment whose env file failed to load looks just like a laptop, so then
+/// the virtual operator and every flow it backs serve only this machine
+/// (`server::local_only`).
+pub(super) fn mounted_by_auto(value: Option<&str>, mode: SandboxMode) -> bool {
+    mode == SandboxMode::Mounted && value.is_none_or(|v| v.eq_ignore_ascii_case("auto"))
+}
+
 /// `SANDBOX_DEFAULT_SIM`: the simulated device's SIM when nothing else decides.
 pub(super) fn default_sim(vars: &Vars) -> Result<E164, ConfigError> {
     match vars.get("SANDBOX_DEFAULT_SIM") {

@@ -686,3 +686,15 @@ fn trusted_proxies_are_ranges_or_addresses_and_connection_limits_have_defaults()
     let error = Config::from_pairs(&[("TRUSTED_PROXIES", "10.0.0.0/8, proxy.example")]).unwrap_err();
     assert!(error.reason.contains("“proxy.example”"), "{error}");
 }
+
+#[test]
+fn only_auto_restricts_the_virtual_operator_to_this_machine() {
+    let local_only = |vars: &[(&str, &str)]| Config::from_pairs(vars).unwrap().sandbox_local_only;
+    assert!(local_only(&[]));
+    assert!(local_only(&[("SANDBOX", "AUTO")]));
+    assert!(!local_only(&[("SANDBOX", "on")]));
+    assert!(!local_only(&[
+        ("SANDBOX", "only"),
+        ("SANDBOX_REDIRECT_URIS", "https://x.example/callback")
+    ]));
+}

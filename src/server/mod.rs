@@ -1,9 +1,11 @@
 //! The HTTP server: the router and its layers (`router`), the edge every request passes
-//! (`edge`), who the client is behind proxies (`client`), the accept loop (`serve`), and
-//! the wiring of the virtual operator.
+//! (`edge`), who the client is behind proxies (`client`), `SANDBOX=auto` serving this
+//! machine only (`local_only`), the accept loop (`serve`), and the wiring of the virtual
+//! operator.
 
 pub mod client;
 pub mod edge;
+pub mod local_only;
 pub mod router;
 pub mod serve;
 #[cfg(feature = "sandbox")]

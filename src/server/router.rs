@@ -74,8 +74,14 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             Arc::new(ClientResolver::new(Proxies::from_config(&state.config))),
             resolve_client,
-        ))
-        .with_state(state);
+        ));
+    // Outside the client resolver, which writes X-Forwarded-For: this sees the request's own.
+    let app = if state.config.sandbox_local_only {
+        app.layer(middleware::from_fn(super::local_only::local_only))
+    } else {
+        app
+    };
+    let app = app.with_state(state);
     common_layers(app, edge)
 }
 

@@ -110,7 +110,8 @@ fn one_ipv4(_: u32) -> String {
 }
 
 async fn no_lockout(redis_url: Option<&str>) {
-    let mut vars = vec![("TRUST_PROXY", "true")];
+    // SANDBOX=on: under auto the virtual operator serves no request through a proxy.
+    let mut vars = vec![("TRUST_PROXY", "true"), ("SANDBOX", "on")];
     if let Some(url) = redis_url {
         vars.push(("REDIS_URL", url));
     }
@@ -186,7 +187,7 @@ async fn floods_lock_no_one_out_with_redis() {
 /// error shape — the service is full, not this client too fast.
 #[tokio::test]
 async fn a_full_memory_store_answers_503() {
-    let app = TestApp::start(&[("TRUST_PROXY", "true"), ("MAX_PENDING", "3")]).await;
+    let app = TestApp::start(&[("TRUST_PROXY", "true"), ("MAX_PENDING", "3"), ("SANDBOX", "on")]).await;
     for i in 1..=3 {
         let start = login(&app, &format!("192.0.2.{i}")).await;
         assert_eq!(start.status, 200, "{start}");

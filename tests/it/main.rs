@@ -25,6 +25,7 @@ mod page_flows;
 mod proxies;
 mod redis_keys;
 mod refusals;
+mod sandbox_auto;
 mod scale_out;
 mod sessions;
 mod shared_address;

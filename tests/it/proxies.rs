@@ -1,7 +1,8 @@
 //! The client behind trusted proxies (`TRUSTED_PROXIES`, `TRUST_PROXY`), over real HTTP:
 //! each forwarded client has its own rate limit, hops inside the trusted ranges are
 //! skipped, RFC 7239 `Forwarded` is read, and a proxy sending an unreadable header is
-//! reported once in the log, not on every request.
+//! reported once in the log, not on every request. With `SANDBOX=on`: under `auto` the
+//! virtual operator serves no request that came through a proxy (`it::sandbox_auto`).
 
 use std::time::Duration;
 
@@ -23,6 +24,7 @@ async fn trusted_hops_are_skipped_to_find_each_client() {
     let app = TestApp::start(&[
         ("RATE_LIMIT_PER_MINUTE", "1"),
         ("TRUSTED_PROXIES", "127.0.0.0/8, 10.0.0.0/8"),
+        ("SANDBOX", "on"),
     ])
     .await;
     let xff = |v: &'static str| [("x-forwarded-for", v)];
@@ -47,7 +49,12 @@ async fn trusted_hops_are_skipped_to_find_each_client() {
 /// A peer outside `TRUSTED_PROXIES` is the client, whatever header it sends.
 #[tokio::test]
 async fn an_untrusted_peer_cannot_choose_its_address() {
-    let app = TestApp::start(&[("RATE_LIMIT_PER_MINUTE", "1"), ("TRUSTED_PROXIES", "10.0.0.0/8")]).await;
+    let app = TestApp::start(&[
+        ("RATE_LIMIT_PER_MINUTE", "1"),
+        ("TRUSTED_PROXIES", "10.0.0.0/8"),
+        ("SANDBOX", "on"),
+    ])
+    .await;
     assert_eq!(login_status(&app, &[("x-forwarded-for", "198.51.100.7")]).await, 200);
     assert_eq!(login_status(&app, &[("x-forwarded-for", "198.51.100.8")]).await, 429);
 }
@@ -57,7 +64,11 @@ async fn an_untrusted_peer_cannot_choose_its_address() {
 #[tokio::test]
 async fn an_unreadable_forwarding_header_is_logged_once() {
     let port = free_port();
-    let mut app = Process::spawn("proxies", port, &[("TRUST_PROXY", "true".into())]);
+    let mut app = Process::spawn(
+        "proxies",
+        port,
+        &[("TRUST_PROXY", "true".into()), ("SANDBOX", "on".into())],
+    );
     app.ready().await;
     for _ in 0..3 {
         let start = app
