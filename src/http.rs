@@ -45,7 +45,10 @@ pub fn accepts_html(headers: &HeaderMap) -> bool {
 }
 
 /// The client's IP address, for the rate limit: the TCP peer, or behind a trusted
-/// reverse proxy (`TRUST_PROXY`) the address it appended to `X-Forwarded-For`.
+/// reverse proxy (`TRUST_PROXY`) the address it appended to `X-Forwarded-For`. Behind
+/// proxies the edge has already resolved the client (`server::client`, which also reads
+/// `TRUSTED_PROXIES` and RFC 7239 `Forwarded`) and handed it on as both the peer and the
+/// one `X-Forwarded-For` entry, so either reading gives the same address.
 pub fn client_address(trust_proxy: bool, headers: &HeaderMap, peer: Option<SocketAddr>) -> Option<IpAddr> {
     if trust_proxy {
         let forwarded = headers
