@@ -4,12 +4,9 @@
 //! carry a number); an oversized body is refused; an `auth_url` must be `https` on a host
 //! of `VONAGE_AUTH_HOSTS`, and is forwarded as parsed.
 
-use std::{
-    io::Write,
-    sync::{Arc, Mutex},
-};
+use std::sync::{Arc, Mutex};
 
-use crate::helpers::{assert_error, Server, TestApp};
+use crate::helpers::{assert_error, logs::CapturedLogs, Server, TestApp};
 use axum::{routing::post, Router};
 use number_verify::{operators::vonage::SCOPE, sandbox_contract::credentials::VONAGE_PRIVATE_KEY};
 use serde_json::json;
@@ -50,45 +47,16 @@ fn enablement(auth_url: serde_json::Value) -> String {
     json!({ "scopes": { SCOPE: { "auth_url": auth_url, "requires_carrier_network": false } } }).to_string()
 }
 
-/// What this thread logs (the test and the servers on its single-threaded runtime) until
-/// the guard is dropped.
-fn captured_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::TRACE)
-        .with_writer(move || Sink(sink.clone()))
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
-fn text(logs: &Arc<Mutex<Vec<u8>>>) -> String {
-    String::from_utf8(logs.lock().unwrap().clone()).unwrap()
-}
-
-// On the current thread (`#[tokio::test]`'s default), which `captured_logs` listens to.
+// On the current thread (`#[tokio::test]`'s default), which `CapturedLogs` listens to.
 #[tokio::test]
 async fn an_answer_that_does_not_decode_is_logged_without_any_of_its_values() {
-    let (logs, _capture) = captured_logs();
+    let logs = CapturedLogs::start(tracing::Level::TRACE);
     // serde's message for this quotes the value: "invalid type: integer `99012345678`…".
     let vonage = stand_in_vonage(enablement(json!(99012345678u64))).await;
     let app = app_against(&vonage, &[]).await;
     let answer = app.login(json!({"phone": "+99012345678"})).await;
     assert_error(&answer, 502, "operator_error");
-    let log = text(&logs);
+    let log = logs.text();
     assert!(
         log.contains("Vonage network enablement: malformed answer"),
         "the failure is logged: {log}"
@@ -102,7 +70,7 @@ async fn an_answer_that_does_not_decode_is_logged_without_any_of_its_values() {
 
 #[tokio::test]
 async fn an_oversized_answer_is_malformed() {
-    let (logs, _capture) = captured_logs();
+    let logs = CapturedLogs::start(tracing::Level::TRACE);
     // Valid JSON, padded far past the cap.
     let padded = format!(
         "{}{}",
@@ -116,7 +84,7 @@ async fn an_oversized_answer_is_malformed() {
         502,
         "operator_error",
     );
-    let log = text(&logs);
+    let log = logs.text();
     assert!(
         log.contains("Vonage network enablement: malformed answer: answer larger than"),
         "{log}"
@@ -163,7 +131,7 @@ async fn streaming_vonage(padding: usize, json: String) -> String {
 
 #[tokio::test]
 async fn an_oversized_answer_without_a_length_is_refused_as_it_arrives() {
-    let (logs, _capture) = captured_logs();
+    let logs = CapturedLogs::start(tracing::Level::TRACE);
     // 64 MiB with no Content-Length: only counting the bytes as they come can refuse it.
     let vonage = streaming_vonage(64 * 1024 * 1024, enablement(json!("https://oidc.idp.vonage.com/a"))).await;
     let app = app_against(&vonage, &[]).await;
@@ -172,7 +140,7 @@ async fn an_oversized_answer_without_a_length_is_refused_as_it_arrives() {
         502,
         "operator_error",
     );
-    let log = text(&logs);
+    let log = logs.text();
     assert!(
         log.contains("Vonage network enablement: malformed answer: answer larger than 256 KiB"),
         "{log}"
@@ -181,7 +149,7 @@ async fn an_oversized_answer_without_a_length_is_refused_as_it_arrives() {
 
 #[tokio::test]
 async fn the_auth_url_must_be_https_on_an_allowed_host_and_is_forwarded_as_parsed() {
-    let (logs, _capture) = captured_logs();
+    let logs = CapturedLogs::start(tracing::Level::TRACE);
     let body = Arc::new(Mutex::new(String::new()));
     let vonage = stand_in_vonage_with(body.clone()).await;
     let app = app_against(&vonage, &[]).await;
@@ -209,16 +177,17 @@ async fn the_auth_url_must_be_https_on_an_allowed_host_and_is_forwarded_as_parse
         "operator_error",
     );
     assert!(
-        text(&logs).contains("auth_url host evil.example is not in VONAGE_AUTH_HOSTS"),
+        logs.text()
+            .contains("auth_url host evil.example is not in VONAGE_AUTH_HOSTS"),
         "{}",
-        text(&logs)
+        logs.text()
     );
     assert_error(
         &start("http://oidc.idp.vonage.com/oauth2/auth").await,
         502,
         "operator_error",
     );
-    assert!(text(&logs).contains("auth_url is not https"), "{}", text(&logs));
+    assert!(logs.text().contains("auth_url is not https"), "{}", logs.text());
     assert_error(&start("javascript:alert(1)").await, 502, "operator_error");
 }
 

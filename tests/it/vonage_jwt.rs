@@ -3,13 +3,11 @@
 //! log line saying why and never the token).
 
 use std::{
-    io::Write,
     process::Command,
-    sync::{Arc, Mutex},
     time::{SystemTime, UNIX_EPOCH},
 };
 
-use crate::helpers::{assert_error, assert_verified, local_listener, Server, TestApp};
+use crate::helpers::{assert_error, assert_verified, local_listener, logs::CapturedLogs, Server, TestApp};
 use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
 use number_verify::{
     operators::vonage::VonageCredentials,
@@ -98,33 +96,6 @@ fn a_vonage_jwt_that_is_not_a_jwt_stops_start_up() {
     );
 }
 
-/// What this thread logs — the test, and the servers it starts, which run on its
-/// single-threaded runtime — until the guard is dropped. Not the process's global
-/// subscriber: the other tests in this binary run on threads of their own, and their
-/// servers' lines stay out of this test's log.
-fn captured_logs() -> (Arc<Mutex<Vec<u8>>>, tracing::subscriber::DefaultGuard) {
-    let logs = Arc::new(Mutex::new(Vec::new()));
-    let sink = logs.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_ansi(false)
-        .with_max_level(tracing::Level::INFO)
-        .with_writer(move || Sink(sink.clone()))
-        .finish();
-    (logs, tracing::subscriber::set_default(subscriber))
-}
-
-struct Sink(Arc<Mutex<Vec<u8>>>);
-
-impl Write for Sink {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 /// The app with its virtual operator, Vonage configured with a pre-made JWT that passed
 /// the start-up check; `swap` then replaces it, as the clock passing its `exp` would.
 async fn app_with_premade_jwt(swap: Option<(String, u64)>) -> TestApp {
@@ -148,10 +119,10 @@ async fn app_with_premade_jwt(swap: Option<(String, u64)>) -> TestApp {
     .await
 }
 
-// On the current thread (`#[tokio::test]`'s default), which `captured_logs` listens to.
+// On the current thread (`#[tokio::test]`'s default), which `CapturedLogs` listens to.
 #[tokio::test]
 async fn a_premade_jwt_works_until_it_expires_then_operator_error_with_a_log_line() {
-    let (logs, _capture) = captured_logs();
+    let logs = CapturedLogs::start(tracing::Level::INFO);
     // Valid: the whole CAMARA flow succeeds with the pre-made token.
     let app = app_with_premade_jwt(None).await;
     assert_verified(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
@@ -166,7 +137,7 @@ async fn a_premade_jwt_works_until_it_expires_then_operator_error_with_a_log_lin
         refused.body["message"].as_str().is_some_and(|m| !m.is_empty()),
         "{refused}"
     );
-    let text = String::from_utf8(logs.lock().unwrap().clone()).unwrap();
+    let text = logs.text();
     assert!(
         text.contains("Vonage network enablement: refused: VONAGE_JWT expired"),
         "{text}"

@@ -3,6 +3,7 @@
 //! assertions on what the JSON API answers ([`Answer`]).
 
 pub mod browser;
+pub mod logs;
 pub mod process;
 pub mod redis;
 
