@@ -9,12 +9,12 @@ use tokio::net::TcpListener;
 
 use crate::{
     assets::Assets,
-    config::{Backing, Config, ConfigError, SandboxMode},
+    config::{Backing, Config, ConfigError, RedisAddress, SandboxMode},
     protocol::Operator,
     server::{client::Proxies, router, serve_with_limits, ConnectionLimits},
     sessions::Sessions,
     state::AppState,
-    support::urls::is_loopback_http,
+    support::{redacted::Secret, urls::is_loopback_http},
     verification::{
         store::{Settings, Store, StoreError},
         Verifier, PENDING_TTL, RESULT_TTL,
@@ -29,9 +29,9 @@ pub enum StartupError {
     Config(#[from] ConfigError),
     #[error("configuration error: Leptos settings: {0}")]
     Leptos(String),
-    #[error("configuration error: REDIS_URL does not lead to a working Redis: {0}")]
-    Redis(StoreError),
-    #[error("configuration error: REDIS_URL: cannot read the session key: {0}")]
+    #[error("configuration error: {setting} does not lead to a working Redis: {error}")]
+    Redis { setting: &'static str, error: StoreError },
+    #[error("configuration error: REDIS_URL (or REDIS_CLUSTER_URLS): cannot read the session key: {0}")]
     SessionKey(StoreError),
     #[error("configuration error: {0}")]
     Sessions(String),
@@ -101,7 +101,11 @@ impl Application {
             addr = %listener.local_addr().map(|a| a.to_string()).unwrap_or_default(),
             public_url = %config.public_url,
             sandbox = ?config.sandbox,
-            store = if config.redis_url.is_some() { "redis" } else { "memory" },
+            store = match config.redis {
+                None => "memory",
+                Some(RedisAddress::Single(_)) => "redis",
+                Some(RedisAddress::Cluster(_)) => "redis cluster",
+            },
             "Number Verify listening"
         );
         let router = match config.sandbox {
@@ -208,23 +212,30 @@ pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Sto
         max_pending_per_client: config.max_pending_per_client,
         max_pending: config.max_pending,
     };
-    match &config.redis_url {
-        None => Ok(Store::memory(settings)),
-        Some(url) => {
-            let store = Store::redis(url.secret(), &config.redis_prefix, settings)
-                .await
-                .map_err(StartupError::Redis)?;
-            // Its own purpose's key, so a client name never equals a cookie's MAC.
-            let naming = config
-                .session_keys
-                .first()
-                .and_then(|key| client_naming_key(key.secret().as_bytes()));
-            Ok(match naming {
-                Some(key) => store.name_clients_with(&key),
-                None => store,
-            })
+    let (setting, store) = match &config.redis {
+        None => return Ok(Store::memory(settings)),
+        Some(RedisAddress::Single(url)) => (
+            "REDIS_URL",
+            Store::redis(url.secret(), &config.redis_prefix, settings).await,
+        ),
+        Some(RedisAddress::Cluster(seeds)) => {
+            let seeds: Vec<&str> = seeds.iter().map(Secret::secret).collect();
+            (
+                "REDIS_CLUSTER_URLS",
+                Store::redis_cluster(&seeds, &config.redis_prefix, settings).await,
+            )
         }
-    }
+    };
+    let store = store.map_err(|error| StartupError::Redis { setting, error })?;
+    // Its own purpose's key, so a client name never equals a cookie's MAC.
+    let naming = config
+        .session_keys
+        .first()
+        .and_then(|key| client_naming_key(key.secret().as_bytes()));
+    Ok(match naming {
+        Some(key) => store.name_clients_with(&key),
+        None => store,
+    })
 }
 
 /// The key that names clients in Redis, derived from the current session key.

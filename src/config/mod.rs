@@ -19,6 +19,7 @@ use url::Url;
 
 pub use operators::CamaraProfile;
 pub use sandbox::SandboxMode;
+pub use settings::RedisAddress;
 
 use crate::{
     operators::{CamaraSettings, MobileConnectSettings, RedirectUri, VonageSettings},
@@ -89,9 +90,9 @@ pub struct Config {
     /// an IPv6 /64) at once, trusted proxies excepted. Sized for carrier-grade NAT, where
     /// thousands of subscribers share one IPv4 address.
     pub max_connections_per_client: usize,
-    /// `REDIS_URL`: the shared store; `None` keeps state in this process's memory. A
-    /// secret: the URL may carry a password.
-    pub redis_url: Option<Secret>,
+    /// `REDIS_URL` or `REDIS_CLUSTER_URLS`: the shared store; `None` keeps state in this
+    /// process's memory.
+    pub redis: Option<RedisAddress>,
     /// `REDIS_PREFIX`: the start of every key this app writes.
     pub redis_prefix: String,
     /// `SESSION_KEYS`: the keys that sign session cookies, the current one first. Empty:
@@ -202,16 +203,16 @@ impl Config {
         let trusted_proxies = settings::trusted_proxies(&vars)?;
         let max_connections = vars.count("MAX_CONNECTIONS", 1..=1_000_000, 10_000)? as usize;
         let max_connections_per_client = vars.count("MAX_CONNECTIONS_PER_CLIENT", 1..=1_000_000, 1_000)? as usize;
-        let redis_url = vars.get("REDIS_URL").map(|v| settings::redis_url(&v)).transpose()?;
+        let redis = settings::redis_address(&vars)?;
         let redis_prefix = settings::redis_prefix(&vars)?;
         let session_keys = settings::session_keys(&vars)?;
         // Several live instances must agree on their keys without trusting whatever a
         // Redis that restarted empty hands out.
-        if redis_url.is_some() && sandbox == SandboxMode::Off && session_keys.is_empty() {
+        if redis.is_some() && sandbox == SandboxMode::Off && session_keys.is_empty() {
             return Err(ConfigError::missing(
                 "SESSION_KEYS",
                 "the keys that sign session cookies, comma-separated, current first (each at least 32 random \
-                 characters, e.g. from `openssl rand -hex 32`); required with REDIS_URL in a live deployment",
+                 characters, e.g. from `openssl rand -hex 32`); required with Redis in a live deployment",
             ));
         }
         let shutdown_grace = vars.millis("SHUTDOWN_GRACE_MS", 0..=600_000, 10_000)?;
@@ -243,7 +244,7 @@ impl Config {
             trusted_proxies,
             max_connections,
             max_connections_per_client,
-            redis_url,
+            redis,
             redis_prefix,
             session_keys,
             shutdown_grace,

@@ -120,13 +120,49 @@ pub(super) fn base_url(name: &'static str, value: &str, origin_only: bool) -> Re
     urls::base_url(value, origin_only).map_err(|reason| ConfigError::new(name, reason))
 }
 
-/// `REDIS_URL`: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. The
+/// Where the shared store is. Secrets: a URL may carry a password.
+#[derive(Debug, Clone)]
+pub enum RedisAddress {
+    /// `REDIS_URL`: one Redis (a primary, perhaps with replicas behind it).
+    Single(Secret),
+    /// `REDIS_CLUSTER_URLS`: seed nodes of a Redis Cluster; the client learns the rest.
+    Cluster(Vec<Secret>),
+}
+
+/// `REDIS_URL` or `REDIS_CLUSTER_URLS` (comma-separated), never both.
+pub(super) fn redis_address(vars: &Vars) -> Result<Option<RedisAddress>, ConfigError> {
+    match (vars.get("REDIS_URL"), vars.get("REDIS_CLUSTER_URLS")) {
+        (Some(_), Some(_)) => Err(ConfigError::new(
+            "REDIS_CLUSTER_URLS",
+            "and REDIS_URL are both set: set REDIS_URL for one Redis, or REDIS_CLUSTER_URLS for a Redis Cluster".into(),
+        )),
+        (Some(url), None) => Ok(Some(RedisAddress::Single(redis_url("REDIS_URL", &url)?))),
+        (None, Some(urls)) => {
+            let seeds = urls
+                .split(',')
+                .map(str::trim)
+                .filter(|u| !u.is_empty())
+                .map(|u| redis_url("REDIS_CLUSTER_URLS", u))
+                .collect::<Result<Vec<_>, _>>()?;
+            if seeds.is_empty() {
+                return Err(ConfigError::new(
+                    "REDIS_CLUSTER_URLS",
+                    "names no node: give one or more redis://host:port, comma-separated".into(),
+                ));
+            }
+            Ok(Some(RedisAddress::Cluster(seeds)))
+        }
+        (None, None) => Ok(None),
+    }
+}
+
+/// One Redis URL: `redis://[user:password@]host[:port][/db]`, or `rediss://` for TLS. The
 /// error never repeats the value: it may hold a password.
-pub(super) fn redis_url(value: &str) -> Result<Secret, ConfigError> {
+fn redis_url(name: &'static str, value: &str) -> Result<Secret, ConfigError> {
     match Url::parse(value) {
         Ok(url) if matches!(url.scheme(), "redis" | "rediss") && url.host_str().is_some() => Ok(Secret::new(value)),
         _ => Err(ConfigError::new(
-            "REDIS_URL",
+            name,
             "is not a Redis URL like redis://127.0.0.1:6379/0 (or rediss:// for TLS)".into(),
         )),
     }

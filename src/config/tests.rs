@@ -84,6 +84,18 @@ fn each_bad_variable_is_named() {
         (&[("MAX_CONNECTIONS_PER_CLIENT", "-1")], "MAX_CONNECTIONS_PER_CLIENT"),
         (&[("REDIS_URL", "localhost:6379")], "REDIS_URL"),
         (&[("REDIS_URL", "http://127.0.0.1:6379")], "REDIS_URL"),
+        (
+            &[("REDIS_CLUSTER_URLS", "redis://10.0.0.1:6379,10.0.0.2")],
+            "REDIS_CLUSTER_URLS",
+        ),
+        (&[("REDIS_CLUSTER_URLS", " , ")], "REDIS_CLUSTER_URLS"),
+        (
+            &[
+                ("REDIS_URL", "redis://127.0.0.1:6379"),
+                ("REDIS_CLUSTER_URLS", "redis://127.0.0.1:7000"),
+            ],
+            "REDIS_CLUSTER_URLS",
+        ),
         (&[("REDIS_PREFIX", "has space")], "REDIS_PREFIX"),
         (&[("SHUTDOWN_GRACE_MS", "soon")], "SHUTDOWN_GRACE_MS"),
         (&[("MC_CLIENT_ID", "id")], "MC_API_BASE"),
@@ -653,6 +665,22 @@ mod session_keys {
         .session_keys;
         assert_eq!(keys.len(), 2);
         assert_eq!(keys[0].secret(), KEY, "the current key first");
+        let mut cluster = vec![
+            ("MC_API_BASE", "https://mc.example"),
+            ("MC_CLIENT_ID", "id"),
+            ("MC_CLIENT_SECRET", "s"),
+            ("REDIS_CLUSTER_URLS", "redis://10.0.0.1:6379, redis://10.0.0.2:6379"),
+        ];
+        let err = Config::from_pairs(&cluster).unwrap_err();
+        assert_eq!(err.variable, "SESSION_KEYS", "a cluster too: {err}");
+        cluster.push(("SESSION_KEYS", KEY));
+        match Config::from_pairs(&cluster).unwrap().redis {
+            Some(crate::config::RedisAddress::Cluster(seeds)) => {
+                let seeds: Vec<&str> = seeds.iter().map(|s| s.secret()).collect();
+                assert_eq!(seeds, ["redis://10.0.0.1:6379", "redis://10.0.0.2:6379"]);
+            }
+            other => panic!("{other:?}"),
+        }
         // The virtual operator's deployments and a single process may share the store's.
         assert!(Config::from_pairs(&[("REDIS_URL", "redis://127.0.0.1:6379")]).is_ok());
         assert!(Config::from_pairs(&[

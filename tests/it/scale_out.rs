@@ -1,27 +1,44 @@
-//! Several instances behind one address, sharing Redis, over real HTTP: a flow started
-//! on one instance finishes on another, an outage of Redis is a clear error that heals by
-//! itself, and many concurrent flows across two instances all get their own verdict.
+//! Several instances behind one address, sharing Redis (one server, or a three-node Redis
+//! Cluster through `REDIS_CLUSTER_URLS`), over real HTTP: a flow started on one instance
+//! finishes on another, an outage of Redis is a clear error that heals by itself, and
+//! many concurrent flows across two instances all get their own verdict.
 //! The virtual operator runs as its own server (`SANDBOX=only`), as in production.
 
 use std::{sync::Arc, time::Duration};
 
 use crate::helpers::{
-    absolute, assert_error, assert_sandbox_verdict, browser::Browser, call_back, following_client, hops_to_callback,
-    local_listener, location, manual_client, redis::RedisServer, Answer, Server, TestApp,
+    absolute, assert_error, assert_sandbox_verdict,
+    browser::Browser,
+    call_back, following_client, hops_to_callback, local_listener, location, manual_client,
+    redis::{RedisCluster, RedisServer},
+    Answer, Server, TestApp,
 };
 use number_verify::sandbox_contract::credentials;
 use serde_json::json;
 
-/// The operator alone, and instances A and B with one public URL (A's), one Redis.
-struct Deployment {
+/// The operator alone, and instances A and B with one public URL (A's), one shared
+/// store (`S`: a Redis or a Redis Cluster).
+struct Deployment<S> {
     a: TestApp,
     b: TestApp,
-    redis: RedisServer,
+    redis: S,
     _operator: TestApp,
 }
 
-async fn deploy() -> Deployment {
+async fn deploy() -> Deployment<RedisServer> {
     let redis = RedisServer::start();
+    let url = redis.url();
+    deploy_on(redis, ("REDIS_URL", url)).await
+}
+
+async fn deploy_on_a_cluster() -> Deployment<RedisCluster> {
+    let cluster = RedisCluster::start();
+    let seeds = cluster.urls().join(",");
+    deploy_on(cluster, ("REDIS_CLUSTER_URLS", seeds)).await
+}
+
+/// Both instances over `redis`, named to them by `store`.
+async fn deploy_on<S>(redis: S, store: (&str, String)) -> Deployment<S> {
     let operator_listener = local_listener().await;
     let (a_listener, b_listener) = (local_listener().await, local_listener().await);
     let operator_base = format!("http://{}", operator_listener.local_addr().unwrap());
@@ -38,10 +55,9 @@ async fn deploy() -> Deployment {
 
     let api = format!("{operator_base}/sandbox");
     let key = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys/vonage-sandbox-private.pem");
-    let redis_url = redis.url();
     let vars = [
         ("APP_PUBLIC_URL", public.as_str()),
-        ("REDIS_URL", redis_url.as_str()),
+        (store.0, store.1.as_str()),
         ("SESSION_KEYS", "scale-out-session-key-0123456789abcdef"),
         ("RATE_LIMIT_PER_MINUTE", "1000000"),
         // Every flow here comes from 127.0.0.1: one client, 50 flows at once.
@@ -79,7 +95,15 @@ async fn tutorial_across(start: &TestApp, finish: &TestApp, phone: &str, protoco
 
 #[tokio::test]
 async fn the_tutorial_sequence_finishes_on_the_other_instance() {
-    let d = deploy().await;
+    tutorial_sequences_across(&deploy().await).await;
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_the_tutorial_sequence_finishes_on_the_other_instance() {
+    tutorial_sequences_across(&deploy_on_a_cluster().await).await;
+}
+
+async fn tutorial_sequences_across<S>(d: &Deployment<S>) {
     for (start, finish) in [(&d.a, &d.b), (&d.b, &d.a)] {
         for (phone, verified) in [("+99012345678", true), ("+99012345677", false)] {
             let answer = tutorial_across(start, finish, phone, "camara").await;
@@ -94,7 +118,15 @@ async fn the_tutorial_sequence_finishes_on_the_other_instance() {
 
 #[tokio::test]
 async fn a_page_flow_started_on_one_instance_finishes_on_the_other() {
-    let d = deploy().await;
+    page_flow_across(&deploy().await).await;
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_a_page_flow_finishes_on_the_other_instance() {
+    page_flow_across(&deploy_on_a_cluster().await).await;
+}
+
+async fn page_flow_across<S>(d: &Deployment<S>) {
     let mut browser = Browser::new();
     let post = browser
         .send(
@@ -123,7 +155,15 @@ async fn a_page_flow_started_on_one_instance_finishes_on_the_other() {
 
 #[tokio::test]
 async fn one_state_redeemed_on_both_instances_at_once_completes_once() {
-    let d = deploy().await;
+    redeemed_on_both_at_once(&deploy().await).await;
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_one_state_redeemed_on_both_instances_completes_once() {
+    redeemed_on_both_at_once(&deploy_on_a_cluster().await).await;
+}
+
+async fn redeemed_on_both_at_once<S>(d: &Deployment<S>) {
     let client = manual_client();
     for _ in 0..10 {
         let callback = d.a.callback_url(json!({ "phone": "+99012345678" }), &client).await;

@@ -1,10 +1,10 @@
-//! One behaviour, two backends: the verification core over the memory store and over a
-//! real Redis. No operator call is needed: Mobile Connect starts build their URL
+//! One behaviour, three backends: the verification core over the memory store, over a
+//! real Redis and over a three-node Redis Cluster. No operator call is needed: Mobile Connect starts build their URL
 //! locally, and a callback carrying the operator's refusal completes without one.
 
 use std::{net::IpAddr, sync::Arc, time::Duration};
 
-use crate::helpers::redis::RedisServer;
+use crate::helpers::redis::{RedisCluster, RedisServer};
 use number_verify::{
     config::Config,
     outcome::Outcome,
@@ -20,7 +20,10 @@ use number_verify::{
 struct Backend {
     name: &'static str,
     store: Store,
+    /// The same backend through a connection of its own: another instance.
+    other_instance: Store,
     _redis: Option<RedisServer>,
+    _cluster: Option<RedisCluster>,
 }
 
 fn settings(pending_ttl: Duration, starts_per_minute: u32) -> Settings {
@@ -34,22 +37,45 @@ fn settings(pending_ttl: Duration, starts_per_minute: u32) -> Settings {
     }
 }
 
-/// Both backends with these settings.
+/// Every backend with these settings.
 async fn backends(settings: Settings) -> Vec<Backend> {
+    let memory = Store::memory(settings);
     let redis = RedisServer::start();
-    let store = Store::redis(&redis.url(), "nv-test:", settings)
-        .await
-        .expect("redis store");
+    let url = redis.url();
+    let on_redis = || Store::redis(&url, "nv-test:", settings);
+    let (redis_store, redis_other) = (
+        on_redis().await.expect("redis store"),
+        on_redis().await.expect("redis store"),
+    );
+    let cluster = RedisCluster::start();
+    let seeds = cluster.urls();
+    let seeds: Vec<&str> = seeds.iter().map(String::as_str).collect();
+    let on_cluster = || Store::redis_cluster(&seeds, "nv-test:", settings);
+    let (cluster_store, cluster_other) = (
+        on_cluster().await.expect("redis cluster store"),
+        on_cluster().await.expect("redis cluster store"),
+    );
     vec![
         Backend {
             name: "memory",
-            store: Store::memory(settings),
+            other_instance: memory.clone(),
+            store: memory,
             _redis: None,
+            _cluster: None,
         },
         Backend {
             name: "redis",
-            store,
+            store: redis_store,
+            other_instance: redis_other,
             _redis: Some(redis),
+            _cluster: None,
+        },
+        Backend {
+            name: "redis cluster",
+            store: cluster_store,
+            other_instance: cluster_other,
+            _redis: None,
+            _cluster: Some(cluster),
         },
     ]
 }
@@ -349,7 +375,7 @@ async fn a_failed_operator_call_gives_its_slot_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_redemptions_complete_exactly_once() {
     for b in backends(settings(Duration::from_secs(600), 30)).await {
-        let instances = [Arc::new(verifier(&b.store)), Arc::new(verifier(&b.store))];
+        let instances = [Arc::new(verifier(&b.store)), Arc::new(verifier(&b.other_instance))];
         for _ in 0..20 {
             let state = start(&instances[0], Origin::Api).await;
             let tasks: Vec<_> = (0..8)

@@ -217,7 +217,17 @@ fn a_redis_that_does_not_answer_stops_start_up() {
     let url = format!("redis://127.0.0.1:{port}/0");
     let (code, stderr) = start_with(&[("REDIS_URL", &url)]);
     assert_eq!(code, Some(2), "{stderr}");
-    assert!(stderr.contains("REDIS_URL"), "{stderr}");
+    assert!(
+        stderr.contains("REDIS_URL does not lead to a working Redis"),
+        "{stderr}"
+    );
+    let seeds = format!("redis://127.0.0.1:{port}");
+    let (code, stderr) = start_with(&[("REDIS_CLUSTER_URLS", &seeds)]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(
+        stderr.contains("REDIS_CLUSTER_URLS does not lead to a working Redis"),
+        "{stderr}"
+    );
 }
 
 #[cfg(feature = "sandbox")]

@@ -217,6 +217,13 @@ impl Store {
         )))
     }
 
+    /// Connects to a Redis Cluster through any of its `seeds`; fails if none answers now.
+    pub async fn redis_cluster(seeds: &[&str], prefix: &str, settings: Settings) -> Result<Self, StoreError> {
+        Ok(Store::Redis(Box::new(
+            redis::RedisStore::connect_cluster(seeds, prefix, settings).await?,
+        )))
+    }
+
     pub fn backend(&self) -> &'static str {
         match self {
             Store::Memory(_) => "memory",

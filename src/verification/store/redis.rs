@@ -1,4 +1,5 @@
-//! The shared backend: Redis, through a connection manager that reconnects by itself.
+//! The shared backend: one Redis, through a connection manager that reconnects by
+//! itself, or a Redis Cluster (`REDIS_CLUSTER_URLS`), through the cluster client.
 //!
 //! Keys (under `REDIS_PREFIX`, default `nv:`) name states and result ids only by their
 //! SHA-256, so what Redis shows an operator cannot complete anyone's verification:
@@ -10,6 +11,12 @@
 //! - `starts:<c>:<minute>` — a client's API starts in this minute, TTL one minute;
 //! - `page-starts:<c>:<minute>` — the same for the page's starts.
 //!
+//! On a cluster `<h>` is written `{<h>}`, a hash tag: a flow's `pending` and `taken` keys
+//! share a slot, so taking a state stays one atomic step and single use across
+//! instances. Every script declares every key it touches, and each touches one slot
+//! only: a client's set is updated by a script of its own, and the records it evicts
+//! are deleted by commands of their own.
+//!
 //! `<c>` is an HMAC-SHA256 of the [`ClientKey`] (an IPv4 address, an IPv6 /64 or /48, or
 //! for a page flow's slot a hash of its browser session) under a server key: a plain hash
 //! of an IPv4 address is undone by trying all 2^32, a keyed one is not. The key derives
@@ -18,13 +25,16 @@
 //! only). There is no global count of verifications in flight: Redis is bounded by its
 //! own memory (`maxmemory`, with the default `noeviction` a full Redis refuses writes,
 //! which starts report as `store_unavailable`), and every key expires with its flow.
-//! The scripts name some keys they compute (a client's evicted states); that is fine on
-//! one Redis (or a primary with replicas), not on Redis Cluster.
 
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use redis::{aio::ConnectionManager, AsyncCommands, Script};
+use redis::{
+    aio::{ConnectionLike, ConnectionManager},
+    cluster::ClusterClientBuilder,
+    cluster_async::ClusterConnection,
+    AsyncCommands, RedisFuture, Script,
+};
 use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
@@ -41,16 +51,12 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// GETDEL the pending record and mark its state taken, in one step: two instances
 /// redeeming one state concurrently get it exactly once. Returns the record, or
-/// "replayed" / "missing".
-/// Frees the client's slot too (the record names its client's set), in the same step.
+/// "replayed" / "missing". Both keys are the flow's (one hash slot on a cluster); its
+/// client's slot is freed after, by a command of its own.
 const TAKE: &str = r#"
 local value = redis.call('GETDEL', KEYS[1])
 if value then
   redis.call('SET', KEYS[2], '1', 'PX', ARGV[1])
-  local ok, record = pcall(cjson.decode, value)
-  if ok and type(record) == 'table' and type(record.slot) == 'string' then
-    redis.call('ZREM', record.slot, ARGV[2])
-  end
   return {'found', value}
 end
 if redis.call('EXISTS', KEYS[2]) == 1 then
@@ -59,41 +65,28 @@ end
 return {'missing', ''}
 "#;
 
-/// Writes a pending record into one of its client's slots, in one step: forgets the
-/// client's members older than any record can live, drops its oldest records while it
-/// holds `max` or more, then adds this one (scored after its newest, so start order is
-/// kept within a millisecond). Returns how many were dropped.
-/// KEYS: pending key, client set (absent: no client). ARGV: record, lifetime ms, now ms,
-/// max per client, this state's hash, the pending key prefix.
-const PUT: &str = r#"
-local dropped = 0
-local set = KEYS[2]
-if set then
-  local now, keep, max = tonumber(ARGV[3]), tonumber(ARGV[2]), tonumber(ARGV[4])
-  redis.call('ZREMRANGEBYSCORE', set, '-inf', now - keep)
-  local held = redis.call('ZCARD', set)
-  if held >= max then
-    for _, h in ipairs(redis.call('ZRANGE', set, 0, held - max)) do
-      redis.call('DEL', ARGV[6] .. h)
-      redis.call('ZREM', set, h)
-      dropped = dropped + 1
-    end
-  end
-  local score = now
-  local newest = redis.call('ZRANGE', set, -1, -1, 'WITHSCORES')
-  if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 1 end
-  redis.call('ZADD', set, score, ARGV[5])
-  redis.call('PEXPIRE', set, keep)
+/// Takes one of a client's slots, in one step: forgets the client's members older than
+/// any record can live, removes its oldest while it holds `max` or more, then adds this
+/// one (scored after its newest, so start order is kept within a millisecond). Returns
+/// the hashes of the states it removed: their records are deleted after, each by a
+/// command of its own (they live in other hash slots on a cluster).
+/// KEYS: the client's set. ARGV: lifetime ms, now ms, max per client, this state's hash.
+const TAKE_SLOT: &str = r#"
+local set = KEYS[1]
+local keep, now, max = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+redis.call('ZREMRANGEBYSCORE', set, '-inf', now - keep)
+local held = redis.call('ZCARD', set)
+local dropped = {}
+if held >= max then
+  dropped = redis.call('ZRANGE', set, 0, held - max)
+  for _, h in ipairs(dropped) do redis.call('ZREM', set, h) end
 end
-redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+local score = now
+local newest = redis.call('ZRANGE', set, -1, -1, 'WITHSCORES')
+if newest[2] and tonumber(newest[2]) >= score then score = tonumber(newest[2]) + 1 end
+redis.call('ZADD', set, score, ARGV[4])
+redis.call('PEXPIRE', set, keep)
 return dropped
-"#;
-
-/// Forgets a record whose flow never started, and its slot.
-const RELEASE: &str = r#"
-redis.call('DEL', KEYS[1])
-if KEYS[2] then redis.call('ZREM', KEYS[2], ARGV[1]) end
-return 1
 "#;
 
 /// A pending record as Redis holds it: the verification and the key of its client's set.
@@ -108,7 +101,7 @@ struct Record<'a> {
 #[derive(Deserialize)]
 #[serde(untagged)]
 enum StoredRecord {
-    Slotted { pending: Pending },
+    Slotted { slot: Option<String>, pending: Pending },
     Bare(Pending),
 }
 
@@ -119,20 +112,56 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 "#;
 
+/// One Redis (a primary, perhaps with replicas) or a Redis Cluster: every command goes
+/// through this, so the store is written once for both.
+#[derive(Clone)]
+enum Connection {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+impl ConnectionLike for Connection {
+    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
+        match self {
+            Connection::Single(c) => c.req_packed_command(cmd),
+            Connection::Cluster(c) => c.req_packed_command(cmd),
+        }
+    }
+
+    fn req_packed_commands<'a>(
+        &'a mut self,
+        cmd: &'a redis::Pipeline,
+        offset: usize,
+        count: usize,
+    ) -> RedisFuture<'a, Vec<redis::Value>> {
+        match self {
+            Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
+            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
+        }
+    }
+
+    fn get_db(&self) -> i64 {
+        match self {
+            Connection::Single(c) => c.get_db(),
+            Connection::Cluster(c) => c.get_db(),
+        }
+    }
+}
+
 #[derive(Clone)]
 pub struct RedisStore {
     pub(super) settings: Settings,
-    connection: ConnectionManager,
+    connection: Connection,
     prefix: String,
     /// Names clients in keys (see the module's doc).
     client_names: Hmac<Sha256>,
     take: Script,
-    put: Script,
-    release: Script,
+    take_slot: Script,
     count_start: Script,
 }
 
 impl RedisStore {
+    /// One Redis at `url` (`redis://` or `rediss://`).
     pub async fn connect(url: &str, prefix: &str, settings: Settings) -> Result<Self, StoreError> {
         let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("not a Redis URL: {e}")))?;
         let config = redis::aio::ConnectionManagerConfig::new()
@@ -146,6 +175,26 @@ impl RedisStore {
         .await
         .map_err(|_| StoreError::Unavailable("no answer within the connection timeout".into()))?
         .map_err(unavailable)?;
+        Self::over(Connection::Single(connection), prefix, settings).await
+    }
+
+    /// A Redis Cluster, found from any of its `seeds` (`redis://host:port` each): the
+    /// client learns the slot map and follows it as it changes.
+    pub async fn connect_cluster(seeds: &[&str], prefix: &str, settings: Settings) -> Result<Self, StoreError> {
+        let client = ClusterClientBuilder::new(seeds.to_vec())
+            .connection_timeout(CONNECT_TIMEOUT)
+            .response_timeout(RESPONSE_TIMEOUT)
+            .retries(1)
+            .build()
+            .map_err(|e| StoreError::Unavailable(format!("not Redis Cluster URLs: {e}")))?;
+        let connection = tokio::time::timeout(CONNECT_TIMEOUT + RESPONSE_TIMEOUT, client.get_async_connection())
+            .await
+            .map_err(|_| StoreError::Unavailable("no answer within the connection timeout".into()))?
+            .map_err(unavailable)?;
+        Self::over(Connection::Cluster(connection), prefix, settings).await
+    }
+
+    async fn over(connection: Connection, prefix: &str, settings: Settings) -> Result<Self, StoreError> {
         let mut store = Self {
             settings,
             connection,
@@ -154,8 +203,7 @@ impl RedisStore {
             client_names: Hmac::<Sha256>::new_from_slice(&rand::random::<[u8; 32]>())
                 .map_err(|e| StoreError::Corrupt(e.to_string()))?,
             take: Script::new(TAKE),
-            put: Script::new(PUT),
-            release: Script::new(RELEASE),
+            take_slot: Script::new(TAKE_SLOT),
             count_start: Script::new(COUNT_START),
         };
         store.ping().await?;
@@ -164,8 +212,19 @@ impl RedisStore {
         Ok(store)
     }
 
+    /// `{prefix}{kind}:<SHA-256 of secret>`; on a cluster the hash is a hash tag
+    /// (`{…}`), so every key of one flow lands in one slot and a script may touch them
+    /// together. One Redis keeps the names it always had: a rolling upgrade finds the
+    /// flows the previous version started.
     fn key(&self, kind: &str, secret: &str) -> String {
-        format!("{}{kind}:{}", self.prefix, Self::hash(secret))
+        self.key_of_hash(kind, &Self::hash(secret))
+    }
+
+    fn key_of_hash(&self, kind: &str, hash: &str) -> String {
+        match self.connection {
+            Connection::Single(_) => format!("{}{kind}:{hash}", self.prefix),
+            Connection::Cluster(_) => format!("{}{kind}:{{{hash}}}", self.prefix),
+        }
     }
 
     /// The hex SHA-256 that names `state` in keys and client sets.
@@ -191,6 +250,9 @@ impl RedisStore {
         }
     }
 
+    /// Takes one of the client's slots (dropping its oldest past the cap), then writes
+    /// the record. A crash between the two leaves a slot member with no record: it
+    /// counts against its client until the set forgets it (one lifetime), no longer.
     pub async fn put_pending(
         &self,
         state: &OAuthState,
@@ -204,33 +266,46 @@ impl RedisStore {
         })
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let keep = millis(self.settings.pending_ttl + AFTERLIFE);
-        let mut invocation = self.put.key(self.key("pending", state.secret()));
-        if let Some(set) = &set {
-            invocation.key(set);
-        }
-        invocation
-            .arg(value)
-            .arg(keep)
-            .arg(now_ms())
-            .arg(client.map_or(1, |c| self.settings.pending_allowed(c)))
-            .arg(Self::hash(state.secret()))
-            .arg(format!("{}pending:", self.prefix));
         let mut connection = self.connection.clone();
-        invocation.invoke_async(&mut connection).await.map_err(unavailable)
+        let mut dropped = Vec::new();
+        if let (Some(set), Some(client)) = (&set, client) {
+            dropped = self
+                .take_slot
+                .key(set)
+                .arg(keep)
+                .arg(now_ms())
+                .arg(self.settings.pending_allowed(client))
+                .arg(Self::hash(state.secret()))
+                .invoke_async::<Vec<String>>(&mut connection)
+                .await
+                .map_err(unavailable)?;
+            for hash in &dropped {
+                connection
+                    .del::<_, ()>(self.key_of_hash("pending", hash))
+                    .await
+                    .map_err(unavailable)?;
+            }
+        }
+        connection
+            .pset_ex::<_, _, ()>(self.key("pending", state.secret()), value, keep)
+            .await
+            .map_err(unavailable)?;
+        Ok(dropped.len())
     }
 
     pub async fn release_pending(&self, state: &OAuthState, client: Option<ClientKey>) -> Result<(), StoreError> {
-        let mut invocation = self.release.key(self.key("pending", state.secret()));
-        if let Some(client) = client {
-            invocation.key(self.client_set(client));
-        }
-        invocation.arg(Self::hash(state.secret()));
         let mut connection = self.connection.clone();
-        invocation
-            .invoke_async::<i64>(&mut connection)
+        connection
+            .del::<_, ()>(self.key("pending", state.secret()))
             .await
-            .map(|_| ())
-            .map_err(unavailable)
+            .map_err(unavailable)?;
+        if let Some(client) = client {
+            connection
+                .zrem::<_, _, ()>(self.client_set(client), Self::hash(state.secret()))
+                .await
+                .map_err(unavailable)?;
+        }
+        Ok(())
     }
 
     pub async fn take_pending(&self, state: &OAuthState) -> Result<Taken, StoreError> {
@@ -240,14 +315,21 @@ impl RedisStore {
             .key(self.key("pending", state.secret()))
             .key(self.key("taken", state.secret()))
             .arg(millis(self.settings.pending_ttl + AFTERLIFE))
-            .arg(Self::hash(state.secret()))
             .invoke_async(&mut connection)
             .await
             .map_err(unavailable)?;
         Ok(match status.as_str() {
             "found" => {
-                let pending = match serde_json::from_str(&value).map_err(|e| StoreError::Corrupt(e.to_string()))? {
-                    StoredRecord::Slotted { pending } | StoredRecord::Bare(pending) => pending,
+                let stored: StoredRecord =
+                    serde_json::from_str(&value).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+                let pending = match stored {
+                    StoredRecord::Slotted { slot, pending } => {
+                        if let Some(slot) = slot {
+                            self.free_slot(&slot, state).await;
+                        }
+                        pending
+                    }
+                    StoredRecord::Bare(pending) => pending,
                 };
                 if pending.expires_at_ms <= now_ms() {
                     Taken::Expired
@@ -258,6 +340,15 @@ impl RedisStore {
             "replayed" => Taken::Replayed,
             _ => Taken::Missing,
         })
+    }
+
+    /// Frees a taken flow's slot. The flow is already taken, so a failure here costs
+    /// nothing but the slot, which its set forgets after one lifetime: logged, not raised.
+    async fn free_slot(&self, slot: &str, state: &OAuthState) {
+        let mut connection = self.connection.clone();
+        if let Err(error) = connection.zrem::<_, _, ()>(slot, Self::hash(state.secret())).await {
+            tracing::warn!(error = %unavailable(error), "could not free a completed verification's slot");
+        }
     }
 
     pub async fn put_result(&self, id: &ResultId, result: &StoredResult) -> Result<(), StoreError> {
