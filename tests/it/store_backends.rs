@@ -434,3 +434,30 @@ async fn a_redis_outage_is_reported_and_recovered_from() {
         Completion::Api(Err(VerifyError::OperatorDenied { .. }))
     ));
 }
+
+/// Starts by one client at once, on two instances, never leave it more than its slots:
+/// a start that evicts another's slot deletes its record for good, whatever the order the
+/// two starts' commands arrive in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_starts_keep_a_client_within_its_slots() {
+    for b in backends(settings(Duration::from_secs(600), 1_000)).await {
+        let instances = [Arc::new(verifier(&b.store)), Arc::new(verifier(&b.other_instance))];
+        let tasks: Vec<_> = (0..60)
+            .map(|i| {
+                let v = instances[i % 2].clone();
+                tokio::spawn(async move { start_by(&v, "192.0.2.77").await })
+            })
+            .collect();
+        let mut states = Vec::new();
+        for task in tasks {
+            states.push(task.await.unwrap().unwrap_or_else(|e| panic!("{}: {e:?}", b.name)));
+        }
+        let mut still_complete = 0;
+        for state in &states {
+            if completes(&instances[0], state).await.is_ok() {
+                still_complete += 1;
+            }
+        }
+        assert_eq!(still_complete, 5, "{}: the client's verifications in flight", b.name);
+    }
+}

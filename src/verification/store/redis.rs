@@ -250,9 +250,12 @@ impl RedisStore {
         }
     }
 
-    /// Takes one of the client's slots (dropping its oldest past the cap), then writes
-    /// the record. A crash between the two leaves a slot member with no record: it
-    /// counts against its client until the set forgets it (one lifetime), no longer.
+    /// Writes the record, then takes one of the client's slots, dropping its oldest past
+    /// the cap. In this order, every member of a client's set has its record written
+    /// already, so a start that evicts it deletes it for good: written the other way
+    /// round, a concurrent start could delete a record not yet written, and the client
+    /// would keep more than its share. A crash between the two leaves a record with no
+    /// slot, which expires with its lifetime; its state was never given out.
     pub async fn put_pending(
         &self,
         state: &OAuthState,
@@ -267,29 +270,29 @@ impl RedisStore {
         .map_err(|e| StoreError::Corrupt(e.to_string()))?;
         let keep = millis(self.settings.pending_ttl + AFTERLIFE);
         let mut connection = self.connection.clone();
-        let mut dropped = Vec::new();
-        if let (Some(set), Some(client)) = (&set, client) {
-            dropped = self
-                .take_slot
-                .key(set)
-                .arg(keep)
-                .arg(now_ms())
-                .arg(self.settings.pending_allowed(client))
-                .arg(Self::hash(state.secret()))
-                .invoke_async::<Vec<String>>(&mut connection)
-                .await
-                .map_err(unavailable)?;
-            for hash in &dropped {
-                connection
-                    .del::<_, ()>(self.key_of_hash("pending", hash))
-                    .await
-                    .map_err(unavailable)?;
-            }
-        }
         connection
             .pset_ex::<_, _, ()>(self.key("pending", state.secret()), value, keep)
             .await
             .map_err(unavailable)?;
+        let (Some(set), Some(client)) = (&set, client) else {
+            return Ok(0);
+        };
+        let dropped: Vec<String> = self
+            .take_slot
+            .key(set)
+            .arg(keep)
+            .arg(now_ms())
+            .arg(self.settings.pending_allowed(client))
+            .arg(Self::hash(state.secret()))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        for hash in &dropped {
+            connection
+                .del::<_, ()>(self.key_of_hash("pending", hash))
+                .await
+                .map_err(unavailable)?;
+        }
         Ok(dropped.len())
     }
 
