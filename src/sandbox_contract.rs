@@ -16,6 +16,20 @@ pub const MC_JWKS_PATH: &str = "/.well-known/jwks.json";
 /// (`{root}/number-verification/v2/verify`).
 pub const CAMARA_V2_PATH: &str = "/camara/v2";
 
+/// TS.43 phone-number credentials through the Digital Credentials API (docs/reference.md
+/// §2.4): the aggregator's credential-request endpoint and the virtual wallet, relative to
+/// the virtual operator's base URL.
+pub const TS43_CREDENTIALS_PATH: &str = "/openid4vp/credentials";
+pub const VIRTUAL_WALLET_PATH: &str = "/virtual-wallet";
+/// The credential's format and type, as the DCQL query names them.
+pub const TS43_FORMAT: &str = "dc-authorization+sd-jwt";
+pub const TS43_VCT: &str = "number-verification/verify/ts43";
+/// The DC API protocol the page asks for.
+pub const TS43_DC_PROTOCOL: &str = "openid4vp-v1-unsigned";
+/// RFC 7523 §2.1's grant type, and CAMARA ICM's `sub` prefix for an operator token.
+pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+pub const OPERATOR_TOKEN_SUB_PREFIX: &str = "operatortoken:";
+
 /// The simulated device's cookies (percent-encoded values; `+` travels as `%2B`).
 pub const COOKIE_SIM: &str = "sandbox_sim";
 pub const COOKIE_NETWORK: &str = "sandbox_network";
@@ -50,4 +64,7 @@ pub mod credentials {
     pub const CAMARA_CLIENT_KEY_ID: &str = "nv-sandbox-camara-key-1";
     pub const CAMARA_CLIENT_PRIVATE_KEY: &str = include_str!("../sandbox-keys/camara-client-private.pem");
     pub const CAMARA_CLIENT_PUBLIC_KEY: &str = include_str!("../sandbox-keys/camara-client-public.pem");
+    /// The sandbox CA that issues the virtual operator's TS.43 certificates (the trust
+    /// anchor of its credentials' and authorization JWTs' `x5c` chains).
+    pub const TS43_SANDBOX_CA: &str = include_str!("../sandbox-keys/ts43-sandbox-ca.pem");
 }

@@ -50,16 +50,23 @@ pub enum Fault {
     /// `invalid_client`).
     ClientAssertionExpired,
     /// Standard CAMARA: the access token is issued already expired; the API answers 401
-    /// `UNAUTHENTICATED`, saying so.
+    /// `UNAUTHENTICATED`, saying so. TS.43: the virtual wallet's operator token is issued
+    /// already expired; the JWT-bearer grant answers `invalid_grant`, "expired".
     TokenExpired,
     /// Standard CAMARA: the authorization succeeds without network or SIM-based
     /// authentication (id_token `amr` `["pwd"]`); the API answers 403
     /// `NUMBER_VERIFICATION.USER_NOT_AUTHENTICATED_BY_MOBILE_NETWORK`.
     NotNetworkAuth,
+    /// TS.43: the virtual wallet's operator token is issued already spent; the JWT-bearer
+    /// grant answers `invalid_grant`, "already used".
+    TokenReused,
+    /// TS.43: the credential request answers `carrier_not_supported` with its fallback
+    /// options, whatever `carrier_ids` says.
+    CarrierNotSupported,
 }
 
 impl Fault {
-    pub const ALL: [(&'static str, Fault); 10] = [
+    pub const ALL: [(&'static str, Fault); 12] = [
         ("unavailable", Fault::Unavailable),
         ("token-500", Fault::Token500),
         ("token-slow", Fault::TokenSlow),
@@ -70,6 +77,8 @@ impl Fault {
         ("client-assertion-expired", Fault::ClientAssertionExpired),
         ("token-expired", Fault::TokenExpired),
         ("not-network-auth", Fault::NotNetworkAuth),
+        ("token-reused", Fault::TokenReused),
+        ("carrier-not-supported", Fault::CarrierNotSupported),
     ];
 
     pub fn parse(s: &str) -> Option<Fault> {

@@ -33,6 +33,9 @@ pub(crate) struct SandboxError {
 enum Shape {
     /// RFC 6749 §5.2: `{error, error_description}`.
     OAuth,
+    /// The TS.43 aggregator's refusal: `{error, error_description, fallback_options}`,
+    /// the other ways the relying party may prove the number.
+    Fallback(&'static [&'static str]),
     /// Vonage's RFC 7807 style: `{type, title, detail, instance}`.
     Vonage,
     /// CAMARA: `{status, code, message}`, echoing the request's `x-correlator`.
@@ -81,6 +84,16 @@ impl SandboxError {
 
     pub(crate) fn invalid_grant(description: impl Into<Message>) -> Self {
         Self::oauth(StatusCode::BAD_REQUEST, "invalid_grant", description)
+    }
+
+    /// An aggregator's refusal that names the relying party's other ways (no challenge).
+    pub(crate) fn fallback(
+        status: StatusCode,
+        error: &'static str,
+        description: impl Into<Message>,
+        options: &'static [&'static str],
+    ) -> Self {
+        Self::new(status, error, description, Shape::Fallback(options))
     }
 
     pub(crate) fn vonage(status: StatusCode, title: &'static str, detail: impl Into<Message>) -> Self {
@@ -169,6 +182,10 @@ impl IntoResponse for SandboxError {
         } = self;
         let mut res = match &shape {
             Shape::OAuth => json_response(status, json!({ "error": code, "error_description": message })),
+            Shape::Fallback(options) => json_response(
+                status,
+                json!({ "error": code, "error_description": message, "fallback_options": options }),
+            ),
             Shape::Vonage => vonage_body(status, code, &message),
             Shape::Camara { .. } => json_response(
                 status,

@@ -1,6 +1,7 @@
-//! The virtual operator: Mobile Connect (device-initiated), CAMARA through Vonage and
-//! standard CAMARA NumberVerification v2.1 (with the CAMARA ICM security profile) over
-//! real HTTP, with documented sandbox semantics (docs/reference.md §2 and §5).
+//! The virtual operator: Mobile Connect (device-initiated), CAMARA through Vonage,
+//! standard CAMARA NumberVerification v2.1 (with the CAMARA ICM security profile) and
+//! TS.43 phone-number credentials (an aggregator, a virtual wallet, the JWT-bearer grant)
+//! over real HTTP, with documented sandbox semantics (docs/reference.md §2 and §5).
 //!
 //! A separate system: the app reaches it over HTTP only, through the same client and
 //! code path as a live operator, and this module knows nothing of the app (it uses only
@@ -9,7 +10,7 @@
 //! app nests it at `/sandbox`); its routes are listed in docs/virtual-operator.md.
 //!
 //! Memory is bounded: each store (in-flight authorizations, codes, tokens, seen client
-//! assertion `jti`s) holds at most [`SandboxConfig::store_cap`] entries
+//! assertion `jti`s, credential requests, operator tokens) holds at most [`SandboxConfig::store_cap`] entries
 //! ([`DEFAULT_STORE_CAP`] by default).
 
 mod authorize;
@@ -24,6 +25,7 @@ mod mobile_connect;
 mod operator;
 mod respond;
 mod token;
+mod ts43;
 
 use std::{sync::Arc, time::Duration};
 
@@ -34,7 +36,7 @@ use axum::{
 
 use crate::{
     phone::E164,
-    sandbox_contract::{CAMARA_V2_PATH, MC_JWKS_PATH},
+    sandbox_contract::{CAMARA_V2_PATH, MC_JWKS_PATH, TS43_CREDENTIALS_PATH, VIRTUAL_WALLET_PATH},
 };
 use operator::VirtualOperator;
 
@@ -147,7 +149,19 @@ impl Sandbox {
                 &v2("/number-verification/v2/device-phone-number"),
                 get(camara_v2::device_phone_number),
             )
+            .route(TS43_CREDENTIALS_PATH, post(ts43::credentials))
+            .route(VIRTUAL_WALLET_PATH, post(ts43::wallet))
             .with_state(self.operator.clone())
+    }
+
+    /// Test-only: the private response key (a JWK with `d`) the aggregator made for the
+    /// TS.43 credential request `id`, when the relying party brought none. In process
+    /// only: no route serves it, so a test that holds the [`Sandbox`] can open the
+    /// wallet's JWE as the aggregator would.
+    #[doc(hidden)]
+    pub fn ts43_response_key_for_tests(&self, id: &str) -> Option<String> {
+        let request = self.operator.credential_requests.get(id)?;
+        request.response_key.map(|k| k.to_jwk_string().to_string())
     }
 
     /// Number of entries currently in each store, for tests and the flood test.

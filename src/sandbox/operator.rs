@@ -1,6 +1,6 @@
 //! The virtual operator's state: its registered clients, its keys, and what it remembers
-//! between requests (authorizations in flight, codes, tokens, client assertion `jti`s),
-//! each in a bounded store.
+//! between requests (authorizations in flight, codes, tokens, client assertion `jti`s,
+//! TS.43 credential requests and operator tokens), each in a bounded store.
 
 use std::time::{Duration, Instant};
 
@@ -8,8 +8,12 @@ use jsonwebtoken::{Algorithm, DecodingKey};
 use rand::RngCore;
 
 use super::{
-    client_assertion, device::Fault, error::SandboxError, id_token, SandboxConfig, CAMARA_V2_TOKEN_TTL_SECS,
-    MC_TOKEN_TTL_SECS, VONAGE_TOKEN_TTL_SECS,
+    client_assertion,
+    device::Fault,
+    error::SandboxError,
+    id_token,
+    ts43::{self, CredentialRequest, OperatorToken},
+    SandboxConfig, CAMARA_V2_TOKEN_TTL_SECS, MC_TOKEN_TTL_SECS, VONAGE_TOKEN_TTL_SECS,
 };
 use crate::{
     phone::E164,
@@ -113,6 +117,13 @@ pub(crate) struct VirtualOperator {
     pub tokens: TtlMap<String, TokenGrant>,
     /// Client assertion `jti`s seen, until their assertion expires (replay protection).
     pub assertion_jtis: TtlMap<String, ()>,
+    /// The TS.43 aggregator's and wallet's signing key and `x5c` chain; `None` when the
+    /// committed sandbox key does not load (logged): TS.43 requests then fail.
+    pub ts43_issuer: Option<ts43::Issuer>,
+    /// TS.43 credential requests the wallet may answer, keyed by credential id.
+    pub credential_requests: TtlMap<String, CredentialRequest>,
+    /// TS.43 operator tokens, until redeemed by a JWT-bearer grant (and a while after).
+    pub operator_tokens: TtlMap<String, OperatorToken>,
 }
 
 impl VirtualOperator {
@@ -146,6 +157,9 @@ impl VirtualOperator {
             codes: TtlMap::new(cap),
             tokens: TtlMap::new(cap),
             assertion_jtis: TtlMap::new(cap),
+            ts43_issuer: ts43::Issuer::load(),
+            credential_requests: TtlMap::new(cap),
+            operator_tokens: TtlMap::new(cap),
         }
     }
 

@@ -2,6 +2,7 @@
 //! seconds, random values, digests, expiring maps and redacting newtypes. Imports nothing
 //! else of this crate.
 
+pub mod jwe;
 pub mod redacted;
 pub mod ttl_map;
 pub mod urls;

@@ -2,11 +2,13 @@
 //! the CAMARA ICM security profile: OIDC discovery, the authorization code flow with
 //! PKCE `S256` ([`authorize`]), the token endpoint with `private_key_jwt` client
 //! authentication ([`token`]), and the API (`verify`, `device-phone-number`) with
-//! single-use access tokens and `x-correlator` ([`api`]). Everything lives under
+//! single-use access tokens and `x-correlator` ([`api`]); and the JWT-bearer grant of an
+//! operator token from a TS.43 credential ([`jwt_bearer`]). Everything lives under
 //! `{base}/camara/v2`, which is both the issuer and the API root.
 
 mod api;
 mod authorize;
+mod jwt_bearer;
 mod token;
 
 use std::sync::Arc;
@@ -15,10 +17,11 @@ use axum::{extract::State, http::StatusCode, response::Response};
 use serde_json::json;
 
 use super::{operator::VirtualOperator, respond::json as json_response};
+use crate::sandbox_contract::JWT_BEARER_GRANT_TYPE;
 
 pub(crate) use api::{device_phone_number, verify};
 pub(crate) use authorize::authorize;
-pub(crate) use token::{id_token, token};
+pub(crate) use token::{authenticate_client, id_token, token};
 
 /// The operation scopes of NumberVerification v2.
 pub(crate) const SCOPE_VERIFY: &str = "number-verification:verify";
@@ -38,7 +41,7 @@ pub(crate) async fn discovery(State(operator): State<Arc<VirtualOperator>>) -> R
             "token_endpoint": format!("{issuer}/token"),
             "jwks_uri": format!("{issuer}/jwks"),
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", JWT_BEARER_GRANT_TYPE],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],

@@ -1,5 +1,5 @@
 //! `POST /camara/v2/token`: `private_key_jwt` client authentication, the PKCE proof, and
-//! the id_token of standard CAMARA.
+//! the id_token of standard CAMARA; the JWT-bearer grant is [`super::jwt_bearer`].
 
 use std::{borrow::Cow, collections::HashMap, sync::Arc};
 
@@ -16,6 +16,7 @@ use crate::{
         respond::{form_pairs, unique_params},
         token::{check_grant_type, redeem, token_response},
     },
+    sandbox_contract::JWT_BEARER_GRANT_TYPE,
     support::{constant_time_eq, unix_now},
 };
 
@@ -24,8 +25,12 @@ use crate::{
 pub(crate) async fn token(State(operator): State<Arc<VirtualOperator>>, body: Bytes) -> Result<Response, SandboxError> {
     let params = token_form(&body)?;
     let param = |name: &str| params.get(name).map(String::as_str).filter(|v| !v.is_empty());
+    let token_endpoint = format!("{}/token", operator.camara_v2_issuer());
+    if param("grant_type") == Some(JWT_BEARER_GRANT_TYPE) {
+        return super::jwt_bearer::grant(&operator, &param).await;
+    }
     // Client authentication first (RFC 6749 §5.2: a failure is 401 invalid_client).
-    let client_id = authenticate_client(&operator, &param)?;
+    let client_id = authenticate_client(&operator, &param, &token_endpoint)?;
     check_grant_type(param("grant_type"))?;
     let code = param("code").ok_or_else(|| SandboxError::invalid_request("code is missing."))?;
     let redirect_uri =
@@ -42,7 +47,7 @@ pub(crate) async fn token(State(operator): State<Arc<VirtualOperator>>, body: By
 }
 
 /// The form body, each parameter at most once.
-fn token_form(body: &[u8]) -> Result<HashMap<String, String>, SandboxError> {
+pub(crate) fn token_form(body: &[u8]) -> Result<HashMap<String, String>, SandboxError> {
     let pairs = std::str::from_utf8(body).ok().and_then(form_pairs).ok_or_else(|| {
         SandboxError::invalid_request("The request body is not form data (application/x-www-form-urlencoded).")
     })?;
@@ -52,10 +57,13 @@ fn token_form(body: &[u8]) -> Result<HashMap<String, String>, SandboxError> {
     })
 }
 
-/// Checks the client assertion; `Ok` is the client it authenticates.
-fn authenticate_client<'a>(
+/// Checks the client assertion (`client_assertion_type`, `client_assertion`, an optional
+/// `client_id`) whose `aud` must be `audience` (or the v2 issuer); `Ok` is the client it
+/// authenticates.
+pub(crate) fn authenticate_client<'a>(
     operator: &VirtualOperator,
     param: &impl Fn(&str) -> Option<&'a str>,
+    audience: &str,
 ) -> Result<String, SandboxError> {
     match param("client_assertion_type") {
         Some(ASSERTION_TYPE) => {}
@@ -80,9 +88,8 @@ fn authenticate_client<'a>(
         _ => 0,
     };
     let issuer = operator.camara_v2_issuer();
-    let token_endpoint = format!("{issuer}/token");
     let client_id =
-        client_assertion::verify(operator, assertion, &issuer, &token_endpoint, clock_ahead).map_err(invalid_client)?;
+        client_assertion::verify(operator, assertion, &issuer, audience, clock_ahead).map_err(invalid_client)?;
     if param("client_id").is_some_and(|id| id != client_id) {
         return Err(invalid_client(
             "client_id is not the client the assertion authenticates.",
@@ -92,7 +99,7 @@ fn authenticate_client<'a>(
 }
 
 /// No `WWW-Authenticate`: private_key_jwt is no HTTP authentication scheme.
-fn invalid_client(description: impl Into<Cow<'static, str>>) -> SandboxError {
+pub(crate) fn invalid_client(description: impl Into<Cow<'static, str>>) -> SandboxError {
     SandboxError::invalid_client(description).without_challenge()
 }
 

@@ -31,7 +31,7 @@ async fn the_discovery_document_names_the_endpoints_and_the_profile() {
             "token_endpoint": format!("{i}/token"),
             "jwks_uri": format!("{i}/jwks"),
             "response_types_supported": ["code"],
-            "grant_types_supported": ["authorization_code"],
+            "grant_types_supported": ["authorization_code", "urn:ietf:params:oauth:grant-type:jwt-bearer"],
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["private_key_jwt"],
             "token_endpoint_auth_signing_alg_values_supported": ["RS256", "ES256"],
