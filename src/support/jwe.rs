@@ -33,6 +33,17 @@ pub enum JweError {
     Decrypt,
 }
 
+/// A P-256 public key from a JWK object, whatever other members it has (`use`, `alg`,
+/// `kid`: `p256` reads only `kty`, `crv`, `x`, `y`); `None` if it is not one (or holds
+/// a private key, `d`).
+pub fn public_key_from_jwk(jwk: &Value) -> Option<PublicKey> {
+    if jwk.get("d").is_some() {
+        return None;
+    }
+    let core = json!({ "kty": jwk.get("kty")?, "crv": jwk.get("crv")?, "x": jwk.get("x")?, "y": jwk.get("y")? });
+    PublicKey::from_jwk_str(&core.to_string()).ok()
+}
+
 /// The Concat KDF's `OtherInfo` (RFC 7518 §4.6.2; NIST SP 800-56A §5.8.1): `AlgorithmID`
 /// (here, direct key agreement, the `enc` value), `PartyUInfo`, `PartyVInfo`, each as a
 /// 32-bit big-endian length and the octets, then `SuppPubInfo`, the key length in bits.
@@ -50,12 +61,8 @@ fn other_info(enc: &str, apu: &[u8], apv: &[u8], key_bits: u32) -> Vec<u8> {
 fn agree(secret: &SecretKey, public: &PublicKey, apu: &[u8], apv: &[u8]) -> Result<[u8; 16], JweError> {
     let shared = diffie_hellman(secret.to_nonzero_scalar(), public.as_affine());
     let mut key = [0u8; 16];
-    concat_kdf::derive_key_into::<sha2::Sha256>(
-        shared.raw_secret_bytes(),
-        &other_info(ENC, apu, apv, 128),
-        &mut key,
-    )
-    .map_err(|_| JweError::Decrypt)?;
+    concat_kdf::derive_key_into::<sha2::Sha256>(shared.raw_secret_bytes(), &other_info(ENC, apu, apv, 128), &mut key)
+        .map_err(|_| JweError::Decrypt)?;
     Ok(key)
 }
 
@@ -113,7 +120,7 @@ pub fn decrypt(jwe: &str, secret: &SecretKey) -> Result<Vec<u8>, JweError> {
     if !encrypted_key.is_empty() {
         return Err(JweError::UnexpectedEncryptedKey);
     }
-    let epk = PublicKey::from_jwk_str(&header["epk"].to_string()).map_err(|_| JweError::BadEphemeralKey)?;
+    let epk = public_key_from_jwk(&header["epk"]).ok_or(JweError::BadEphemeralKey)?;
     let party = |name: &str| match header.get(name).and_then(Value::as_str) {
         Some(v) => B64.decode(v).map_err(|_| JweError::BadHeader),
         None => Ok(Vec::new()),

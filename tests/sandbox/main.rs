@@ -15,3 +15,4 @@ mod device;
 mod faults;
 mod id_token;
 mod mobile_connect;
+mod ts43;

@@ -15,9 +15,7 @@ use base64::{engine::general_purpose::URL_SAFE_NO_PAD, Engine};
 use p256::{PublicKey, SecretKey};
 use serde_json::{json, Map, Value};
 
-use super::{
-    CredentialRequest, AUTHZ_JWT_TYP, CARRIER_ID, FALLBACK_OPTIONS, JWT_TTL_SECS, MAX_NONCE_LEN, REQUEST_TTL,
-};
+use super::{CredentialRequest, AUTHZ_JWT_TYP, CARRIER_ID, FALLBACK_OPTIONS, JWT_TTL_SECS, MAX_NONCE_LEN, REQUEST_TTL};
 use crate::{
     sandbox::{
         authorize::has_scope,
@@ -59,7 +57,9 @@ pub(crate) async fn credentials(
         Some(_) => return Err(SandboxError::invalid_request("scope must be a string.")),
     };
     let nonce = match body.get("nonce") {
-        Some(Value::String(n)) if !n.is_empty() && n.len() <= MAX_NONCE_LEN && n.bytes().all(|b| b.is_ascii_graphic()) => {
+        Some(Value::String(n))
+            if !n.is_empty() && n.len() <= MAX_NONCE_LEN && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
             n.clone()
         }
         None => return Err(SandboxError::invalid_request("nonce is missing.")),
@@ -164,7 +164,11 @@ fn check_carriers(carrier_ids: Option<&Value>) -> Result<(), SandboxError> {
     let ids = match carrier_ids {
         None | Some(Value::Null) => return Ok(()),
         Some(Value::Array(ids)) => ids,
-        Some(_) => return Err(SandboxError::invalid_request("carrier_ids must be an array of MCC+MNC strings.")),
+        Some(_) => {
+            return Err(SandboxError::invalid_request(
+                "carrier_ids must be an array of MCC+MNC strings.",
+            ))
+        }
     };
     let mut ours = false;
     for id in ids {
@@ -209,11 +213,10 @@ fn relying_party_key(jwk: &Value) -> Result<PublicKey, SandboxError> {
             "encryption_jwk holds a private key (d): send only the public half, and keep the private key.",
         ));
     }
-    if map.get("kty").and_then(Value::as_str) != Some("EC") || map.get("crv").and_then(Value::as_str) != Some("P-256")
-    {
+    if map.get("kty").and_then(Value::as_str) != Some("EC") || map.get("crv").and_then(Value::as_str) != Some("P-256") {
         return Err(refuse("encryption_jwk must be an EC P-256 key (kty EC, crv P-256)."));
     }
-    PublicKey::from_jwk_str(&jwk.to_string()).map_err(|_| refuse("encryption_jwk is not a valid P-256 public key."))
+    jwe::public_key_from_jwk(jwk).ok_or_else(|| refuse("encryption_jwk is not a valid P-256 public key."))
 }
 
 fn no_issuer() -> SandboxError {
@@ -223,4 +226,3 @@ fn no_issuer() -> SandboxError {
         "The aggregator cannot sign credential requests (its sandbox key did not load).",
     )
 }
-

@@ -64,7 +64,8 @@ pub(crate) fn present(issuer: &Issuer, binding: &Binding<'_>, encrypted_credenti
     let mut header = Header::new(Algorithm::ES256);
     header.typ = Some(KB_JWT_TYP.to_owned());
     let holder_der = holder.to_pkcs8_der().map_err(|e| e.to_string())?;
-    let kb_jwt = encode(&header, &kb_claims, &EncodingKey::from_ec_der(holder_der.as_bytes())).map_err(|e| e.to_string())?;
+    let kb_jwt =
+        encode(&header, &kb_claims, &EncodingKey::from_ec_der(holder_der.as_bytes())).map_err(|e| e.to_string())?;
     Ok(format!("{presented}{kb_jwt}"))
 }
 
@@ -79,10 +80,10 @@ mod tests {
         assert_eq!(array[1], "encrypted_credential");
         assert_eq!(array[2], "a.b.c.d.e");
         assert!(array[0].as_str().unwrap().len() >= 16, "a salt of 128 bits");
-        // RFC 9901 §5.1's example disclosure and digest.
+        // RFC 9901 §4.2.3's example disclosure and its digest.
         assert_eq!(
-            digest("WyJlbHVWNU9nM2dTTklJOEVZbnN4QV9BIiwgImZhbWlseV9uYW1lIiwgIkRvZSJd"),
-            "jsu9yVulwQQlhFlM_3JlzMaSFzglhQG0DpfayQwLUK4"
+            digest("WyI2cU1RdlJMNWhhaiIsICJmYW1pbHlfbmFtZSIsICJNw7ZiaXVzIl0"),
+            "uutlBuYeMDyjLLTpf6Jxi7yNkEF35jdyWMn9U7b_RYY"
         );
     }
 }

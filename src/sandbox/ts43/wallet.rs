@@ -49,7 +49,11 @@ pub(crate) async fn wallet(
     match body.get("protocol") {
         None => {}
         Some(Value::String(p)) if p == TS43_DC_PROTOCOL => {}
-        Some(_) => return Err(bad("protocol must be openid4vp-v1-unsigned: the only one this wallet speaks.")),
+        Some(_) => {
+            return Err(bad(
+                "protocol must be openid4vp-v1-unsigned: the only one this wallet speaks.",
+            ))
+        }
     }
     let origin = origin(body.get("origin"), &headers)?;
     let data = request_data(body.get("data"))?;
@@ -125,7 +129,11 @@ pub(crate) async fn wallet(
     };
     let presentation = sd_jwt::present(issuer, &binding, &encrypted).map_err(|e| {
         tracing::error!(target: "sandbox", "virtual wallet: cannot sign the credential: {e}");
-        SandboxError::oauth(StatusCode::INTERNAL_SERVER_ERROR, "server_error", "The wallet cannot sign the credential.")
+        SandboxError::oauth(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "The wallet cannot sign the credential.",
+        )
     })?;
     tracing::info!(
         target: "sandbox",
@@ -155,7 +163,9 @@ fn origin(given: Option<&Value>, headers: &HeaderMap) -> Result<String, SandboxE
             .map(str::to_owned)
             .ok_or_else(|| bad("origin is missing: give the page's origin (location.origin), the KB-JWT's aud."))?,
     };
-    let parsed = Url::parse(&value).ok().filter(|u| matches!(u.scheme(), "http" | "https"));
+    let parsed = Url::parse(&value)
+        .ok()
+        .filter(|u| matches!(u.scheme(), "http" | "https"));
     match parsed.map(|u| u.origin().ascii_serialization()) {
         Some(o) if o == value => Ok(o),
         _ => Err(bad(
@@ -210,16 +220,19 @@ fn credential_query(data: &Map<String, Value>) -> Result<(String, &str), Sandbox
         .and_then(Value::as_str)
         .filter(|id| !id.is_empty() && id.len() <= 64)
         .ok_or_else(|| bad("The credential query has no id."))?;
-    let jwt = query["meta"]["credential_authorization_jwt"]
-        .as_str()
-        .ok_or_else(|| bad("The credential query has no meta.credential_authorization_jwt: ask the aggregator for one."))?;
+    let jwt = query["meta"]["credential_authorization_jwt"].as_str().ok_or_else(|| {
+        bad("The credential query has no meta.credential_authorization_jwt: ask the aggregator for one.")
+    })?;
     Ok((id.to_owned(), jwt))
 }
 
 /// The aggregator's authorization JWT, checked as a wallet does: ES256 by the sandbox
 /// issuer (the key its `x5c` chain certifies), `typ` `oauth-authz-req+jwt`, unexpired.
 fn check_authorization_jwt(operator: &VirtualOperator, jwt: &str) -> Result<Value, SandboxError> {
-    let issuer = operator.ts43_issuer.as_ref().ok_or_else(|| bad("The wallet has no trust anchor."))?;
+    let issuer = operator
+        .ts43_issuer
+        .as_ref()
+        .ok_or_else(|| bad("The wallet has no trust anchor."))?;
     let header = decode_header(jwt).map_err(|_| bad("credential_authorization_jwt is not a signed JWT."))?;
     if header.typ.as_deref() != Some(AUTHZ_JWT_TYP) {
         return Err(bad("credential_authorization_jwt's typ must be oauth-authz-req+jwt."));
@@ -246,7 +259,7 @@ fn response_key(authorization: &Value) -> Result<PublicKey, SandboxError> {
     if !encs.is_some_and(|e| e.iter().any(|v| v == jwe::ENC)) {
         return Err(bad("The authorization JWT does not accept A128GCM."));
     }
-    PublicKey::from_jwk_str(&jwk.to_string()).map_err(|_| bad("The authorization JWT's response key is not P-256."))
+    jwe::public_key_from_jwk(jwk).ok_or_else(|| bad("The authorization JWT's response key is not P-256."))
 }
 
 /// A single-use operator token for `sim`, for `client_id`'s grant; the faults
@@ -274,6 +287,8 @@ fn issue_operator_token(
         }),
     };
     // Kept past its end so that the grant can say "expired" rather than "unknown".
-    operator.operator_tokens.keep(token.clone(), state, life + EXPIRED_TOKEN_MEMORY);
+    operator
+        .operator_tokens
+        .keep(token.clone(), state, life + EXPIRED_TOKEN_MEMORY);
     token
 }
