@@ -150,7 +150,7 @@ impl Sandbox {
                 get(camara_v2::device_phone_number),
             )
             .route(TS43_CREDENTIALS_PATH, post(ts43::credentials))
-            .route(VIRTUAL_WALLET_PATH, post(ts43::wallet))
+            .route(VIRTUAL_WALLET_PATH, post(ts43::wallet).options(ts43::preflight))
             .with_state(self.operator.clone())
     }
 

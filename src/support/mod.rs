@@ -1,6 +1,6 @@
 //! Small building blocks both systems use (the app and the virtual operator): wall-clock
-//! seconds, random values, digests, expiring maps and redacting newtypes. Imports nothing
-//! else of this crate.
+//! seconds, random values, digests, expiring maps, redacting newtypes and the JWE of a
+//! TS.43 credential. Imports nothing else of this crate.
 
 pub mod jwe;
 pub mod redacted;

@@ -228,8 +228,12 @@ fn key_from_x5c(x5c: &[Value]) -> DecodingKey {
 }
 
 /// Checks a presentation as a relying party does (issuer JWT, disclosure, KB-JWT bound
-/// to [`ORIGIN`] and `nonce`); gives the disclosed `encrypted_credential`.
+/// to [`ORIGIN`], or `origin`, and `nonce`); gives the disclosed `encrypted_credential`.
 fn check_presentation(presentation: &str, nonce: &str) -> String {
+    check_presentation_for(presentation, nonce, ORIGIN)
+}
+
+fn check_presentation_for(presentation: &str, nonce: &str, origin: &str) -> String {
     let parts: Vec<&str> = presentation.split('~').collect();
     assert_eq!(parts.len(), 3, "IssuerJWT~Disclosure~KB-JWT");
     let (issuer_jwt, disclosure, kb_jwt) = (parts[0], parts[1], parts[2]);
@@ -261,7 +265,7 @@ fn check_presentation(presentation: &str, nonce: &str) -> String {
     let kb_header = decode_header(kb_jwt).unwrap();
     assert_eq!(kb_header.typ.as_deref(), Some("kb+jwt"));
     let mut validation = Validation::new(Algorithm::ES256);
-    validation.set_audience(&[ORIGIN]);
+    validation.set_audience(&[origin]);
     validation.set_required_spec_claims(&["aud"]);
     validation.validate_exp = false;
     let kb = decode::<Value>(kb_jwt, &decoding_key(&issued["cnf"]["jwk"]), &validation)
@@ -656,4 +660,47 @@ async fn the_wallet_checks_the_request() {
     h.present(&query, &rp.nonce, &[]).await;
     let got = h.wallet(&dc_request(&query, &rp.nonce), &[]).await;
     assert_oauth_error_hint(&got, StatusCode::BAD_REQUEST, "invalid_request", "already answered");
+}
+
+#[tokio::test]
+async fn the_wallet_serves_pages_of_other_origins() {
+    let h = start().await;
+    let page = "http://127.0.0.1:3000";
+    let url = format!("{}{VIRTUAL_WALLET_PATH}", h.base);
+    let res = h
+        .client
+        .request(reqwest::Method::OPTIONS, &url)
+        .header(header::ORIGIN, page)
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), StatusCode::NO_CONTENT);
+    assert_eq!(res.headers()["access-control-allow-origin"], page);
+    assert_eq!(res.headers()["access-control-allow-credentials"], "true");
+    assert!(res.headers()["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .contains("content-type"));
+
+    // Without `origin` in the body, the Origin header is the KB-JWT's audience.
+    let rp = Rp::new();
+    let query = h.credential_query(&rp, json!({})).await;
+    let mut body = dc_request(&query, &rp.nonce);
+    body.as_object_mut().unwrap().remove("origin");
+    let res = h.client.post(&url).header(header::ORIGIN, page).json(&body).send().await.unwrap();
+    assert_eq!(res.headers()["access-control-allow-origin"], page);
+    let (status, answer) = json_of(res).await;
+    assert_eq!(status, StatusCode::OK, "{answer}");
+    let presentation = answer["vp_token"][query["id"].as_str().unwrap()][0].as_str().unwrap();
+    open(&check_presentation_for(presentation, &rp.nonce, page), &rp.key);
+
+    // No origin at all: refused, saying so.
+    let rp = Rp::new();
+    let query = h.credential_query(&rp, json!({})).await;
+    let mut body = dc_request(&query, &rp.nonce);
+    body.as_object_mut().unwrap().remove("origin");
+    let got = h.wallet(&body, &[]).await;
+    assert_oauth_error_hint(&got, StatusCode::BAD_REQUEST, "invalid_request", "origin is missing");
 }

@@ -25,7 +25,7 @@ use super::device::Fault;
 use crate::phone::E164;
 
 pub(crate) use credentials::credentials;
-pub(crate) use wallet::wallet;
+pub(crate) use wallet::{preflight, wallet};
 
 /// The virtual operator's carrier, as `carrier_ids` and the `carrier_hint` name it: MCC
 /// 001, MNC 01, the ITU-T test network.

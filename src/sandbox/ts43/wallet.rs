@@ -9,8 +9,8 @@ use std::{sync::Arc, time::Instant};
 use axum::{
     body::Bytes,
     extract::State,
-    http::{header, HeaderMap, StatusCode},
-    response::Response,
+    http::{header, HeaderMap, HeaderValue, StatusCode},
+    response::{IntoResponse, Response},
 };
 use jsonwebtoken::{decode, decode_header, Algorithm, Validation};
 use p256::PublicKey;
@@ -37,12 +37,52 @@ use crate::{
 /// `POST /virtual-wallet` — JSON `{protocol?, data: {response_type, response_mode, nonce,
 /// dcql_query}, origin?}` (the origin defaults to the `Origin` header) with the simulated
 /// device's cookies or headers → `{vp_token: {<credential id>: ["IssuerJWT~…~KB-JWT"]}}`.
+///
+/// Pages of another origin may call it (a `SANDBOX=only` operator beside the app): the
+/// answer allows the calling origin, with credentials, so that the simulated device's
+/// cookies travel ([`preflight`] answers the CORS preflight).
 pub(crate) async fn wallet(
     State(operator): State<Arc<VirtualOperator>>,
     headers: HeaderMap,
     body: Bytes,
-) -> Result<Response, SandboxError> {
-    let body = match serde_json::from_slice::<Value>(&body) {
+) -> Response {
+    let mut res = answer(&operator, &headers, &body).await.into_response();
+    allow_origin(&mut res, &headers);
+    res
+}
+
+/// `OPTIONS /virtual-wallet` — the CORS preflight of a cross-origin page's JSON POST.
+pub(crate) async fn preflight(headers: HeaderMap) -> Response {
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    allow_origin(&mut res, &headers);
+    let h = res.headers_mut();
+    h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
+    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type"));
+    h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
+    res
+}
+
+/// Echoes a well-formed `Origin` as allowed, with credentials (a sandbox endpoint: any
+/// page may use the virtual wallet); `Vary: Origin` either way.
+fn allow_origin(res: &mut Response, headers: &HeaderMap) {
+    let h = res.headers_mut();
+    h.append(header::VARY, HeaderValue::from_static("origin"));
+    let Some(origin) = headers.get(header::ORIGIN) else {
+        return;
+    };
+    let valid = origin
+        .to_str()
+        .ok()
+        .and_then(|o| Url::parse(o).ok().map(|u| (o, u)))
+        .is_some_and(|(o, u)| matches!(u.scheme(), "http" | "https") && u.origin().ascii_serialization() == o);
+    if valid {
+        h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+    }
+}
+
+async fn answer(operator: &Arc<VirtualOperator>, headers: &HeaderMap, body: &[u8]) -> Result<Response, SandboxError> {
+    let body = match serde_json::from_slice::<Value>(body) {
         Ok(Value::Object(map)) => map,
         _ => return Err(bad("The request body must be a JSON object {protocol, data, origin}.")),
     };
@@ -55,7 +95,7 @@ pub(crate) async fn wallet(
             ))
         }
     }
-    let origin = origin(body.get("origin"), &headers)?;
+    let origin = origin(body.get("origin"), headers)?;
     let data = request_data(body.get("data"))?;
     let nonce = match data.get("nonce") {
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
@@ -87,7 +127,7 @@ pub(crate) async fn wallet(
         ));
     }
     let response_key = response_key(&authorization)?;
-    let conditions = read_conditions(&headers).map_err(SandboxError::invalid_request)?;
+    let conditions = read_conditions(headers).map_err(SandboxError::invalid_request)?;
     if conditions.fault == Some(Fault::Unavailable) {
         return Err(SandboxError::oauth(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -115,7 +155,7 @@ pub(crate) async fn wallet(
     if !matches!(operator.credential_requests.take(&id), Taken::Found(_)) {
         return Err(bad("The credential request was already answered."));
     }
-    let temp_token = issue_operator_token(&operator, &request.client_id, &sim, conditions.fault, conditions.delay);
+    let temp_token = issue_operator_token(operator, &request.client_id, &sim, conditions.fault, conditions.delay);
     let plaintext = json!({ "temp_token": temp_token, "carrier_hint": CARRIER_ID }).to_string();
     let kid = authorization["jwks"]["keys"][0]["kid"].as_str();
     let encrypted = jwe::encrypt(plaintext.as_bytes(), &response_key, kid).map_err(|e| {
