@@ -2,7 +2,7 @@
 //! virtual operator mounted, so both are ours to check) runs at `RUST_LOG=trace` with its
 //! output captured, while every flow runs through it: success and mismatch for both
 //! protocols, on the API and on the page, Wi-Fi, each fault, bad bodies (a numeric phone
-//! included), forged and replayed callbacks. Every code, state, nonce, session and result
+//! included), forged and replayed callbacks, TS.43 credentials (request, wallet, grant). Every code, state, nonce, session and result
 //! id the test sees on the wire is collected; afterwards the log must contain none of
 //! them, no full phone number, no JWT, no token-shaped value and none of the secrets.
 
@@ -183,6 +183,124 @@ async fn page_flow(seen: &mut Seen, app: &Process, protocol: &str, phone: &str, 
     page.text().await.unwrap()
 }
 
+/// A TS.43 credential verification against the mounted virtual operator, recording every
+/// value on the wire: the credential request, the virtual wallet's presentation (its JWE
+/// opened with the relying party's key), the JWT-bearer grant, `verify`; then the
+/// refusals of a reused operator token and a wrong nonce. Returns whether `check` is the
+/// SIM's number.
+async fn ts43_flow(seen: &mut Seen, app: &Process, hint: &str, check: &str) -> bool {
+    use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
+    use jsonwebtoken::{encode, Algorithm, EncodingKey, Header};
+
+    let base = app.url("/sandbox");
+    let sign = |claims: Value| {
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(credentials::CAMARA_CLIENT_KEY_ID.into());
+        let key = EncodingKey::from_ec_pem(credentials::CAMARA_CLIENT_PRIVATE_KEY.as_bytes()).unwrap();
+        encode(&header, &claims, &key).unwrap()
+    };
+    let now = number_verify::support::unix_now();
+    let claims = |aud: &str, sub: &str| {
+        json!({
+            "iss": credentials::CAMARA_CLIENT_ID, "sub": sub, "aud": aud, "iat": now, "exp": now + 60,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "scope": "dpv:FraudPreventionAndDetection number-verification:verify",
+        })
+    };
+    let rp_key = p256::SecretKey::random(&mut rand::thread_rng());
+    let nonce = uuid::Uuid::new_v4().simple().to_string();
+    seen.values.insert(nonce.clone());
+    let endpoint = format!("{base}/openid4vp/credentials");
+    let query: Value = client()
+        .post(&endpoint)
+        .json(&json!({
+            "scope": "dpv:FraudPreventionAndDetection number-verification:verify",
+            "nonce": nonce,
+            "phone_number_hint": hint,
+            "encryption_jwk": rp_key.public_key().to_jwk(),
+            "client_assertion_type": "urn:ietf:params:oauth:client-assertion-type:jwt-bearer",
+            "client_assertion": sign(claims(&endpoint, credentials::CAMARA_CLIENT_ID)),
+        }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = query["id"].as_str().expect("a credential query").to_owned();
+    seen.values.insert(id.clone());
+    let request = |nonce: &str| {
+        json!({
+            "protocol": "openid4vp-v1-unsigned",
+            "origin": "http://127.0.0.1:9",
+            "data": {"response_type": "vp_token", "response_mode": "dc_api", "nonce": nonce,
+                     "dcql_query": {"credentials": [query.clone()]}},
+        })
+    };
+    let wallet = format!("{base}/virtual-wallet");
+    let refused = client()
+        .post(&wallet)
+        .json(&request("a-wrong-nonce-0123456789"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), 400);
+    let answer: Value = client()
+        .post(&wallet)
+        .header("cookie", "sandbox_network=wifi")
+        .json(&request(&nonce))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let presentation = answer["vp_token"][&id][0].as_str().expect("a presentation").to_owned();
+    for part in presentation.split('~').filter(|p| !p.is_empty()) {
+        seen.values.insert(part.to_owned());
+    }
+    let disclosure: Value =
+        serde_json::from_slice(&B64.decode(presentation.split('~').nth(1).unwrap()).unwrap()).unwrap();
+    let jwe = disclosure[2].as_str().unwrap();
+    seen.values.insert(jwe.to_owned());
+    let opened: Value = serde_json::from_slice(&number_verify::support::jwe::decrypt(jwe, &rp_key).unwrap()).unwrap();
+    let temp_token = opened["temp_token"].as_str().unwrap().to_owned();
+    seen.values.insert(temp_token.clone());
+
+    let token_endpoint = format!("{base}/camara/v2/token");
+    let grant = |assertion: String| {
+        client()
+            .post(&token_endpoint)
+            .form(&[
+                ("grant_type", "urn:ietf:params:oauth:grant-type:jwt-bearer"),
+                ("assertion", &assertion),
+            ])
+            .send()
+    };
+    let sub = format!("operatortoken:{temp_token}");
+    let token: Value = grant(sign(claims(&token_endpoint, &sub)))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let access_token = token["access_token"].as_str().expect("an access token").to_owned();
+    seen.values.insert(access_token.clone());
+    let reused = grant(sign(claims(&token_endpoint, &sub))).await.unwrap();
+    assert_eq!(reused.status(), 400);
+    let verdict: Value = client()
+        .post(format!("{base}/camara/v2/number-verification/v2/verify"))
+        .bearer_auth(&access_token)
+        .json(&json!({ "phoneNumber": check }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    verdict["devicePhoneNumberVerified"].as_bool().expect("a verdict")
+}
+
 fn digits(number: &str) -> String {
     number.trim_start_matches('+').to_owned()
 }
@@ -286,6 +404,10 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
         assert!(html.contains("Error validating phone number."), "{protocol}");
     }
 
+    // TS.43 credentials through the virtual wallet: the number's SIM, another one.
+    assert!(ts43_flow(&mut seen, &app, VERIFIED, VERIFIED).await);
+    assert!(!ts43_flow(&mut seen, &app, OTHER_SIM, OTHER_SIM).await);
+
     // Bad bodies, each carrying a number.
     let digits_only = digits(IN_BAD_BODIES);
     let bad: Vec<(&str, String)> = vec![
@@ -388,11 +510,17 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
         .nth(1)
         .unwrap()
         .to_owned();
+    let issuer_key_line = include_str!("../../sandbox-keys/ts43-issuer-private.pem")
+        .lines()
+        .nth(1)
+        .unwrap()
+        .to_owned();
     for secret in [
         credentials::MC_CLIENT_SECRET.to_owned(),
         basic,
         key_line,
         client_key_line,
+        issuer_key_line,
     ] {
         if log.contains(&secret) {
             leaks.push(format!("secret: {}", line_with(&log, &secret)));

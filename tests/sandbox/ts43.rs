@@ -689,7 +689,14 @@ async fn the_wallet_serves_pages_of_other_origins() {
     let query = h.credential_query(&rp, json!({})).await;
     let mut body = dc_request(&query, &rp.nonce);
     body.as_object_mut().unwrap().remove("origin");
-    let res = h.client.post(&url).header(header::ORIGIN, page).json(&body).send().await.unwrap();
+    let res = h
+        .client
+        .post(&url)
+        .header(header::ORIGIN, page)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(res.headers()["access-control-allow-origin"], page);
     let (status, answer) = json_of(res).await;
     assert_eq!(status, StatusCode::OK, "{answer}");

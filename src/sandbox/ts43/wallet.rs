@@ -41,11 +41,7 @@ use crate::{
 /// Pages of another origin may call it (a `SANDBOX=only` operator beside the app): the
 /// answer allows the calling origin, with credentials, so that the simulated device's
 /// cookies travel ([`preflight`] answers the CORS preflight).
-pub(crate) async fn wallet(
-    State(operator): State<Arc<VirtualOperator>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Response {
+pub(crate) async fn wallet(State(operator): State<Arc<VirtualOperator>>, headers: HeaderMap, body: Bytes) -> Response {
     let mut res = answer(&operator, &headers, &body).await.into_response();
     allow_origin(&mut res, &headers);
     res
@@ -57,7 +53,10 @@ pub(crate) async fn preflight(headers: HeaderMap) -> Response {
     allow_origin(&mut res, &headers);
     let h = res.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_METHODS, HeaderValue::from_static("POST"));
-    h.insert(header::ACCESS_CONTROL_ALLOW_HEADERS, HeaderValue::from_static("content-type"));
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_HEADERS,
+        HeaderValue::from_static("content-type"),
+    );
     h.insert(header::ACCESS_CONTROL_MAX_AGE, HeaderValue::from_static("600"));
     res
 }
@@ -77,7 +76,10 @@ fn allow_origin(res: &mut Response, headers: &HeaderMap) {
         .is_some_and(|(o, u)| matches!(u.scheme(), "http" | "https") && u.origin().ascii_serialization() == o);
     if valid {
         h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
-        h.insert(header::ACCESS_CONTROL_ALLOW_CREDENTIALS, HeaderValue::from_static("true"));
+        h.insert(
+            header::ACCESS_CONTROL_ALLOW_CREDENTIALS,
+            HeaderValue::from_static("true"),
+        );
     }
 }
 
