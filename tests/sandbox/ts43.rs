@@ -29,8 +29,8 @@ use x509_cert::{
 };
 
 use crate::harness::{
-    assert_oauth_error, assert_oauth_error_hint, assertion_claims, es256_assertion, json_of, now, signed_assertion,
-    start, Harness, V2Op,
+    assert_camara_error, assert_malformed, assert_oauth_error, assert_oauth_error_hint, assertion_claims,
+    es256_assertion, json_of, now, signed_assertion, start, Harness, V2Op,
 };
 
 /// The page the credential is presented to (the KB-JWT's `aud`).
@@ -710,4 +710,40 @@ async fn the_wallet_serves_pages_of_other_origins() {
     body.as_object_mut().unwrap().remove("origin");
     let got = h.wallet(&body, &[]).await;
     assert_oauth_error_hint(&got, StatusCode::BAD_REQUEST, "invalid_request", "origin is missing");
+}
+
+#[tokio::test]
+async fn token_and_check_faults_stick_to_the_operator_token() {
+    let h = start().await;
+    let fault = |name: &'static str| [("X-Sandbox-Fault", name)];
+
+    let token = h.operator_token(&fault("token-500"), json!({})).await;
+    let got = h.bearer_grant(&grant_claims(&h, &token)).await;
+    assert_oauth_error(&got, StatusCode::INTERNAL_SERVER_ERROR, "server_error");
+    // Spent all the same.
+    let got = h.bearer_grant(&grant_claims(&h, &token)).await;
+    assert_oauth_error_hint(&got, StatusCode::BAD_REQUEST, "invalid_grant", "already used");
+
+    let token = h.operator_token(&fault("token-malformed"), json!({})).await;
+    let form_assertion = signed_assertion(&grant_claims(&h, &token));
+    let form = [
+        ("grant_type", JWT_BEARER_GRANT_TYPE),
+        ("assertion", form_assertion.as_str()),
+    ];
+    assert_malformed(h.v2_token_raw(&form).await).await;
+
+    let token = h.operator_token(&fault("check-500"), json!({})).await;
+    let (status, body) = h.bearer_grant(&grant_claims(&h, &token)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let verify = json!({ "phoneNumber": SIM }).to_string();
+    let res = h
+        .v2_call(V2Op::Verify, body["access_token"].as_str(), Some(&verify), None)
+        .await;
+    assert_camara_error(&json_of(res).await, StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL");
+
+    // The operator is down: the wallet says so.
+    let rp = Rp::new();
+    let query = h.credential_query(&rp, json!({})).await;
+    let got = h.wallet(&dc_request(&query, &rp.nonce), &fault("unavailable")).await;
+    assert_oauth_error(&got, StatusCode::SERVICE_UNAVAILABLE, "temporarily_unavailable");
 }

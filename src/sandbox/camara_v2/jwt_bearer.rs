@@ -14,9 +14,10 @@ use crate::{
     sandbox::{
         authorize::has_scope,
         client_assertion,
+        device::Fault,
         error::SandboxError,
         operator::{Api, Keep, TokenGrant, VirtualOperator},
-        respond::json as json_response,
+        respond::{json as json_response, malformed_json},
         token::EXPIRED_TOKEN_MEMORY,
         ts43::OperatorToken,
         CAMARA_V2_TOKEN_TTL_SECS,
@@ -33,7 +34,7 @@ pub(crate) async fn grant<'a>(
 ) -> Result<Response, SandboxError> {
     let issuer = operator.camara_v2_issuer();
     let token_endpoint = format!("{issuer}/token");
-    // RFC 7523 §3: client authentication is optional with this grant; a client assertion
+    // RFC 7523 §3.1: client authentication is optional with this grant; a client assertion
     // sent is checked as ever, and must name the assertion's client.
     let authenticated = match (param("client_assertion_type"), param("client_assertion")) {
         (None, None) => None,
@@ -83,6 +84,16 @@ pub(crate) async fn grant<'a>(
         ));
     }
     let grant = redeem(operator, &token, &client_id)?;
+    // The token faults the wallet's device chose stick to its operator token, as to a
+    // code; the operator token is spent whatever the answer.
+    if grant.fault == Some(Fault::Token500) {
+        tracing::info!(target: "sandbox", "camara v2 token: simulated fault token-500 (jwt-bearer)");
+        return Err(SandboxError::oauth(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "Simulated operator fault (token-500).",
+        ));
+    }
     let access_token = random_value(32);
     let ttl = Duration::from_secs(CAMARA_V2_TOKEN_TTL_SECS);
     operator.tokens.keep(
@@ -98,15 +109,24 @@ pub(crate) async fn grant<'a>(
         ttl + EXPIRED_TOKEN_MEMORY,
     );
     tracing::info!(target: "sandbox", sim = %grant.sim, "camara v2 token: operator token redeemed (jwt-bearer)");
-    Ok(json_response(
-        StatusCode::OK,
-        json!({
-            "access_token": access_token,
-            "token_type": "Bearer",
-            "expires_in": CAMARA_V2_TOKEN_TTL_SECS,
-            "scope": SCOPE_VERIFY,
-        }),
-    ))
+    let body = json!({
+        "access_token": access_token,
+        "token_type": "Bearer",
+        "expires_in": CAMARA_V2_TOKEN_TTL_SECS,
+        "scope": SCOPE_VERIFY,
+    });
+    match grant.fault {
+        Some(Fault::TokenSlow) => {
+            tracing::info!(target: "sandbox", delay_ms = grant.delay.as_millis() as u64, "camara v2 token: simulated fault token-slow (jwt-bearer)");
+            tokio::time::sleep(grant.delay).await;
+        }
+        Some(Fault::TokenMalformed) => {
+            tracing::info!(target: "sandbox", "camara v2 token: simulated fault token-malformed (jwt-bearer)");
+            return Ok(malformed_json(&body.to_string()));
+        }
+        _ => {}
+    }
+    Ok(json_response(StatusCode::OK, body))
 }
 
 /// Spends the operator token `token` for `client_id`: unknown, spent, expired or another

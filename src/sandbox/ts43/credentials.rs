@@ -101,7 +101,8 @@ pub(crate) async fn credentials(
     let issuer = operator.ts43_issuer.as_ref().ok_or_else(no_issuer)?;
     let id = random_value(16);
     let mut jwk = serde_json::to_value(public.to_jwk()).map_err(|_| no_issuer())?;
-    // OpenID4VP §8.3: the response encryption key, with its use and algorithm.
+    // OpenID4VP 1.0 (response encryption): the key the wallet encrypts to, with its use
+    // and algorithm.
     jwk["use"] = json!("enc");
     jwk["alg"] = json!(jwe::ALG);
     jwk["kid"] = json!(id);

@@ -101,7 +101,7 @@ async fn answer(operator: &Arc<VirtualOperator>, headers: &HeaderMap, body: &[u8
     let data = request_data(body.get("data"))?;
     let nonce = match data.get("nonce") {
         Some(Value::String(n)) if !n.is_empty() => n.clone(),
-        _ => return Err(bad("data.nonce is missing (OpenID4VP §5.2).")),
+        _ => return Err(bad("data.nonce is missing (OpenID4VP: the request's nonce).")),
     };
     let (id, authorization_jwt) = credential_query(&data)?;
     let issuer = operator.ts43_issuer.as_ref().ok_or_else(|| {
@@ -228,21 +228,21 @@ fn request_data(data: Option<&Value>) -> Result<Map<String, Value>, SandboxError
         _ => return Err(bad("data is missing: the DC API request's data object.")),
     };
     if data.get("response_type").and_then(Value::as_str) != Some("vp_token") {
-        return Err(bad("data.response_type must be vp_token (OpenID4VP §5)."));
+        return Err(bad("data.response_type must be vp_token (OpenID4VP)."));
     }
-    // OpenID4VP Appendix A.2: an unsigned request over the DC API answers by `dc_api`.
+    // OpenID4VP 1.0 Appendix A (the DC API): an unsigned request over the DC API answers by `dc_api`.
     if data.get("response_mode").and_then(Value::as_str) != Some("dc_api") {
         return Err(bad("data.response_mode must be dc_api (OpenID4VP Appendix A)."));
     }
     Ok(data)
 }
 
-/// The DCQL credential query this wallet can answer (OpenID4VP §6): `format`
+/// The DCQL credential query this wallet can answer (OpenID4VP 1.0 §6, DCQL): `format`
 /// `dc-authorization+sd-jwt`, `meta.vct_values` naming the TS.43 type, and the
 /// aggregator's `credential_authorization_jwt`. `Ok` is its id and that JWT.
 fn credential_query(data: &Map<String, Value>) -> Result<(String, &str), SandboxError> {
     let Some(Value::Array(queries)) = data.get("dcql_query").and_then(|q| q.get("credentials")) else {
-        return Err(bad("data.dcql_query.credentials is missing (OpenID4VP §6)."));
+        return Err(bad("data.dcql_query.credentials is missing (OpenID4VP 1.0 §6, DCQL)."));
     };
     let ours = queries.iter().find(|q| {
         q.get("format").and_then(Value::as_str) == Some(TS43_FORMAT)
