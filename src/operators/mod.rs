@@ -8,6 +8,7 @@ pub mod id_token;
 pub mod jwks;
 pub mod keys;
 pub mod mobile_connect;
+pub mod ts43;
 pub mod vonage;
 
 use std::time::Duration;
