@@ -36,6 +36,12 @@ use crate::{
 
 /// The purpose (`dpv:…`) and the operation, as scopes (CAMARA ICM: purpose as a scope).
 pub const VERIFY_SCOPE: &str = "openid dpv:FraudPreventionAndDetection number-verification:verify";
+/// The JWT-bearer grant's scope: no `openid`, as no id_token comes back (CAMARA ICM).
+pub const OPERATOR_TOKEN_SCOPE: &str = "dpv:FraudPreventionAndDetection number-verification:verify";
+/// RFC 7523 §2.1.
+pub const JWT_BEARER_GRANT: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+/// How long an operator-token assertion lives: CAMARA ICM allows at most 300 s.
+pub const OPERATOR_TOKEN_ASSERTION_SECS: u64 = 300;
 pub const SHARE_SCOPE: &str = "openid dpv:FraudPreventionAndDetection number-verification:device-phone-number:read";
 /// How often the discovery document is read again (operators rotate endpoints rarely,
 /// keys more often: those follow the JWKS cache's own rules).
@@ -342,6 +348,51 @@ impl CamaraClient {
         Ok(access)
     }
 
+    /// A phone-number credential's operator token → an access token for `/verify`: the
+    /// JWT-bearer grant (RFC 7523 §2.1) with `sub` = `operatortoken:<token>` (CAMARA ICM),
+    /// signed with the client's key, which authenticates the client too (RFC 7523 §3).
+    pub async fn exchange_operator_token(&self, operator_token: &str) -> Result<AccessToken, OperatorFailure> {
+        let found = self.endpoints().await?;
+        let assertion = self.operator_token_assertion_at(
+            &found.token_endpoint,
+            operator_token,
+            jsonwebtoken::get_current_timestamp(),
+        )?;
+        let request = self.http.post(found.token_endpoint.clone()).form(&[
+            ("grant_type", JWT_BEARER_GRANT),
+            ("assertion", assertion.as_str()),
+            ("scope", OPERATOR_TOKEN_SCOPE),
+        ]);
+        Ok(request_tokens(TOKEN_STEP, request).await?.access)
+    }
+
+    /// RFC 7523 §3: `iss` the client, `sub` the operator token, `aud` the token endpoint,
+    /// `exp` at most 300 s on (CAMARA ICM), a fresh `jti`.
+    fn operator_token_assertion_at(
+        &self,
+        token_endpoint: &Url,
+        operator_token: &str,
+        now: u64,
+    ) -> Result<String, OperatorFailure> {
+        let claims = serde_json::json!({
+            "iss": self.client_id,
+            "sub": format!("operatortoken:{operator_token}"),
+            "aud": token_endpoint.as_str(),
+            "scope": OPERATOR_TOKEN_SCOPE,
+            "jti": uuid::Uuid::new_v4().to_string(),
+            "iat": now.saturating_sub(CLOCK_SKEW.as_secs()),
+            "exp": now + OPERATOR_TOKEN_ASSERTION_SECS,
+        });
+        let mut header = self.signing_key.header();
+        header.kid = Some(self.key_id.clone());
+        self.signing_key
+            .sign(&header, &claims)
+            .map_err(|e| OperatorFailure::Refused {
+                step: TOKEN_STEP,
+                reason: format!("cannot sign the operator-token assertion with CAMARA_CLIENT_KEY: {e}"),
+            })
+    }
+
     /// RFC 7523 §3 / CAMARA ICM: `iss` = `sub` = client id, `aud` = the token endpoint,
     /// a fresh `jti`, short-lived; signed with the registered key under its `kid`.
     fn client_assertion(&self, token_endpoint: &Url) -> Result<String, OperatorFailure> {
@@ -561,6 +612,35 @@ mod tests {
             v["jti"].as_str().unwrap().to_owned()
         };
         assert_ne!(jti(&assertion), jti(&again), "every assertion has its own jti");
+    }
+
+    /// The operator-token assertion of the JWT-bearer grant: `sub` is the token, for the
+    /// token endpoint, within CAMARA's 300 s, verifiable with the client's public key.
+    #[test]
+    fn the_operator_token_assertion_is_rfc_7523_with_camara_icm_sub() {
+        let c = client();
+        let token_endpoint = Url::parse("https://op.example/oidc/token").unwrap();
+        let now = jsonwebtoken::get_current_timestamp();
+        let assertion = c.operator_token_assertion_at(&token_endpoint, "tok-123", now).unwrap();
+        assert_eq!(
+            jsonwebtoken::decode_header(&assertion).unwrap().kid.as_deref(),
+            Some("kid-1")
+        );
+        let mut validation = jsonwebtoken::Validation::new(Algorithm::ES256);
+        validation.set_audience(&["https://op.example/oidc/token"]);
+        validation.set_issuer(&["client-1"]);
+        validation.sub = Some("operatortoken:tok-123".into());
+        let claims = jsonwebtoken::decode::<serde_json::Value>(
+            &assertion,
+            &jsonwebtoken::DecodingKey::from_ec_pem(PUBLIC.as_bytes()).unwrap(),
+            &validation,
+        )
+        .unwrap()
+        .claims;
+        assert_eq!(claims["scope"], OPERATOR_TOKEN_SCOPE);
+        assert_eq!(claims["exp"].as_u64(), Some(now + 300));
+        assert!(claims["iat"].as_u64().unwrap() < now, "backdated like every assertion");
+        assert!(!claims["jti"].as_str().unwrap().is_empty());
     }
 
     /// An operator whose clock is a little behind ours must not see an assertion "issued

@@ -92,22 +92,29 @@ impl EphemeralKey {
     pub fn decrypt(&self, jwe: &str) -> Result<Vec<u8>, CredentialError> {
         let parts: Vec<&str> = jwe.split('.').collect();
         let [protected, encrypted_key, iv, ciphertext, tag] = parts[..] else {
-            return Err(CredentialError::Malformed("the encrypted credential is not a compact JWE"));
+            return Err(CredentialError::Malformed(
+                "the encrypted credential is not a compact JWE",
+            ));
         };
         let header: Header = decode(protected)
             .and_then(|bytes| serde_json::from_slice(&bytes).ok())
-            .ok_or(CredentialError::Malformed("the encrypted credential's header does not decode"))?;
+            .ok_or(CredentialError::Malformed(
+                "the encrypted credential's header does not decode",
+            ))?;
         if header.alg != "ECDH-ES" || header.enc != "A128GCM" {
-            return Err(CredentialError::Unsupported("the encrypted credential is not ECDH-ES with A128GCM"));
+            return Err(CredentialError::Unsupported(
+                "the encrypted credential is not ECDH-ES with A128GCM",
+            ));
         }
         // RFC 7518 §4.6: direct key agreement carries no encrypted key.
         if !encrypted_key.is_empty() {
-            return Err(CredentialError::Malformed("an ECDH-ES credential carries an encrypted key"));
+            return Err(CredentialError::Malformed(
+                "an ECDH-ES credential carries an encrypted key",
+            ));
         }
-        let sender = header
-            .epk
-            .public_key()
-            .ok_or(CredentialError::Malformed("the encrypted credential's epk is not a P-256 key"))?;
+        let sender = header.epk.public_key().ok_or(CredentialError::Malformed(
+            "the encrypted credential's epk is not a P-256 key",
+        ))?;
         let apu = header.apu.as_deref().map(decode).unwrap_or(Some(Vec::new()));
         let apv = header.apv.as_deref().map(decode).unwrap_or(Some(Vec::new()));
         let (Some(apu), Some(apv)) = (apu, apv) else {
@@ -117,7 +124,9 @@ impl EphemeralKey {
         let iv = decode(iv).and_then(|iv| <[u8; 12]>::try_from(iv).ok());
         let (Some(iv), Some(mut sealed), Some(tag)) = (iv, decode(ciphertext), decode(tag).filter(|t| t.len() == 16))
         else {
-            return Err(CredentialError::Malformed("the encrypted credential's iv, ciphertext or tag"));
+            return Err(CredentialError::Malformed(
+                "the encrypted credential's iv, ciphertext or tag",
+            ));
         };
         sealed.extend_from_slice(&tag);
         // RFC 7516 §5.2 step 14: the AAD is the ASCII of the encoded protected header.
@@ -239,13 +248,17 @@ mod tests {
         let mut ciphertext = URL_SAFE_NO_PAD.decode(&parts[3]).unwrap();
         ciphertext[0] ^= 1;
         parts[3] = URL_SAFE_NO_PAD.encode(ciphertext);
-        assert!(matches!(key.decrypt(&parts.join(".")), Err(CredentialError::Invalid(_))));
+        assert!(matches!(
+            key.decrypt(&parts.join(".")),
+            Err(CredentialError::Invalid(_))
+        ));
     }
 
     #[test]
     fn other_algorithms_are_refused_before_any_key_is_used() {
         let key = EphemeralKey::random();
-        let header = URL_SAFE_NO_PAD.encode(r#"{"alg":"RSA-OAEP","enc":"A128GCM","epk":{"kty":"EC","crv":"P-256","x":"","y":""}}"#);
+        let header = URL_SAFE_NO_PAD
+            .encode(r#"{"alg":"RSA-OAEP","enc":"A128GCM","epk":{"kty":"EC","crv":"P-256","x":"","y":""}}"#);
         let refused = key.decrypt(&format!("{header}..AAAAAAAAAAAAAAAA.AA.AAAAAAAAAAAAAAAAAAAAAA"));
         assert!(matches!(refused, Err(CredentialError::Unsupported(_))), "{refused:?}");
         assert!(matches!(key.decrypt("a.b.c"), Err(CredentialError::Malformed(_))));

@@ -149,7 +149,13 @@ pub fn verify(
         .map_err(|_| CredentialError::Malformed("the holder key (cnf.jwk) is not a usable JWK"))?;
     let binding = key_binding(kb_jwt, &holder, sd_jwt, expected, now)?;
 
-    let field = |name: &str| binding.rest.get(name).or_else(|| disclosed.get(name)).and_then(Value::as_str);
+    let field = |name: &str| {
+        binding
+            .rest
+            .get(name)
+            .or_else(|| disclosed.get(name))
+            .and_then(Value::as_str)
+    };
     let sealed = field("encrypted_credential").ok_or(CredentialError::Malformed("no encrypted_credential"))?;
     let plaintext = expected.key.decrypt(sealed)?;
     let opened: SealedToken = serde_json::from_slice(&plaintext)
@@ -170,10 +176,11 @@ pub fn verify(
 /// The issuer JWT: its header (`typ`, ES256, `x5c` to an anchor), then its signature by
 /// the chain's leaf, its expiry and its type.
 fn issuer_claims(jwt: &str, anchors: &TrustAnchors, now: u64) -> Result<IssuerClaims, CredentialError> {
-    let header =
-        jsonwebtoken::decode_header(jwt).map_err(|_| CredentialError::Malformed("the issuer JWT's header"))?;
+    let header = jsonwebtoken::decode_header(jwt).map_err(|_| CredentialError::Malformed("the issuer JWT's header"))?;
     if header.typ.as_deref() != Some(FORMAT) {
-        return Err(CredentialError::Malformed("the issuer JWT's typ is not dc-authorization+sd-jwt"));
+        return Err(CredentialError::Malformed(
+            "the issuer JWT's typ is not dc-authorization+sd-jwt",
+        ));
     }
     if header.alg != Algorithm::ES256 {
         return Err(CredentialError::Unsupported("the issuer JWT is not ES256"));
@@ -196,7 +203,9 @@ fn issuer_claims(jwt: &str, anchors: &TrustAnchors, now: u64) -> Result<IssuerCl
         })?
         .claims;
     if claims.vct != VCT_VERIFY {
-        return Err(CredentialError::Invalid("the credential is not a number-verification credential"));
+        return Err(CredentialError::Invalid(
+            "the credential is not a number-verification credential",
+        ));
     }
     if claims.sd_alg.as_deref().is_some_and(|alg| alg != "sha-256") {
         return Err(CredentialError::Unsupported("_sd_alg is not sha-256"));
@@ -223,7 +232,9 @@ fn disclosed_claims(issuer: &IssuerClaims, disclosures: &[&str]) -> Result<Map<S
             return Err(CredentialError::Malformed("a disclosure is not [salt, name, value]"));
         };
         if name == "_sd" || name == "..." || claims.contains_key(name) {
-            return Err(CredentialError::Malformed("a disclosure names a reserved or repeated claim"));
+            return Err(CredentialError::Malformed(
+                "a disclosure names a reserved or repeated claim",
+            ));
         }
         claims.insert(name.clone(), value.clone());
     }
@@ -267,7 +278,9 @@ fn key_binding(
         return Err(CredentialError::Invalid("the key-binding JWT is for another origin"));
     }
     if !constant_time_eq(claims.nonce.as_bytes(), expected.nonce.as_bytes()) {
-        return Err(CredentialError::Invalid("the key-binding JWT answers another request (nonce)"));
+        return Err(CredentialError::Invalid(
+            "the key-binding JWT answers another request (nonce)",
+        ));
     }
     if claims.iat.abs_diff(now) > KB_JWT_WINDOW_SECS {
         return Err(CredentialError::Invalid("the key-binding JWT was not made now"));

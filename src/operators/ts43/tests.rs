@@ -215,13 +215,24 @@ fn disclosures_must_be_signed_by_the_issuer() {
     let (issuer_jwt, kb) = presentation.split_once('~').unwrap();
     let forged = URL_SAFE_NO_PAD.encode(r#"["salt","carrier_hint","999999"]"#);
     let refused = check(&format!("{issuer_jwt}~{forged}~{kb}"), &key).unwrap_err();
-    assert_eq!(refused, CredentialError::Invalid("a disclosure is not one the issuer signed"));
+    assert_eq!(
+        refused,
+        CredentialError::Invalid("a disclosure is not one the issuer signed")
+    );
 }
 
 #[test]
 fn malformed_presentations_are_refused_without_panicking() {
     let key = EphemeralKey::random();
-    for bad in ["", "~", "abc", "a~b", "a.b.c~", "~~~~", &"x".repeat(MAX_PRESENTATION + 1)] {
+    for bad in [
+        "",
+        "~",
+        "abc",
+        "a~b",
+        "a.b.c~",
+        "~~~~",
+        &"x".repeat(MAX_PRESENTATION + 1),
+    ] {
         assert!(check(bad, &key).is_err(), "{bad:.20}");
     }
     assert!(TrustAnchors::from_pem("no certificate here").is_err());

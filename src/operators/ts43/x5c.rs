@@ -50,7 +50,9 @@ impl TrustAnchors {
     /// The leaf's key, once `x5c` chains to one of these anchors at `now` (Unix seconds).
     pub fn verify(&self, x5c: &[String], now: u64) -> Result<VerifyingKey, CredentialError> {
         if x5c.is_empty() || x5c.len() > MAX_CHAIN {
-            return Err(CredentialError::Untrusted("the issuer's x5c must hold 1 to 5 certificates"));
+            return Err(CredentialError::Untrusted(
+                "the issuer's x5c must hold 1 to 5 certificates",
+            ));
         }
         let chain = x5c
             .iter()
@@ -78,7 +80,9 @@ impl TrustAnchors {
                     && signed_by(last, anchor).is_ok())
         });
         if !anchored {
-            return Err(CredentialError::Untrusted("the issuer's chain does not end in a trust anchor"));
+            return Err(CredentialError::Untrusted(
+                "the issuer's chain does not end in a trust anchor",
+            ));
         }
         public_key(&chain[0])
     }
@@ -91,7 +95,9 @@ fn within_validity(cert: &Certificate, now: u64) -> Result<(), CredentialError> 
         validity.not_after.to_unix_duration().as_secs(),
     );
     if now < from || now > to {
-        return Err(CredentialError::Untrusted("a certificate of the issuer's chain is not valid now"));
+        return Err(CredentialError::Untrusted(
+            "a certificate of the issuer's chain is not valid now",
+        ));
     }
     Ok(())
 }
@@ -100,7 +106,9 @@ fn within_validity(cert: &Certificate, now: u64) -> Result<(), CredentialError> 
 fn is_ca(cert: &Certificate) -> Result<(), CredentialError> {
     match cert.tbs_certificate.get::<BasicConstraints>() {
         Ok(Some((_, constraints))) if constraints.ca => Ok(()),
-        _ => Err(CredentialError::Untrusted("a certificate that signs another is not a CA")),
+        _ => Err(CredentialError::Untrusted(
+            "a certificate that signs another is not a CA",
+        )),
     }
 }
 
