@@ -336,6 +336,36 @@ async fn a_credential_verifies_the_sims_number_only() {
     assert!(!h.verified(body["access_token"].as_str().unwrap(), "+99012345677").await);
 }
 
+/// The app's own credential check (`operators::ts43`) accepts what the virtual wallet
+/// makes: the two sides share no code but the JWE, and agree on the wire.
+#[tokio::test]
+async fn the_apps_credential_check_accepts_the_virtual_wallets_credential() {
+    use number_verify::operators::ts43::{self, EphemeralKey, Expected, TrustAnchors};
+    let h = start().await;
+    let key = EphemeralKey::random();
+    let rp = Rp::new();
+    let query = h
+        .credential_query(&rp, json!({ "encryption_jwk": key.public_jwk() }))
+        .await;
+    let presentation = h.present(&query, &rp.nonce, &[]).await;
+    let anchors = TrustAnchors::from_pem(TS43_SANDBOX_CA).unwrap();
+    let expected = |nonce| Expected {
+        nonce,
+        origin: ORIGIN,
+        key: &key,
+    };
+    // Another request's nonce: refused, by name.
+    assert_eq!(
+        ts43::verify(&presentation, &anchors, &expected("another"), now()).unwrap_err(),
+        ts43::CredentialError::Invalid("the key-binding JWT answers another request (nonce)")
+    );
+    let token = ts43::verify(&presentation, &anchors, &expected(&rp.nonce), now()).unwrap();
+    assert_eq!(token.carrier_hint.as_deref(), Some("00101"));
+    let (status, body) = h.bearer_grant(&grant_claims(&h, token.token.secret())).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(h.verified(body["access_token"].as_str().unwrap(), SIM).await);
+}
+
 #[tokio::test]
 async fn the_sim_is_decided_as_for_network_authorization() {
     let h = start().await;

@@ -81,7 +81,8 @@ impl Wallet {
         });
         let issuer_jwt = jsonwebtoken::encode(&header, &claims, &self.issuer_key).unwrap();
         let sd_jwt = format!("{issuer_jwt}~");
-        let sealed = jwe::encrypt_for_tests(&self.recipient, self.token.to_string().as_bytes());
+        let recipient = crate::support::jwe::public_key_from_jwk(&self.recipient).unwrap();
+        let sealed = crate::support::jwe::encrypt(self.token.to_string().as_bytes(), &recipient, None).unwrap();
         let mut kb_header = Header::new(Algorithm::ES256);
         kb_header.typ = Some("kb+jwt".into());
         let kb = json!({
