@@ -37,7 +37,7 @@ impl TrustAnchors {
             let Some(start) = block.find("-----BEGIN CERTIFICATE-----") else {
                 continue;
             };
-            let cert = Certificate::from_pem(block[start..].as_bytes())
+            let cert = Certificate::from_pem(&block.as_bytes()[start..])
                 .map_err(|e| format!("a certificate does not parse: {e}"))?;
             anchors.push(cert);
         }
