@@ -37,3 +37,16 @@ pub(super) fn camara_client_key(value: &str) -> Result<SigningKey, ConfigError> 
         )
     })
 }
+
+/// `TS43_TRUST_ANCHORS`: the certificates (PEM, one or more) a phone-number credential
+/// issuer's chain must end in.
+pub(super) fn ts43_trust_anchors(value: &str) -> Result<crate::operators::ts43::TrustAnchors, ConfigError> {
+    let pem = if value.contains("-----BEGIN") {
+        value.replace("\\n", "\n")
+    } else {
+        std::fs::read_to_string(value)
+            .map_err(|e| ConfigError::new("TS43_TRUST_ANCHORS", format!("cannot read the file “{value}”: {e}")))?
+    };
+    crate::operators::ts43::TrustAnchors::from_pem(&pem)
+        .map_err(|reason| ConfigError::new("TS43_TRUST_ANCHORS", reason))
+}

@@ -8,7 +8,9 @@ use url::Url;
 
 use super::{keys, sandbox, settings::Vars, ConfigError};
 use crate::{
-    operators::{app_jwt, vonage, CamaraSettings, MobileConnectSettings, VonageCredentials, VonageSettings},
+    operators::{
+        app_jwt, ts43::Ts43Settings, vonage, CamaraSettings, MobileConnectSettings, VonageCredentials, VonageSettings,
+    },
     protocol::Operator,
     support::{redacted::Secret, unix_now},
 };
@@ -202,6 +204,29 @@ pub(super) fn camara_standard(vars: &Vars, mounted: Option<&Url>) -> Result<Opti
         client_key_id,
         hashed,
         issuer_in_process: false,
+        ts43: ts43(vars)?,
+    }))
+}
+
+/// The phone-number credential's aggregator: `TS43_CREDENTIALS_URL` and
+/// `TS43_TRUST_ANCHORS` together, or neither (then the credential path is off).
+fn ts43(vars: &Vars) -> Result<Option<Ts43Settings>, ConfigError> {
+    let Some(credentials_url) = vars.operator_url("TS43_CREDENTIALS_URL")? else {
+        if vars.get("TS43_TRUST_ANCHORS").is_some() {
+            return Err(ConfigError::missing(
+                "TS43_CREDENTIALS_URL",
+                "the aggregator's credential-request endpoint (https://…), with TS43_TRUST_ANCHORS",
+            ));
+        }
+        return Ok(None);
+    };
+    let trust_anchors = keys::ts43_trust_anchors(&vars.required(
+        "TS43_TRUST_ANCHORS",
+        "the certificates (a PEM file path or the PEM itself) a credential issuer's chain must end in",
+    )?)?;
+    Ok(Some(Ts43Settings {
+        credentials_url,
+        trust_anchors,
     }))
 }
 

@@ -5,9 +5,12 @@ use url::Url;
 
 use super::{settings::Vars, ConfigError};
 use crate::{
-    operators::{CamaraSettings, MobileConnectSettings, SigningKey, VonageCredentials, VonageSettings},
+    operators::{
+        ts43::{TrustAnchors, Ts43Settings},
+        CamaraSettings, MobileConnectSettings, SigningKey, VonageCredentials, VonageSettings,
+    },
     phone::{normalise, E164},
-    sandbox_contract::{credentials, CAMARA_V2_PATH, DEFAULT_SANDBOX_SIM, MC_JWKS_PATH},
+    sandbox_contract::{credentials, CAMARA_V2_PATH, DEFAULT_SANDBOX_SIM, MC_JWKS_PATH, TS43_CREDENTIALS_PATH},
     support::{redacted::Secret, urls::is_loopback_http},
 };
 
@@ -146,5 +149,10 @@ pub(super) fn camara_standard(base: &Url, hashed: bool) -> Result<CamaraSettings
         client_key_id: credentials::CAMARA_CLIENT_KEY_ID.into(),
         hashed,
         issuer_in_process: true,
+        ts43: Some(Ts43Settings {
+            credentials_url: under(base, TS43_CREDENTIALS_PATH),
+            trust_anchors: TrustAnchors::from_pem(credentials::TS43_SANDBOX_CA)
+                .map_err(|reason| ConfigError::new("SANDBOX", format!("the virtual operator's TS.43 CA: {reason}")))?,
+        }),
     })
 }

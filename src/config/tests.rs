@@ -544,6 +544,56 @@ mod camara_profiles {
         ]
     }
 
+    /// The phone-number credential: the virtual operator's in sandbox mode; live, both
+    /// `TS43_*` or neither, the anchors a readable PEM.
+    #[test]
+    fn the_credential_path_needs_its_aggregator_and_anchors() {
+        let c = Config::from_pairs(&[]).unwrap();
+        let ts43 = c.camara_standard.unwrap().ts43.expect("the virtual operator's");
+        assert_eq!(
+            ts43.credentials_url.as_str(),
+            "http://127.0.0.1:3000/sandbox/openid4vp/credentials"
+        );
+        let mut vars = live_standard();
+        assert!(Config::from_pairs(&vars)
+            .unwrap()
+            .camara_standard
+            .unwrap()
+            .ts43
+            .is_none());
+        vars.push((
+            "TS43_CREDENTIALS_URL",
+            "https://aggregator.example/openid4vp/credentials",
+        ));
+        assert_eq!(Config::from_pairs(&vars).unwrap_err().variable, "TS43_TRUST_ANCHORS");
+        vars.push(("TS43_TRUST_ANCHORS", "/nonexistent/anchors.pem"));
+        let err = Config::from_pairs(&vars).unwrap_err();
+        assert!(
+            err.variable == "TS43_TRUST_ANCHORS" && err.to_string().contains("cannot read"),
+            "{err}"
+        );
+        vars.pop();
+        vars.push((
+            "TS43_TRUST_ANCHORS",
+            "-----BEGIN CERTIFICATE-----\nnot one\n-----END CERTIFICATE-----",
+        ));
+        assert_eq!(Config::from_pairs(&vars).unwrap_err().variable, "TS43_TRUST_ANCHORS");
+        vars.pop();
+        vars.push(("TS43_TRUST_ANCHORS", credentials::TS43_SANDBOX_CA));
+        assert!(Config::from_pairs(&vars)
+            .unwrap()
+            .camara_standard
+            .unwrap()
+            .ts43
+            .is_some());
+        let mut only_anchors = live_standard();
+        only_anchors.push(("TS43_TRUST_ANCHORS", credentials::TS43_SANDBOX_CA));
+        assert_eq!(
+            Config::from_pairs(&only_anchors).unwrap_err().variable,
+            "TS43_CREDENTIALS_URL"
+        );
+    }
+
     #[test]
     fn the_sandbox_offers_both_profiles_and_camara_means_vonage_by_default() {
         let c = Config::from_pairs(&[]).unwrap();

@@ -26,8 +26,9 @@ use super::{
     classify, endpoint,
     id_token::Checker,
     jwks::{self, JwksCache},
-    number_body, read_json, request_tokens, send_json, status_failure, AccessToken, AuthCode, Nonce, OAuthState,
-    OperatorFailure, RedirectUri, SigningKey, CLOCK_SKEW,
+    number_body, read_json, request_tokens, send_json, status_failure,
+    ts43::{self, EphemeralKey, Ts43Settings},
+    AccessToken, AuthCode, Nonce, OAuthState, OperatorFailure, RedirectUri, SigningKey, CLOCK_SKEW,
 };
 use crate::{
     phone::{normalise, E164},
@@ -157,11 +158,15 @@ pub struct CamaraSettings {
     /// The issuer is the virtual operator mounted in this very process, which cannot
     /// answer before the server listens: discovery then waits for the first use.
     pub issuer_in_process: bool,
+    /// The phone-number credential's aggregator (`TS43_*`), when configured: its operator
+    /// tokens are redeemed at this operator's token endpoint.
+    pub ts43: Option<Ts43Settings>,
 }
 
 /// A standard CAMARA operator, as this app's registered client sees it.
 pub struct CamaraClient {
     http: reqwest::Client,
+    ts43: Option<Ts43Settings>,
     client_id: String,
     signing_key: SigningKey,
     key_id: String,
@@ -186,6 +191,7 @@ impl CamaraClient {
         let issuer = config.issuer.as_str().trim_end_matches('/').to_owned();
         Self {
             http,
+            ts43: config.ts43.clone(),
             client_id: config.client_id.clone(),
             signing_key: config.client_key.clone(),
             key_id: config.client_key_id.clone(),
@@ -348,6 +354,28 @@ impl CamaraClient {
         Ok(access)
     }
 
+    /// The phone-number credential's settings, when configured.
+    pub fn ts43(&self) -> Option<&Ts43Settings> {
+        self.ts43.as_ref()
+    }
+
+    /// Asks the aggregator to authorize a credential request with this `nonce`, its answer
+    /// encrypted to `key`; the credential query for the browser. `None` without `TS43_*`.
+    pub async fn request_credential(
+        &self,
+        nonce: &str,
+        key: &EphemeralKey,
+        hint: Option<&E164>,
+    ) -> Option<Result<serde_json::Value, OperatorFailure>> {
+        let settings = self.ts43.as_ref()?;
+        let assertion = match self.client_assertion_at(&settings.credentials_url, jsonwebtoken::get_current_timestamp())
+        {
+            Ok(assertion) => assertion,
+            Err(failure) => return Some(Err(failure)),
+        };
+        Some(ts43::aggregator::request(&self.http, settings, &assertion, nonce, key, hint).await)
+    }
+
     /// A phone-number credential's operator token → an access token for `/verify`: the
     /// JWT-bearer grant (RFC 7523 §2.1) with `sub` = `operatortoken:<token>` (CAMARA ICM),
     /// signed with the client's key, which authenticates the client too (RFC 7523 §3).
@@ -367,7 +395,8 @@ impl CamaraClient {
     }
 
     /// RFC 7523 §3: `iss` the client, `sub` the operator token, `aud` the token endpoint,
-    /// `exp` at most 300 s on (CAMARA ICM), a fresh `jti`.
+    /// a fresh `jti`; `iat` backdated like every assertion, and `exp` 300 s after it
+    /// (CAMARA ICM: an assertion lives at most 300 s, counted from `iat`).
     fn operator_token_assertion_at(
         &self,
         token_endpoint: &Url,
@@ -381,7 +410,7 @@ impl CamaraClient {
             "scope": OPERATOR_TOKEN_SCOPE,
             "jti": uuid::Uuid::new_v4().to_string(),
             "iat": now.saturating_sub(CLOCK_SKEW.as_secs()),
-            "exp": now + OPERATOR_TOKEN_ASSERTION_SECS,
+            "exp": now.saturating_sub(CLOCK_SKEW.as_secs()) + OPERATOR_TOKEN_ASSERTION_SECS,
         });
         let mut header = self.signing_key.header();
         header.kid = Some(self.key_id.clone());
@@ -638,8 +667,9 @@ mod tests {
         .unwrap()
         .claims;
         assert_eq!(claims["scope"], OPERATOR_TOKEN_SCOPE);
-        assert_eq!(claims["exp"].as_u64(), Some(now + 300));
-        assert!(claims["iat"].as_u64().unwrap() < now, "backdated like every assertion");
+        let (iat, exp) = (claims["iat"].as_u64().unwrap(), claims["exp"].as_u64().unwrap());
+        assert!(iat < now, "backdated like every assertion");
+        assert_eq!(exp - iat, 300, "CAMARA ICM's longest life");
         assert!(!claims["jti"].as_str().unwrap().is_empty());
     }
 
@@ -691,6 +721,7 @@ mod tests {
             client_key_id: "kid-1".into(),
             hashed: false,
             issuer_in_process: false,
+            ts43: None,
         }
     }
 }

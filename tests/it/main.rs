@@ -12,6 +12,7 @@ mod assets;
 mod bad_input;
 mod camara_standard;
 mod connections;
+mod credential;
 mod docs;
 mod drain;
 mod edge;

@@ -15,6 +15,7 @@
 //!
 //! A nonce is used once because the pending verification that holds it is taken once.
 
+pub mod aggregator;
 pub mod jwe;
 pub mod x5c;
 
@@ -25,6 +26,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
+pub use aggregator::{browser_request, Ts43Settings};
 pub use jwe::EphemeralKey;
 pub use x5c::TrustAnchors;
 
