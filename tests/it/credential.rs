@@ -1,8 +1,8 @@
-//! The phone-number credential path as the app's operator client runs it, against the
-//! virtual operator as its own server (`SANDBOX=only`): the aggregator's credential
-//! request, the wallet's answer to the browser's request, the app's checks of it, the
-//! JWT-bearer grant of its operator token, then `verify`. (The page does not offer the
-//! path yet; this is the client it will use.)
+//! The phone-number credential channel against the virtual operator as its own server
+//! (`SANDBOX=only`): the aggregator's credential request, the wallet's answer to the
+//! browser's request, the app's checks of it, the JWT-bearer grant of its operator token,
+//! then `verify` — through the operator client, and through the verifier's two steps
+//! that the page will call. (The page does not offer the channel yet.)
 
 use number_verify::{
     config::Config,
@@ -19,10 +19,29 @@ use number_verify::{
 use serde_json::{json, Value};
 
 use crate::helpers::TestApp;
+use number_verify::{
+    outcome::Verdict,
+    verification::{
+        store::{Settings, Store},
+        SessionId, StateProblem, Verifier, VerifyError, RESULT_TTL,
+    },
+};
 
 /// The app's CAMARA client configured for the virtual operator at `operator`.
+fn config_for(operator: &TestApp) -> Config {
+    Config::from_pairs(&[("SANDBOX", "on"), ("APP_PUBLIC_URL", operator.base.as_str())]).unwrap()
+}
+
+async fn operator() -> TestApp {
+    TestApp::start(&[
+        ("SANDBOX", "only"),
+        ("SANDBOX_REDIRECT_URIS", "https://verify.example/callback"),
+    ])
+    .await
+}
+
 fn client_for(operator: &TestApp) -> CamaraClient {
-    let config = Config::from_pairs(&[("SANDBOX", "on"), ("APP_PUBLIC_URL", operator.base.as_str())]).unwrap();
+    let config = config_for(operator);
     let settings = config.camara_standard.expect("the virtual operator's standard CAMARA");
     assert!(settings.ts43.is_some(), "sandbox mode configures the credential path");
     CamaraClient::new(
@@ -50,11 +69,7 @@ async fn wallet_answer(operator: &TestApp, request: &Value, origin: &str, sim: &
 
 #[tokio::test]
 async fn a_credential_verifies_through_the_apps_client() {
-    let operator = TestApp::start(&[
-        ("SANDBOX", "only"),
-        ("SANDBOX_REDIRECT_URIS", "https://verify.example/callback"),
-    ])
-    .await;
+    let operator = operator().await;
     let client = client_for(&operator);
     let origin = "https://verify.example";
     for (asked, verified) in [("+99012345678", true), ("+99012345677", false)] {
@@ -87,4 +102,86 @@ async fn a_credential_verifies_through_the_apps_client() {
         // The operator token was single use.
         assert!(client.exchange_operator_token(token.token.secret()).await.is_err());
     }
+}
+
+/// The verifier's two steps, as the page's server functions call them: the verdict is
+/// kept for the browser that asked, the request answers once, for that browser and that
+/// page only.
+#[tokio::test]
+async fn the_verifier_keeps_a_credentials_verdict_for_its_browser() {
+    let operator = operator().await;
+    let config = config_for(&operator);
+    let settings = Settings {
+        pending_ttl: std::time::Duration::from_secs(600),
+        result_ttl: RESULT_TTL,
+        starts_per_minute: 100,
+        page_starts_per_minute: 100,
+        max_pending_per_client: 5,
+        max_pending: 1_000,
+    };
+    let verifier = Verifier::new(&config, Store::memory(settings)).unwrap();
+    assert!(verifier.offers_credentials());
+    let origin = "https://verify.example";
+    let browser = SessionId::random();
+    let answered = |request: &Value| {
+        let request = request.clone();
+        let operator = &operator;
+        async move {
+            let answer = wallet_answer(operator, &request, origin, "+99012345678").await;
+            answer["vp_token"].clone()
+        }
+    };
+
+    for (asked, verdict) in [("+99012345678", Verdict::Verified), ("+99012345677", Verdict::Invalid)] {
+        let started = verifier.request_credential(asked, browser.clone(), None).await.unwrap();
+        let vp_token = answered(&started.request).await;
+        let result = verifier
+            .answer_credential(&started.request_id, &vp_token, &browser, origin)
+            .await
+            .unwrap();
+        let outcome = verifier.result_for(&result, Some(&browser)).await.unwrap().unwrap();
+        assert_eq!((outcome.number.unwrap().as_str(), outcome.verdict), (asked, verdict));
+        assert!(outcome.sandbox, "a test result");
+        assert_eq!(
+            verifier.result_for(&result, Some(&SessionId::random())).await.unwrap(),
+            None
+        );
+        // The request answered once.
+        let again = verifier
+            .answer_credential(&started.request_id, &vp_token, &browser, origin)
+            .await;
+        assert!(
+            matches!(again, Err(VerifyError::InvalidState(StateProblem::Unknown))),
+            "{again:?}"
+        );
+    }
+
+    // Another browser's request: refused, and used up.
+    let started = verifier
+        .request_credential("+99012345678", browser.clone(), None)
+        .await
+        .unwrap();
+    let vp_token = answered(&started.request).await;
+    let stranger = verifier
+        .answer_credential(&started.request_id, &vp_token, &SessionId::random(), origin)
+        .await;
+    assert!(
+        matches!(stranger, Err(VerifyError::InvalidState(StateProblem::OtherBrowser))),
+        "{stranger:?}"
+    );
+
+    // A credential made for another page: refused by the key-binding check.
+    let started = verifier
+        .request_credential("+99012345678", browser.clone(), None)
+        .await
+        .unwrap();
+    let vp_token = answered(&started.request).await;
+    let elsewhere = verifier
+        .answer_credential(&started.request_id, &vp_token, &browser, "https://evil.example")
+        .await;
+    assert!(matches!(elsewhere, Err(VerifyError::OperatorError(_))), "{elsewhere:?}");
+
+    // Not a number.
+    let bad = verifier.request_credential("not a number", browser, None).await;
+    assert!(matches!(bad, Err(VerifyError::InvalidPhone(_))), "{bad:?}");
 }

@@ -461,3 +461,33 @@ async fn concurrent_starts_keep_a_client_within_its_slots() {
         assert_eq!(still_complete, 5, "{}: the client's verifications in flight", b.name);
     }
 }
+
+/// A record read once (a credential request's): taken by exactly one of many concurrent
+/// readers on two instances, gone after.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_record_read_once_is_read_once_across_instances() {
+    for b in backends(settings(Duration::from_secs(600), 30)).await {
+        let stores = [b.store.clone(), b.other_instance.clone()];
+        b.store
+            .put_once("test-once", "id-1", "value".into(), Duration::from_secs(60))
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                tokio::spawn(async move { store.take_once("test-once", "id-1").await.unwrap() })
+            })
+            .collect();
+        let mut found = Vec::new();
+        for task in tasks {
+            found.extend(task.await.unwrap());
+        }
+        assert_eq!(found, ["value"], "{}", b.name);
+        assert_eq!(
+            b.store.take_once("test-once", "other").await.unwrap(),
+            None,
+            "{}",
+            b.name
+        );
+    }
+}

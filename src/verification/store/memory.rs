@@ -39,6 +39,8 @@ struct Inner {
     /// How long a taken state is remembered.
     taken_for: Duration,
     results: TtlMap<ResultId, StoredResult>,
+    /// Records read once (a credential request's nonce and key), by kind and id.
+    once: TtlMap<(&'static str, String), String>,
     /// Starts per client and budget: each start costs an operator request and a pending
     /// entry. One limiter per quota (API and page, address and /48).
     starts: Mutex<HashMap<(Budget, u32), Arc<Limiter>>>,
@@ -159,6 +161,7 @@ impl MemoryStore {
                 taken: TtlMap::new(settings.max_pending),
                 taken_for: kept,
                 results: TtlMap::new(RESULT_CAP),
+                once: TtlMap::new(settings.max_pending),
                 starts: Mutex::new(HashMap::new()),
                 last_prune: Mutex::new(Instant::now()),
             }),
@@ -383,5 +386,22 @@ mod tests {
         }
         assert_eq!((stored, full), (1_000, 4_000));
         assert_eq!(store.held(), (1_000, 1_000, 1_000));
+    }
+}
+
+/// Records read once: kept until taken or expired; a full map refuses the new one.
+impl MemoryStore {
+    pub fn put_once(&self, kind: &'static str, id: &str, value: String, ttl: Duration) -> Result<(), StoreError> {
+        self.inner
+            .once
+            .insert((kind, id.to_owned()), value, ttl, WhenFull::Refuse)
+            .map_err(|_| StoreError::Full)
+    }
+
+    pub fn take_once(&self, kind: &'static str, id: &str) -> Option<String> {
+        match self.inner.once.take(&(kind, id.to_owned())) {
+            crate::support::ttl_map::Taken::Found(value) => Some(value),
+            _ => None,
+        }
     }
 }

@@ -327,6 +327,24 @@ impl Store {
     }
 }
 
+/// Records a flow reads once, by `kind` and an id that is itself a secret (a
+/// credential request's): the value until `ttl`, taken at most once across instances.
+impl Store {
+    pub async fn put_once(&self, kind: &'static str, id: &str, value: String, ttl: Duration) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(s) => s.put_once(kind, id, value, ttl),
+            Store::Redis(s) => s.put_once(kind, id, &value, ttl).await,
+        }
+    }
+
+    pub async fn take_once(&self, kind: &'static str, id: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Memory(s) => Ok(s.take_once(kind, id)),
+            Store::Redis(s) => s.take_once(kind, id).await,
+        }
+    }
+}
+
 /// Milliseconds since the Unix epoch, the clock expiry is judged by on every instance.
 pub fn now_ms() -> u64 {
     std::time::SystemTime::now()

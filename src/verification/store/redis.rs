@@ -430,3 +430,24 @@ fn millis(duration: Duration) -> u64 {
 fn unavailable(error: redis::RedisError) -> StoreError {
     StoreError::Unavailable(error.to_string().chars().take(160).collect())
 }
+
+/// Records read once: `<kind>:<h of the id>`, SET with a TTL, then GETDEL (one command:
+/// single use across instances).
+impl RedisStore {
+    pub async fn put_once(&self, kind: &str, id: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        connection
+            .pset_ex::<_, _, ()>(self.key(kind, id), value, millis(ttl))
+            .await
+            .map_err(unavailable)
+    }
+
+    pub async fn take_once(&self, kind: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("GETDEL")
+            .arg(self.key(kind, id))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+}
