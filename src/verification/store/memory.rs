@@ -270,6 +270,23 @@ impl MemoryStore {
     }
 }
 
+/// Records read once: kept until taken or expired; a full map refuses the new one.
+impl MemoryStore {
+    pub fn put_once(&self, kind: &'static str, id: &str, value: String, ttl: Duration) -> Result<(), StoreError> {
+        self.inner
+            .once
+            .insert((kind, id.to_owned()), value, ttl, WhenFull::Refuse)
+            .map_err(|_| StoreError::Full)
+    }
+
+    pub fn take_once(&self, kind: &'static str, id: &str) -> Option<String> {
+        match self.inner.once.take(&(kind, id.to_owned())) {
+            crate::support::ttl_map::Taken::Found(value) => Some(value),
+            _ => None,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -386,22 +403,5 @@ mod tests {
         }
         assert_eq!((stored, full), (1_000, 4_000));
         assert_eq!(store.held(), (1_000, 1_000, 1_000));
-    }
-}
-
-/// Records read once: kept until taken or expired; a full map refuses the new one.
-impl MemoryStore {
-    pub fn put_once(&self, kind: &'static str, id: &str, value: String, ttl: Duration) -> Result<(), StoreError> {
-        self.inner
-            .once
-            .insert((kind, id.to_owned()), value, ttl, WhenFull::Refuse)
-            .map_err(|_| StoreError::Full)
-    }
-
-    pub fn take_once(&self, kind: &'static str, id: &str) -> Option<String> {
-        match self.inner.once.take(&(kind, id.to_owned())) {
-            crate::support::ttl_map::Taken::Found(value) => Some(value),
-            _ => None,
-        }
     }
 }
