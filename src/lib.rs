@@ -23,6 +23,8 @@ pub mod config;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
+pub mod oidc;
+#[cfg(feature = "ssr")]
 pub mod operators;
 #[cfg(feature = "ssr")]
 pub mod page_compression;
@@ -43,6 +45,8 @@ pub mod state;
 pub mod support;
 #[cfg(feature = "ssr")]
 pub mod telemetry;
+#[cfg(feature = "ssr")]
+pub mod tokens;
 #[cfg(feature = "ssr")]
 pub mod verification;
 

@@ -56,6 +56,13 @@ impl Edge {
                 form_action.push(operator);
             }
         }
+        // The hosted page's forms end at a relying party's redirect URI (the code, an
+        // error, or a cancel), and form-action covers a form's redirects.
+        for relying_party in config.oidc.iter().flat_map(|o| o.clients.redirect_origins()) {
+            if relying_party != origin && !form_action.contains(&relying_party) {
+                form_action.push(relying_party);
+            }
+        }
         let reload_socket = std::env::var("LEPTOS_WATCH").is_ok().then(|| {
             let host = config.site_addr.ip();
             "ws://".to_owned() + &SocketAddr::new(host, config.site_addr.port() + 1).to_string()
@@ -308,7 +315,7 @@ fn secure_headers(edge: &Edge, path: &str, headers: &mut HeaderMap) {
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         );
     }
-    if matches!(path, "/" | "/callback" | "/login") || path.starts_with("/api/") {
+    if matches!(path, "/" | "/callback" | "/login" | "/authorize" | "/token" | "/userinfo") || path.starts_with("/api/") {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
