@@ -29,6 +29,8 @@ pub mod operators;
 #[cfg(feature = "ssr")]
 pub mod page_compression;
 #[cfg(feature = "ssr")]
+pub mod relying_parties;
+#[cfg(feature = "ssr")]
 pub mod routes;
 /// The virtual operator: a separate system the app reaches over HTTP only.
 #[cfg(all(feature = "ssr", feature = "sandbox"))]

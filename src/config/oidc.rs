@@ -12,8 +12,8 @@ use sha2::{Digest, Sha256};
 
 use super::{keys::read_pem, settings::Vars, ConfigError, SandboxMode};
 use crate::{
-    oidc::clients::{ClientAuth, RedirectRule, RelyingParties, RelyingParty, SCOPES},
     operators::SigningKey,
+    relying_parties::{ClientAuth, RedirectRule, RelyingParties, RelyingParty, SCOPES},
     sandbox_contract::oidc as sandbox,
     support::redacted::Secret,
     tokens::TokenKeys,

@@ -119,7 +119,10 @@ pub fn refusal_page(reason: &str) -> Response {
     );
     (
         StatusCode::BAD_REQUEST,
-        [(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"))],
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/html; charset=utf-8"),
+        )],
         body,
     )
         .into_response()

@@ -3,12 +3,11 @@
 //! the page does, and the answer goes back as a code the relying party exchanges at
 //! `/token` for an id_token with `phone_number` and `phone_number_verified`.
 //!
-//! - [`clients`]: the registered relying parties (`RELYING_PARTIES`);
+//! - `relying_parties` (beside it): the registered relying parties (`RELYING_PARTIES`);
 //! - [`request`]: the authorization request, read strictly;
 //! - [`provider`]: codes, the token exchange, userinfo, the verification token;
 //! - [`error`]: what each endpoint answers when it refuses.
 
-pub mod clients;
 pub mod error;
 pub mod provider;
 pub mod request;

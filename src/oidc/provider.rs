@@ -10,14 +10,14 @@ use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
 use super::{
-    clients::{ClientAuth, RelyingParties, RelyingParty},
     error::{AuthorizeError, ReturnTo, TokenError},
     request::{self, Authorization},
 };
 use crate::{
+    relying_parties::{ClientAuth, RelyingParties, RelyingParty},
     support::{constant_time_eq, random_token, random_value, redacted::Secret, unix_now},
     tokens::{
-        AccessClaims, IdTokenClaims, Subject, TokenKeys, VerificationClaims, Verdict, ACCESS_TOKEN_TYP, AMR_NETWORK,
+        AccessClaims, IdTokenClaims, Subject, TokenKeys, Verdict, VerificationClaims, ACCESS_TOKEN_TYP, AMR_NETWORK,
         TOKEN_LIFETIME_SECS, VERIFICATION_TOKEN_TYP,
     },
     verification::{
@@ -262,7 +262,9 @@ impl Provider {
         }
         // Bound to the client it was issued to (OIDC Core 1.0 §3.1.3.2).
         if record.request.client_id != client.id {
-            return Err(TokenError::InvalidGrant("The code was issued to another client.".into()));
+            return Err(TokenError::InvalidGrant(
+                "The code was issued to another client.".into(),
+            ));
         }
         // RFC 6749 §4.1.3: the same redirect_uri as in the authorization request.
         if form.redirect_uri.as_deref() != Some(record.request.redirect_uri.as_str()) {
@@ -280,7 +282,9 @@ impl Provider {
                 }
                 let computed = URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
                 if !constant_time_eq(computed.as_bytes(), challenge.secret().as_bytes()) {
-                    return Err(TokenError::InvalidGrant("code_verifier does not match code_challenge.".into()));
+                    return Err(TokenError::InvalidGrant(
+                        "code_verifier does not match code_challenge.".into(),
+                    ));
                 }
             }
             (Some(_), None) => return Err(TokenError::InvalidGrant("code_verifier is missing.".into())),

@@ -2,12 +2,10 @@
 //! reads it on `GET /authorize` and again from the form's hidden fields on `POST
 //! /authorize`, so nothing is stored before the person presses Verify.
 
-use super::{
-    clients::{RelyingParties, RelyingParty},
-    error::{AuthorizeError, ReturnTo},
-};
+use super::error::{AuthorizeError, ReturnTo};
 use crate::{
     phone::{normalise, E164},
+    relying_parties::{RelyingParties, RelyingParty},
     verification::{CodeChallenge, RelyingPartyRequest, RpNonce, RpState},
 };
 
@@ -72,9 +70,9 @@ pub fn validate<'a>(
     let client_id = single(pairs, "client_id")
         .map_err(|_| AuthorizeError::Refused("client_id appears more than once.".into()))?
         .ok_or_else(|| AuthorizeError::Refused("The request names no client (client_id is missing).".into()))?;
-    let client = clients
-        .get(client_id)
-        .ok_or_else(|| AuthorizeError::Refused("The app that sent you here is not registered with this service.".into()))?;
+    let client = clients.get(client_id).ok_or_else(|| {
+        AuthorizeError::Refused("The app that sent you here is not registered with this service.".into())
+    })?;
     let redirect_uri = single(pairs, "redirect_uri")
         .map_err(|_| AuthorizeError::Refused("redirect_uri appears more than once.".into()))?
         .ok_or_else(|| AuthorizeError::Refused("The request has no redirect_uri.".into()))?;
@@ -90,26 +88,46 @@ pub fn validate<'a>(
         state: None,
         issuer: issuer.to_owned(),
     };
-    let state = single(pairs, "state").map_err(|_| AuthorizeError::redirect(&to, "invalid_request", "state appears more than once"))?;
+    let state = single(pairs, "state")
+        .map_err(|_| AuthorizeError::redirect(&to, "invalid_request", "state appears more than once"))?;
     if let Some(state) = state {
         if !opaque(state) {
-            return Err(AuthorizeError::redirect(&to, "invalid_request", "state is too long or malformed"));
+            return Err(AuthorizeError::redirect(
+                &to,
+                "invalid_request",
+                "state is too long or malformed",
+            ));
         }
         to.state = Some(RpState::new(state));
     }
     let one = |name: &str| {
-        single(pairs, name).map_err(|_| AuthorizeError::redirect(&to, "invalid_request", format!("{name} appears more than once")))
+        single(pairs, name)
+            .map_err(|_| AuthorizeError::redirect(&to, "invalid_request", format!("{name} appears more than once")))
     };
     // OIDC Core 1.0 §6: request objects are not supported.
     if one("request")?.is_some() {
-        return Err(AuthorizeError::redirect(&to, "request_not_supported", "request objects are not supported"));
+        return Err(AuthorizeError::redirect(
+            &to,
+            "request_not_supported",
+            "request objects are not supported",
+        ));
     }
     if one("request_uri")?.is_some() {
-        return Err(AuthorizeError::redirect(&to, "request_uri_not_supported", "request_uri is not supported"));
+        return Err(AuthorizeError::redirect(
+            &to,
+            "request_uri_not_supported",
+            "request_uri is not supported",
+        ));
     }
     match one("response_type")? {
         Some("code") => {}
-        None => return Err(AuthorizeError::redirect(&to, "invalid_request", "response_type is missing")),
+        None => {
+            return Err(AuthorizeError::redirect(
+                &to,
+                "invalid_request",
+                "response_type is missing",
+            ))
+        }
         Some(_) => {
             return Err(AuthorizeError::redirect(
                 &to,
@@ -119,24 +137,39 @@ pub fn validate<'a>(
         }
     }
     if !matches!(one("response_mode")?, None | Some("query")) {
-        return Err(AuthorizeError::redirect(&to, "invalid_request", "only response_mode=query is supported"));
+        return Err(AuthorizeError::redirect(
+            &to,
+            "invalid_request",
+            "only response_mode=query is supported",
+        ));
     }
     let scope = one("scope")?.unwrap_or("");
     let scopes: Vec<&str> = scope.split(' ').filter(|s| !s.is_empty()).collect();
     // OIDC Core 1.0 §3.1.2.1: an OpenID request has the openid scope.
     if !scopes.contains(&"openid") {
-        return Err(AuthorizeError::redirect(&to, "invalid_scope", "scope must include openid"));
+        return Err(AuthorizeError::redirect(
+            &to,
+            "invalid_scope",
+            "scope must include openid",
+        ));
     }
     if let Some(other) = scopes.iter().find(|s| !client.scopes.iter().any(|c| c == *s)) {
         return Err(AuthorizeError::redirect(
             &to,
             "invalid_scope",
-            format!("scope {other} is not allowed for this client (allowed: {})", client.scopes.join(" ")),
+            format!(
+                "scope {other} is not allowed for this client (allowed: {})",
+                client.scopes.join(" ")
+            ),
         ));
     }
     let nonce = one("nonce")?;
     if nonce.is_some_and(|n| !opaque(n)) {
-        return Err(AuthorizeError::redirect(&to, "invalid_request", "nonce is too long or malformed"));
+        return Err(AuthorizeError::redirect(
+            &to,
+            "invalid_request",
+            "nonce is too long or malformed",
+        ));
     }
     // RFC 7636 §4.3: S256 only (plain gives no protection against a read request).
     let challenge = one("code_challenge")?;
@@ -150,7 +183,11 @@ pub fn validate<'a>(
             ))
         }
         (Some("S256"), None) => {
-            return Err(AuthorizeError::redirect(&to, "invalid_request", "code_challenge is missing"))
+            return Err(AuthorizeError::redirect(
+                &to,
+                "invalid_request",
+                "code_challenge is missing",
+            ))
         }
         (Some(_), _) => {
             return Err(AuthorizeError::redirect(
@@ -215,13 +252,16 @@ pub fn validate<'a>(
 
 /// RFC 7636 §4.2: BASE64URL(SHA256(verifier)) is 43 characters without padding.
 fn is_s256_challenge(value: &str) -> bool {
-    value.len() == 43 && value.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    value.len() == 43
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::oidc::clients::{ClientAuth, RedirectRule};
+    use crate::relying_parties::{ClientAuth, RedirectRule};
 
     fn clients() -> RelyingParties {
         RelyingParties::new(vec![
@@ -274,7 +314,10 @@ mod tests {
             ("response_type=token&scope=openid", "unsupported_response_type"),
             ("response_type=code&scope=phone", "invalid_scope"),
             ("response_type=code&scope=openid%20email", "invalid_scope"),
-            ("response_type=code&scope=openid&code_challenge_method=plain&code_challenge=abc", "invalid_request"),
+            (
+                "response_type=code&scope=openid&code_challenge_method=plain&code_challenge=abc",
+                "invalid_request",
+            ),
             ("response_type=code&scope=openid&login_hint=tel:12", "invalid_request"),
             ("response_type=code&scope=openid&prompt=none", "interaction_required"),
             ("response_type=code&scope=openid&request=x", "request_not_supported"),
@@ -284,7 +327,10 @@ mod tests {
             assert_eq!(got, code, "{rest}");
             let location = location.unwrap();
             assert!(location.starts_with("https://shop.example/cb?error="), "{location}");
-            assert!(location.contains("&state=s1&iss=https%3A%2F%2Fnv.example"), "{location}");
+            assert!(
+                location.contains("&state=s1&iss=https%3A%2F%2Fnv.example"),
+                "{location}"
+            );
         }
         assert_eq!(check(&format!("{ok}&response_type=code&scope=openid%20phone")), Ok(()));
     }
@@ -293,8 +339,16 @@ mod tests {
     fn a_public_client_needs_s256_pkce() {
         let app = "client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_type=code&scope=openid";
         assert_eq!(check(app).unwrap_err().0, "invalid_request");
-        assert_eq!(check(&format!("{app}&code_challenge={CHALLENGE}&code_challenge_method=S256")), Ok(()));
-        assert_eq!(check(&format!("{app}&code_challenge=short&code_challenge_method=S256")).unwrap_err().0, "invalid_request");
+        assert_eq!(
+            check(&format!("{app}&code_challenge={CHALLENGE}&code_challenge_method=S256")),
+            Ok(())
+        );
+        assert_eq!(
+            check(&format!("{app}&code_challenge=short&code_challenge_method=S256"))
+                .unwrap_err()
+                .0,
+            "invalid_request"
+        );
     }
 
     #[test]

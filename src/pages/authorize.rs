@@ -22,7 +22,9 @@ pub const RETRY_ERROR: &str = "nv_error";
 
 fn retry_message(code: &str) -> Option<&'static str> {
     match code {
-        "invalid_phone" => Some("That does not look like a phone number. Type it with its country code, like +44 7700 900123."),
+        "invalid_phone" => {
+            Some("That does not look like a phone number. Type it with its country code, like +44 7700 900123.")
+        }
         "rate_limited" => Some("Too many verifications at once. Please wait a minute and try again."),
         "unavailable" => Some("That verification method is not available here."),
         _ => None,

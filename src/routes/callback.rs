@@ -18,11 +18,11 @@ use serde_json::json;
 use crate::{
     http::accepts_html,
     operators::camara::Correlator,
+    outcome::{Outcome, Verdict},
     phone::E164,
+    state::AppState,
     support::unix_now,
     tokens::Verdict as Proved,
-    outcome::{Outcome, Verdict},
-    state::AppState,
     verification::{callback_query, Answer, Completion, PageError, StateProblem, VerifyError},
 };
 

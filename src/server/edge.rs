@@ -315,7 +315,11 @@ fn secure_headers(edge: &Edge, path: &str, headers: &mut HeaderMap) {
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         );
     }
-    if matches!(path, "/" | "/callback" | "/login" | "/authorize" | "/token" | "/userinfo") || path.starts_with("/api/") {
+    if matches!(
+        path,
+        "/" | "/callback" | "/login" | "/authorize" | "/token" | "/userinfo"
+    ) || path.starts_with("/api/")
+    {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
@@ -369,10 +373,11 @@ mod tests {
         assert!(live.https);
         assert_eq!(live.origin, "https://verify.example.com");
 
-        // The mounted virtual operator is this origin: nothing else is allowed.
+        // The mounted virtual operator is this origin: nothing else is allowed but the
+        // sandbox's demo relying party, on any loopback port (RFC 8252 §7.3).
         let sandbox = edge(&[("APP_PUBLIC_URL", "http://127.0.0.1:3000")]);
         let policy = sandbox.content_security_policy(None);
-        assert!(policy.ends_with("form-action 'self'"), "{policy}");
+        assert!(policy.ends_with("form-action 'self' http://127.0.0.1:*"), "{policy}");
         assert!(!policy.contains("nonce"), "{policy}");
         assert!(!sandbox.https);
     }

@@ -52,7 +52,10 @@ pub fn router(state: AppState) -> Router {
         .route("/callback", get(callback))
         .route("/login", post(login))
         // The OpenID Provider (404 when it is off). GET /authorize is a page (below).
-        .route("/.well-known/openid-configuration", get(discovery::openid_configuration))
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
         .route("/.well-known/jwks.json", get(discovery::jwks))
         .route("/authorize", post(authorize::authorize))
         .route("/token", post(token::token))

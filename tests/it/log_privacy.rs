@@ -153,7 +153,11 @@ async fn login_flow(seen: &mut Seen, app: &Process, body: Value, conditions: &[(
         url = next;
     };
     seen.url(&callback);
-    let first = client().get(&callback).send().await.unwrap().json().await.unwrap();
+    let mut first: Value = client().get(&callback).send().await.unwrap().json().await.unwrap();
+    // The signed verdict is a secret too: it must not reach the log either.
+    if let Some(token) = first.as_object_mut().and_then(|o| o.remove("verification_token")) {
+        seen.values.insert(token.as_str().unwrap().to_owned());
+    }
     let replay = client().get(&callback).send().await.unwrap().json().await.unwrap();
     (first, replay)
 }

@@ -72,7 +72,10 @@ async fn start_by(v: &Verifier, client: &str) -> Result<String, VerifyError> {
 /// Whether `state` still completes (the operator's refusal reaches its flow).
 async fn completes(v: &Verifier, state: &str) -> Result<(), Option<StateProblem>> {
     match v.complete(denied(state), None).await {
-        Completion::Api(Err(VerifyError::OperatorDenied { .. })) => Ok(()),
+        Completion::Api {
+            result: Err(VerifyError::OperatorDenied { .. }),
+            ..
+        } => Ok(()),
         other => Err(problem(&other)),
     }
 }
@@ -362,7 +365,10 @@ async fn concurrent_redemptions_complete_exactly_once() {
             let (mut completed, mut replayed) = (0, 0);
             for task in tasks {
                 match task.await.unwrap() {
-                    Completion::Api(Err(VerifyError::OperatorDenied { .. })) => completed += 1,
+                    Completion::Api {
+                        result: Err(VerifyError::OperatorDenied { .. }),
+                        ..
+                    } => completed += 1,
                     Completion::Unusable(PageError::State(StateProblem::Replayed)) => replayed += 1,
                     other => panic!("{}: {other:?}", b.name),
                 }
@@ -405,6 +411,9 @@ async fn a_redis_outage_is_reported_and_recovered_from() {
     let state = start(&v, Origin::Api).await;
     assert!(matches!(
         v.complete(denied(&state), None).await,
-        Completion::Api(Err(VerifyError::OperatorDenied { .. }))
+        Completion::Api {
+            result: Err(VerifyError::OperatorDenied { .. }),
+            ..
+        }
     ));
 }

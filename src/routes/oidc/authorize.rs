@@ -85,7 +85,11 @@ pub async fn authorize(
         }
         let protocol = match field("protocol").filter(|p| !p.is_empty()) {
             Some(p) => Protocol::parse(p).ok_or(VerifyError::ProtocolUnavailable)?,
-            None => *state.verifier.protocols().first().ok_or(VerifyError::ProtocolUnavailable)?,
+            None => *state
+                .verifier
+                .protocols()
+                .first()
+                .ok_or(VerifyError::ProtocolUnavailable)?,
         };
         let operator = state.verifier.operator_for(protocol)?;
         // With a login_hint the number is the relying party's, never what the form says.

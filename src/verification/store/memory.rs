@@ -331,7 +331,12 @@ impl MemoryStore {
         self.inner
             .provider
             .once
-            .insert_new((kind.to_owned(), id.to_owned()), (), Instant::now() + keep, WhenFull::Refuse)
+            .insert_new(
+                (kind.to_owned(), id.to_owned()),
+                (),
+                Instant::now() + keep,
+                WhenFull::Refuse,
+            )
             .unwrap_or(false)
     }
 }
