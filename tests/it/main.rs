@@ -20,6 +20,7 @@ mod id_token;
 mod layout;
 mod lockout;
 mod log_privacy;
+mod oidc_flows;
 mod operator_answers;
 mod page_flows;
 mod proxies;

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod logs;
 pub mod process;
 pub mod redis;
+pub mod rp;
 
 use std::{fmt, time::Duration};
 
