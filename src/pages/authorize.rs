@@ -36,7 +36,7 @@ pub fn AuthorizePage() -> impl IntoView {
     let state = use_context::<AppState>();
     let parts = use_context::<axum::http::request::Parts>();
     let response = use_context::<leptos_axum::ResponseOptions>();
-    let set_status = move |status: axum::http::StatusCode| {
+    let set_status = |status: axum::http::StatusCode| {
         if let Some(response) = &response {
             response.set_status(status);
         }
@@ -55,7 +55,13 @@ pub fn AuthorizePage() -> impl IntoView {
             e.log();
             return match e.location() {
                 Some(location) => {
-                    leptos_axum::redirect(&location);
+                    // Always a redirect, whatever the client accepts: the relying party's
+                    // error goes back to it (leptos_axum::redirect would answer 200 to a
+                    // client that does not ask for HTML).
+                    if let (Some(response), Ok(value)) = (&response, axum::http::HeaderValue::from_str(&location)) {
+                        response.insert_header(axum::http::header::LOCATION, value);
+                    }
+                    set_status(axum::http::StatusCode::FOUND);
                     view! { <p>"Returning to the app…"</p> }.into_any()
                 }
                 None => {

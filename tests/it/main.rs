@@ -21,6 +21,7 @@ mod layout;
 mod lockout;
 mod log_privacy;
 mod oidc_flows;
+mod oidc_refusals;
 mod operator_answers;
 mod page_flows;
 mod proxies;
