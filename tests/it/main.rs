@@ -22,6 +22,7 @@ mod lockout;
 mod log_privacy;
 mod oidc_flows;
 mod oidc_refusals;
+mod oidc_tokens;
 mod operator_answers;
 mod page_flows;
 mod proxies;
