@@ -24,7 +24,7 @@ async fn shop_login(
 ) -> (CoreTokenResponse, serde_json::Value) {
     let login = rp.login(hint, true);
     let mut browser = Browser::new();
-    let back = through_the_page(&mut browser, app, &login.url, press).await;
+    let back = through_the_page(&mut browser, &app.base, &login.url, press).await;
     assert!(back.starts_with(SHOP_REDIRECT), "{back}");
     assert_eq!(
         param(&back, "state").as_deref(),
@@ -81,7 +81,7 @@ async fn a_relying_party_verifies_the_devices_number_with_nothing_but_the_issuer
     .await;
     let login = demo.login(Some(DEVICE_NUMBER), false);
     let mut browser = Browser::new();
-    let back = through_the_page(&mut browser, &app, &login.url, Press::Verify(None)).await;
+    let back = through_the_page(&mut browser, &app.base, &login.url, Press::Verify(None)).await;
     assert!(back.starts_with("http://127.0.0.1:9/cb?code="), "{back}");
     let tokens = demo.exchange(&param(&back, "code").unwrap(), None).await.unwrap();
     let other = demo.claims(&tokens, &login.nonce);
@@ -147,13 +147,13 @@ async fn a_client_posting_its_secret_and_a_public_client_with_pkce_get_tokens() 
     .await
     .posting_the_secret();
     let login = post.login(Some(DEVICE_NUMBER), false);
-    let back = through_the_page(&mut Browser::new(), &app, &login.url, Press::Verify(None)).await;
+    let back = through_the_page(&mut Browser::new(), &app.base, &login.url, Press::Verify(None)).await;
     let tokens = post.exchange(&param(&back, "code").unwrap(), None).await.unwrap();
     assert_eq!(post.claims(&tokens, &login.nonce).phone_number_verified(), Some(true));
 
     let mobile = Rp::discover(&app.base, "mobile", None, crate::helpers::rp::MOBILE_REDIRECT).await;
     let login = mobile.login(Some(DEVICE_NUMBER), true);
-    let back = through_the_page(&mut Browser::new(), &app, &login.url, Press::Verify(None)).await;
+    let back = through_the_page(&mut Browser::new(), &app.base, &login.url, Press::Verify(None)).await;
     let tokens = mobile
         .exchange(&param(&back, "code").unwrap(), login.pkce)
         .await
@@ -166,7 +166,7 @@ async fn a_cancel_goes_back_with_access_denied() {
     let app = provider_app(&[]).await;
     let rp = Rp::discover(&app.base, "shop", Some(SHOP_SECRET), SHOP_REDIRECT).await;
     let login = rp.login(Some(DEVICE_NUMBER), true);
-    let back = through_the_page(&mut Browser::new(), &app, &login.url, Press::Cancel).await;
+    let back = through_the_page(&mut Browser::new(), &app.base, &login.url, Press::Cancel).await;
     assert_eq!(param(&back, "error").as_deref(), Some("access_denied"), "{back}");
     assert_eq!(param(&back, "state").as_deref(), Some(login.state.secret().as_str()));
     assert_eq!(param(&back, "iss").as_deref(), Some(app.base.as_str()));
@@ -180,7 +180,7 @@ async fn an_operator_refusal_goes_back_as_an_error_with_state() {
     let login = rp.login(Some(DEVICE_NUMBER), true);
     // The simulated device on Wi-Fi: the operator cannot see the SIM.
     let mut browser = Browser::new().header("X-Sandbox-Network", "wifi");
-    let back = through_the_page(&mut browser, &app, &login.url, Press::Verify(None)).await;
+    let back = through_the_page(&mut browser, &app.base, &login.url, Press::Verify(None)).await;
     assert!(back.starts_with(SHOP_REDIRECT), "{back}");
     assert_eq!(param(&back, "error").as_deref(), Some("access_denied"), "{back}");
     assert!(

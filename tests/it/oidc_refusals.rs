@@ -23,7 +23,7 @@ use crate::{
 /// A code for `rp`'s login through the page (the device's number, verified).
 async fn code(app: &TestApp, rp: &Rp, pkce: bool) -> (String, Option<openidconnect::PkceCodeVerifier>) {
     let login = rp.login(Some(DEVICE_NUMBER), pkce);
-    let back = through_the_page(&mut Browser::new(), app, &login.url, Press::Verify(None)).await;
+    let back = through_the_page(&mut Browser::new(), &app.base, &login.url, Press::Verify(None)).await;
     (
         param(&back, "code").unwrap_or_else(|| panic!("no code in {back}")),
         login.pkce,
@@ -336,7 +336,7 @@ async fn private_key_jwt_authenticates_and_refuses_bad_assertions() {
     let url = app.url(&format!(
         "/authorize?response_type=code&client_id=bank&redirect_uri={BANK_REDIRECT}&scope=openid%20phone&state=s1&nonce=n1&login_hint=tel:%2B99012345678"
     ));
-    let back = through_the_page(&mut Browser::new(), &app, &url, Press::Verify(None)).await;
+    let back = through_the_page(&mut Browser::new(), &app.base, &url, Press::Verify(None)).await;
     let code = param(&back, "code").unwrap();
     let endpoint = app.url("/token");
     let redeem = |assertion: String| {

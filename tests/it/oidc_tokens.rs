@@ -124,7 +124,7 @@ async fn a_token_signed_with_the_previous_key_verifies_while_that_key_is_publish
     let before = TestApp::start(&[("RELYING_PARTIES", &parties), ("OIDC_SIGNING_KEYS", &old)]).await;
     let rp = Rp::discover(&before.base, "shop", Some(SHOP_SECRET), SHOP_REDIRECT).await;
     let login = rp.login(Some(DEVICE_NUMBER), false);
-    let back = through_the_page(&mut Browser::new(), &before, &login.url, Press::Verify(None)).await;
+    let back = through_the_page(&mut Browser::new(), &before.base, &login.url, Press::Verify(None)).await;
     let tokens = rp.exchange(&param(&back, "code").unwrap(), None).await.unwrap();
     let id_token = tokens.id_token().unwrap().clone();
     assert_eq!(crate::oidc_flows::payload_header(&id_token.to_string())["kid"], "old");
@@ -244,7 +244,7 @@ async fn a_code_from_one_instance_is_redeemed_once_on_another() {
     let b = TestApp::start_on(b_listener, &vars).await;
     let rp = Rp::discover(&a.base, "shop", Some(SHOP_SECRET), SHOP_REDIRECT).await;
     let login = rp.login(Some(DEVICE_NUMBER), true);
-    let back = through_the_page(&mut Browser::new(), &a, &login.url, Press::Verify(None)).await;
+    let back = through_the_page(&mut Browser::new(), &a.base, &login.url, Press::Verify(None)).await;
     let code = param(&back, "code").unwrap();
     let verifier = login.pkce.unwrap().secret().clone();
     let redeem = |app: &TestApp| {

@@ -10,7 +10,7 @@ use openidconnect::{
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::{absolute, browser::Browser, location, Server, TestApp};
+use super::{absolute, browser::Browser, location, TestApp};
 
 pub const SHOP_SECRET: &str = "shop-secret-for-the-tests-only";
 pub const SHOP_REDIRECT: &str = "https://shop.example/oidc/callback";
@@ -167,7 +167,7 @@ pub async fn open_page(browser: &mut Browser, url: &str) -> String {
 /// Opens the hosted page at `url`, presses `press`, and follows the redirects through the
 /// operator and back: the address the browser is finally sent to outside the app (the
 /// relying party's redirect URI with its query).
-pub async fn through_the_page(browser: &mut Browser, app: &TestApp, url: &str, press: Press<'_>) -> String {
+pub async fn through_the_page(browser: &mut Browser, base: &str, url: &str, press: Press<'_>) -> String {
     let html = open_page(browser, url).await;
     let mut form = hidden_fields(&html);
     match press {
@@ -184,12 +184,12 @@ pub async fn through_the_page(browser: &mut Browser, app: &TestApp, url: &str, p
         .send(
             browser
                 .client
-                .post(app.url("/authorize"))
-                .header("origin", &app.base)
+                .post(format!("{base}/authorize"))
+                .header("origin", base)
                 .form(&form),
         )
         .await;
-    leave_the_app(browser, &app.base, post).await
+    leave_the_app(browser, base, post).await
 }
 
 /// Follows redirects while they stay under `base`; the first address outside it.
