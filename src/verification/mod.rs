@@ -54,7 +54,8 @@ pub enum Origin {
     /// cookie value: the answer goes back to the relying party as a code.
     RelyingParty {
         session: SessionId,
-        request: RelyingPartyRequest,
+        /// Boxed: the rarer, larger origin keeps every pending record small.
+        request: Box<RelyingPartyRequest>,
     },
 }
 
@@ -443,7 +444,7 @@ impl Verifier {
                 audience: Some(audience),
             },
             (Origin::RelyingParty { request, .. }, _) => Completion::RelyingParty {
-                request,
+                request: *request,
                 result,
                 asked,
                 correlator: pending.correlator,

@@ -13,7 +13,7 @@ use axum::{
     Extension,
 };
 
-use super::provider;
+use super::off;
 use crate::{
     http::client_address,
     oidc::{error::refusal_page, request},
@@ -30,9 +30,8 @@ pub async fn authorize(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let provider = match provider(&state) {
-        Ok(provider) => provider,
-        Err(off) => return off,
+    let Some(provider) = state.oidc.clone() else {
+        return off();
     };
     // Another site's page must not press Verify for the person: the consent is the
     // person's own click on this page.
@@ -70,7 +69,7 @@ pub async fn authorize(
     };
     let origin = Origin::RelyingParty {
         session,
-        request: authorization.request.clone(),
+        request: Box::new(authorization.request.clone()),
     };
     let peer = connection.map(|Extension(ConnectInfo(peer))| peer);
     let client = client_address(state.config.trust_proxy, &headers, peer);

@@ -8,7 +8,7 @@ use axum::{
     Json,
 };
 
-use super::provider;
+use super::off;
 use crate::state::AppState;
 
 /// Public documents: any origin may read them (a single-page relying party does), and
@@ -22,15 +22,15 @@ fn public(response: impl IntoResponse) -> Response {
 }
 
 pub async fn openid_configuration(State(state): State<AppState>) -> Response {
-    match provider(&state) {
-        Ok(provider) => public(Json(provider.discovery())),
-        Err(off) => off,
+    match &state.oidc {
+        Some(provider) => public(Json(provider.discovery())),
+        None => off(),
     }
 }
 
 pub async fn jwks(State(state): State<AppState>) -> Response {
-    match provider(&state) {
-        Ok(provider) => public(Json(provider.jwks())),
-        Err(off) => off,
+    match &state.oidc {
+        Some(provider) => public(Json(provider.jwks())),
+        None => off(),
     }
 }

@@ -10,16 +10,15 @@ use axum::{
 };
 use base64::{engine::general_purpose::STANDARD, Engine};
 
-use super::provider;
+use super::off;
 use crate::{
     oidc::{TokenError, TokenRequest},
     state::AppState,
 };
 
 pub async fn token(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
-    let provider = match provider(&state) {
-        Ok(provider) => provider,
-        Err(off) => return off,
+    let Some(provider) = state.oidc.clone() else {
+        return off();
     };
     let answer = match read(&headers, &body) {
         Ok((basic, form)) => provider.token(basic, form).await,

@@ -8,13 +8,12 @@ use axum::{
     Json,
 };
 
-use super::provider;
+use super::off;
 use crate::{oidc::TokenError, state::AppState};
 
 pub async fn userinfo(State(state): State<AppState>, headers: HeaderMap) -> Response {
-    let provider = match provider(&state) {
-        Ok(provider) => provider,
-        Err(off) => return off,
+    let Some(provider) = state.oidc.clone() else {
+        return off();
     };
     let Some(token) = bearer(&headers) else {
         let e = TokenError::InvalidToken("Send the access token as Authorization: Bearer <token>.".into());
