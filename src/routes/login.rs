@@ -12,7 +12,8 @@
 //! Optional fields: `"protocol"` — `"camara"` (the configured CAMARA profile, the
 //! default), `"camara-standard"` or `"mobile-connect"`; `"purpose"` — `"verify"` (the
 //! default) or `"share"`, which takes no `phone` and whose callback answers the device's
-//! number (standard CAMARA only).
+//! number (standard CAMARA only); `"client_id"` — the app's backend, the audience of the
+//! signed verdict (`verification_token`) the callback adds when the OpenID Provider is on.
 
 use std::net::{IpAddr, SocketAddr};
 
