@@ -269,6 +269,15 @@ async fn rp_flow(client: &Client, keys: &Keys, start: &Url, finish: &Url) -> Res
         .map(str::to_owned)
         .ok_or_else(|| format!("form: {} without a session cookie", posted.status()))?;
     let mut url = next_hop(start, &posted, "form")?;
+    // Back to the hosted page: the start was refused (a fixed code says why).
+    if url.path() == "/authorize" {
+        let why = url
+            .query_pairs()
+            .find(|(k, _)| k == "nv_error")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        return Err(format!("form: refused ({why})"));
+    }
     let mut callback = None;
     for _ in 0..MAX_HOPS {
         let r = client

@@ -8,10 +8,12 @@
 #
 # Usage: scripts/bench-flows.sh            (prints a Markdown table)
 #   SECONDS_PER_RUN=10 CONCURRENCY=16      (defaults)
+#   PROTOCOLS="mobile-connect oidc"        (a subset of the rows; default: all four)
 source "$(dirname "$0")/lib.sh"
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-16}
+PROTOCOLS=${PROTOCOLS:-camara camara-standard mobile-connect oidc}
 
 install_apt() { # install_apt COMMAND PACKAGE
   have "$1" && return
@@ -82,7 +84,8 @@ start_redis() {
 start_app() {
   local port=$1 public=$2 redis=${3:-}
   env LEPTOS_SITE_ADDR="127.0.0.1:$port" APP_PUBLIC_URL="$public" RUST_LOG=warn \
-    ${redis:+REDIS_URL=$redis} TRUST_PROXY=true RATE_LIMIT_PER_MINUTE=1000000 MAX_PENDING_PER_CLIENT=1000000 \
+    ${redis:+REDIS_URL=$redis} TRUST_PROXY=true RATE_LIMIT_PER_MINUTE=1000000 PAGE_RATE_LIMIT_PER_MINUTE=1000000 \
+    MAX_PENDING_PER_CLIENT=1000000 \
     MC_API_BASE="$OPERATOR/sandbox" MC_CLIENT_ID=nv-sandbox-mc-client MC_CLIENT_SECRET=nv-sandbox-mc-secret \
     VONAGE_API_BASE="$OPERATOR/sandbox" VONAGE_APPLICATION_ID=5b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d \
     VONAGE_PRIVATE_KEY=sandbox-keys/vonage-sandbox-private.pem \
@@ -185,7 +188,7 @@ echo "| store | app | protocol | flows/s | p50 ms | p99 ms | flows ok | failed |
 echo "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|"
 for store in memory redis; do
   for topology in "1 instance" "2 instances via nginx"; do
-    for protocol in camara camara-standard mobile-connect oidc; do
+    for protocol in $PROTOCOLS; do
       run "$store" "$topology" "$protocol"
     done
   done
