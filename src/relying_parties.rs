@@ -9,7 +9,8 @@
 //! redirect_uris = ["https://shop.example/oidc/callback"]
 //! auth_method = "client_secret_basic"         # or client_secret_post, private_key_jwt, none
 //! secret_sha256 = "<hex SHA-256 of the secret>"   # never the secret itself
-//! # private_key_jwt: public_key = "<PEM>" (or a path), or jwks = '{"keys": [...]}'
+//! # private_key_jwt: public_key = "<PEM>" (or a path), jwks = '{"keys": [...]}', or
+//! # jwks_uri = "https://shop.example/jwks.json" (read when needed, kept five minutes)
 //! scopes = ["openid", "phone"]               # optional: these two are the default
 //! ```
 
@@ -29,9 +30,7 @@ pub enum ClientAuth {
     /// `client_id` and `client_secret` in the form body.
     SecretPost { sha256: [u8; 32] },
     /// A JWT signed with the client's key (RFC 7523 §2.2): its public keys.
-    PrivateKeyJwt {
-        keys: Vec<(Option<String>, Algorithm, DecodingKey)>,
-    },
+    PrivateKeyJwt { keys: ClientKeys },
     /// A public client (a mobile or single-page app): no secret, PKCE required.
     None,
 }
@@ -55,6 +54,43 @@ impl ClientAuth {
             _ => false,
         }
     }
+}
+
+/// A public key of a client: its `kid` (if it has one), algorithm and key.
+pub type ClientKey = (Option<String>, Algorithm, DecodingKey);
+
+/// A `private_key_jwt` client's keys: given in the registration, or published by the
+/// client at its `jwks_uri` (so it can rotate them itself).
+pub enum ClientKeys {
+    Fixed(Vec<ClientKey>),
+    Published {
+        url: url::Url,
+        /// The keys last read, and when.
+        cache: std::sync::Mutex<Option<(std::time::Instant, Vec<ClientKey>)>>,
+    },
+}
+
+/// Keys read from a client's `jwks_uri` are used this long before they are read again.
+pub const CLIENT_JWKS_FRESH: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+/// A `kid` not among the keys read triggers a new read, at most this often.
+pub const CLIENT_JWKS_REREAD: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// The keys of a JWK Set: EC P-256 (ES256) and RSA (RS256) only.
+pub fn keys_of(set: &JwkSet) -> Result<Vec<ClientKey>, String> {
+    let mut keys = Vec::new();
+    for jwk in &set.keys {
+        let alg = match &jwk.algorithm {
+            jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
+            jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
+            _ => return Err("a JWK Set may hold only EC P-256 and RSA keys".into()),
+        };
+        let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("a key in the JWK Set is unusable: {e}"))?;
+        keys.push((jwk.common.key_id.clone(), alg, key));
+    }
+    if keys.is_empty() {
+        return Err("the JWK Set holds no key".into());
+    }
+    Ok(keys)
 }
 
 /// Which redirect URIs a client may use (OIDC Core 1.0 §3.1.2.1: exact match).
@@ -125,6 +161,8 @@ struct Written {
     public_key: Option<String>,
     #[serde(default)]
     jwks: Option<String>,
+    #[serde(default)]
+    jwks_uri: Option<String>,
     #[serde(default)]
     scopes: Option<Vec<String>>,
 }
@@ -266,40 +304,37 @@ impl RelyingParties {
     }
 }
 
-/// A `private_key_jwt` client's public keys: a PEM (or its path) or an inline JWKS.
-fn client_keys(
-    w: &Written,
-    read_pem: &impl Fn(&str) -> Result<String, String>,
-) -> Result<Vec<(Option<String>, Algorithm, DecodingKey)>, String> {
-    match (&w.public_key, &w.jwks) {
-        (Some(pem), None) => {
+/// A `private_key_jwt` client's public keys: a PEM (or its path), an inline JWKS, or the
+/// address of its JWKS.
+fn client_keys(w: &Written, read_pem: &impl Fn(&str) -> Result<String, String>) -> Result<ClientKeys, String> {
+    match (&w.public_key, &w.jwks, &w.jwks_uri) {
+        (Some(pem), None, None) => {
             let pem = read_pem(pem)?;
             if let Ok(key) = DecodingKey::from_ec_pem(pem.as_bytes()) {
-                Ok(vec![(None, Algorithm::ES256, key)])
+                Ok(ClientKeys::Fixed(vec![(None, Algorithm::ES256, key)]))
             } else if let Ok(key) = DecodingKey::from_rsa_pem(pem.as_bytes()) {
-                Ok(vec![(None, Algorithm::RS256, key)])
+                Ok(ClientKeys::Fixed(vec![(None, Algorithm::RS256, key)]))
             } else {
                 Err("public_key is not a P-256 or RSA public key in PEM form".into())
             }
         }
-        (None, Some(jwks)) => {
+        (None, Some(jwks), None) => {
             let set: JwkSet = serde_json::from_str(jwks).map_err(|e| format!("jwks is not a JWK Set: {e}"))?;
-            let mut keys = Vec::new();
-            for jwk in &set.keys {
-                let alg = match &jwk.algorithm {
-                    jsonwebtoken::jwk::AlgorithmParameters::EllipticCurve(_) => Algorithm::ES256,
-                    jsonwebtoken::jwk::AlgorithmParameters::RSA(_) => Algorithm::RS256,
-                    _ => return Err("jwks may hold only EC P-256 and RSA keys".into()),
-                };
-                let key = DecodingKey::from_jwk(jwk).map_err(|e| format!("a key in jwks is unusable: {e}"))?;
-                keys.push((jwk.common.key_id.clone(), alg, key));
-            }
-            if keys.is_empty() {
-                return Err("jwks holds no key".into());
-            }
-            Ok(keys)
+            keys_of(&set).map(ClientKeys::Fixed)
         }
-        _ => Err("private_key_jwt needs exactly one of public_key (PEM or path) and jwks".into()),
+        (None, None, Some(uri)) => {
+            let url = url::Url::parse(uri).map_err(|_| format!("jwks_uri “{uri}” is not a URL"))?;
+            if url.scheme() != "https" && !is_loopback_http(uri) {
+                return Err(format!(
+                    "jwks_uri “{uri}” must be https:// (or http:// on a loopback address)"
+                ));
+            }
+            Ok(ClientKeys::Published {
+                url,
+                cache: std::sync::Mutex::new(None),
+            })
+        }
+        _ => Err("private_key_jwt needs exactly one of public_key (PEM or path), jwks and jwks_uri".into()),
     }
 }
 
@@ -401,6 +436,25 @@ auth_method = "none""#,
                 "at least one redirect URI",
             ),
             ("[[client]]\nid = \"a\"", "is not valid TOML"),
+            (
+                r#"[[client]]
+id = "a"
+name = "A"
+redirect_uris = ["https://a.example/cb"]
+auth_method = "private_key_jwt"
+jwks_uri = "http://a.example/jwks.json""#,
+                "must be https://",
+            ),
+            (
+                r#"[[client]]
+id = "a"
+name = "A"
+redirect_uris = ["https://a.example/cb"]
+auth_method = "private_key_jwt"
+jwks_uri = "https://a.example/jwks.json"
+jwks = '{"keys": []}'"#,
+                "exactly one of",
+            ),
         ];
         for (text, expected) in cases {
             let e = parse(text).unwrap_err();

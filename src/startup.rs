@@ -180,16 +180,18 @@ async fn app_state(
     if let Some(bundle) = assets.bundle_name() {
         leptos_options.output_name = bundle.into();
     }
-    let oidc = config.oidc.as_ref().map(|settings| {
-        Arc::new(Provider::new(
+    let oidc = match &config.oidc {
+        Some(settings) => Some(Arc::new(Provider::new(
             &config.public_url,
             settings.keys.clone(),
             settings.subject_key.clone(),
             settings.clients.clone(),
             settings.code_ttl,
             store.clone(),
-        ))
-    });
+            crate::operators::http_client(config.operator_timeout)?,
+        ))),
+        None => None,
+    };
     let verifier = Verifier::new(&config, store)?;
     verifier
         .discover_at_start_up(&config)

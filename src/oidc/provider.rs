@@ -14,7 +14,9 @@ use super::{
     request::{self, Authorization},
 };
 use crate::{
-    relying_parties::{ClientAuth, RelyingParties, RelyingParty},
+    relying_parties::{
+        keys_of, ClientAuth, ClientKey, ClientKeys, RelyingParties, RelyingParty, CLIENT_JWKS_FRESH, CLIENT_JWKS_REREAD,
+    },
     support::{constant_time_eq, random_token, random_value, redacted::Secret, unix_now},
     tokens::{
         AccessClaims, IdTokenClaims, Subject, TokenKeys, Verdict, VerificationClaims, ACCESS_TOKEN_TYP, AMR_NETWORK,
@@ -45,7 +47,12 @@ pub struct Provider {
     clients: Arc<RelyingParties>,
     code_ttl: Duration,
     store: Store,
+    /// Reads the JWK Sets `private_key_jwt` clients publish (`jwks_uri`).
+    http: reqwest::Client,
 }
+
+/// The most of a client's JWK Set read.
+const MAX_CLIENT_JWKS_BYTES: usize = 64 * 1024;
 
 /// A code's record until its redemption: what it is bound to and what it proves.
 #[derive(Serialize, Deserialize)]
@@ -101,6 +108,7 @@ impl Provider {
         clients: Arc<RelyingParties>,
         code_ttl: Duration,
         store: Store,
+        http: reqwest::Client,
     ) -> Self {
         Self {
             issuer: issuer.to_owned(),
@@ -109,6 +117,7 @@ impl Provider {
             clients,
             code_ttl,
             store,
+            http,
         }
     }
 
@@ -402,6 +411,10 @@ impl Provider {
             return Err(failed("the client is not registered for private_key_jwt"));
         };
         let header = jsonwebtoken::decode_header(assertion).map_err(|_| failed("unreadable header"))?;
+        let keys = self.assertion_keys(keys, header.kid.as_deref()).await.map_err(|why| {
+            tracing::warn!(client_id = %client.id, %why, "a client's published keys could not be read");
+            TokenError::InvalidClient("Client authentication failed.".into())
+        })?;
         let audiences = [self.token_endpoint(), self.issuer.clone()];
         let verified = keys
             .iter()
@@ -433,6 +446,65 @@ impl Provider {
             return Err(failed("jti replayed"));
         }
         Ok(client)
+    }
+
+    /// The keys a client's assertion may be signed with: registered, or read from its
+    /// `jwks_uri` (kept [`CLIENT_JWKS_FRESH`]; read again sooner for a `kid` not among
+    /// them, at most every [`CLIENT_JWKS_REREAD`]; the last keys read stay in use while
+    /// the address does not answer).
+    async fn assertion_keys(&self, keys: &ClientKeys, kid: Option<&str>) -> Result<Vec<ClientKey>, String> {
+        let (url, cache) = match keys {
+            ClientKeys::Fixed(keys) => return Ok(keys.clone()),
+            ClientKeys::Published { url, cache } => (url, cache),
+        };
+        let cached = cache.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        if let Some((read_at, keys)) = &cached {
+            let known = kid.is_none() || keys.iter().any(|(k, _, _)| k.as_deref() == kid);
+            let age = read_at.elapsed();
+            if age < CLIENT_JWKS_FRESH && (known || age < CLIENT_JWKS_REREAD) {
+                return Ok(keys.clone());
+            }
+        }
+        match self.read_client_jwks(url).await {
+            Ok(keys) => {
+                *cache.lock().unwrap_or_else(|p| p.into_inner()) = Some((std::time::Instant::now(), keys.clone()));
+                Ok(keys)
+            }
+            Err(why) => match cached {
+                Some((_, keys)) => {
+                    tracing::warn!(%why, "a client's jwks_uri did not answer; its last keys stay in use");
+                    Ok(keys)
+                }
+                None => Err(why),
+            },
+        }
+    }
+
+    async fn read_client_jwks(&self, url: &url::Url) -> Result<Vec<ClientKey>, String> {
+        let response = self
+            .http
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| format!("no answer: {}", e.without_url()))?;
+        if response.status() != reqwest::StatusCode::OK {
+            return Err(format!("answered {}", response.status()));
+        }
+        if response
+            .content_length()
+            .is_some_and(|n| n as usize > MAX_CLIENT_JWKS_BYTES)
+        {
+            return Err("a JWK Set over 64 KiB".into());
+        }
+        let body = response
+            .bytes()
+            .await
+            .map_err(|e| format!("unreadable: {}", e.without_url()))?;
+        if body.len() > MAX_CLIENT_JWKS_BYTES {
+            return Err("a JWK Set over 64 KiB".into());
+        }
+        let set: jsonwebtoken::jwk::JwkSet = serde_json::from_slice(&body).map_err(|_| "not a JWK Set".to_owned())?;
+        keys_of(&set)
     }
 
     /// `/userinfo` (OIDC Core 1.0 §5.3): the claims of an unrevoked access token.

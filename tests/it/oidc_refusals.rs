@@ -390,3 +390,66 @@ async fn private_key_jwt_authenticates_and_refuses_bad_assertions() {
         "{body}"
     );
 }
+
+/// A `private_key_jwt` client that publishes its keys at a `jwks_uri` of its own.
+#[tokio::test]
+async fn private_key_jwt_with_keys_the_client_publishes() {
+    use number_verify::sandbox_contract::{
+        credentials::CAMARA_CLIENT_PRIVATE_KEY as BANK_KEY, oidc::SIGNING_KEY as OTHER_KEY,
+    };
+    // The client's own server, publishing its public key.
+    let mut jwk = jsonwebtoken::jwk::Jwk::from_encoding_key(
+        &jsonwebtoken::EncodingKey::from_ec_pem(BANK_KEY.as_bytes()).unwrap(),
+        jsonwebtoken::Algorithm::ES256,
+    )
+    .unwrap();
+    jwk.common.key_id = Some("bank-1".into());
+    let set = json!({ "keys": [jwk] });
+    let listener = local_listener().await;
+    let jwks_uri = format!("http://{}/jwks.json", listener.local_addr().unwrap());
+    let served = axum::Router::new().route("/jwks.json", axum::routing::get(move || async move { axum::Json(set) }));
+    tokio::spawn(async move { axum::serve(listener, served).await });
+
+    let hash = |s: &str| hex::encode(<sha2::Sha256 as sha2::Digest>::digest(s.as_bytes()));
+    let parties = json!({"clients": [
+        {"id": "bank", "name": "Bank", "redirect_uris": [BANK_REDIRECT], "auth_method": "private_key_jwt", "jwks_uri": jwks_uri},
+        {"id": "shop", "name": "Shop", "redirect_uris": [SHOP_REDIRECT], "auth_method": "client_secret_basic", "secret_sha256": hash(SHOP_SECRET)},
+    ]})
+    .to_string();
+    let app = TestApp::start(&[("RELYING_PARTIES", &parties)]).await;
+    let url = app.url(&format!(
+        "/authorize?response_type=code&client_id=bank&redirect_uri={BANK_REDIRECT}&scope=openid&login_hint=tel:%2B99012345678"
+    ));
+    let back = through_the_page(&mut Browser::new(), &app.base, &url, Press::Verify(None)).await;
+    let code = param(&back, "code").unwrap();
+    let endpoint = app.url("/token");
+    let with_kid = |pem: &str, kid: &str, jti: &str| {
+        let now = number_verify::support::unix_now();
+        let claims = json!({"iss": "bank", "sub": "bank", "aud": endpoint, "jti": jti, "exp": now + 60});
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.into());
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &jsonwebtoken::EncodingKey::from_ec_pem(pem.as_bytes()).unwrap(),
+        )
+        .unwrap()
+    };
+    let redeem = |assertion: String| {
+        let form = vec![
+            ("grant_type".to_owned(), "authorization_code".to_owned()),
+            ("code".to_owned(), code.clone()),
+            ("redirect_uri".to_owned(), BANK_REDIRECT.to_owned()),
+            (
+                "client_assertion_type".to_owned(),
+                "urn:ietf:params:oauth:client-assertion-type:jwt-bearer".to_owned(),
+            ),
+            ("client_assertion".to_owned(), assertion),
+        ];
+        reqwest::Client::new().post(app.url("/token")).form(&form).send()
+    };
+    let refused = redeem(with_kid(OTHER_KEY, "bank-1", "r1")).await.unwrap();
+    assert_eq!(refused.status(), 401);
+    let accepted = redeem(with_kid(BANK_KEY, "bank-1", "r2")).await.unwrap();
+    assert_eq!(accepted.status(), 200, "{:?}", accepted.text().await);
+}
