@@ -174,8 +174,16 @@ pub fn validate<'a>(
     // RFC 7636 §4.3: S256 only (plain gives no protection against a read request).
     let challenge = one("code_challenge")?;
     match (one("code_challenge_method")?, challenge) {
-        (None | Some("S256"), Some(c)) if is_s256_challenge(c) => {}
-        (None | Some("S256"), Some(_)) => {
+        (Some("S256"), Some(c)) if is_s256_challenge(c) => {}
+        // RFC 7636 §4.3: a challenge without a method is "plain", which is not supported.
+        (None, Some(_)) => {
+            return Err(AuthorizeError::redirect(
+                &to,
+                "invalid_request",
+                "code_challenge_method=S256 is required with code_challenge (plain is not supported)",
+            ))
+        }
+        (Some("S256"), Some(_)) => {
             return Err(AuthorizeError::redirect(
                 &to,
                 "invalid_request",
@@ -339,6 +347,11 @@ mod tests {
     fn a_public_client_needs_s256_pkce() {
         let app = "client_id=app&redirect_uri=https%3A%2F%2Fapp.example%2Fcb&response_type=code&scope=openid";
         assert_eq!(check(app).unwrap_err().0, "invalid_request");
+        // A challenge without its method would be "plain".
+        assert_eq!(
+            check(&format!("{app}&code_challenge={CHALLENGE}")).unwrap_err().0,
+            "invalid_request"
+        );
         assert_eq!(
             check(&format!("{app}&code_challenge={CHALLENGE}&code_challenge_method=S256")),
             Ok(())
