@@ -309,11 +309,13 @@ impl Provider {
     }
 
     fn mint(&self, client_id: &str, record: CodeRecord, jti: String) -> Result<Tokens, TokenError> {
-        let sub = Subject::pairwise(
-            self.subject_key.secret().as_bytes(),
-            client_id,
-            &record.verdict.phone_number,
-        );
+        let key = self.subject_key.secret().as_bytes();
+        let sub = if record.verdict.verified {
+            // OIDC Core 1.0 §8.1: pairwise, per relying party.
+            Subject::pairwise(key, client_id, &record.verdict.phone_number)
+        } else {
+            Subject::unverified(key, client_id, &record.verdict.txn)
+        };
         let nonce = record.request.nonce.as_ref().map(|n| n.secret().to_owned());
         let id = IdTokenClaims::new(&self.issuer, client_id, sub.clone(), nonce, &record.verdict);
         let access = AccessClaims {

@@ -42,13 +42,29 @@ impl std::fmt::Debug for Verdict {
 pub struct Subject;
 
 impl Subject {
+    /// The subject of a verified number: the same for one relying party every time.
     pub fn pairwise(key: &[u8], client_id: &str, number: &E164) -> String {
+        Self::mac(key, &[client_id.as_bytes(), number.as_str().as_bytes()])
+    }
+
+    /// The subject of a number that was *not* verified (the device is on another one):
+    /// never the number's own, or a relying party that keys accounts by `sub` alone would
+    /// let anyone who asks about a number into its holder's account. One-off: derived from
+    /// the verification's correlator, so it matches nobody.
+    pub fn unverified(key: &[u8], client_id: &str, txn: &str) -> String {
+        Self::mac(key, &[client_id.as_bytes(), b"unverified", txn.as_bytes()])
+    }
+
+    fn mac(key: &[u8], parts: &[&[u8]]) -> String {
         use base64::Engine;
         // new_from_slice accepts a key of any length for HMAC.
         let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
-        mac.update(client_id.as_bytes());
-        mac.update(&[0]);
-        mac.update(number.as_str().as_bytes());
+        for (i, part) in parts.iter().enumerate() {
+            if i > 0 {
+                mac.update(&[0]);
+            }
+            mac.update(part);
+        }
         base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
     }
 }
@@ -153,5 +169,8 @@ mod tests {
         assert_eq!(a, Subject::pairwise(b"key", "shop", &number));
         assert_ne!(a, Subject::pairwise(b"other key", "shop", &number));
         assert!(!a.contains("99012345678"));
+        let unverified = Subject::unverified(b"key", "shop", "txn-1");
+        assert_ne!(unverified, a);
+        assert_ne!(unverified, Subject::unverified(b"key", "shop", "txn-2"));
     }
 }

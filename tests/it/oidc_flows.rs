@@ -96,6 +96,15 @@ async fn another_number_comes_back_unverified() {
     let (_, claims) = shop_login(&app, &rp, Some(OTHER_NUMBER), Press::Verify(None)).await;
     assert_eq!(claims["phone_number"], OTHER_NUMBER);
     assert_eq!(claims["phone_number_verified"], false);
+    // Its sub is nobody's: asking about someone else's number never yields their sub.
+    let (_, again) = shop_login(&app, &rp, Some(OTHER_NUMBER), Press::Verify(None)).await;
+    assert_ne!(again["sub"], claims["sub"]);
+    let (_, verified) = shop_login(&app, &rp, Some(DEVICE_NUMBER), Press::Verify(None)).await;
+    let (_, verified_again) = shop_login(&app, &rp, Some(DEVICE_NUMBER), Press::Verify(None)).await;
+    assert_eq!(
+        verified["sub"], verified_again["sub"],
+        "a verified number's sub is stable"
+    );
 }
 
 #[tokio::test]
