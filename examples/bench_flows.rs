@@ -9,7 +9,13 @@
 //! (latencies of the successful flows; errors by kind go to stderr).
 //!
 //! Usage: `bench_flows --instances http://127.0.0.1:3000[,http://127.0.0.1:3001]
-//!         [--protocol camara|camara-standard|mobile-connect] [--seconds 10] [--concurrency 16]`
+//!         [--protocol camara|camara-standard|mobile-connect|oidc] [--seconds 10] [--concurrency 16]`
+//!
+//! `oidc` is a relying party's whole flow through the OpenID Provider (the app configured
+//! with the client `bench-rp` / `bench-rp-secret`, any loopback redirect URI of its
+//! registration `http://127.0.0.1:9/cb`): `GET /authorize` (the hosted page), the form
+//! post (its session cookie kept), the operator (Mobile Connect), `/callback` → the code,
+//! `POST /token`, and the id_token's signature checked against the JWKS (read once).
 //! Build: `cargo build --release --features ssr --example bench_flows`
 
 use std::{
@@ -44,7 +50,7 @@ struct Args {
 fn usage(why: &str) -> ! {
     eprintln!("bench_flows: {why}");
     eprintln!(
-        "usage: bench_flows --instances URL[,URL] [--protocol camara|camara-standard|mobile-connect] \
+        "usage: bench_flows --instances URL[,URL] [--protocol camara|camara-standard|mobile-connect|oidc] \
          [--seconds N (10)] [--concurrency C (16)]"
     );
     std::process::exit(2);
@@ -70,8 +76,8 @@ fn parse_args() -> Args {
             }
             "--protocol" => {
                 protocol = value();
-                if !["camara", "camara-standard", "mobile-connect"].contains(&protocol.as_str()) {
-                    usage("--protocol must be camara, camara-standard or mobile-connect");
+                if !["camara", "camara-standard", "mobile-connect", "oidc"].contains(&protocol.as_str()) {
+                    usage("--protocol must be camara, camara-standard, mobile-connect or oidc");
                 }
             }
             "--seconds" => {
@@ -177,13 +183,158 @@ async fn flow(client: &Client, start: &Url, finish: &Url, protocol: &str) -> Res
     let status = answer.status();
     let text = answer.text().await.map_err(|e| error_kind("callback", &e))?;
     let body: Value = serde_json::from_str(&text).map_err(|_| format!("callback: {status}, not JSON"))?;
-    if status == StatusCode::OK && body == json!({ "devicePhoneNumberVerified": true, "sandbox": true }) {
+    // The fields the tutorial reads; a verification_token beside them is the provider's.
+    if status == StatusCode::OK && body["devicePhoneNumberVerified"] == json!(true) && body["sandbox"] == json!(true) {
         Ok(())
     } else {
         Err(format!(
             "callback: {status} {}",
             body["error"].as_str().unwrap_or("unexpected body")
         ))
+    }
+}
+
+/// The relying party the `oidc` flow plays (scripts/bench-flows.sh registers it).
+const RP_ID: &str = "bench-rp";
+const RP_SECRET: &str = "bench-rp-secret";
+const RP_REDIRECT: &str = "http://127.0.0.1:9/cb";
+
+/// The provider's keys, by kid, read once before the run.
+type Keys = BTreeMap<String, jsonwebtoken::DecodingKey>;
+
+async fn provider_keys(client: &Client, instance: &Url) -> Result<Keys, String> {
+    let url = instance.join("/.well-known/jwks.json").expect("a base URL");
+    let set: jsonwebtoken::jwk::JwkSet = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| error_kind("jwks", &e))?
+        .json()
+        .await
+        .map_err(|e| error_kind("jwks", &e))?;
+    set.keys
+        .iter()
+        .map(|jwk| {
+            let kid = jwk.common.key_id.clone().unwrap_or_default();
+            jsonwebtoken::DecodingKey::from_jwk(jwk)
+                .map(|key| (kid, key))
+                .map_err(|e| format!("jwks: {e}"))
+        })
+        .collect()
+}
+
+/// A location header resolved against `from`.
+fn next_hop(from: &Url, response: &reqwest::Response, stage: &str) -> Result<Url, String> {
+    let location = response
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|l| l.to_str().ok())
+        .ok_or_else(|| format!("{stage}: {} without Location", response.status()))?;
+    from.join(location).map_err(|_| format!("{stage}: bad Location"))
+}
+
+/// A relying party's whole flow; Err(kind) on anything but a verified, well-signed id_token.
+async fn rp_flow(client: &Client, keys: &Keys, start: &Url, finish: &Url) -> Result<(), String> {
+    let params = [
+        ("response_type", "code"),
+        ("client_id", RP_ID),
+        ("redirect_uri", RP_REDIRECT),
+        ("scope", "openid phone"),
+        ("state", "bench-state"),
+        ("nonce", "bench-nonce"),
+        ("login_hint", "tel:+99012345678"),
+    ];
+    let mut page = start.join("/authorize").expect("a base URL");
+    page.query_pairs_mut().extend_pairs(params);
+    let shown = client.get(page).send().await.map_err(|e| error_kind("page", &e))?;
+    if shown.status() != StatusCode::OK {
+        return Err(format!("page: {}", shown.status()));
+    }
+    shown.bytes().await.map_err(|e| error_kind("page", &e))?;
+    let mut form: Vec<(&str, &str)> = params.to_vec();
+    form.push(("action", "verify"));
+    let origin = start.origin().ascii_serialization();
+    let posted = client
+        .post(start.join("/authorize").expect("a base URL"))
+        .header(reqwest::header::ORIGIN, origin)
+        .form(&form)
+        .send()
+        .await
+        .map_err(|e| error_kind("form", &e))?;
+    let cookie = posted
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("form: {} without a session cookie", posted.status()))?;
+    let mut url = next_hop(start, &posted, "form")?;
+    // Back to the hosted page: the start was refused (a fixed code says why).
+    if url.path() == "/authorize" {
+        let why = url
+            .query_pairs()
+            .find(|(k, _)| k == "nv_error")
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        return Err(format!("form: refused ({why})"));
+    }
+    let mut callback = None;
+    for _ in 0..MAX_HOPS {
+        let r = client
+            .get(url.clone())
+            .send()
+            .await
+            .map_err(|e| error_kind("operator hop", &e))?;
+        let next = next_hop(&url, &r, "operator hop")?;
+        if next.path().ends_with("/callback") {
+            callback = Some(next);
+            break;
+        }
+        url = next;
+    }
+    let callback = callback.ok_or_else(|| "operator hop: never reached /callback".to_owned())?;
+    let callback = on(finish, &callback);
+    let back = client
+        .get(callback.clone())
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .map_err(|e| error_kind("callback", &e))?;
+    let back = next_hop(&callback, &back, "callback")?;
+    let code = back
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .ok_or_else(|| "callback: no code for the relying party".to_owned())?;
+    let tokens = client
+        .post(start.join("/token").expect("a base URL"))
+        .basic_auth(RP_ID, Some(RP_SECRET))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", RP_REDIRECT),
+        ])
+        .send()
+        .await
+        .map_err(|e| error_kind("token", &e))?;
+    let status = tokens.status();
+    let body: Value = tokens.json().await.map_err(|e| error_kind("token", &e))?;
+    let id_token = body["id_token"]
+        .as_str()
+        .ok_or_else(|| format!("token: {status} {}", body["error"].as_str().unwrap_or("no id_token")))?;
+    let header = jsonwebtoken::decode_header(id_token).map_err(|_| "id_token: no header".to_owned())?;
+    let key = keys
+        .get(header.kid.as_deref().unwrap_or_default())
+        .ok_or_else(|| "id_token: unknown kid".to_owned())?;
+    let mut validation = jsonwebtoken::Validation::new(header.alg);
+    validation.set_audience(&[RP_ID]);
+    let claims = jsonwebtoken::decode::<Value>(id_token, key, &validation)
+        .map_err(|e| format!("id_token: {e}"))?
+        .claims;
+    if claims["phone_number_verified"] == json!(true) && claims["nonce"] == json!("bench-nonce") {
+        Ok(())
+    } else {
+        Err("id_token: not the expected verdict".into())
     }
 }
 
@@ -212,6 +363,17 @@ async fn main() -> ExitCode {
         .no_proxy()
         .build()
         .expect("an HTTP client");
+    let keys = if args.protocol == "oidc" {
+        match provider_keys(&client, &args.instances[0]).await {
+            Ok(keys) => Arc::new(keys),
+            Err(e) => {
+                eprintln!("bench_flows: the provider's keys: {e}");
+                return ExitCode::FAILURE;
+            }
+        }
+    } else {
+        Arc::new(Keys::new())
+    };
     let next_flow = Arc::new(AtomicU64::new(0));
     let tally = Arc::new(Mutex::new(Tally::default()));
     let begun = Instant::now();
@@ -220,6 +382,7 @@ async fn main() -> ExitCode {
     let workers: Vec<_> = (0..args.concurrency)
         .map(|_| {
             let (args, client, next_flow, tally) = (args.clone(), client.clone(), next_flow.clone(), tally.clone());
+            let keys = keys.clone();
             tokio::spawn(async move {
                 let n = args.instances.len() as u64;
                 let mut mine = Tally::default();
@@ -228,7 +391,12 @@ async fn main() -> ExitCode {
                     let start = &args.instances[(k % n) as usize];
                     let finish = &args.instances[((k + 1) % n) as usize];
                     let t = Instant::now();
-                    match flow(&client, start, finish, &args.protocol).await {
+                    let done = if args.protocol == "oidc" {
+                        rp_flow(&client, &keys, start, finish).await
+                    } else {
+                        flow(&client, start, finish, &args.protocol).await
+                    };
+                    match done {
                         Ok(()) => mine.latencies_us.push(t.elapsed().as_micros() as u64),
                         Err(kind) => *mine.errors.entry(kind).or_default() += 1,
                     }

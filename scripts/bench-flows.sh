@@ -1,16 +1,19 @@
 #!/usr/bin/env bash
 # Whole-flow benchmark: verifications per second, p50/p99 latency and the app's peak
 # memory, for the memory store vs Redis, one instance vs two behind an nginx round robin,
-# each protocol. The operator is a separate `SANDBOX=only` process, so its work is not
+# each protocol, and a relying party's whole flow through the OpenID Provider (`oidc`:
+# hosted page, Mobile Connect, code, token, id_token checked). The operator is a separate `SANDBOX=only` process, so its work is not
 # counted in the app's figures (it shares the machine's 2 cores, though: see README).
 # Everything listens on 127.0.0.1, on ports picked at random; every run is bounded.
 #
 # Usage: scripts/bench-flows.sh            (prints a Markdown table)
 #   SECONDS_PER_RUN=10 CONCURRENCY=16      (defaults)
+#   PROTOCOLS="mobile-connect oidc"        (a subset of the rows; default: all four)
 source "$(dirname "$0")/lib.sh"
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-16}
+PROTOCOLS=${PROTOCOLS:-camara camara-standard mobile-connect oidc}
 
 install_apt() { # install_apt COMMAND PACKAGE
   have "$1" && return
@@ -81,13 +84,18 @@ start_redis() {
 start_app() {
   local port=$1 public=$2 redis=${3:-}
   env LEPTOS_SITE_ADDR="127.0.0.1:$port" APP_PUBLIC_URL="$public" RUST_LOG=warn \
-    ${redis:+REDIS_URL=$redis} TRUST_PROXY=true RATE_LIMIT_PER_MINUTE=1000000 MAX_PENDING_PER_CLIENT=1000000 \
+    ${redis:+REDIS_URL=$redis} TRUST_PROXY=true RATE_LIMIT_PER_MINUTE=1000000 PAGE_RATE_LIMIT_PER_MINUTE=1000000 \
+    MAX_PENDING_PER_CLIENT=1000000 \
     MC_API_BASE="$OPERATOR/sandbox" MC_CLIENT_ID=nv-sandbox-mc-client MC_CLIENT_SECRET=nv-sandbox-mc-secret \
     VONAGE_API_BASE="$OPERATOR/sandbox" VONAGE_APPLICATION_ID=5b1f2c3d-4e5f-4a6b-8c7d-9e0f1a2b3c4d \
     VONAGE_PRIVATE_KEY=sandbox-keys/vonage-sandbox-private.pem \
     CAMARA_ISSUER="$OPERATOR/sandbox/camara/v2" CAMARA_API_ROOT="$OPERATOR/sandbox/camara/v2" \
     CAMARA_CLIENT_ID=nv-sandbox-camara-client CAMARA_CLIENT_KEY=sandbox-keys/camara-client-private.pem \
     CAMARA_CLIENT_KEY_ID=nv-sandbox-camara-key-1 \
+    SESSION_KEYS=bench-session-key-0123456789abcdef0123 \
+    OIDC_SIGNING_KEYS=bench=sandbox-keys/oidc-provider-sandbox-1.pem \
+    OIDC_SUBJECT_KEY=bench-subject-key-0123456789abcdef0123 \
+    RELYING_PARTIES="$RELYING_PARTIES_JSON" \
     target/release/number-verify >"$WORK/app-$port.log" 2>&1 &
   APP_PID=$!
   PIDS+=($APP_PID)
@@ -126,7 +134,13 @@ NGINX
   wait_for "$PROXY/healthz" "nginx"
 }
 
+# The relying party the driver's `oidc` flow plays (secret: bench-rp-secret).
+RELYING_PARTIES_JSON=$(printf '{"clients": [{"id": "bench-rp", "name": "Benchmark", "redirect_uris": ["http://127.0.0.1:9/cb"], "auth_method": "client_secret_basic", "secret_sha256": "%s"}]}' \
+  "$(printf %s bench-rp-secret | sha256sum | cut -d' ' -f1)")
+
 peak_kb() { awk '/VmHWM/ {print $2}' "/proc/$1/status"; }
+# CPU time (user + system) a process has used, in milliseconds.
+cpu_ms() { awk -v hz="$(getconf CLK_TCK)" '{print int(($14 + $15) * 1000 / hz)}' "/proc/$1/stat"; }
 
 # run STORE TOPOLOGY PROTOCOL → one table row
 run() {
@@ -152,6 +166,8 @@ run() {
   out=$("$DRIVER" --instances "$target" --protocol "$protocol" \
     --seconds "$SECONDS_PER_RUN" --concurrency "$CONCURRENCY" 2>"$WORK/driver.err") || true
   rss=$(for p in "${app_pids[@]}"; do echo "$(( $(peak_kb "$p") / 1024 )) MB"; done | paste -sd+ | sed 's/+/ + /g')
+  local cpu=0
+  for p in "${app_pids[@]}"; do cpu=$(( cpu + $(cpu_ms "$p") )); done
   local redis_mem="—"
   [ "$store" = redis ] && redis_mem=$(redis-cli -p "$REDIS_PORT" info memory | awk -F: '/^used_memory_peak_human/ {print $2}' | tr -d '\r')
   [ "$target" = "$PROXY" ] && app_pids+=("$PROXY_PID")
@@ -161,16 +177,18 @@ run() {
   local flows=${1#flows=} errors=${2#errors=} rate=${3#flows_per_s=} p50=${4#p50_ms=} p99=${5#p99_ms=}
   local why=""
   [ "${errors:-0}" != 0 ] && why=" ($(sed 's/^bench_flows: error //' "$WORK/driver.err" | paste -sd';' | sed 's/;/; /g'))"
-  echo "| $store | $topology | $protocol | $rate | $p50 | $p99 | $flows | ${errors}${why} | $rss | $redis_mem |"
+  local per_flow="—"
+  [ "${flows:-0}" -gt 0 ] 2>/dev/null && per_flow=$(awk -v c="$cpu" -v f="$flows" 'BEGIN {printf "%.2f", c / f}')
+  echo "| $store | $topology | $protocol | $rate | $p50 | $p99 | $flows | ${errors}${why} | $per_flow | $rss | $redis_mem |"
 }
 
 step "Redis; per row a fresh operator, app(s) and nginx, $SECONDS_PER_RUN s, $CONCURRENCY flows at a time"
 start_redis
-echo "| store | app | protocol | flows/s | p50 ms | p99 ms | flows ok | failed | app peak RSS | Redis peak memory |"
-echo "|---|---|---|---:|---:|---:|---:|---|---:|---:|"
+echo "| store | app | protocol | flows/s | p50 ms | p99 ms | flows ok | failed | app CPU ms/flow | app peak RSS | Redis peak memory |"
+echo "|---|---|---|---:|---:|---:|---:|---|---:|---:|---:|"
 for store in memory redis; do
   for topology in "1 instance" "2 instances via nginx"; do
-    for protocol in camara camara-standard mobile-connect; do
+    for protocol in $PROTOCOLS; do
       run "$store" "$topology" "$protocol"
     done
   done

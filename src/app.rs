@@ -6,7 +6,7 @@ use leptos_router::{
     SsrMode, StaticSegment,
 };
 
-use crate::pages::verify::VerifyPage;
+use crate::pages::{authorize::AuthorizePage, verify::VerifyPage};
 
 /// The document. Its head is written here, not through leptos_meta: the one page has
 /// one head, and injecting registered tags costs a pass over every rendered page.
@@ -64,6 +64,8 @@ pub fn App() -> impl IntoView {
                     // Async: the whole page, result included, is rendered before it is sent, so
                     // it works without JavaScript.
                     <Route path=StaticSegment("") view=VerifyPage ssr=SsrMode::Async />
+                    // The OpenID Provider's hosted page, plain HTML.
+                    <Route path=StaticSegment("authorize") view=AuthorizePage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

@@ -23,9 +23,13 @@ pub mod config;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]
+pub mod oidc;
+#[cfg(feature = "ssr")]
 pub mod operators;
 #[cfg(feature = "ssr")]
 pub mod page_compression;
+#[cfg(feature = "ssr")]
+pub mod relying_parties;
 #[cfg(feature = "ssr")]
 pub mod routes;
 /// The virtual operator: a separate system the app reaches over HTTP only.
@@ -43,6 +47,8 @@ pub mod state;
 pub mod support;
 #[cfg(feature = "ssr")]
 pub mod telemetry;
+#[cfg(feature = "ssr")]
+pub mod tokens;
 #[cfg(feature = "ssr")]
 pub mod verification;
 

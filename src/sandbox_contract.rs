@@ -68,3 +68,21 @@ pub mod credentials {
     /// anchor of its credentials' and authorization JWTs' `x5c` chains).
     pub const TS43_SANDBOX_CA: &str = include_str!("../sandbox-keys/ts43-sandbox-ca.pem");
 }
+
+/// The OpenID Provider's sandbox key and demo relying party: public on purpose, so that
+/// anyone can try the provider locally with any OIDC library. They exist only in sandbox
+/// mode; a live deployment has its own `OIDC_SIGNING_KEYS` and `RELYING_PARTIES`.
+#[cfg(feature = "ssr")]
+pub mod oidc {
+    /// The ES256 (P-256) key that signs id_tokens and verification tokens in sandbox
+    /// mode. NOT SECRET: never use it live.
+    pub const SIGNING_KEY: &str = include_str!("../sandbox-keys/oidc-provider-sandbox-1.pem");
+    pub const SIGNING_KEY_ID: &str = "nv-sandbox-oidc-1";
+    /// The demo relying party (`client_secret_basic`), which accepts any loopback
+    /// `http://127.0.0.1:{port}/…` redirect URI.
+    pub const DEMO_CLIENT_ID: &str = "nv-demo-rp";
+    pub const DEMO_CLIENT_SECRET: &str = "nv-demo-rp-secret";
+    pub const DEMO_CLIENT_NAME: &str = "Number Verify demo app";
+    /// The key pairwise subject identifiers are derived with in sandbox mode (public).
+    pub const SUBJECT_KEY: &str = "nv-sandbox-pairwise-subject-key-not-secret";
+}

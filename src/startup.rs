@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::{
     assets::Assets,
     config::{Backing, Config, ConfigError, RedisAddress, SandboxMode},
+    oidc::Provider,
     protocol::Operator,
     server::{client::Proxies, router, serve_with_limits, ConnectionLimits},
     sessions::Sessions,
@@ -183,6 +184,18 @@ async fn app_state(
     if let Some(bundle) = assets.bundle_name() {
         leptos_options.output_name = bundle.into();
     }
+    let oidc = match &config.oidc {
+        Some(settings) => Some(Arc::new(Provider::new(
+            &config.public_url,
+            settings.keys.clone(),
+            settings.subject_key.clone(),
+            settings.clients.clone(),
+            settings.code_ttl,
+            store.clone(),
+            crate::operators::http_client(config.operator_timeout)?,
+        ))),
+        None => None,
+    };
     let verifier = Verifier::new(&config, store)?;
     verifier
         .discover_at_start_up(&config)
@@ -199,6 +212,7 @@ async fn app_state(
         assets: Arc::new(assets),
         verifier,
         config: Arc::new(config),
+        oidc,
     })
 }
 
@@ -317,6 +331,17 @@ fn log_operators(config: &Config) {
     }
     let profile = config.camara_profile.as_str();
     tracing::info!(profile, "\"CAMARA\" means the {profile} profile (CAMARA_PROFILE)");
+    match &config.oidc {
+        Some(oidc) => tracing::info!(
+            issuer = %config.public_url,
+            relying_parties = oidc.clients.len(),
+            signing_kid = oidc.keys.current_kid(),
+            published_keys = oidc.keys.jwks().keys.len(),
+            sandbox_keys = oidc.sandbox,
+            "OpenID Provider on"
+        ),
+        None => tracing::info!("OpenID Provider off (set OIDC_SIGNING_KEYS to turn it on)"),
+    }
     if config.sandbox == SandboxMode::Mounted && !is_loopback_http(&config.public_url) {
         tracing::warn!(
             public_url = %config.public_url,

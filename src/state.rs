@@ -6,7 +6,7 @@ use std::sync::Arc;
 use axum::extract::FromRef;
 use leptos::config::LeptosOptions;
 
-use crate::{assets::Assets, config::Config, sessions::Sessions, verification::Verifier};
+use crate::{assets::Assets, config::Config, oidc::Provider, sessions::Sessions, verification::Verifier};
 
 #[derive(Clone, FromRef)]
 pub struct AppState {
@@ -17,4 +17,6 @@ pub struct AppState {
     pub sessions: Sessions,
     /// The static files, compressed once, under their hashed names.
     pub assets: Arc<Assets>,
+    /// The OpenID Provider, when configured (always in sandbox mode).
+    pub oidc: Option<Arc<Provider>>,
 }

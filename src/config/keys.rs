@@ -5,7 +5,7 @@ use super::ConfigError;
 use crate::operators::SigningKey;
 
 /// A PEM given as itself or as a path to it.
-fn read_pem(name: &'static str, value: &str) -> Result<String, ConfigError> {
+pub(super) fn read_pem(name: &'static str, value: &str) -> Result<String, ConfigError> {
     if value.contains("-----BEGIN") {
         // `.env` files often carry the PEM on one line with literal `\n`s.
         Ok(value.replace("\\n", "\n"))

@@ -8,6 +8,7 @@
 //! credentials failed to load stops instead of "verifying" anyone (fail closed).
 
 mod keys;
+mod oidc;
 mod operators;
 mod sandbox;
 mod settings;
@@ -17,6 +18,7 @@ use std::{net::SocketAddr, time::Duration};
 use ipnet::IpNet;
 use url::Url;
 
+pub use oidc::OidcSettings;
 pub use operators::CamaraProfile;
 pub use sandbox::SandboxMode;
 pub use settings::RedisAddress;
@@ -109,6 +111,9 @@ pub struct Config {
     /// `REQUEST_TIMEOUT_MS`: the most one request may take, from its first header byte
     /// to its answer, and how long an idle connection stays open.
     pub request_timeout: Duration,
+    /// The OpenID Provider (`OIDC_SIGNING_KEYS`, `RELYING_PARTIES`, …; the sandbox's in
+    /// sandbox mode); `None`: off, and the mobile-app API signs no verification token.
+    pub oidc: Option<OidcSettings>,
 }
 
 impl Config {
@@ -220,6 +225,7 @@ impl Config {
         let max_pending = vars.count("MAX_PENDING", 1..=100_000_000, 100_000)? as usize;
         // At most 30 s, so slow clients cannot hold a drain.
         let request_timeout = vars.millis("REQUEST_TIMEOUT_MS", 100..=30_000, 15_000)?;
+        let oidc = oidc::oidc(&vars, sandbox)?;
         // Checked last: a misspelt variable above is the likelier cause, and named first.
         if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() && camara_standard.is_none() {
             return Err(no_operator(sandbox_setting.as_deref(), &public_url));
@@ -251,6 +257,7 @@ impl Config {
             max_pending_per_client,
             max_pending,
             request_timeout,
+            oidc,
         })
     }
 }

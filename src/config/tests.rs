@@ -776,3 +776,116 @@ fn only_auto_restricts_the_virtual_operator_to_this_machine() {
         ("SANDBOX_REDIRECT_URIS", "https://x.example/callback")
     ]));
 }
+
+#[test]
+fn the_openid_provider_is_on_in_sandbox_mode_and_each_bad_setting_is_named() {
+    let sandbox = Config::from_pairs(&[]).unwrap();
+    let oidc = sandbox.oidc.expect("the provider is on in sandbox mode");
+    assert!(oidc.sandbox);
+    assert_eq!(oidc.keys.current_kid(), "nv-sandbox-oidc-1");
+    assert!(oidc.clients.get("nv-demo-rp").is_some());
+    assert_eq!(oidc.code_ttl, Duration::from_secs(60));
+
+    let keys = concat!(env!("CARGO_MANIFEST_DIR"), "/sandbox-keys");
+    let new = format!("new={keys}/oidc-provider-sandbox-1.pem,old={keys}/mc-id-token-ec-1.pem");
+    let rotated = Config::from_pairs(&[("OIDC_SIGNING_KEYS", &new)])
+        .unwrap()
+        .oidc
+        .unwrap();
+    assert_eq!(rotated.keys.current_kid(), "new");
+    assert_eq!(rotated.keys.jwks().keys.len(), 2);
+    assert!(!rotated.sandbox);
+
+    let unnamed = format!("{keys}/oidc-provider-sandbox-1.pem");
+    let thumbprinted = Config::from_pairs(&[("OIDC_SIGNING_KEYS", &unnamed)])
+        .unwrap()
+        .oidc
+        .unwrap();
+    assert_eq!(thumbprinted.keys.current_kid().len(), 43, "an RFC 7638 thumbprint");
+
+    let live = [
+        ("APP_PUBLIC_URL", "https://verify.example.com"),
+        ("MC_API_BASE", "https://mc.operator.example/api"),
+        ("MC_CLIENT_ID", "id"),
+        ("MC_CLIENT_SECRET", "secret"),
+    ];
+    assert!(
+        Config::from_pairs(&live).unwrap().oidc.is_none(),
+        "off live without keys"
+    );
+    let with = |extra: &[(&'static str, &str)]| {
+        let mut vars: Vec<(&str, &str)> = live.to_vec();
+        vars.extend_from_slice(extra);
+        Config::from_pairs(&vars)
+    };
+    let key_path = format!("k1={keys}/oidc-provider-sandbox-1.pem");
+    let subject = ("OIDC_SUBJECT_KEY", "0123456789abcdef0123456789abcdef");
+    assert!(with(&[("OIDC_SIGNING_KEYS", &key_path), subject])
+        .unwrap()
+        .oidc
+        .is_some());
+    let cases: Vec<(Vec<(&str, &str)>, &str)> = vec![
+        (vec![("RELYING_PARTIES", "clients.toml")], "OIDC_SIGNING_KEYS"),
+        (vec![("OIDC_SIGNING_KEYS", &key_path)], "OIDC_SUBJECT_KEY"),
+        (
+            vec![("OIDC_SIGNING_KEYS", &key_path), ("OIDC_SUBJECT_KEY", "short")],
+            "OIDC_SUBJECT_KEY",
+        ),
+        (
+            vec![("OIDC_SIGNING_KEYS", "k1=/no/such/key.pem"), subject],
+            "OIDC_SIGNING_KEYS",
+        ),
+        (
+            vec![
+                (
+                    "OIDC_SIGNING_KEYS",
+                    "k1=-----BEGIN PRIVATE KEY-----\\nAAAA\\n-----END PRIVATE KEY-----",
+                ),
+                subject,
+            ],
+            "OIDC_SIGNING_KEYS",
+        ),
+        (
+            vec![
+                ("OIDC_SIGNING_KEYS", &key_path),
+                subject,
+                ("RELYING_PARTIES", "/no/such/clients.toml"),
+            ],
+            "RELYING_PARTIES",
+        ),
+        (
+            vec![
+                ("OIDC_SIGNING_KEYS", &key_path),
+                subject,
+                ("RELYING_PARTIES", "clients.yaml"),
+            ],
+            "RELYING_PARTIES",
+        ),
+        (
+            vec![
+                ("OIDC_SIGNING_KEYS", &key_path),
+                subject,
+                ("RELYING_PARTIES", "{\"clients\": [{\"id\": \"a\"}]}"),
+            ],
+            "RELYING_PARTIES",
+        ),
+        (
+            vec![
+                ("OIDC_SIGNING_KEYS", &key_path),
+                subject,
+                ("OIDC_CODE_TTL_SECONDS", "600"),
+            ],
+            "OIDC_CODE_TTL_SECONDS",
+        ),
+    ];
+    for (extra, expected) in cases {
+        let err = with(&extra).expect_err(&format!("{extra:?} must be refused"));
+        assert_eq!(err.variable, expected, "{extra:?}: {err}");
+    }
+    // Twice the same kid.
+    let twice = format!("{key_path},{key_path}");
+    assert_eq!(
+        with(&[("OIDC_SIGNING_KEYS", &twice), subject]).unwrap_err().variable,
+        "OIDC_SIGNING_KEYS"
+    );
+}

@@ -46,6 +46,12 @@ impl SigningKey {
         Header::new(self.alg)
     }
 
+    /// The public half as a JWK (the caller adds `kid` and `use`). Only ES256 and RS256
+    /// keys are ever built here, both of which jsonwebtoken exports.
+    pub fn public_jwk(&self) -> Result<jsonwebtoken::jwk::Jwk, jsonwebtoken::errors::Error> {
+        jsonwebtoken::jwk::Jwk::from_encoding_key(&self.key, self.alg)
+    }
+
     pub fn sign(&self, header: &Header, claims: &impl serde::Serialize) -> Result<String, jsonwebtoken::errors::Error> {
         jsonwebtoken::encode(header, claims, &self.key)
     }

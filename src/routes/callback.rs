@@ -17,8 +17,12 @@ use serde_json::json;
 
 use crate::{
     http::accepts_html,
+    operators::camara::Correlator,
     outcome::{Outcome, Verdict},
+    phone::E164,
     state::AppState,
+    support::unix_now,
+    tokens::Verdict as Proved,
     verification::{callback_query, Answer, Completion, PageError, StateProblem, VerifyError},
 };
 
@@ -45,12 +49,63 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
     let (operator, completion) = state.verifier.complete_with_operator(params, browser.as_ref()).await;
     let sandbox = operator.is_some_and(|o| state.verifier.sandbox_backed(o));
     match completion {
-        Completion::Api(Ok(Answer::Verified(verified))) => verdict_json(verified, sandbox),
-        Completion::Api(Ok(Answer::Shared(number))) => {
-            Json(json!({ "devicePhoneNumber": number.as_str(), "sandbox": sandbox })).into_response()
+        Completion::Api {
+            result: Ok(answer),
+            asked,
+            correlator,
+            audience,
+        } => {
+            let (mut body, verdict) = match (&answer, asked) {
+                (Answer::Verified(verified), asked) => (
+                    json!({ "devicePhoneNumberVerified": verified, "sandbox": sandbox }),
+                    asked.map(|number| verdict(number, *verified, &correlator)),
+                ),
+                (Answer::Shared(number), _) => (
+                    json!({ "devicePhoneNumber": number.as_str(), "sandbox": sandbox }),
+                    Some(verdict(number.clone(), true, &correlator)),
+                ),
+            };
+            // The signed verdict the app forwards to its backend; the fields above are
+            // unchanged, so the tutorial's client reads them as before.
+            if let (Some(provider), Some(verdict)) = (&state.oidc, verdict) {
+                match provider.verification_token(audience.as_deref(), &verdict) {
+                    Ok(token) => body["verification_token"] = json!(token),
+                    Err(e) => tracing::warn!(error = %e, "verification token not signed"),
+                }
+            }
+            Json(body).into_response()
         }
-        Completion::Api(Err(e)) if sandbox => sandbox_api_error(&e),
-        Completion::Api(Err(e)) => e.into_response(),
+        Completion::Api { result: Err(e), .. } if sandbox => sandbox_api_error(&e),
+        Completion::Api { result: Err(e), .. } => e.into_response(),
+        Completion::RelyingParty {
+            request,
+            result,
+            asked,
+            correlator,
+        } => {
+            let Some(provider) = &state.oidc else {
+                tracing::warn!("a relying party's flow completed where the OpenID Provider is off");
+                return page_error(PageError::State(StateProblem::Unknown));
+            };
+            let found = match (result, asked) {
+                (Ok(Answer::Verified(verified)), Some(number)) => Ok(verdict(number, verified, &correlator)),
+                (Ok(Answer::Shared(number)), _) => Ok(verdict(number, true, &correlator)),
+                (Ok(Answer::Verified(_)), None) => Err(VerifyError::InvalidState(StateProblem::Unknown)),
+                (Err(e), _) => Err(e),
+            };
+            // RFC 6749 §4.1.2: back to the relying party with a code, or §4.1.2.1 an error.
+            let answer = match found {
+                Ok(verdict) => provider.issue_code(request, verdict).await,
+                Err(e) => Err(provider.failure(&request, &e)),
+            };
+            match answer {
+                Ok(location) => Redirect::to(&location).into_response(),
+                Err(e) => {
+                    e.log();
+                    e.into_response()
+                }
+            }
+        }
         Completion::Browser {
             session,
             number,
@@ -82,11 +137,14 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
     }
 }
 
-/// The API's verdict. `sandbox` is always there (`false` from a live operator): the
-/// tutorial's client reads only `devicePhoneNumberVerified`, and a client that checks
-/// the marker should not have to treat a missing one as live.
-fn verdict_json(verified: bool, sandbox: bool) -> Response {
-    Json(json!({ "devicePhoneNumberVerified": verified, "sandbox": sandbox })).into_response()
+/// What a finished verification proved, as the signed tokens carry it.
+fn verdict(phone_number: E164, verified: bool, correlator: &Correlator) -> Proved {
+    Proved {
+        phone_number,
+        verified,
+        txn: correlator.secret().to_owned(),
+        auth_time: unix_now(),
+    }
 }
 
 /// The API's error shape, marked: the virtual operator's refusals and faults are

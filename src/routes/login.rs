@@ -12,7 +12,8 @@
 //! Optional fields: `"protocol"` — `"camara"` (the configured CAMARA profile, the
 //! default), `"camara-standard"` or `"mobile-connect"`; `"purpose"` — `"verify"` (the
 //! default) or `"share"`, which takes no `phone` and whose callback answers the device's
-//! number (standard CAMARA only).
+//! number (standard CAMARA only); `"client_id"` — the app's backend, the audience of the
+//! signed verdict (`verification_token`) the callback adds when the OpenID Provider is on.
 
 use std::net::{IpAddr, SocketAddr};
 
@@ -40,6 +41,7 @@ struct RawLogin {
     phone: Option<serde_json::Value>,
     protocol: Option<serde_json::Value>,
     purpose: Option<serde_json::Value>,
+    client_id: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default)]
@@ -47,6 +49,7 @@ struct LoginRequest {
     phone: Option<String>,
     protocol: Option<String>,
     purpose: Option<String>,
+    client_id: Option<String>,
 }
 
 /// Why a body was not read: the field it concerns (for the error code) and what to say.
@@ -62,6 +65,7 @@ enum Field {
     Phone,
     Protocol,
     Purpose,
+    ClientId,
 }
 
 impl Field {
@@ -70,6 +74,7 @@ impl Field {
             Field::Phone => "phone",
             Field::Protocol => "protocol",
             Field::Purpose => "purpose",
+            Field::ClientId => "client_id",
         }
     }
 
@@ -78,6 +83,7 @@ impl Field {
             Field::Phone => "invalid_phone",
             Field::Protocol => "invalid_protocol",
             Field::Purpose => "invalid_purpose",
+            Field::ClientId => "invalid_client_id",
         }
     }
 }
@@ -156,7 +162,22 @@ pub async fn login(
     } else {
         Some(request.phone.as_deref().unwrap_or(""))
     };
-    match start(&state, protocol, phone, client).await {
+    // The audience of the verification token: the backend the app will forward it to.
+    let origin = match request.client_id.as_deref().map(str::trim) {
+        None | Some("") => Origin::Api,
+        Some(id) if id.len() <= 128 && !id.chars().any(|c| c.is_control() || c.is_whitespace()) => Origin::ApiFor {
+            audience: id.to_owned(),
+        },
+        Some(_) => {
+            tracing::info!("login: a malformed client_id");
+            return json_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_client_id",
+                r#""client_id" must be 1–128 visible characters without spaces: your backend's client id."#,
+            );
+        }
+    };
+    match start(&state, protocol, phone, origin, client).await {
         Ok(started) => Json(json!({ "url": started.url })).into_response(),
         Err(e) => {
             e.log();
@@ -170,19 +191,20 @@ async fn start(
     state: &AppState,
     protocol: Protocol,
     phone: Option<&str>,
+    origin: Origin,
     client: Option<IpAddr>,
 ) -> Result<StartedVerification, VerifyError> {
     let operator = state.verifier.operator_for(protocol)?;
     match phone {
-        Some(phone) => state.verifier.start_charged(phone, operator, Origin::Api, client).await,
-        None => state.verifier.start_share_charged(operator, client).await,
+        Some(phone) => state.verifier.start_charged(phone, operator, origin, client).await,
+        None => state.verifier.start_share_charged(operator, origin, client).await,
     }
 }
 
 /// Why the caller is another site's page, if it is: the browser says so
 /// (`Sec-Fetch-Site: cross-site`), or it sent an `Origin` that is not `public_url`'s
 /// (`null` included). Neither header: not a browser, or the app's own page.
-fn cross_site(public_url: &str, headers: &HeaderMap) -> Option<&'static str> {
+pub(crate) fn cross_site(public_url: &str, headers: &HeaderMap) -> Option<&'static str> {
     let fetch_site = headers.get("sec-fetch-site").map(|v| v.as_bytes());
     if fetch_site.is_some_and(|v| v.eq_ignore_ascii_case(b"cross-site")) {
         return Some("Sec-Fetch-Site: cross-site");
@@ -215,6 +237,7 @@ fn parse(body: &[u8]) -> Result<LoginRequest, Unreadable> {
         phone: string_field(raw.phone, Field::Phone)?,
         protocol: string_field(raw.protocol, Field::Protocol)?,
         purpose: string_field(raw.purpose, Field::Purpose)?,
+        client_id: string_field(raw.client_id, Field::ClientId)?,
     })
 }
 
@@ -235,6 +258,7 @@ fn string_field(value: Option<serde_json::Value>, field: Field) -> Result<Option
             format!(r#""protocol" must be the string "camara", "camara-standard" or "mobile-connect", not {found}."#)
         }
         Field::Purpose => format!(r#""purpose" must be the string "verify" or "share", not {found}."#),
+        Field::ClientId => format!(r#""client_id" must be a string (your backend's client id), not {found}."#),
     };
     Err(Unreadable { field, message })
 }
@@ -246,6 +270,7 @@ fn duplicate(message: &str) -> Option<Field> {
         "phone" => Some(Field::Phone),
         "protocol" => Some(Field::Protocol),
         "purpose" => Some(Field::Purpose),
+        "client_id" => Some(Field::ClientId),
         _ => None,
     }
 }

@@ -3,3 +3,4 @@
 pub mod callback;
 pub mod health;
 pub mod login;
+pub mod oidc;

@@ -56,6 +56,13 @@ impl Edge {
                 form_action.push(operator);
             }
         }
+        // The hosted page's forms end at a relying party's redirect URI (the code, an
+        // error, or a cancel), and form-action covers a form's redirects.
+        for relying_party in config.oidc.iter().flat_map(|o| o.clients.redirect_origins()) {
+            if relying_party != origin && !form_action.contains(&relying_party) {
+                form_action.push(relying_party);
+            }
+        }
         let reload_socket = std::env::var("LEPTOS_WATCH").is_ok().then(|| {
             let host = config.site_addr.ip();
             "ws://".to_owned() + &SocketAddr::new(host, config.site_addr.port() + 1).to_string()
@@ -308,7 +315,11 @@ fn secure_headers(edge: &Edge, path: &str, headers: &mut HeaderMap) {
             HeaderValue::from_static("max-age=63072000; includeSubDomains"),
         );
     }
-    if matches!(path, "/" | "/callback" | "/login") || path.starts_with("/api/") {
+    if matches!(
+        path,
+        "/" | "/callback" | "/login" | "/authorize" | "/token" | "/userinfo"
+    ) || path.starts_with("/api/")
+    {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }
 }
@@ -362,10 +373,11 @@ mod tests {
         assert!(live.https);
         assert_eq!(live.origin, "https://verify.example.com");
 
-        // The mounted virtual operator is this origin: nothing else is allowed.
+        // The mounted virtual operator is this origin: nothing else is allowed but the
+        // sandbox's demo relying party, on any loopback port (RFC 8252 §7.3).
         let sandbox = edge(&[("APP_PUBLIC_URL", "http://127.0.0.1:3000")]);
         let policy = sandbox.content_security_policy(None);
-        assert!(policy.ends_with("form-action 'self'"), "{policy}");
+        assert!(policy.ends_with("form-action 'self' http://127.0.0.1:*"), "{policy}");
         assert!(!policy.contains("nonce"), "{policy}");
         assert!(!sandbox.https);
     }

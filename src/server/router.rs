@@ -27,7 +27,12 @@ use super::{
 use crate::{
     app::{shell, App},
     assets::Precompressed,
-    routes::{callback::callback, health::app_health, login::login},
+    routes::{
+        callback::callback,
+        health::app_health,
+        login::login,
+        oidc::{authorize, discovery, token, userinfo},
+    },
     state::AppState,
     telemetry::loggable_path,
 };
@@ -46,6 +51,15 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(app_health))
         .route("/callback", get(callback))
         .route("/login", post(login))
+        // The OpenID Provider (404 when it is off). GET /authorize is a page (below).
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route("/.well-known/jwks.json", get(discovery::jwks))
+        .route("/authorize", post(authorize::authorize))
+        .route("/token", post(token::token))
+        .route("/userinfo", get(userinfo::userinfo).post(userinfo::userinfo))
         // leptos_routes_with_context provides `AppState` to pages and server functions.
         .leptos_routes_with_context(&state, routes, || (), {
             let options = state.leptos_options.clone();
@@ -130,15 +144,17 @@ pub(super) fn common_layers(app: Router, edge: Edge) -> Router {
 /// `127.0.0.1`) is sent to `APP_PUBLIC_URL` first: the page, the operator hop and the
 /// callback must share one origin, or the callback would not see the page's cookie.
 async fn one_origin_for_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let is_page = request.method() == axum::http::Method::GET && request.uri().path() == "/";
+    // The hosted page too: its form, the operator hop and the callback share the cookie.
+    let is_page = request.method() == axum::http::Method::GET && matches!(request.uri().path(), "/" | "/authorize");
     if is_page {
         let public = &state.config.public_url;
         let public_authority = public.split_once("://").map(|(_, a)| a).unwrap_or(public);
         if let Some(host) = request_host(request.headers()) {
             if !host.eq_ignore_ascii_case(public_authority) {
+                let path = request.uri().path();
                 let target = match request.uri().query() {
-                    Some(q) => format!("{public}/?{q}"),
-                    None => format!("{public}/"),
+                    Some(q) => format!("{public}{path}?{q}"),
+                    None => format!("{public}{path}"),
                 };
                 // Anyone can send any Host: shortened and escaped, and at debug, so a
                 // client cannot fill the log or write into it.

@@ -13,6 +13,7 @@ pub mod credential;
 pub mod error;
 mod flow;
 pub mod ids;
+pub mod relying;
 pub mod store;
 
 use std::{net::IpAddr, time::Duration};
@@ -23,6 +24,7 @@ use clients::Clients;
 pub use error::{PageError, Refusal, StateProblem, VerifyError};
 pub use flow::{Flow, Pending, Wanted};
 pub use ids::{ResultId, SessionId};
+pub use relying::{CodeChallenge, RelyingPartyRequest, RpNonce, RpState};
 use store::{now_ms, Budget, ClientKey, Store, StoreError, StoredResult, Taken};
 
 use crate::{
@@ -46,6 +48,26 @@ pub enum Origin {
     Browser { session: SessionId },
     /// The mobile-app JSON API (`POST /login`).
     Api,
+    /// The mobile-app JSON API, for the backend named by the `client_id` the app gave:
+    /// the audience of its verification token.
+    ApiFor { audience: String },
+    /// A relying party's hosted page (`/authorize`), in the browser holding this session
+    /// cookie value: the answer goes back to the relying party as a code.
+    RelyingParty {
+        session: SessionId,
+        /// Boxed: the rarer, larger origin keeps every pending record small.
+        request: Box<RelyingPartyRequest>,
+    },
+}
+
+impl Origin {
+    /// The browser session a flow must be completed in, if it was started in a browser.
+    fn session(&self) -> Option<&SessionId> {
+        match self {
+            Origin::Browser { session } | Origin::RelyingParty { session, .. } => Some(session),
+            Origin::Api | Origin::ApiFor { .. } => None,
+        }
+    }
 }
 
 /// What the operator answered.
@@ -88,7 +110,22 @@ impl std::fmt::Debug for CallbackParams {
 #[derive(Debug)]
 pub enum Completion {
     /// Started by the JSON API: whoever follows the URL gets the answer.
-    Api(Result<Answer, VerifyError>),
+    Api {
+        result: Result<Answer, VerifyError>,
+        /// The number asked about (`None` for a share).
+        asked: Option<E164>,
+        /// The verification's correlation id (its `txn`).
+        correlator: Correlator,
+        /// The `client_id` the app gave, if it gave one.
+        audience: Option<String>,
+    },
+    /// Started on a relying party's hosted page, in the browser that is asking now.
+    RelyingParty {
+        request: RelyingPartyRequest,
+        result: Result<Answer, VerifyError>,
+        asked: Option<E164>,
+        correlator: Correlator,
+    },
     /// Started on the page, in the browser that is asking now.
     Browser {
         session: SessionId,
@@ -236,8 +273,8 @@ impl Verifier {
     /// at: a start refused for any reason costs as much as one accepted.
     pub async fn charge(&self, origin: &Origin, client: Option<IpAddr>) -> Result<(), VerifyError> {
         let budget = match origin {
-            Origin::Browser { .. } => Budget::Page,
-            Origin::Api => Budget::Api,
+            Origin::Browser { .. } | Origin::RelyingParty { .. } => Budget::Page,
+            Origin::Api | Origin::ApiFor { .. } => Budget::Api,
         };
         if let Some(key) = client.map(ClientKey::from) {
             if !self.store.allow_start(key, budget).await? {
@@ -269,13 +306,15 @@ impl Verifier {
         self.begin(None, operator, Origin::Api, client).await
     }
 
-    /// [`Verifier::start_share`] once [`Verifier::charge`] has been paid for this request.
+    /// [`Verifier::start_share`] once [`Verifier::charge`] has been paid for this
+    /// request, for `origin` (the API, or a relying party's hosted page).
     pub async fn start_share_charged(
         &self,
         operator: Operator,
+        origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
-        self.begin(None, operator, Origin::Api, client).await
+        self.begin(None, operator, origin, client).await
     }
 
     /// `typed`: the number to verify, or `None` to share the device's.
@@ -289,8 +328,8 @@ impl Verifier {
         // An API flow's slot is its address's; a page flow's is its browser session's, so
         // that others behind the same address (carrier NAT) cannot push it out.
         let client = match &origin {
-            Origin::Browser { session } => Some(ClientKey::session(session)),
-            Origin::Api => client.map(ClientKey::from),
+            Origin::Browser { session } | Origin::RelyingParty { session, .. } => Some(ClientKey::session(session)),
+            Origin::Api | Origin::ApiFor { .. } => client.map(ClientKey::from),
         };
         let wanted = match typed {
             Some(typed) => Wanted::Verify(normalise(typed).map_err(VerifyError::InvalidPhone)?),
@@ -364,7 +403,7 @@ impl Verifier {
                 return (None, Completion::Unusable(error));
             }
         };
-        if let Origin::Browser { session } = &pending.origin {
+        if let Some(session) = pending.origin.session() {
             if browser != Some(session) {
                 VerifyError::InvalidState(StateProblem::OtherBrowser).log();
                 return (None, Completion::Unusable(PageError::State(StateProblem::OtherBrowser)));
@@ -391,8 +430,26 @@ impl Verifier {
                 e.log()
             }
         }
+        let asked = number.cloned();
         let completion = match (pending.origin, number) {
-            (Origin::Api, _) => Completion::Api(result),
+            (Origin::Api, _) => Completion::Api {
+                result,
+                asked,
+                correlator: pending.correlator,
+                audience: None,
+            },
+            (Origin::ApiFor { audience }, _) => Completion::Api {
+                result,
+                asked,
+                correlator: pending.correlator,
+                audience: Some(audience),
+            },
+            (Origin::RelyingParty { request, .. }, _) => Completion::RelyingParty {
+                request: *request,
+                result,
+                asked,
+                correlator: pending.correlator,
+            },
             (Origin::Browser { session }, Some(number)) => Completion::Browser {
                 session,
                 number: number.clone(),

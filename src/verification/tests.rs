@@ -150,7 +150,10 @@ async fn an_api_flow_answers_whoever_follows_the_url() {
     let state = state_of(&started.url);
     assert!(matches!(
         v.complete(denied(&state), None).await,
-        Completion::Api(Err(VerifyError::OperatorDenied { .. }))
+        Completion::Api {
+            result: Err(VerifyError::OperatorDenied { .. }),
+            ..
+        }
     ));
 }
 
@@ -167,7 +170,10 @@ async fn a_callback_with_neither_code_nor_error_is_an_operator_error() {
     };
     assert!(matches!(
         v.complete(params, None).await,
-        Completion::Api(Err(VerifyError::OperatorError(_)))
+        Completion::Api {
+            result: Err(VerifyError::OperatorError(_)),
+            ..
+        }
     ));
 }
 

@@ -153,7 +153,11 @@ async fn login_flow(seen: &mut Seen, app: &Process, body: Value, conditions: &[(
         url = next;
     };
     seen.url(&callback);
-    let first = client().get(&callback).send().await.unwrap().json().await.unwrap();
+    let mut first: Value = client().get(&callback).send().await.unwrap().json().await.unwrap();
+    // The signed verdict is a secret too: it must not reach the log either.
+    if let Some(token) = first.as_object_mut().and_then(|o| o.remove("verification_token")) {
+        seen.values.insert(token.as_str().unwrap().to_owned());
+    }
     let replay = client().get(&callback).send().await.unwrap().json().await.unwrap();
     (first, replay)
 }
@@ -461,6 +465,10 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
         .unwrap();
     assert_eq!(forged.status(), 400);
 
+    // The OpenID Provider: the sandbox's demo relying party verifies, redeems, asks
+    // /userinfo, replays its code and tries a wrong secret.
+    relying_party_flows(&mut seen, &app).await;
+
     // Everything written: stop the process (its drain flushes the log).
     app.terminate();
     app.wait_exit(Duration::from_secs(15))
@@ -477,6 +485,7 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
         &log[..log.len().min(2000)]
     );
     assert!(log.contains("verification completed"), "the flows did not run");
+    assert!(log.contains("tokens issued"), "the relying party's flows did not run");
 
     let mut leaks = Vec::new();
     for number in [VERIFIED, OTHER_SIM, DENIED, IN_BAD_BODIES] {
@@ -517,6 +526,8 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
         .to_owned();
     for secret in [
         credentials::MC_CLIENT_SECRET.to_owned(),
+        number_verify::sandbox_contract::oidc::DEMO_CLIENT_SECRET.to_owned(),
+        "not-the-demo-secret".to_owned(),
         basic,
         key_line,
         client_key_line,
@@ -540,4 +551,47 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
         leaks.len(),
         leaks.join("\n")
     );
+}
+
+/// The demo relying party's flows through the provider, every secret on the wire noted.
+async fn relying_party_flows(seen: &mut Seen, app: &Process) {
+    use crate::helpers::{
+        browser::Browser,
+        rp::{param, through_the_page, Press, Rp},
+    };
+    use number_verify::sandbox_contract::oidc::{DEMO_CLIENT_ID, DEMO_CLIENT_SECRET};
+    use openidconnect::OAuth2TokenResponse;
+    let base = app.base().to_owned();
+    let redirect = "http://127.0.0.1:9/cb";
+    let rp = Rp::discover(&base, DEMO_CLIENT_ID, Some(DEMO_CLIENT_SECRET), redirect).await;
+    for number in [VERIFIED, OTHER_SIM] {
+        let login = rp.login(Some(number), true);
+        seen.url(&login.url);
+        seen.values.insert(login.nonce.secret().clone());
+        seen.values.insert(login.state.secret().clone());
+        let verifier = login.pkce.as_ref().unwrap().secret().clone();
+        seen.values.insert(verifier.clone());
+        let back = through_the_page(&mut Browser::new(), &base, &login.url, Press::Verify(None)).await;
+        seen.url(&back);
+        let code = param(&back, "code").unwrap();
+        let tokens = rp.exchange(&code, login.pkce).await.unwrap();
+        let access = tokens.access_token().secret().clone();
+        seen.values.insert(access.clone());
+        let info = reqwest::Client::new()
+            .get(app.url("/userinfo"))
+            .bearer_auth(&access)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(info.status(), 200);
+        let replay = rp
+            .exchange(&code, Some(openidconnect::PkceCodeVerifier::new(verifier)))
+            .await;
+        assert!(replay.is_err());
+    }
+    let wrong = Rp::discover(&base, DEMO_CLIENT_ID, Some("not-the-demo-secret"), redirect).await;
+    let login = wrong.login(Some(VERIFIED), false);
+    let back = through_the_page(&mut Browser::new(), &base, &login.url, Press::Verify(None)).await;
+    seen.url(&back);
+    assert!(wrong.exchange(&param(&back, "code").unwrap(), None).await.is_err());
 }

@@ -98,7 +98,10 @@ async fn start_by(v: &Verifier, client: &str) -> Result<String, VerifyError> {
 /// Whether `state` still completes (the operator's refusal reaches its flow).
 async fn completes(v: &Verifier, state: &str) -> Result<(), Option<StateProblem>> {
     match v.complete(denied(state), None).await {
-        Completion::Api(Err(VerifyError::OperatorDenied { .. })) => Ok(()),
+        Completion::Api {
+            result: Err(VerifyError::OperatorDenied { .. }),
+            ..
+        } => Ok(()),
         other => Err(problem(&other)),
     }
 }
@@ -388,7 +391,10 @@ async fn concurrent_redemptions_complete_exactly_once() {
             let (mut completed, mut replayed) = (0, 0);
             for task in tasks {
                 match task.await.unwrap() {
-                    Completion::Api(Err(VerifyError::OperatorDenied { .. })) => completed += 1,
+                    Completion::Api {
+                        result: Err(VerifyError::OperatorDenied { .. }),
+                        ..
+                    } => completed += 1,
                     Completion::Unusable(PageError::State(StateProblem::Replayed)) => replayed += 1,
                     other => panic!("{}: {other:?}", b.name),
                 }
@@ -431,7 +437,10 @@ async fn a_redis_outage_is_reported_and_recovered_from() {
     let state = start(&v, Origin::Api).await;
     assert!(matches!(
         v.complete(denied(&state), None).await,
-        Completion::Api(Err(VerifyError::OperatorDenied { .. }))
+        Completion::Api {
+            result: Err(VerifyError::OperatorDenied { .. }),
+            ..
+        }
     ));
 }
 
@@ -489,5 +498,74 @@ async fn a_record_read_once_is_read_once_across_instances() {
             "{}",
             b.name
         );
+    }
+}
+
+/// The OpenID Provider's records behave alike on both backends: a code is redeemed once,
+/// a replay names what the first redemption issued, revocations and one-time values hold
+/// for their lifetime.
+#[tokio::test]
+async fn codes_revocations_and_one_time_values_behave_alike() {
+    use number_verify::verification::store::Redeemed;
+    let minute = Duration::from_secs(60);
+    for backend in backends(settings(Duration::from_secs(600), 100)).await {
+        let (name, store) = (backend.name, &backend.store);
+        store.put_code("code-1", r#"{"a":1}"#, minute).await.unwrap();
+        assert_eq!(
+            store.redeem_code("code-1", "jti-1", minute).await.unwrap(),
+            Redeemed::Found(r#"{"a":1}"#.into()),
+            "{name}"
+        );
+        // A second use: replayed, and it names the first redemption's token id.
+        assert_eq!(
+            store.redeem_code("code-1", "jti-2", minute).await.unwrap(),
+            Redeemed::Replayed { issued: "jti-1".into() },
+            "{name}"
+        );
+        assert_eq!(
+            store.redeem_code("never-issued", "jti-3", minute).await.unwrap(),
+            Redeemed::Missing,
+            "{name}"
+        );
+        assert!(!store.is_revoked("jti-1").await.unwrap(), "{name}");
+        store.revoke("jti-1", minute).await.unwrap();
+        assert!(store.is_revoked("jti-1").await.unwrap(), "{name}");
+        assert!(!store.is_revoked("jti-2").await.unwrap(), "{name}");
+        assert!(
+            store.first_use("assertion", "client jti", minute).await.unwrap(),
+            "{name}"
+        );
+        assert!(
+            !store.first_use("assertion", "client jti", minute).await.unwrap(),
+            "{name}"
+        );
+        assert!(
+            store.first_use("assertion", "client other", minute).await.unwrap(),
+            "{name}"
+        );
+    }
+}
+
+/// Two redemptions of one code at once: exactly one gets it, on either backend.
+#[tokio::test]
+async fn a_code_redeemed_concurrently_is_found_exactly_once() {
+    use number_verify::verification::store::Redeemed;
+    let minute = Duration::from_secs(60);
+    for backend in backends(settings(Duration::from_secs(600), 100)).await {
+        let store = Arc::new(backend.store.clone());
+        store.put_code("contested", "v", minute).await.unwrap();
+        let tries: Vec<_> = (0..8)
+            .map(|i| {
+                let store = store.clone();
+                tokio::spawn(async move { store.redeem_code("contested", &format!("jti-{i}"), minute).await })
+            })
+            .collect();
+        let mut found = 0;
+        for t in tries {
+            if matches!(t.await.unwrap().unwrap(), Redeemed::Found(_)) {
+                found += 1;
+            }
+        }
+        assert_eq!(found, 1, "{}", backend.name);
     }
 }

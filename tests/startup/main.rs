@@ -353,3 +353,13 @@ fn an_unreachable_camara_issuer_stops_start_up_naming_it() {
     assert!(stderr.contains("discovery"), "{stderr}");
     assert!(stderr.contains(&issuer), "the issuer it tried: {stderr}");
 }
+
+#[test]
+fn a_bad_relying_parties_file_stops_start_up_naming_it() {
+    let (code, stderr) = start_with(&[("RELYING_PARTIES", "/no/such/relying-parties.toml")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("RELYING_PARTIES"), "{stderr}");
+    let (code, stderr) = start_with(&[("OIDC_SIGNING_KEYS", "k1=/no/such/key.pem")]);
+    assert_eq!(code, Some(2));
+    assert!(stderr.contains("OIDC_SIGNING_KEYS"), "{stderr}");
+}

@@ -13,10 +13,10 @@ use std::{
 
 use governor::{DefaultKeyedRateLimiter, Quota};
 
-use super::{now_ms, Budget, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
+use super::{now_ms, Budget, ClientKey, Redeemed, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
 use crate::{
     operators::OAuthState,
-    support::ttl_map::{TtlMap, WhenFull},
+    support::ttl_map::{Taken as TtlTaken, TtlMap, WhenFull},
     verification::{ids::ResultId, Pending},
 };
 
@@ -45,7 +45,23 @@ struct Inner {
     /// entry. One limiter per quota (API and page, address and /48).
     starts: Mutex<HashMap<(Budget, u32), Arc<Limiter>>>,
     last_prune: Mutex<Instant>,
+    /// The OpenID Provider's codes, redemption markers, revocations and one-time values.
+    provider: ProviderRecords,
 }
+
+/// Bounded like everything here; a flood of codes evicts the soonest to expire.
+struct ProviderRecords {
+    codes: TtlMap<String, String>,
+    /// Redeemed codes → what their redemption issued.
+    used: TtlMap<String, String>,
+    /// Taking a code and leaving its marker happen under this lock, as one step.
+    redeeming: Mutex<()>,
+    revoked: TtlMap<String, ()>,
+    once: TtlMap<(String, String), ()>,
+}
+
+/// How many of each provider record the memory store keeps.
+pub const PROVIDER_CAP: usize = 100_000;
 
 type Limiter = DefaultKeyedRateLimiter<ClientKey>;
 
@@ -164,6 +180,13 @@ impl MemoryStore {
                 once: TtlMap::new(settings.max_pending),
                 starts: Mutex::new(HashMap::new()),
                 last_prune: Mutex::new(Instant::now()),
+                provider: ProviderRecords {
+                    codes: TtlMap::new(PROVIDER_CAP),
+                    used: TtlMap::new(PROVIDER_CAP),
+                    redeeming: Mutex::new(()),
+                    revoked: TtlMap::new(PROVIDER_CAP),
+                    once: TtlMap::new(PROVIDER_CAP),
+                },
             }),
         }
     }
@@ -267,6 +290,57 @@ impl MemoryStore {
     /// A fresh random key: this store is this process's alone, and so are its sessions.
     pub fn session_key(&self) -> Vec<u8> {
         rand::random::<[u8; 32]>().to_vec()
+    }
+
+    pub fn put_code(&self, code: &str, value: &str, keep: Duration) {
+        let _ = self
+            .inner
+            .provider
+            .codes
+            .insert(code.to_owned(), value.to_owned(), keep, WhenFull::EvictOldest);
+    }
+
+    pub fn redeem_code(&self, code: &str, issued: &str, keep: Duration) -> Redeemed {
+        let records = &self.inner.provider;
+        let _one_step = records.redeeming.lock().unwrap_or_else(|p| p.into_inner());
+        match records.codes.take(code) {
+            TtlTaken::Found(value) => {
+                let _ = records
+                    .used
+                    .insert(code.to_owned(), issued.to_owned(), keep, WhenFull::EvictOldest);
+                Redeemed::Found(value)
+            }
+            TtlTaken::Expired | TtlTaken::Missing => match records.used.get(code) {
+                Some(issued) => Redeemed::Replayed { issued },
+                None => Redeemed::Missing,
+            },
+        }
+    }
+
+    pub fn revoke(&self, id: &str, keep: Duration) {
+        let _ = self
+            .inner
+            .provider
+            .revoked
+            .insert(id.to_owned(), (), keep, WhenFull::EvictOldest);
+    }
+
+    pub fn is_revoked(&self, id: &str) -> bool {
+        self.inner.provider.revoked.contains(id)
+    }
+
+    pub fn first_use(&self, kind: &str, id: &str, keep: Duration) -> bool {
+        // Refused when full: a value that cannot be remembered must not be accepted twice.
+        self.inner
+            .provider
+            .once
+            .insert_new(
+                (kind.to_owned(), id.to_owned()),
+                (),
+                Instant::now() + keep,
+                WhenFull::Refuse,
+            )
+            .unwrap_or(false)
     }
 }
 

@@ -182,6 +182,17 @@ pub enum StoreError {
     Corrupt(String),
 }
 
+/// Redeeming an authorization code.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Redeemed {
+    /// The code's record; it is gone now.
+    Found(String),
+    /// Redeemed before (here or on another instance): what that redemption issued.
+    Replayed { issued: String },
+    /// Never issued, or expired and forgotten.
+    Missing,
+}
+
 /// A finished verification as kept for the page.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredResult {
@@ -341,6 +352,57 @@ impl Store {
         match self {
             Store::Memory(s) => Ok(s.take_once(kind, id)),
             Store::Redis(s) => s.take_once(kind, id).await,
+        }
+    }
+}
+
+/// The OpenID Provider's records: codes (single use across every instance), revoked
+/// tokens, values that may be used once. Values are opaque strings to the store.
+impl Store {
+    /// Keeps an authorization code's record for `keep`.
+    pub async fn put_code(&self, code: &str, value: &str, keep: Duration) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(s) => {
+                s.put_code(code, value, keep);
+                Ok(())
+            }
+            Store::Redis(s) => s.put_code(code, value, keep).await,
+        }
+    }
+
+    /// Takes a code's record at most once across every instance, leaving `issued` (the id
+    /// of what this redemption will issue) for `keep`, so that a replay can revoke it.
+    pub async fn redeem_code(&self, code: &str, issued: &str, keep: Duration) -> Result<Redeemed, StoreError> {
+        match self {
+            Store::Memory(s) => Ok(s.redeem_code(code, issued, keep)),
+            Store::Redis(s) => s.redeem_code(code, issued, keep).await,
+        }
+    }
+
+    /// Revokes the token with this id for `keep` (its remaining lifetime at most).
+    pub async fn revoke(&self, id: &str, keep: Duration) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(s) => {
+                s.revoke(id, keep);
+                Ok(())
+            }
+            Store::Redis(s) => s.revoke(id, keep).await,
+        }
+    }
+
+    pub async fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(s) => Ok(s.is_revoked(id)),
+            Store::Redis(s) => s.is_revoked(id).await,
+        }
+    }
+
+    /// `true` the first time `id` of `kind` is seen within `keep` (a client assertion's
+    /// `jti`, RFC 7523 §3), on any instance; `false` after.
+    pub async fn first_use(&self, kind: &str, id: &str, keep: Duration) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(s) => Ok(s.first_use(kind, id, keep)),
+            Store::Redis(s) => s.first_use(kind, id, keep).await,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod browser;
 pub mod logs;
 pub mod process;
 pub mod redis;
+pub mod rp;
 
 use std::{fmt, time::Duration};
 
@@ -164,7 +165,10 @@ impl Server for TestApp {
 #[derive(Debug)]
 pub struct Answer {
     pub status: u16,
+    /// The body without `verification_token`, so the verdict fields compare exactly.
     pub body: Value,
+    /// The signed verdict beside a verdict (`/callback`), taken out of the body.
+    pub verification_token: Option<String>,
     asked: String,
 }
 
@@ -184,8 +188,22 @@ impl Answer {
             .unwrap_or_else(|e| panic!("{asked}: no answer: {e}"));
         let status = response.status().as_u16();
         let text = response.text().await.unwrap_or_else(|e| panic!("{asked}: {e}"));
-        let body = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{asked} → {status}, not JSON ({e}): {text}"));
-        Answer { status, body, asked }
+        let mut body: Value =
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{asked} → {status}, not JSON ({e}): {text}"));
+        let verification_token = body
+            .as_object_mut()
+            .and_then(|o| o.remove("verification_token"))
+            .map(|t| {
+                t.as_str()
+                    .unwrap_or_else(|| panic!("{asked}: verification_token is not a string: {t}"))
+                    .to_owned()
+            });
+        Answer {
+            status,
+            body,
+            verification_token,
+            asked,
+        }
     }
 
     /// The same answer, its failure messages saying first what it is for.
