@@ -1,8 +1,8 @@
 //! The phone-number credential channel against the virtual operator as its own server
 //! (`SANDBOX=only`): the aggregator's credential request, the wallet's answer to the
 //! browser's request, the app's checks of it, the JWT-bearer grant of its operator token,
-//! then `verify` — through the operator client, and through the verifier's two steps
-//! that the page will call. (The page does not offer the channel yet.)
+//! then `verify` — through the operator client, the verifier's two steps, and the page's
+//! two server functions (the browser's side is in end2end/tests/credential.spec.ts).
 
 use number_verify::{
     config::Config,
@@ -18,7 +18,7 @@ use number_verify::{
 };
 use serde_json::{json, Value};
 
-use crate::helpers::TestApp;
+use crate::helpers::{Server, TestApp};
 use number_verify::{
     outcome::Verdict,
     verification::{
@@ -184,4 +184,76 @@ async fn the_verifier_keeps_a_credentials_verdict_for_its_browser() {
     // Not a number.
     let bad = verifier.request_credential("not a number", browser, None).await;
     assert!(matches!(bad, Err(VerifyError::InvalidPhone(_))), "{bad:?}");
+}
+
+/// The page's two server functions over HTTP, as the form's script calls them (JSON
+/// answers), with the virtual wallet in between: the result page then shows the verdict
+/// to this browser.
+#[tokio::test]
+async fn the_pages_server_functions_run_the_channel() {
+    let app = TestApp::start(&[]).await;
+    let mut browser = crate::helpers::browser::Browser::new();
+    let json = |response: reqwest::Response| async move { response.json::<Value>().await.unwrap() };
+
+    let offer = browser
+        .send(
+            browser
+                .client
+                .post(app.url("/api/credential/request"))
+                .header("accept", "application/json")
+                .form(&[("phone", "+99012345678")]),
+        )
+        .await;
+    let offer = json(offer).await;
+    let (request_id, request) = (
+        offer["Ask"]["request_id"].as_str().expect("a request").to_owned(),
+        offer["Ask"]["request"].as_str().unwrap().to_owned(),
+    );
+    let request: Value = serde_json::from_str(&request).unwrap();
+    let data = wallet_answer(&app, &request, &app.base, "+99012345678").await;
+
+    // Another browser cannot use the answer.
+    let mut stranger = crate::helpers::browser::Browser::new();
+    let refused = stranger
+        .send(
+            stranger
+                .client
+                .post(app.url("/api/credential/answer"))
+                .header("accept", "application/json")
+                .form(&[("request_id", request_id.as_str()), ("response", &data.to_string())]),
+        )
+        .await;
+    assert!(json(refused).await["Refused"]
+        .as_str()
+        .unwrap()
+        .contains("another browser"));
+
+    // A fresh request, answered by the browser that asked for it.
+    let offer = browser
+        .send(
+            browser
+                .client
+                .post(app.url("/api/credential/request"))
+                .header("accept", "application/json")
+                .form(&[("phone", "+99012345678")]),
+        )
+        .await;
+    let offer = json(offer).await;
+    let request_id = offer["Ask"]["request_id"].as_str().unwrap().to_owned();
+    let request: Value = serde_json::from_str(offer["Ask"]["request"].as_str().unwrap()).unwrap();
+    let data = wallet_answer(&app, &request, &app.base, "+99012345678").await;
+    let answer = browser
+        .send(
+            browser
+                .client
+                .post(app.url("/api/credential/answer"))
+                .header("accept", "application/json")
+                .form(&[("request_id", request_id.as_str()), ("response", &data.to_string())]),
+        )
+        .await;
+    let go_to = json(answer).await["GoTo"].as_str().expect("the result page").to_owned();
+    assert!(go_to.starts_with("/?result="), "{go_to}");
+    let page = browser.send(browser.client.get(app.url(&go_to))).await;
+    let html = page.text().await.unwrap();
+    assert!(html.contains("+99012345678: verified!"), "{html}");
 }

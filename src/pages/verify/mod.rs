@@ -4,6 +4,8 @@
 //! ([`WifiHint`]) are islands that ship to the browser as wasm. The result view and the
 //! virtual operator's control are plain HTML.
 
+#[cfg(feature = "hydrate")]
+mod credential_client;
 pub mod outcome_view;
 pub mod server;
 pub mod simulated_sim;
@@ -34,7 +36,7 @@ pub fn VerifyPage() -> impl IntoView {
             <WifiHint />
             <section class="card">
                 // The protocol choice is plain HTML: rendered here, not shipped as wasm.
-                <VerifyForm>
+                <VerifyForm credentials=context.credentials>
                     <ProtocolChoice protocols=context.protocols />
                 </VerifyForm>
             </section>
@@ -66,10 +68,24 @@ pub fn shows_the_form(uri: &axum::http::Uri) -> bool {
 /// The form, the part of the page that runs in the browser once hydrated: live
 /// validation, progress, refusals, and the move to the operator. Without JavaScript the
 /// same form posts to the server function, which answers with a redirect.
+///
+/// With `credentials` (the phone-number credential channel is configured) and a browser
+/// that has the Digital Credentials API, the form first asks the phone's wallet, which
+/// needs no mobile data; anything that fails there falls back to the operator's redirect,
+/// with a note saying why.
 #[island]
-fn VerifyForm(children: Children) -> impl IntoView {
+fn VerifyForm(credentials: bool, children: Children) -> impl IntoView {
     let pending = RwSignal::new(false);
     let answer = RwSignal::new(None::<Result<Started, String>>);
+    let flow = Flow {
+        pending,
+        answer,
+        waiting: RwSignal::new(false),
+        note: RwSignal::new(None::<String>),
+        abort: StoredValue::new_local(None::<Abort>),
+        credentials,
+    };
+    let (waiting, note) = (flow.waiting, flow.note);
 
     // Marks the page once the client code has taken over the form (tests and tools wait
     // for it; effects run only in the browser).
@@ -87,18 +103,24 @@ fn VerifyForm(children: Children) -> impl IntoView {
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
         ev.prevent_default();
         if !pending.get_untracked() {
-            submit(&ev, pending, answer);
+            submit(&ev, flow);
         }
     };
+    let skip = move |_| skip_wallet(flow);
 
     view! {
         <form method="post" action=StartVerification::PATH class="verify-form" novalidate on:submit=on_submit>
             <PhoneField />
             {children()}
             <button type="submit" disabled=leaving>"Verify"</button>
-            <Show when=leaving>
+            <Show when=move || waiting.get()>
+                <p class="progress" role="status">"Asking your phone for its number credential…"</p>
+                <button type="button" class="secondary" on:click=skip>"Use my operator instead"</button>
+            </Show>
+            <Show when=move || leaving() && !waiting.get()>
                 <p class="progress" role="status">"Contacting your operator…"</p>
             </Show>
+            {move || note.get().map(|n| view! { <p class="hint" role="note">{n}</p> })}
             {move || refusal().map(|m| view! { <p class="result error" role="alert">{m}</p> })}
             <p class="consent">
                 "Your mobile operator will confirm whether this number belongs to the SIM in this phone."
@@ -107,27 +129,79 @@ fn VerifyForm(children: Children) -> impl IntoView {
     }
 }
 
-/// Starts the verification from the form; the operator is reached by a full-page
-/// navigation.
+/// The browser's abort handle for the wallet's wait (nothing on the server).
 #[cfg(feature = "hydrate")]
-fn submit(ev: &leptos::ev::SubmitEvent, pending: RwSignal<bool>, answer: RwSignal<Option<Result<Started, String>>>) {
+type Abort = web_sys::AbortController;
+#[cfg(not(feature = "hydrate"))]
+type Abort = ();
+
+/// The form's state while a verification starts (read by the browser's code only).
+#[derive(Clone, Copy)]
+#[cfg_attr(not(feature = "hydrate"), allow(dead_code))]
+struct Flow {
+    pending: RwSignal<bool>,
+    answer: RwSignal<Option<Result<Started, String>>>,
+    /// Waiting for the phone's wallet.
+    waiting: RwSignal<bool>,
+    /// Why the credential was not used, when the form fell back to the operator.
+    note: RwSignal<Option<String>>,
+    abort: StoredValue<Option<Abort>, LocalStorage>,
+    credentials: bool,
+}
+
+/// Starts the verification from the form: the phone's credential first where it can be
+/// asked for, else (or when it fails) the operator, reached by a full-page navigation.
+#[cfg(feature = "hydrate")]
+fn submit(ev: &leptos::ev::SubmitEvent, flow: Flow) {
     use wasm_bindgen::JsCast;
     let Some(form) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok()) else {
         return;
     };
-    pending.set(true);
+    flow.pending.set(true);
+    flow.note.set(None);
     leptos::task::spawn_local(async move {
+        if flow.credentials && credential_client::available() {
+            if let Ok(controller) = web_sys::AbortController::new() {
+                flow.abort.set_value(Some(controller.clone()));
+                flow.waiting.set(true);
+                let verified = credential_client::verify(&form, &controller).await;
+                flow.waiting.set(false);
+                flow.abort.set_value(None);
+                match verified {
+                    Ok(url) => {
+                        leave_for(&url);
+                        return;
+                    }
+                    Err(why) => flow.note.set(Some(format!(
+                        "Your phone's number credential could not be used ({why}); asking your operator instead."
+                    ))),
+                }
+            }
+        }
         let started = start_client::start(&form).await;
         if let Ok(Started::GoTo(url)) = &started {
             leave_for(url);
         }
-        answer.set(Some(started));
-        pending.set(false);
+        flow.answer.set(Some(started));
+        flow.pending.set(false);
     });
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn submit(_: &leptos::ev::SubmitEvent, _: RwSignal<bool>, _: RwSignal<Option<Result<Started, String>>>) {}
+fn submit(_: &leptos::ev::SubmitEvent, _: Flow) {}
+
+/// "Use my operator instead": stops waiting for the wallet (the form then falls back).
+#[cfg(feature = "hydrate")]
+fn skip_wallet(flow: Flow) {
+    flow.abort.with_value(|controller| {
+        if let Some(controller) = controller {
+            controller.abort();
+        }
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn skip_wallet(_: Flow) {}
 
 #[cfg(feature = "hydrate")]
 fn leave_for(url: &str) {

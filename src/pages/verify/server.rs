@@ -25,9 +25,21 @@ pub struct SimulatedDevice {
     pub wifi: bool,
 }
 
+/// The answer to "ask for a credential": the request for the browser's wallet (the JSON
+/// text of `{protocol, data}`) and its id, or why not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CredentialOffer {
+    Ask { request_id: String, request: String },
+    Refused(String),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PageContext {
     pub protocols: Vec<Protocol>,
+    /// The phone-number credential channel is configured (`TS43_*`, or the virtual
+    /// operator's): the form tries it first where the browser has the Digital
+    /// Credentials API.
+    pub credentials: bool,
     /// Present when the virtual operator is mounted beside the app.
     pub sandbox: Option<SimulatedDevice>,
 }
@@ -38,6 +50,20 @@ pub struct PageContext {
 #[server(name = StartVerification, prefix = "/api", endpoint = "start")]
 pub async fn start_verification(phone: String, protocol: Option<String>) -> Result<Started, ServerFnError> {
     Ok(ssr::start(phone, protocol).await)
+}
+
+/// A credential request for the browser's wallet, to verify `phone` with the phone-number
+/// credential (no mobile data needed). The form's script only: it answers JSON.
+#[server(name = RequestCredential, prefix = "/api", endpoint = "credential/request")]
+pub async fn request_credential(phone: String) -> Result<CredentialOffer, ServerFnError> {
+    Ok(ssr::request_credential(phone).await)
+}
+
+/// The wallet's answer (the JSON text of the credential's `data`) to the request
+/// `request_id`: where the page goes next, the result, or why not.
+#[server(name = AnswerCredential, prefix = "/api", endpoint = "credential/answer")]
+pub async fn answer_credential(request_id: String, response: String) -> Result<Started, ServerFnError> {
+    Ok(ssr::answer_credential(request_id, response).await)
 }
 
 /// What the page was asked to show instead of the form: a finished verification (for
@@ -91,7 +117,7 @@ mod ssr {
     };
     use leptos::prelude::*;
 
-    use super::{Asked, PageContext, SimulatedDevice, Started};
+    use super::{Asked, CredentialOffer, PageContext, SimulatedDevice, Started};
     use crate::{
         config::SandboxMode,
         http::{accepts_html, client_address, cookie},
@@ -100,7 +126,7 @@ mod ssr {
         protocol::Protocol,
         sandbox_contract::{form, COOKIE_NETWORK, COOKIE_SIM},
         state::AppState,
-        verification::{Origin, PageError, ResultId, SessionId, VerifyError},
+        verification::{Origin, PageError, ResultId, SessionId, StateProblem, VerifyError},
     };
 
     pub async fn start(phone: String, protocol: Option<String>) -> Started {
@@ -131,6 +157,56 @@ mod ssr {
                     // a loop): the page is sent to the refusal's fixed text by its code.
                     leptos_axum::redirect(&format!("/?error={}", PageError::of_start(&e).code()));
                 }
+                Started::Refused(format!("{ERROR_PREFIX} {e}"))
+            }
+        }
+    }
+
+    pub async fn request_credential(phone: String) -> CredentialOffer {
+        let state = expect_context::<AppState>();
+        let parts = use_context::<Parts>();
+        let headers = parts.as_ref().map(|p| p.headers.clone()).unwrap_or_default();
+        let peer = parts
+            .as_ref()
+            .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>())
+            .map(|ConnectInfo(peer)| *peer);
+        let client = client_address(state.config.trust_proxy, &headers, peer);
+        let session = ensure_session(&state, &headers).await;
+        match state.verifier.request_credential(&phone, session, client).await {
+            Ok(started) => CredentialOffer::Ask {
+                request_id: started.request_id,
+                request: started.request.to_string(),
+            },
+            Err(e) => {
+                e.log();
+                CredentialOffer::Refused(format!("{ERROR_PREFIX} {e}"))
+            }
+        }
+    }
+
+    pub async fn answer_credential(request_id: String, response: String) -> Started {
+        let state = expect_context::<AppState>();
+        let Some(session) = state.sessions.read(&request_headers()).await else {
+            tracing::info!("a credential answer from a browser with no session");
+            return Started::Refused(format!(
+                "{ERROR_PREFIX} {}",
+                VerifyError::InvalidState(StateProblem::OtherBrowser)
+            ));
+        };
+        // OpenID4VP over the DC API: the response is `{vp_token: {<query id>: [presentation]}}`.
+        let vp_token = serde_json::from_str::<serde_json::Value>(&response)
+            .ok()
+            .and_then(|data| data.get("vp_token").cloned())
+            .unwrap_or(serde_json::Value::Null);
+        let page_origin = state.config.public_url.trim_end_matches('/').to_owned();
+        match state
+            .verifier
+            .answer_credential(&request_id, &vp_token, &session, &page_origin)
+            .await
+        {
+            Ok(result) => Started::GoTo(format!("/?result={}", result.secret())),
+            Err(e) => {
+                e.log();
                 Started::Refused(format!("{ERROR_PREFIX} {e}"))
             }
         }
@@ -193,6 +269,7 @@ mod ssr {
         });
         PageContext {
             protocols: state.verifier.protocols(),
+            credentials: state.verifier.offers_credentials(),
             sandbox,
         }
     }
