@@ -412,14 +412,7 @@ impl CamaraClient {
             "iat": now.saturating_sub(CLOCK_SKEW.as_secs()),
             "exp": now.saturating_sub(CLOCK_SKEW.as_secs()) + OPERATOR_TOKEN_ASSERTION_SECS,
         });
-        let mut header = self.signing_key.header();
-        header.kid = Some(self.key_id.clone());
-        self.signing_key
-            .sign(&header, &claims)
-            .map_err(|e| OperatorFailure::Refused {
-                step: TOKEN_STEP,
-                reason: format!("cannot sign the operator-token assertion with CAMARA_CLIENT_KEY: {e}"),
-            })
+        self.sign_assertion("operator-token assertion", &claims)
     }
 
     /// RFC 7523 §3 / CAMARA ICM: `iss` = `sub` = client id, `aud` = the token endpoint,
@@ -439,13 +432,18 @@ impl CamaraClient {
             "iat": now.saturating_sub(CLOCK_SKEW.as_secs()),
             "exp": now + ASSERTION_LIFETIME_SECS,
         });
+        self.sign_assertion("client assertion", &claims)
+    }
+
+    /// Signs an assertion with the registered key under its `kid`.
+    fn sign_assertion(&self, what: &str, claims: &serde_json::Value) -> Result<String, OperatorFailure> {
         let mut header = self.signing_key.header();
         header.kid = Some(self.key_id.clone());
         self.signing_key
-            .sign(&header, &claims)
+            .sign(&header, claims)
             .map_err(|e| OperatorFailure::Refused {
                 step: TOKEN_STEP,
-                reason: format!("cannot sign the client assertion with CAMARA_CLIENT_KEY: {e}"),
+                reason: format!("cannot sign the {what} with CAMARA_CLIENT_KEY: {e}"),
             })
     }
 

@@ -193,18 +193,14 @@ async fn the_verifier_keeps_a_credentials_verdict_for_its_browser() {
 async fn the_pages_server_functions_run_the_channel() {
     let app = TestApp::start(&[]).await;
     let mut browser = crate::helpers::browser::Browser::new();
-    let json = |response: reqwest::Response| async move { response.json::<Value>().await.unwrap() };
 
-    let offer = browser
-        .send(
-            browser
-                .client
-                .post(app.url("/api/credential/request"))
-                .header("accept", "application/json")
-                .form(&[("phone", "+99012345678")]),
-        )
-        .await;
-    let offer = json(offer).await;
+    let offer = server_fn(
+        &mut browser,
+        &app,
+        "/api/credential/request",
+        &[("phone", "+99012345678")],
+    )
+    .await;
     let (request_id, request) = (
         offer["Ask"]["request_id"].as_str().expect("a request").to_owned(),
         offer["Ask"]["request"].as_str().unwrap().to_owned(),
@@ -214,46 +210,51 @@ async fn the_pages_server_functions_run_the_channel() {
 
     // Another browser cannot use the answer.
     let mut stranger = crate::helpers::browser::Browser::new();
-    let refused = stranger
-        .send(
-            stranger
-                .client
-                .post(app.url("/api/credential/answer"))
-                .header("accept", "application/json")
-                .form(&[("request_id", request_id.as_str()), ("response", &data.to_string())]),
-        )
-        .await;
-    assert!(json(refused).await["Refused"]
-        .as_str()
-        .unwrap()
-        .contains("another browser"));
+    let refused = server_fn(
+        &mut stranger,
+        &app,
+        "/api/credential/answer",
+        &[("request_id", request_id.as_str()), ("response", &data.to_string())],
+    )
+    .await;
+    assert!(refused["Refused"].as_str().unwrap().contains("another browser"));
 
     // A fresh request, answered by the browser that asked for it.
-    let offer = browser
-        .send(
-            browser
-                .client
-                .post(app.url("/api/credential/request"))
-                .header("accept", "application/json")
-                .form(&[("phone", "+99012345678")]),
-        )
-        .await;
-    let offer = json(offer).await;
+    let offer = server_fn(
+        &mut browser,
+        &app,
+        "/api/credential/request",
+        &[("phone", "+99012345678")],
+    )
+    .await;
     let request_id = offer["Ask"]["request_id"].as_str().unwrap().to_owned();
     let request: Value = serde_json::from_str(offer["Ask"]["request"].as_str().unwrap()).unwrap();
     let data = wallet_answer(&app, &request, &app.base, "+99012345678").await;
-    let answer = browser
-        .send(
-            browser
-                .client
-                .post(app.url("/api/credential/answer"))
-                .header("accept", "application/json")
-                .form(&[("request_id", request_id.as_str()), ("response", &data.to_string())]),
-        )
-        .await;
-    let go_to = json(answer).await["GoTo"].as_str().expect("the result page").to_owned();
+    let answer = server_fn(
+        &mut browser,
+        &app,
+        "/api/credential/answer",
+        &[("request_id", request_id.as_str()), ("response", &data.to_string())],
+    )
+    .await;
+    let go_to = answer["GoTo"].as_str().expect("the result page").to_owned();
     assert!(go_to.starts_with("/?result="), "{go_to}");
     let page = browser.send(browser.client.get(app.url(&go_to))).await;
     let html = page.text().await.unwrap();
     assert!(html.contains("+99012345678: verified!"), "{html}");
+}
+
+/// A server function called as the form's script calls it: form fields, a JSON answer.
+async fn server_fn(
+    browser: &mut crate::helpers::browser::Browser,
+    app: &TestApp,
+    path: &str,
+    fields: &[(&str, &str)],
+) -> Value {
+    let request = browser
+        .client
+        .post(app.url(path))
+        .header("accept", "application/json")
+        .form(fields);
+    browser.send(request).await.json().await.unwrap()
 }

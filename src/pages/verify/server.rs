@@ -131,13 +131,7 @@ mod ssr {
 
     pub async fn start(phone: String, protocol: Option<String>) -> Started {
         let state = expect_context::<AppState>();
-        let parts = use_context::<Parts>();
-        let headers = parts.as_ref().map(|p| p.headers.clone()).unwrap_or_default();
-        let peer = parts
-            .as_ref()
-            .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>())
-            .map(|ConnectInfo(peer)| *peer);
-        let client = client_address(state.config.trust_proxy, &headers, peer);
+        let (headers, client) = request_client(&state);
         let session = ensure_session(&state, &headers).await;
 
         let result = start_flow(&state, &phone, protocol.as_deref(), session, client).await;
@@ -164,13 +158,7 @@ mod ssr {
 
     pub async fn request_credential(phone: String) -> CredentialOffer {
         let state = expect_context::<AppState>();
-        let parts = use_context::<Parts>();
-        let headers = parts.as_ref().map(|p| p.headers.clone()).unwrap_or_default();
-        let peer = parts
-            .as_ref()
-            .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>())
-            .map(|ConnectInfo(peer)| *peer);
-        let client = client_address(state.config.trust_proxy, &headers, peer);
+        let (headers, client) = request_client(&state);
         let session = ensure_session(&state, &headers).await;
         match state.verifier.request_credential(&phone, session, client).await {
             Ok(started) => CredentialOffer::Ask {
@@ -272,6 +260,18 @@ mod ssr {
             credentials: state.verifier.offers_credentials(),
             sandbox,
         }
+    }
+
+    /// The request's headers and the client's address (behind trusted proxies).
+    fn request_client(state: &AppState) -> (HeaderMap, Option<IpAddr>) {
+        let parts = use_context::<Parts>();
+        let headers = parts.as_ref().map(|p| p.headers.clone()).unwrap_or_default();
+        let peer = parts
+            .as_ref()
+            .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>())
+            .map(|ConnectInfo(peer)| *peer);
+        let client = client_address(state.config.trust_proxy, &headers, peer);
+        (headers, client)
     }
 
     /// The headers of the request a server function is answering (leptos_axum provides them).

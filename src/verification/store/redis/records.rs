@@ -1,0 +1,111 @@
+//! Records beside the verifications in flight: the OpenID Provider's codes, revocations
+//! and one-time values, and records a flow reads once (a credential request). Every key
+//! comes from [`RedisStore::key`], so a script's keys share one hash slot on a cluster.
+
+use std::time::Duration;
+
+use redis::{AsyncCommands, Script};
+
+use super::{millis, unavailable, RedisStore};
+use crate::verification::store::StoreError;
+
+/// Redeems an authorization code at most once across every instance: GETDEL the code and
+/// leave a marker naming what the first redemption issued (ARGV[1]), so a second use can
+/// revoke it (RFC 6749 §4.1.2). Both keys are the code's own.
+const REDEEM_CODE: &str = r#"
+local value = redis.call('GETDEL', KEYS[1])
+if value then
+  redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2])
+  return {'found', value}
+end
+local issued = redis.call('GET', KEYS[2])
+if issued then
+  return {'replayed', issued}
+end
+return {'missing', ''}
+"#;
+
+/// The OpenID Provider's records: authorization codes (`code:<h>`, then
+/// `code-used:<h>` naming what its redemption issued), revoked access tokens
+/// (`revoked:<h of the token id>`) and values that may be used once
+/// (`<kind>:<h>`, e.g. client assertion ids). Every key names its value by SHA-256.
+impl RedisStore {
+    pub async fn put_code(&self, code: &str, value: &str, keep: Duration) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        connection
+            .pset_ex::<_, _, ()>(self.key("code", code), value, millis(keep))
+            .await
+            .map_err(unavailable)
+    }
+
+    pub async fn redeem_code(
+        &self,
+        code: &str,
+        issued: &str,
+        keep: Duration,
+    ) -> Result<crate::verification::store::Redeemed, StoreError> {
+        let mut connection = self.connection.clone();
+        static REDEEM: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(REDEEM_CODE));
+        let (status, value): (String, String) = REDEEM
+            .key(self.key("code", code))
+            .key(self.key("code-used", code))
+            .arg(issued)
+            .arg(millis(keep))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(match status.as_str() {
+            "found" => crate::verification::store::Redeemed::Found(value),
+            "replayed" => crate::verification::store::Redeemed::Replayed { issued: value },
+            _ => crate::verification::store::Redeemed::Missing,
+        })
+    }
+
+    pub async fn revoke(&self, id: &str, keep: Duration) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        connection
+            .pset_ex::<_, _, ()>(self.key("revoked", id), "1", millis(keep))
+            .await
+            .map_err(unavailable)
+    }
+
+    pub async fn is_revoked(&self, id: &str) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        connection.exists(self.key("revoked", id)).await.map_err(unavailable)
+    }
+
+    pub async fn first_use(&self, kind: &str, id: &str, keep: Duration) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let set: Option<String> = redis::cmd("SET")
+            .arg(self.key(kind, id))
+            .arg("1")
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(keep))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(set.is_some())
+    }
+}
+
+/// Records read once: `<kind>:<h of the id>`, SET with a TTL, then GETDEL (one command:
+/// single use across instances).
+impl RedisStore {
+    pub async fn put_once(&self, kind: &str, id: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut connection = self.connection.clone();
+        connection
+            .pset_ex::<_, _, ()>(self.key(kind, id), value, millis(ttl))
+            .await
+            .map_err(unavailable)
+    }
+
+    pub async fn take_once(&self, kind: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        redis::cmd("GETDEL")
+            .arg(self.key(kind, id))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+}
