@@ -6,7 +6,7 @@ use leptos_router::{
     SsrMode, StaticSegment,
 };
 
-use crate::pages::{authorize::AuthorizePage, verify::VerifyPage};
+use crate::pages::{authorize::AuthorizePage, handoff::HandoffPage, verify::VerifyPage};
 
 /// The document. Its head is written here, not through leptos_meta: the one page has
 /// one head, and injecting registered tags costs a pass over every rendered page.
@@ -16,9 +16,10 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
     let stylesheet = use_context::<crate::state::AppState>()
         .and_then(|state| state.assets.stylesheet().map(str::to_owned))
         .unwrap_or_else(|| format!("/{}/{}.css", options.site_pkg_dir, options.output_name));
-    // Only the form has islands: a result page costs a phone no wasm download.
-    let islands = use_context::<axum::http::request::Parts>()
-        .is_some_and(|parts| crate::pages::verify::shows_the_form(&parts.uri));
+    // Only the form and a desktop's handoff have islands: a result page costs a phone no
+    // wasm download.
+    let islands =
+        use_context::<axum::http::request::Parts>().is_some_and(|parts| crate::pages::verify::has_islands(&parts.uri));
     view! {
         <!DOCTYPE html>
         <html lang="en">
@@ -66,6 +67,8 @@ pub fn App() -> impl IntoView {
                     <Route path=StaticSegment("") view=VerifyPage ssr=SsrMode::Async />
                     // The OpenID Provider's hosted page, plain HTML.
                     <Route path=StaticSegment("authorize") view=AuthorizePage ssr=SsrMode::Async />
+                    // The phone's side of a desktop's handoff, plain HTML.
+                    <Route path=StaticSegment("handoff") view=HandoffPage ssr=SsrMode::Async />
                 </Routes>
             </main>
         </Router>

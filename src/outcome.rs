@@ -38,6 +38,20 @@ impl Outcome {
     }
 }
 
+impl Outcome {
+    /// The result line and its class: `+99012345678: verified!`, `…: invalid!`, or the
+    /// error's text.
+    pub fn headline(&self) -> (&'static str, String) {
+        match (&self.verdict, self.number.as_ref().map(|n| n.as_str())) {
+            (Verdict::Verified, Some(n)) => ("result verified", format!("{n}: verified!")),
+            (Verdict::Invalid, Some(n)) => ("result invalid", format!("{n}: invalid!")),
+            (Verdict::Verified, None) => ("result verified", "verified!".to_owned()),
+            (Verdict::Invalid, None) => ("result invalid", "invalid!".to_owned()),
+            (Verdict::Error(message), _) => ("result error", message.clone()),
+        }
+    }
+}
+
 /// The page's line under a result the virtual operator gave.
 pub const SANDBOX_NOTE: &str = "Test result from the virtual operator: no real operator checked this number.";
 

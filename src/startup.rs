@@ -64,6 +64,9 @@ pub struct Application {
     request_timeout: Duration,
     shutdown_grace: Duration,
     limits: ConnectionLimits,
+    /// The app's verifier (none for the virtual operator alone): its live streams end
+    /// when the server drains.
+    verifier: Option<Arc<Verifier>>,
 }
 
 impl Application {
@@ -109,14 +112,19 @@ impl Application {
             },
             "Number Verify listening"
         );
-        let router = match config.sandbox {
+        let (router, verifier) = match config.sandbox {
             #[cfg(feature = "sandbox")]
-            SandboxMode::Only => crate::server::virtual_operator::router(&config),
-            _ => router(app_state(config, leptos_options, pending_ttl).await?),
+            SandboxMode::Only => (crate::server::virtual_operator::router(&config), None),
+            _ => {
+                let state = app_state(config, leptos_options, pending_ttl).await?;
+                let verifier = state.verifier.clone();
+                (router(state), Some(verifier))
+            }
         };
         Ok(Self {
             listener,
             router,
+            verifier,
             request_timeout,
             shutdown_grace,
             limits,
@@ -129,6 +137,15 @@ impl Application {
 
     /// Serves until `shutdown` resolves, then lets the requests in flight finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let verifier = self.verifier;
+        // Live streams never end by themselves soon: a drain ends them, or it would wait
+        // for every open desktop page.
+        let shutdown = async move {
+            shutdown.await;
+            if let Some(verifier) = verifier {
+                verifier.notices.close();
+            }
+        };
         serve_with_limits(self.listener, self.router, shutdown, self.request_timeout, self.limits).await
     }
 

@@ -2,3 +2,5 @@
 
 pub mod phone_field;
 pub mod protocol_choice;
+#[cfg(feature = "ssr")]
+pub mod qr;

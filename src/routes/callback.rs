@@ -130,6 +130,26 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
                 }
             }
         }
+        Completion::Handoff { watch, number, result } => {
+            let verdict = match result {
+                Ok(true) => Verdict::Verified,
+                Ok(false) => Verdict::Invalid,
+                Err(e) => Verdict::error(e),
+            };
+            let outcome = Outcome {
+                number: Some(number),
+                verdict,
+                sandbox,
+            };
+            // The verdict is the desktop's; the phone only learns that it is done.
+            match state.verifier.finish_handoff(&watch, outcome).await {
+                Ok(()) => Redirect::to("/handoff?done").into_response(),
+                Err(e) => {
+                    e.log();
+                    page_error(PageError::StoreUnavailable)
+                }
+            }
+        }
         // A page flow's callback reached the wrong browser: it is a browser, whatever it accepts.
         Completion::Unusable(error @ PageError::State(StateProblem::OtherBrowser)) => page_error(error),
         Completion::Unusable(error) if accepts_html(&headers) => page_error(error),

@@ -29,6 +29,7 @@ use crate::{
     assets::Precompressed,
     routes::{
         callback::callback,
+        handoff,
         health::app_health,
         login::login,
         oidc::{authorize, discovery, token, userinfo},
@@ -51,6 +52,8 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(app_health))
         .route("/callback", get(callback))
         .route("/login", post(login))
+        // The desktop's live handoff status (server-sent events).
+        .route("/handoff/events", get(handoff::events))
         // The OpenID Provider (404 when it is off). GET /authorize is a page (below).
         .route(
             "/.well-known/openid-configuration",
@@ -144,8 +147,10 @@ pub(super) fn common_layers(app: Router, edge: Edge) -> Router {
 /// `127.0.0.1`) is sent to `APP_PUBLIC_URL` first: the page, the operator hop and the
 /// callback must share one origin, or the callback would not see the page's cookie.
 async fn one_origin_for_pages(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    // The hosted page too: its form, the operator hop and the callback share the cookie.
-    let is_page = request.method() == axum::http::Method::GET && matches!(request.uri().path(), "/" | "/authorize");
+    // The hosted page and the phone's handoff page too: their forms, the operator hop and
+    // the callback share the cookie.
+    let is_page =
+        request.method() == axum::http::Method::GET && matches!(request.uri().path(), "/" | "/authorize" | "/handoff");
     if is_page {
         let public = &state.config.public_url;
         let public_authority = public.split_once("://").map(|(_, a)| a).unwrap_or(public);

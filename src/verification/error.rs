@@ -4,6 +4,7 @@
 
 use axum::http::StatusCode;
 
+use super::HandoffProblem;
 use crate::{operators::OperatorFailure, phone::PhoneError};
 
 /// Why a callback has no verification this request may complete.
@@ -108,12 +109,14 @@ pub enum PageError {
     State(StateProblem),
     StoreUnavailable,
     Refused(Refusal),
+    /// A phone's handoff link that verifies nothing.
+    Handoff(super::HandoffProblem),
 }
 
 impl PageError {
     /// The one table between these and the page's `/?error=` codes: a crafted link can
     /// choose only among fixed texts.
-    const CODES: [(PageError, &'static str); 22] = [
+    const CODES: [(PageError, &'static str); 25] = [
         (PageError::State(StateProblem::Missing), "no_state"),
         (PageError::State(StateProblem::Unknown), "unknown_state"),
         (PageError::State(StateProblem::Expired), "expired"),
@@ -139,6 +142,9 @@ impl PageError {
         (PageError::Refused(Refusal::OperatorTimeout), "operator_timeout"),
         (PageError::Refused(Refusal::NotOnMobileData), "not_mobile_data"),
         (PageError::Refused(Refusal::OperatorDeclined), "operator_declined"),
+        (PageError::Handoff(HandoffProblem::Unknown), "handoff_unknown"),
+        (PageError::Handoff(HandoffProblem::Expired), "handoff_expired"),
+        (PageError::Handoff(HandoffProblem::Used), "handoff_used"),
     ];
 
     pub fn code(self) -> &'static str {
@@ -164,6 +170,7 @@ impl PageError {
             PageError::State(problem) => state_message(problem).into(),
             PageError::StoreUnavailable => VerifyError::StoreUnavailable(String::new()).to_string(),
             PageError::Refused(refusal) => refusal.message(),
+            PageError::Handoff(problem) => problem.message().into(),
         }
     }
 }
@@ -174,8 +181,9 @@ impl From<PageError> for VerifyError {
         match error {
             PageError::State(problem) => VerifyError::InvalidState(problem),
             PageError::StoreUnavailable => VerifyError::StoreUnavailable(String::new()),
-            // A callback never ends in a start's refusal: it names no verification.
-            PageError::Refused(_) => VerifyError::InvalidState(StateProblem::Unknown),
+            // A callback never ends in a start's refusal or a handoff link's: it names no
+            // verification.
+            PageError::Refused(_) | PageError::Handoff(_) => VerifyError::InvalidState(StateProblem::Unknown),
         }
     }
 }
@@ -376,6 +384,9 @@ mod tests {
             PageError::Refused(Refusal::OperatorTimeout),
             PageError::Refused(Refusal::NotOnMobileData),
             PageError::Refused(Refusal::OperatorDeclined),
+            PageError::Handoff(HandoffProblem::Unknown),
+            PageError::Handoff(HandoffProblem::Expired),
+            PageError::Handoff(HandoffProblem::Used),
         ];
         assert_eq!(all.len(), PageError::CODES.len(), "every code is tested");
         for error in all {

@@ -12,7 +12,9 @@ mod clients;
 pub mod credential;
 pub mod error;
 mod flow;
+pub mod handoff;
 pub mod ids;
+pub mod notices;
 pub mod relying;
 pub mod store;
 
@@ -23,6 +25,7 @@ use serde::{Deserialize, Serialize};
 use clients::Clients;
 pub use error::{PageError, Refusal, StateProblem, VerifyError};
 pub use flow::{Flow, Pending, Wanted};
+pub use handoff::{HandoffProblem, HandoffRefusal, HandoffSecret, WatchId};
 pub use ids::{ResultId, SessionId};
 pub use relying::{CodeChallenge, RelyingPartyRequest, RpNonce, RpState};
 use store::{now_ms, Budget, ClientKey, Store, StoreError, StoredResult, Taken};
@@ -58,13 +61,18 @@ pub enum Origin {
         /// Boxed: the rarer, larger origin keeps every pending record small.
         request: Box<RelyingPartyRequest>,
     },
+    /// A phone that continued a desktop's handoff, in the browser holding this session
+    /// cookie value: the verdict goes to the desktop's `watch`.
+    Handoff { session: SessionId, watch: WatchId },
 }
 
 impl Origin {
     /// The browser session a flow must be completed in, if it was started in a browser.
     fn session(&self) -> Option<&SessionId> {
         match self {
-            Origin::Browser { session } | Origin::RelyingParty { session, .. } => Some(session),
+            Origin::Browser { session } | Origin::RelyingParty { session, .. } | Origin::Handoff { session, .. } => {
+                Some(session)
+            }
             Origin::Api | Origin::ApiFor { .. } => None,
         }
     }
@@ -132,6 +140,13 @@ pub enum Completion {
         number: E164,
         result: Result<bool, VerifyError>,
     },
+    /// Continued from a desktop on the phone that is asking now: the verdict is the
+    /// desktop's.
+    Handoff {
+        watch: WatchId,
+        number: E164,
+        result: Result<bool, VerifyError>,
+    },
     /// Nothing this request may complete or learn about (or the store did not answer).
     Unusable(PageError),
 }
@@ -144,6 +159,8 @@ pub struct Verifier {
     virtual_operators: Vec<Operator>,
     /// Pending verifications, finished results, starts per client.
     store: Store,
+    /// Wakes the desktops' live streams when their handoffs change.
+    pub notices: notices::Notices,
 }
 
 impl Verifier {
@@ -159,6 +176,7 @@ impl Verifier {
             clients: Clients::new(config)?,
             camara,
             virtual_operators,
+            notices: notices::Notices::new(&store),
             store,
         })
     }
@@ -273,7 +291,7 @@ impl Verifier {
     /// at: a start refused for any reason costs as much as one accepted.
     pub async fn charge(&self, origin: &Origin, client: Option<IpAddr>) -> Result<(), VerifyError> {
         let budget = match origin {
-            Origin::Browser { .. } | Origin::RelyingParty { .. } => Budget::Page,
+            Origin::Browser { .. } | Origin::RelyingParty { .. } | Origin::Handoff { .. } => Budget::Page,
             Origin::Api | Origin::ApiFor { .. } => Budget::Api,
         };
         if let Some(key) = client.map(ClientKey::from) {
@@ -328,7 +346,9 @@ impl Verifier {
         // An API flow's slot is its address's; a page flow's is its browser session's, so
         // that others behind the same address (carrier NAT) cannot push it out.
         let client = match &origin {
-            Origin::Browser { session } | Origin::RelyingParty { session, .. } => Some(ClientKey::session(session)),
+            Origin::Browser { session } | Origin::RelyingParty { session, .. } | Origin::Handoff { session, .. } => {
+                Some(ClientKey::session(session))
+            }
             Origin::Api | Origin::ApiFor { .. } => client.map(ClientKey::from),
         };
         let wanted = match typed {
@@ -455,8 +475,15 @@ impl Verifier {
                 number: number.clone(),
                 result: result.map(|answer| matches!(answer, Answer::Verified(true))),
             },
+            (Origin::Handoff { watch, .. }, Some(number)) => Completion::Handoff {
+                watch,
+                number: number.clone(),
+                result: result.map(|answer| matches!(answer, Answer::Verified(true))),
+            },
             // The page never starts a share.
-            (Origin::Browser { .. }, None) => Completion::Unusable(PageError::State(StateProblem::Unknown)),
+            (Origin::Browser { .. } | Origin::Handoff { .. }, None) => {
+                Completion::Unusable(PageError::State(StateProblem::Unknown))
+            }
         };
         (Some(operator), completion)
     }

@@ -133,3 +133,21 @@ async fn a_restart_mid_flow_loses_the_flow_in_memory() {
         )]
     );
 }
+
+/// A desktop waiting on its handoff holds a stream open for minutes: a drain ends it
+/// (the stream closes cleanly, the browser's EventSource would reconnect elsewhere)
+/// instead of waiting out SHUTDOWN_GRACE_MS for it.
+#[tokio::test]
+async fn sigterm_ends_open_handoff_streams() {
+    let (_operator, mut app) = start_both(&[logged(), ("SHUTDOWN_GRACE_MS", "60000".into())]).await;
+    let desktop = crate::handoff::Desktop::start(&app, "+99012345678").await;
+    let mut events = desktop.events(&app).await;
+    assert_eq!(events.next().await.unwrap()["phase"], "waiting");
+    app.terminate();
+    assert_eq!(events.next().await, None, "the stream ends with the drain");
+    let status = app
+        .wait_exit(PATIENCE)
+        .await
+        .unwrap_or_else(|| panic!("an open stream held the drain: {}", app.log_text()));
+    assert_eq!(status.code(), Some(0), "{status}: {}", app.log_text());
+}

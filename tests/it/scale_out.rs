@@ -154,6 +154,42 @@ async fn page_flow_across<S>(d: &Deployment<S>) {
 }
 
 #[tokio::test]
+async fn a_handoff_started_on_one_instance_is_proven_on_the_other() {
+    handoff_across(&deploy().await).await;
+}
+
+#[tokio::test]
+async fn on_a_redis_cluster_a_handoff_is_proven_on_the_other_instance() {
+    handoff_across(&deploy_on_a_cluster().await).await;
+}
+
+/// The desktop on A (its page and its live stream), the phone on B (its page, Continue
+/// and the callback): the verdict reaches A's stream through Redis.
+async fn handoff_across<S>(d: &Deployment<S>) {
+    use crate::handoff::{open, phone, press_continue, Desktop};
+    let desktop = Desktop::start(&d.a, "+99012345678").await;
+    let mut events = desktop.events(&d.a).await;
+    assert_eq!(events.next().await.unwrap()["phase"], "waiting");
+    let mut phone = phone();
+    let offer = open(&mut phone, &crate::handoff::on(&d.b, &desktop.link)).await;
+    assert!(offer.contains(&desktop.match_code), "{offer}");
+    let pressed = press_continue(&mut phone, &d.b, &desktop.link).await;
+    let start = absolute(pressed.url(), &location(&pressed));
+    let callback = hops_to_callback(&phone.client, &start).await;
+    let done = phone.send(phone.client.get(on(&d.b, &callback))).await;
+    assert_eq!(location(&done), "/handoff?done");
+    assert_eq!(events.next().await.unwrap()["phase"], "continued");
+    let verdict = events.next().await.unwrap();
+    assert_eq!(verdict["text"], "+99012345678: verified!", "{verdict}");
+    // The link is used on every instance.
+    let mut other = crate::handoff::phone();
+    for instance in [&d.a, &d.b] {
+        let html = open(&mut other, &crate::handoff::on(instance, &desktop.link)).await;
+        assert!(html.contains("already been used"), "{html}");
+    }
+}
+
+#[tokio::test]
 async fn one_state_redeemed_on_both_instances_at_once_completes_once() {
     redeemed_on_both_at_once(&deploy().await).await;
 }

@@ -501,6 +501,102 @@ async fn a_record_read_once_is_read_once_across_instances() {
     }
 }
 
+/// Records read and rewritten (a handoff's) are seen by every instance; a claim is held
+/// by the first of many concurrent claimants on two instances, and by it alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kept_records_and_claims_behave_alike_across_instances() {
+    let minute = Duration::from_secs(60);
+    for b in backends(settings(Duration::from_secs(600), 30)).await {
+        b.store.put_kept("test-kept", "w", "one".into(), minute).await.unwrap();
+        assert_eq!(
+            b.other_instance.get_kept("test-kept", "w").await.unwrap().as_deref(),
+            Some("one")
+        );
+        b.other_instance
+            .put_kept("test-kept", "w", "two".into(), minute)
+            .await
+            .unwrap();
+        assert_eq!(
+            b.store.get_kept("test-kept", "w").await.unwrap().as_deref(),
+            Some("two"),
+            "{}",
+            b.name
+        );
+        assert_eq!(
+            b.store.get_kept("test-kept", "other").await.unwrap(),
+            None,
+            "{}",
+            b.name
+        );
+
+        let stores = [b.store.clone(), b.other_instance.clone()];
+        let tasks: Vec<_> = (0..8)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                tokio::spawn(async move {
+                    let holder = format!("phone-{i}");
+                    (
+                        holder.clone(),
+                        store.claim("test-claim", "link", &holder, minute).await.unwrap(),
+                    )
+                })
+            })
+            .collect();
+        let mut winners = Vec::new();
+        for task in tasks {
+            let (holder, held) = task.await.unwrap();
+            if held {
+                winners.push(holder);
+            }
+        }
+        assert_eq!(winners.len(), 1, "{}: {winners:?}", b.name);
+        let winner = &winners[0];
+        for store in &stores {
+            assert!(
+                store.claim("test-claim", "link", winner, minute).await.unwrap(),
+                "{}",
+                b.name
+            );
+            assert!(
+                !store.claim("test-claim", "link", "phone-x", minute).await.unwrap(),
+                "{}",
+                b.name
+            );
+        }
+    }
+}
+
+/// A message published through one instance's store reaches a listener on another's
+/// (Redis Pub/Sub; on a cluster, published on one node and heard on another).
+#[tokio::test]
+async fn a_message_published_by_one_instance_reaches_the_other() {
+    for b in backends(settings(Duration::from_secs(600), 30)).await {
+        if b.name == "memory" {
+            // One process: its own notices are its whole audience.
+            b.store.publish("test-channel", "hello").await.unwrap();
+            continue;
+        }
+        let (sender, mut heard) = tokio::sync::broadcast::channel(16);
+        let sender = Arc::new(sender);
+        b.other_instance.listen("test-channel", Arc::downgrade(&sender));
+        // The listener subscribes in the background: publish until it is heard (a bound,
+        // not a measurement).
+        let heard = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                b.store.publish("test-channel", "watch-1").await.unwrap();
+                match tokio::time::timeout(Duration::from_millis(100), heard.recv()).await {
+                    Ok(Ok(message)) => break message,
+                    Ok(Err(e)) => panic!("{}: {e}", b.name),
+                    Err(_) => continue,
+                }
+            }
+        })
+        .await
+        .unwrap_or_else(|_| panic!("{}: nothing heard", b.name));
+        assert_eq!(heard, "watch-1", "{}", b.name);
+    }
+}
+
 /// The OpenID Provider's records behave alike on both backends: a code is redeemed once,
 /// a replay names what the first redemption issued, revocations and one-time values hold
 /// for their lifetime.

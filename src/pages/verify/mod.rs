@@ -14,6 +14,7 @@ mod start_client;
 
 use leptos::prelude::*;
 
+use crate::pages::handoff::server::StartHandoff;
 use crate::{components::phone_field::PhoneField, outcome::ERROR_PREFIX};
 use leptos::server_fn::ServerFn;
 use server::{StartVerification, Started};
@@ -31,12 +32,14 @@ pub fn VerifyPage() -> impl IntoView {
     let Some(asked) = asked else {
         // The form: nothing to wait for, so nothing is awaited.
         let context = server::page_context();
+        // A desktop cannot be recognised by any operator: it is offered the phone up front.
+        let handoff = !crate::pages::request::is_phone(&crate::pages::request::request_headers());
         return view! {
             <h1>"Verify your phone number!"</h1>
             <WifiHint />
             <section class="card">
                 // The protocol choice is plain HTML: rendered here, not shipped as wasm.
-                <VerifyForm credentials=context.credentials>
+                <VerifyForm credentials=context.credentials handoff>
                     <ProtocolChoice protocols=context.protocols />
                 </VerifyForm>
             </section>
@@ -44,6 +47,18 @@ pub fn VerifyPage() -> impl IntoView {
         }
         .into_any();
     };
+    if let server::Asked::Handoff(id) = asked {
+        return view! {
+            <h1>"Verify your phone number!"</h1>
+            <Suspense fallback=|| ()>
+                {
+                    let id = id.clone();
+                    Suspend::new(async move { server::handoff(id).await })
+                }
+            </Suspense>
+        }
+        .into_any();
+    }
     // A result lives in the store, which may be Redis: the route is rendered async, so
     // the page is complete, result included, before it is sent.
     view! {
@@ -58,11 +73,16 @@ pub fn VerifyPage() -> impl IntoView {
     .into_any()
 }
 
-/// Whether a request for `uri` gets the form, the only view with islands: any other
-/// page (a result, an error, 404) is plain HTML and needs no wasm.
+/// Whether a request for `uri` gets a view with islands (the form, or a desktop's
+/// handoff with its live status): any other page (a result, an error, 404) is plain
+/// HTML and needs no wasm.
 #[cfg(feature = "ssr")]
-pub fn shows_the_form(uri: &axum::http::Uri) -> bool {
-    uri.path() == "/" && server::Asked::from_query(uri.query()).is_none()
+pub fn has_islands(uri: &axum::http::Uri) -> bool {
+    uri.path() == "/"
+        && matches!(
+            server::Asked::from_query(uri.query()),
+            None | Some(server::Asked::Handoff(_))
+        )
 }
 
 /// The form, the part of the page that runs in the browser once hydrated: live
@@ -73,8 +93,11 @@ pub fn shows_the_form(uri: &axum::http::Uri) -> bool {
 /// that has the Digital Credentials API, the form first asks the phone's wallet, which
 /// needs no mobile data; anything that fails there falls back to the operator's redirect,
 /// with a note saying why.
+///
+/// With `handoff` (a desktop), "Continue on your phone" posts the number to start a
+/// handoff instead: a plain form post, with or without JavaScript.
 #[island]
-fn VerifyForm(credentials: bool, children: Children) -> impl IntoView {
+fn VerifyForm(credentials: bool, handoff: bool, children: Children) -> impl IntoView {
     let pending = RwSignal::new(false);
     let answer = RwSignal::new(None::<Result<Started, String>>);
     let flow = Flow {
@@ -101,6 +124,9 @@ fn VerifyForm(credentials: bool, children: Children) -> impl IntoView {
         _ => None,
     };
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        if posts_natively(&ev) {
+            return;
+        }
         ev.prevent_default();
         if !pending.get_untracked() {
             submit(&ev, flow);
@@ -113,6 +139,11 @@ fn VerifyForm(credentials: bool, children: Children) -> impl IntoView {
             <PhoneField />
             {children()}
             <button type="submit" disabled=leaving>"Verify"</button>
+            {handoff.then(|| view! {
+                <button type="submit" class="secondary" formaction=StartHandoff::PATH formnovalidate>
+                    "Continue on your phone"
+                </button>
+            })}
             <Show when=move || waiting.get()>
                 <p class="progress" role="status">"Asking your phone for its number credential…"</p>
                 <button type="button" class="secondary" on:click=skip>"Use my operator instead"</button>
@@ -189,6 +220,17 @@ fn submit(ev: &leptos::ev::SubmitEvent, flow: Flow) {
 
 #[cfg(not(feature = "hydrate"))]
 fn submit(_: &leptos::ev::SubmitEvent, _: Flow) {}
+
+/// A button with its own `formaction` (the handoff) posts the form as the browser does.
+#[cfg(feature = "hydrate")]
+fn posts_natively(ev: &leptos::ev::SubmitEvent) -> bool {
+    ev.submitter().is_some_and(|button| button.has_attribute("formaction"))
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn posts_natively(_: &leptos::ev::SubmitEvent) -> bool {
+    false
+}
 
 /// "Use my operator instead": stops waiting for the wallet (the form then falls back).
 #[cfg(feature = "hydrate")]

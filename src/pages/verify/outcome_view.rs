@@ -2,18 +2,19 @@
 
 use leptos::prelude::*;
 
-use crate::outcome::{Outcome, Verdict, SANDBOX_NOTE};
+use leptos::server_fn::ServerFn;
+
+use crate::{
+    outcome::{Outcome, Verdict, SANDBOX_NOTE},
+    pages::handoff::server::StartHandoff,
+};
 
 #[component]
 pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
-    let (class, text) = match (&outcome.verdict, outcome.number.as_ref().map(|n| n.as_str())) {
-        (Verdict::Verified, Some(n)) => ("result verified", format!("{n}: verified!")),
-        (Verdict::Invalid, Some(n)) => ("result invalid", format!("{n}: invalid!")),
-        (Verdict::Verified, None) => ("result verified", "verified!".to_owned()),
-        (Verdict::Invalid, None) => ("result invalid", "invalid!".to_owned()),
-        (Verdict::Error(message), _) => ("result error", message.clone()),
-    };
+    let (class, text) = outcome.headline();
     let is_error = matches!(outcome.verdict, Verdict::Error(_));
+    // The network check failed here: the phone may succeed where this device did not.
+    let on_phone = outcome.number.clone().filter(|_| is_error);
     // A verdict anyone could have chosen must never pass for a real one.
     let sandbox = outcome.sandbox;
     // Focus moves to the result so screen readers announce it: `autofocus`, no script.
@@ -23,6 +24,12 @@ pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
                 {text}
             </p>
             {sandbox.then(|| view! { <p class="hint sandbox-note" id="sandbox-note">{SANDBOX_NOTE}</p> })}
+            {on_phone.map(|number| view! {
+                <form method="post" action=StartHandoff::PATH class="handoff-offer">
+                    <input type="hidden" name="phone" value=number.as_str().to_owned() />
+                    <button type="submit" class="secondary">"Continue on your phone"</button>
+                </form>
+            })}
             <a class="button" href="/">"Verify another number"</a>
         </section>
     }

@@ -72,6 +72,8 @@ pub async fn answer_credential(request_id: String, response: String) -> Result<S
 pub enum Asked {
     Result(String),
     Error(crate::verification::PageError),
+    /// A desktop's handoff to a phone: its QR code and live status, or its verdict.
+    Handoff(crate::verification::WatchId),
 }
 
 #[cfg(feature = "ssr")]
@@ -79,18 +81,27 @@ impl Asked {
     /// From the page's query (`?result=`, `?error=`, the first of each); `None` (the
     /// form) for neither or an error code the page does not know.
     pub fn from_query(query: Option<&str>) -> Option<Self> {
-        let (mut result, mut error) = (None, None);
+        let (mut result, mut error, mut handoff) = (None, None, None);
         for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             match name.as_ref() {
                 "result" if result.is_none() => result = Some(value.into_owned()),
                 "error" if error.is_none() => error = Some(value.into_owned()),
+                "handoff" if handoff.is_none() => handoff = Some(value.into_owned()),
                 _ => {}
             }
         }
-        match error.as_deref().and_then(crate::verification::PageError::from_code) {
-            Some(error) => Some(Asked::Error(error)),
-            None => result.map(Asked::Result),
+        if let Some(error) = error.as_deref().and_then(crate::verification::PageError::from_code) {
+            return Some(Asked::Error(error));
         }
+        if let Some(result) = result {
+            return Some(Asked::Result(result));
+        }
+        // A malformed id is an unknown one: shown as such, never the form.
+        handoff.map(|id| {
+            Asked::Handoff(
+                crate::verification::WatchId::parse(&id).unwrap_or_else(|| crate::verification::WatchId::new("")),
+            )
+        })
     }
 }
 
@@ -101,6 +112,12 @@ pub async fn outcome(asked: Asked) -> Outcome {
     ssr::outcome(asked).await
 }
 
+/// A desktop's handoff as its page shows it (for the browser that started it only).
+#[cfg(feature = "ssr")]
+pub async fn handoff(id: crate::verification::WatchId) -> AnyView {
+    ssr::handoff(id).await
+}
+
 /// What the page offers: the protocols, and the simulated device in sandbox mode.
 #[cfg(feature = "ssr")]
 pub fn page_context() -> PageContext {
@@ -109,24 +126,21 @@ pub fn page_context() -> PageContext {
 
 #[cfg(feature = "ssr")]
 mod ssr {
-    use std::net::{IpAddr, SocketAddr};
+    use std::net::IpAddr;
 
-    use axum::{
-        extract::ConnectInfo,
-        http::{header, request::Parts, HeaderMap, HeaderValue},
-    };
     use leptos::prelude::*;
 
     use super::{Asked, CredentialOffer, PageContext, SimulatedDevice, Started};
     use crate::{
         config::SandboxMode,
-        http::{accepts_html, client_address, cookie},
+        http::{accepts_html, cookie},
         outcome::{Outcome, ERROR_PREFIX},
+        pages::request::{ensure_session, request_client, request_headers},
         phone::normalise,
         protocol::Protocol,
         sandbox_contract::{form, COOKIE_NETWORK, COOKIE_SIM},
         state::AppState,
-        verification::{Origin, PageError, ResultId, SessionId, StateProblem, VerifyError},
+        verification::{Origin, PageError, ResultId, SessionId, StateProblem, VerifyError, WatchId},
     };
 
     pub async fn start(phone: String, protocol: Option<String>) -> Started {
@@ -200,10 +214,32 @@ mod ssr {
         }
     }
 
+    pub async fn handoff(id: WatchId) -> AnyView {
+        use crate::pages::{handoff::HandoffWaiting, verify::outcome_view::OutcomeView};
+        let state = expect_context::<AppState>();
+        let reader = state.sessions.read(&request_headers()).await;
+        match state.verifier.watch(&id, reader.as_ref()).await {
+            Ok(Some(watch)) => view! { <HandoffWaiting id watch /> }.into_any(),
+            Ok(None) => {
+                tracing::info!("handoff page for an unknown or expired handoff");
+                let outcome =
+                    Outcome::failed("This handoff has expired or belongs to another browser. Please start again.");
+                view! { <OutcomeView outcome /> }.into_any()
+            }
+            Err(e) => {
+                e.log();
+                let outcome = Outcome::failed(e);
+                view! { <OutcomeView outcome /> }.into_any()
+            }
+        }
+    }
+
     pub async fn outcome(asked: Asked) -> Outcome {
         let id = match asked {
             Asked::Error(error) => return Outcome::failed(error.message()),
             Asked::Result(id) => id,
+            // Rendered by `handoff`.
+            Asked::Handoff(_) => return Outcome::failed(PageError::State(StateProblem::Unknown).message()),
         };
         let state = expect_context::<AppState>();
         let reader = state.sessions.read(&request_headers()).await;
@@ -260,38 +296,6 @@ mod ssr {
             credentials: state.verifier.offers_credentials(),
             sandbox,
         }
-    }
-
-    /// The request's headers and the client's address (behind trusted proxies).
-    fn request_client(state: &AppState) -> (HeaderMap, Option<IpAddr>) {
-        let parts = use_context::<Parts>();
-        let headers = parts.as_ref().map(|p| p.headers.clone()).unwrap_or_default();
-        let peer = parts
-            .as_ref()
-            .and_then(|p| p.extensions.get::<ConnectInfo<SocketAddr>>())
-            .map(|ConnectInfo(peer)| *peer);
-        let client = client_address(state.config.trust_proxy, &headers, peer);
-        (headers, client)
-    }
-
-    /// The headers of the request a server function is answering (leptos_axum provides them).
-    fn request_headers() -> HeaderMap {
-        use_context::<Parts>().map(|p| p.headers).unwrap_or_default()
-    }
-
-    /// The browser's session, set as a cookie on this response if it had none.
-    async fn ensure_session(state: &AppState, headers: &HeaderMap) -> SessionId {
-        if let Some(existing) = state.sessions.read(headers).await {
-            return existing;
-        }
-        let session = SessionId::random();
-        if let (Some(response), Ok(value)) = (
-            use_context::<leptos_axum::ResponseOptions>(),
-            HeaderValue::from_str(&state.sessions.set_cookie(&session)),
-        ) {
-            response.append_header(header::SET_COOKIE, value);
-        }
-        session
     }
 }
 

@@ -41,6 +41,8 @@ struct Inner {
     results: TtlMap<ResultId, StoredResult>,
     /// Records read once (a credential request's nonce and key), by kind and id.
     once: TtlMap<(&'static str, String), String>,
+    /// Records read and rewritten (a handoff's), by kind and id; claims are kept here too.
+    kept: TtlMap<(&'static str, String), String>,
     /// Starts per client and budget: each start costs an operator request and a pending
     /// entry. One limiter per quota (API and page, address and /48).
     starts: Mutex<HashMap<(Budget, u32), Arc<Limiter>>>,
@@ -178,6 +180,7 @@ impl MemoryStore {
                 taken_for: kept,
                 results: TtlMap::new(RESULT_CAP),
                 once: TtlMap::new(settings.max_pending),
+                kept: TtlMap::new(settings.max_pending),
                 starts: Mutex::new(HashMap::new()),
                 last_prune: Mutex::new(Instant::now()),
                 provider: ProviderRecords {
@@ -358,6 +361,30 @@ impl MemoryStore {
             crate::support::ttl_map::Taken::Found(value) => Some(value),
             _ => None,
         }
+    }
+}
+
+/// Records read and rewritten: kept until expired; a full map refuses the new one.
+impl MemoryStore {
+    pub fn put_kept(&self, kind: &'static str, id: &str, value: String, ttl: Duration) -> Result<(), StoreError> {
+        self.inner
+            .kept
+            .insert((kind, id.to_owned()), value, ttl, WhenFull::Refuse)
+            .map_err(|_| StoreError::Full)
+    }
+
+    pub fn get_kept(&self, kind: &'static str, id: &str) -> Option<String> {
+        self.inner.kept.get(&(kind, id.to_owned()))
+    }
+
+    pub fn claim(&self, kind: &'static str, id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let key = (kind, id.to_owned());
+        let first = self
+            .inner
+            .kept
+            .insert_new(key.clone(), holder.to_owned(), Instant::now() + ttl, WhenFull::Refuse)
+            .map_err(|_| StoreError::Full)?;
+        Ok(first || self.inner.kept.get(&key).is_some_and(|held| held == holder))
     }
 }
 

@@ -356,6 +356,52 @@ impl Store {
     }
 }
 
+/// Records several steps read and rewrite (a handoff's: the desktop's page reads it
+/// until the phone's verdict is in it), by `kind` and an id that is itself a secret.
+impl Store {
+    /// Keeps `value` until `ttl`, replacing what was there.
+    pub async fn put_kept(&self, kind: &'static str, id: &str, value: String, ttl: Duration) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(s) => s.put_kept(kind, id, value, ttl),
+            Store::Redis(s) => s.put_kept(kind, id, &value, ttl).await,
+        }
+    }
+
+    pub async fn get_kept(&self, kind: &'static str, id: &str) -> Result<Option<String>, StoreError> {
+        match self {
+            Store::Memory(s) => Ok(s.get_kept(kind, id)),
+            Store::Redis(s) => s.get_kept(kind, id).await,
+        }
+    }
+
+    /// Whether `holder` holds `id` of `kind`: the first to claim it (for `ttl`) holds it,
+    /// on any instance, and goes on holding it; anyone else is refused.
+    pub async fn claim(&self, kind: &'static str, id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(s) => s.claim(kind, id, holder, ttl),
+            Store::Redis(s) => s.claim(kind, id, holder, ttl).await,
+        }
+    }
+
+    /// Tells every instance listening on `channel` (see [`Store::listen`]) that something
+    /// named `message` changed. One process: nothing to do beyond the caller's own.
+    pub async fn publish(&self, channel: &str, message: &str) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(_) => Ok(()),
+            Store::Redis(s) => s.publish(channel, message).await,
+        }
+    }
+
+    /// Forwards every message published on `channel` by any instance to `to`, for as long
+    /// as `to` lives, reconnecting after a failure. Nothing for the memory store,
+    /// whose only instance is this one.
+    pub fn listen(&self, channel: &str, to: std::sync::Weak<tokio::sync::broadcast::Sender<String>>) {
+        if let Store::Redis(s) = self {
+            s.listen(channel, to);
+        }
+    }
+}
+
 /// The OpenID Provider's records: codes (single use across every instance), revoked
 /// tokens, values that may be used once. Values are opaque strings to the store.
 impl Store {

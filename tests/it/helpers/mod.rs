@@ -7,6 +7,7 @@ pub mod logs;
 pub mod process;
 pub mod redis;
 pub mod rp;
+pub mod sse;
 
 use std::{fmt, time::Duration};
 

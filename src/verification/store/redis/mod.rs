@@ -39,6 +39,7 @@ use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
 
+mod channels;
 mod records;
 
 use super::{now_ms, Budget, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
@@ -160,6 +161,9 @@ pub struct RedisStore {
     take: Script,
     take_slot: Script,
     count_start: Script,
+    /// Where a subscriber connects: the one Redis, or the cluster's seeds (a message
+    /// published on any node of a cluster reaches every node's subscribers).
+    listen_at: Vec<String>,
 }
 
 impl RedisStore {
@@ -177,7 +181,7 @@ impl RedisStore {
         .await
         .map_err(|_| StoreError::Unavailable("no answer within the connection timeout".into()))?
         .map_err(unavailable)?;
-        Self::over(Connection::Single(connection), prefix, settings).await
+        Self::over(Connection::Single(connection), vec![url.to_owned()], prefix, settings).await
     }
 
     /// A Redis Cluster, found from any of its `seeds` (`redis://host:port` each): the
@@ -193,10 +197,16 @@ impl RedisStore {
             .await
             .map_err(|_| StoreError::Unavailable("no answer within the connection timeout".into()))?
             .map_err(unavailable)?;
-        Self::over(Connection::Cluster(connection), prefix, settings).await
+        let seeds = seeds.iter().map(|s| (*s).to_owned()).collect();
+        Self::over(Connection::Cluster(connection), seeds, prefix, settings).await
     }
 
-    async fn over(connection: Connection, prefix: &str, settings: Settings) -> Result<Self, StoreError> {
+    async fn over(
+        connection: Connection,
+        listen_at: Vec<String>,
+        prefix: &str,
+        settings: Settings,
+    ) -> Result<Self, StoreError> {
         let mut store = Self {
             settings,
             connection,
@@ -207,6 +217,7 @@ impl RedisStore {
             take: Script::new(TAKE),
             take_slot: Script::new(TAKE_SLOT),
             count_start: Script::new(COUNT_START),
+            listen_at,
         };
         store.ping().await?;
         let shared = store.session_key().await?;

@@ -109,3 +109,36 @@ impl RedisStore {
             .map_err(unavailable)
     }
 }
+
+/// Records read and rewritten: `<kind>:<h of the id>`, SET with a TTL, GET; a claim is
+/// SET NX, and whoever wrote it holds it.
+impl RedisStore {
+    pub async fn put_kept(&self, kind: &str, id: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        self.put_once(kind, id, value, ttl).await
+    }
+
+    pub async fn get_kept(&self, kind: &str, id: &str) -> Result<Option<String>, StoreError> {
+        let mut connection = self.connection.clone();
+        connection.get(self.key(kind, id)).await.map_err(unavailable)
+    }
+
+    pub async fn claim(&self, kind: &str, id: &str, holder: &str, ttl: Duration) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let key = self.key(kind, id);
+        let set: Option<String> = redis::cmd("SET")
+            .arg(&key)
+            .arg(holder)
+            .arg("NX")
+            .arg("PX")
+            .arg(millis(ttl))
+            .query_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        if set.is_some() {
+            return Ok(true);
+        }
+        // The value never changes once set: reading it after the refused SET is safe.
+        let held: Option<String> = connection.get(&key).await.map_err(unavailable)?;
+        Ok(held.as_deref() == Some(holder))
+    }
+}
