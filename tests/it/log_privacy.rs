@@ -2,8 +2,9 @@
 //! virtual operator mounted, so both are ours to check) runs at `RUST_LOG=trace` with its
 //! output captured, while every flow runs through it: success and mismatch for both
 //! protocols, on the API and on the page, Wi-Fi, each fault, bad bodies (a numeric phone
-//! included), forged and replayed callbacks, TS.43 credentials (request, wallet, grant). Every code, state, nonce, session and result
-//! id the test sees on the wire is collected; afterwards the log must contain none of
+//! included), forged and replayed callbacks, TS.43 credentials (request, wallet, grant), a
+//! desktop's handoff to a phone. Every code, state, nonce, session, result id, handoff
+//! link and watch id the test sees on the wire is collected; afterwards the log must contain none of
 //! them, no full phone number, no JWT, no token-shaped value and none of the secrets.
 
 use std::{collections::BTreeSet, time::Duration};
@@ -37,7 +38,7 @@ impl Seen {
         for (name, value) in url.query_pairs() {
             if matches!(
                 name.as_ref(),
-                "code" | "state" | "nonce" | "login_hint" | "result" | "id" | "code_challenge"
+                "code" | "state" | "nonce" | "login_hint" | "result" | "id" | "code_challenge" | "h" | "handoff" | "w"
             ) && value.len() >= 6
             {
                 self.values.insert(value.into_owned());
@@ -185,6 +186,63 @@ async fn page_flow(seen: &mut Seen, app: &Process, protocol: &str, phone: &str, 
     let next = absolute(post.url(), &location(&post));
     let page = walk(seen, app, next, conditions, &mut cookie).await;
     page.text().await.unwrap()
+}
+
+/// A desktop's handoff to a phone: the desktop's start and live stream, the phone's
+/// link, Continue, the operator and the callback. Returns the desktop's last event.
+async fn handoff_flow(seen: &mut Seen, app: &Process, phone: &str) -> Value {
+    use crate::helpers::sse::EventStream;
+    let mut desktop = String::new();
+    let post = client()
+        .post(app.url("/api/handoff/start"))
+        .header("accept", "text/html")
+        .header("referer", app.url("/"))
+        .form(&[("phone", phone)])
+        .send()
+        .await
+        .unwrap();
+    seen.cookies(&post);
+    remember(&mut desktop, &post);
+    let page = app.url(&location(&post));
+    seen.url(&page);
+    let html = client()
+        .get(&page)
+        .header("cookie", desktop.clone())
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let at = html.find("data-handoff-url=\"").unwrap() + "data-handoff-url=\"".len();
+    let link = html[at..at + html[at..].find('"').unwrap()].to_owned();
+    seen.url(&link);
+    let watch = page.split("handoff=").nth(1).unwrap();
+    let mut events = EventStream::open(&client(), &app.url(&format!("/handoff/events?w={watch}")), &desktop).await;
+
+    let mut phone_jar = String::new();
+    let offer = walk(seen, app, link.clone(), &[], &mut phone_jar).await;
+    assert_eq!(offer.status(), 200);
+    let secret = link.split("h=").nth(1).unwrap();
+    let pressed = client()
+        .post(app.url("/api/handoff/continue"))
+        .header("accept", "text/html")
+        .header("referer", link.as_str())
+        .header("cookie", phone_jar.clone())
+        .form(&[("h", secret)])
+        .send()
+        .await
+        .unwrap();
+    seen.cookies(&pressed);
+    remember(&mut phone_jar, &pressed);
+    let next = absolute(pressed.url(), &location(&pressed));
+    walk(seen, app, next, &[], &mut phone_jar).await;
+    loop {
+        let event = events.next().await.expect("the verdict before the stream ends");
+        if event["final"] == "yes" {
+            return event;
+        }
+    }
 }
 
 /// A TS.43 credential verification against the mounted virtual operator, recording every
@@ -407,6 +465,10 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
         let html = page_flow(&mut seen, &app, protocol, VERIFIED, &[("X-Sandbox-Network", "wifi")]).await;
         assert!(html.contains("Error validating phone number."), "{protocol}");
     }
+
+    // A desktop's handoff, proven on the phone.
+    let last = handoff_flow(&mut seen, &app, VERIFIED).await;
+    assert_eq!(last["phase"], "verified", "{last}");
 
     // TS.43 credentials through the virtual wallet: the number's SIM, another one.
     assert!(ts43_flow(&mut seen, &app, VERIFIED, VERIFIED).await);
