@@ -25,6 +25,41 @@ pub struct Outcome {
     /// marker existed, which read as live.
     #[serde(default)]
     pub sandbox: bool,
+    /// How the verdict was proven. Absent in results stored before it existed, which were
+    /// all network redirects.
+    #[serde(default)]
+    pub proof: Proof,
+}
+
+/// How a verdict was proven: what a relying party may weigh (`amr`, OpenID Connect Core
+/// §2; RFC 8176 §1 allows values beyond its registry, which has none for these).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Proof {
+    /// The operator recognised the SIM on its own network during a redirect.
+    #[default]
+    NetworkRedirect,
+    /// The phone's number credential (TS.43) gave an operator token, redeemed with the
+    /// operator (JWT-bearer grant), which then checked the number.
+    OperatorToken,
+}
+
+impl Proof {
+    /// The `amr` value: "nba" is the one operators' OpenID profiles use for network-based
+    /// authentication.
+    pub fn amr(self) -> &'static str {
+        match self {
+            Proof::NetworkRedirect => "nba",
+            Proof::OperatorToken => "operator_token",
+        }
+    }
+
+    /// The page's line under a verdict.
+    pub fn description(self) -> &'static str {
+        match self {
+            Proof::NetworkRedirect => "Checked by your mobile operator's network.",
+            Proof::OperatorToken => "Checked by your mobile operator through your phone's number credential.",
+        }
+    }
 }
 
 impl Outcome {
@@ -34,6 +69,7 @@ impl Outcome {
             number: None,
             verdict: Verdict::error(reason),
             sandbox: false,
+            proof: Proof::default(),
         }
     }
 }

@@ -19,7 +19,7 @@ use crate::{
     },
     support::{constant_time_eq, random_token, random_value, redacted::Secret, unix_now},
     tokens::{
-        AccessClaims, IdTokenClaims, Subject, TokenKeys, Verdict, VerificationClaims, ACCESS_TOKEN_TYP, AMR_NETWORK,
+        AccessClaims, IdTokenClaims, Subject, TokenKeys, Verdict, VerificationClaims, ACCESS_TOKEN_TYP,
         TOKEN_LIFETIME_SECS, VERIFICATION_TOKEN_TYP,
     },
     verification::{
@@ -330,7 +330,7 @@ impl Provider {
             auth_time: record.verdict.auth_time,
             phone_number: id.phone_number.clone(),
             phone_number_verified: id.phone_number_verified,
-            amr: vec![AMR_NETWORK.to_owned()],
+            amr: id.amr.clone(),
             txn: record.verdict.txn.clone(),
         };
         let sign_failed = |e: crate::tokens::TokenError| TokenError::Server(e.to_string());

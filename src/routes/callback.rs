@@ -18,7 +18,7 @@ use serde_json::json;
 use crate::{
     http::accepts_html,
     operators::camara::Correlator,
-    outcome::{Outcome, Verdict},
+    outcome::{Outcome, Proof, Verdict},
     phone::E164,
     state::AppState,
     support::unix_now,
@@ -120,6 +120,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
                 number: Some(number),
                 verdict,
                 sandbox,
+                proof: Proof::NetworkRedirect,
             };
             match state.verifier.keep_result(&session, outcome).await {
                 // See Other: reloading the result never replays the callback.
@@ -140,6 +141,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
                 number: Some(number),
                 verdict,
                 sandbox,
+                proof: Proof::NetworkRedirect,
             };
             // The verdict is the desktop's; the phone only learns that it is done.
             match state.verifier.finish_handoff(&watch, outcome).await {
@@ -164,6 +166,7 @@ fn verdict(phone_number: E164, verified: bool, correlator: &Correlator) -> Prove
         verified,
         txn: correlator.secret().to_owned(),
         auth_time: unix_now(),
+        proof: Proof::NetworkRedirect,
     }
 }
 

@@ -5,11 +5,7 @@ use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
 use super::TOKEN_LIFETIME_SECS;
-use crate::{phone::E164, support::unix_now};
-
-/// `amr` of a network-based verification: the operator recognised the SIM on its own
-/// network (RFC 8176 has no value for it; "nba" is the one operators' OIDC profiles use).
-pub const AMR_NETWORK: &str = "nba";
+use crate::{outcome::Proof, phone::E164, support::unix_now};
 
 /// What one finished verification proved, as every token carries it.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -23,6 +19,10 @@ pub struct Verdict {
     pub txn: String,
     /// When the operator answered (seconds since the epoch).
     pub auth_time: u64,
+    /// How it was proven (`amr`). Absent in records written before it existed: all
+    /// network redirects.
+    #[serde(default)]
+    pub proof: Proof,
 }
 
 /// The number masked: a verdict is logged only this way.
@@ -99,7 +99,7 @@ impl IdTokenClaims {
             nonce,
             phone_number: verdict.phone_number.as_str().to_owned(),
             phone_number_verified: verdict.verified,
-            amr: vec![AMR_NETWORK.to_owned()],
+            amr: vec![verdict.proof.amr().to_owned()],
             txn: verdict.txn.clone(),
         }
     }
@@ -149,7 +149,7 @@ impl VerificationClaims {
             jti: crate::support::random_token(),
             phone_number: verdict.phone_number.as_str().to_owned(),
             phone_number_verified: verdict.verified,
-            amr: vec![AMR_NETWORK.to_owned()],
+            amr: vec![verdict.proof.amr().to_owned()],
             txn: verdict.txn.clone(),
         }
     }
@@ -172,5 +172,31 @@ mod tests {
         let unverified = Subject::unverified(b"key", "shop", "txn-1");
         assert_ne!(unverified, a);
         assert_ne!(unverified, Subject::unverified(b"key", "shop", "txn-2"));
+    }
+
+    #[test]
+    fn every_token_says_how_its_verdict_was_proven() {
+        let verdict = |proof| Verdict {
+            phone_number: normalise("+99012345678").unwrap(),
+            verified: true,
+            txn: "txn-1".into(),
+            auth_time: 1,
+            proof,
+        };
+        for (proof, amr) in [
+            (Proof::NetworkRedirect, "nba"),
+            (Proof::OperatorToken, "operator_token"),
+        ] {
+            let id = IdTokenClaims::new("https://iss", "shop", "sub".into(), None, &verdict(proof));
+            assert_eq!(id.amr, [amr]);
+            assert_eq!(
+                VerificationClaims::new("https://iss", "app", &verdict(proof)).amr,
+                [amr]
+            );
+        }
+        // A verdict stored before `proof` existed reads as a network redirect.
+        let old: Verdict =
+            serde_json::from_str(r#"{"phone_number":"+99012345678","verified":true,"txn":"t","auth_time":1}"#).unwrap();
+        assert_eq!(old.proof, Proof::NetworkRedirect);
     }
 }

@@ -16,7 +16,7 @@ use serde::{de::DeserializeOwned, Serialize};
 
 use crate::operators::SigningKey;
 
-pub use claims::{AccessClaims, IdTokenClaims, Subject, Verdict, VerificationClaims, AMR_NETWORK};
+pub use claims::{AccessClaims, IdTokenClaims, Subject, Verdict, VerificationClaims};
 
 /// Every token lives five minutes: long enough for a relying party to redeem and check
 /// it, short enough that a leaked one is soon worthless.

@@ -19,7 +19,7 @@ use crate::{
         ts43::{self, browser_request, EphemeralKey, Expected},
         OperatorFailure,
     },
-    outcome::{Outcome, Verdict},
+    outcome::{Outcome, Proof, Verdict},
     phone::{normalise, E164},
     protocol::Operator,
     support::{random_token, unix_now},
@@ -141,6 +141,7 @@ impl Verifier {
             number: Some(pending.number),
             verdict: if verified { Verdict::Verified } else { Verdict::Invalid },
             sandbox: self.sandbox_backed(Operator::CamaraStandard),
+            proof: Proof::OperatorToken,
         };
         self.keep_result(reader, outcome).await
     }

@@ -242,6 +242,10 @@ async fn the_pages_server_functions_run_the_channel() {
     let page = browser.send(browser.client.get(app.url(&go_to))).await;
     let html = page.text().await.unwrap();
     assert!(html.contains("+99012345678: verified!"), "{html}");
+    assert!(
+        html.contains("through your phone's number credential"),
+        "how it was proven: {html}"
+    );
 }
 
 /// A server function called as the form's script calls it: form fields, a JSON answer.

@@ -36,6 +36,10 @@ async fn both_protocols_verify_and_refuse_on_the_page() {
         let (url, html) = browser.verify(&app, "+990 1234 5678", protocol).await;
         assert!(url.contains("/?result="), "{protocol}: ended at {url}");
         assert!(html.contains("+99012345678: verified!"), "{protocol}: {html}");
+        assert!(
+            html.contains("Checked by your mobile operator's network."),
+            "{protocol}: {html}"
+        );
         assert!(html.contains("Verify another number"));
 
         let (_, html) = browser.verify(&app, "+99012345677", protocol).await;

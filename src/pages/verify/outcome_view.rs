@@ -17,12 +17,15 @@ pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
     let on_phone = outcome.number.clone().filter(|_| is_error);
     // A verdict anyone could have chosen must never pass for a real one.
     let sandbox = outcome.sandbox;
+    // How it was proven, once there is a verdict.
+    let proven = !is_error;
     // Focus moves to the result so screen readers announce it: `autofocus`, no script.
     view! {
         <section class="card" aria-live="polite">
             <p class=class id="result" tabindex="-1" autofocus role=is_error.then_some("alert")>
                 {text}
             </p>
+            {proven.then(|| view! { <p class="hint" id="proof">{outcome.proof.description()}</p> })}
             {sandbox.then(|| view! { <p class="hint sandbox-note" id="sandbox-note">{SANDBOX_NOTE}</p> })}
             {on_phone.map(|number| view! {
                 <form method="post" action=StartHandoff::PATH class="handoff-offer">
