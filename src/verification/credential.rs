@@ -12,7 +12,7 @@ use std::{net::IpAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{Origin, ResultId, SessionId, StateProblem, Verifier, VerifyError};
+use super::{HandoffRefusal, HandoffSecret, Origin, ResultId, SessionId, StateProblem, Verifier, VerifyError, WatchId};
 use crate::{
     operators::{
         camara::Correlator,
@@ -48,6 +48,18 @@ struct PendingCredential {
     nonce: String,
     /// Hex of the ephemeral private key's 32 bytes.
     key: String,
+    /// A desktop's handoff this phone continues: the verdict goes there.
+    #[serde(default)]
+    handoff: Option<WatchId>,
+}
+
+/// Where a credential's verdict went.
+#[derive(Debug)]
+pub enum CredentialVerdict {
+    /// Kept for the browser that asked: its result id.
+    Kept(ResultId),
+    /// Sent to the desktop whose handoff the phone continued.
+    HandedBack,
 }
 
 impl Verifier {
@@ -69,6 +81,28 @@ impl Verifier {
     ) -> Result<CredentialStarted, VerifyError> {
         self.charge(&Origin::Browser { session: owner.clone() }, client).await?;
         let number = normalise(typed).map_err(VerifyError::InvalidPhone)?;
+        self.credential_request(number, owner, None).await
+    }
+
+    /// Step 1 on a phone that continues a desktop's handoff (`secret`): the handed-off
+    /// number, and the phone holds the link from now on, as with Continue.
+    pub async fn request_handoff_credential(
+        &self,
+        secret: &HandoffSecret,
+        phone: SessionId,
+        client: Option<IpAddr>,
+    ) -> Result<CredentialStarted, HandoffRefusal> {
+        self.credential_operator()?;
+        let (watch, number) = self.claim_handoff(secret, &phone, client).await?;
+        Ok(self.credential_request(number, phone, Some(watch)).await?)
+    }
+
+    async fn credential_request(
+        &self,
+        number: E164,
+        owner: SessionId,
+        handoff: Option<WatchId>,
+    ) -> Result<CredentialStarted, VerifyError> {
         let camara = self.credential_operator()?;
         let (nonce, key) = (random_token(), EphemeralKey::random());
         let query = camara
@@ -82,6 +116,7 @@ impl Verifier {
             number,
             key: hex::encode(key.to_bytes()),
             nonce: nonce.clone(),
+            handoff,
         };
         let value = serde_json::to_string(&pending)
             .map_err(|e| VerifyError::StoreUnavailable(format!("a credential request does not encode: {e}")))?;
@@ -102,7 +137,7 @@ impl Verifier {
         vp_token: &serde_json::Value,
         reader: &SessionId,
         page_origin: &str,
-    ) -> Result<ResultId, VerifyError> {
+    ) -> Result<CredentialVerdict, VerifyError> {
         let taken = self
             .store
             .take_once(KIND, request_id)
@@ -143,7 +178,13 @@ impl Verifier {
             sandbox: self.sandbox_backed(Operator::CamaraStandard),
             proof: Proof::OperatorToken,
         };
-        self.keep_result(reader, outcome).await
+        match pending.handoff {
+            Some(watch) => {
+                self.finish_handoff(&watch, outcome).await?;
+                Ok(CredentialVerdict::HandedBack)
+            }
+            None => Ok(CredentialVerdict::Kept(self.keep_result(reader, outcome).await?)),
+        }
     }
 
     fn credential_operator(&self) -> Result<&crate::operators::CamaraClient, VerifyError> {

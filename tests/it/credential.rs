@@ -22,6 +22,7 @@ use crate::helpers::{Server, TestApp};
 use number_verify::{
     outcome::Verdict,
     verification::{
+        credential::CredentialVerdict,
         store::{Settings, Store},
         SessionId, StateProblem, Verifier, VerifyError, RESULT_TTL,
     },
@@ -104,6 +105,59 @@ async fn a_credential_verifies_through_the_apps_client() {
     }
 }
 
+/// A phone continuing a desktop's handoff with its credential: the verdict (proven by
+/// an operator token) goes to the desktop, and the link is the phone's from then on.
+#[tokio::test]
+async fn a_phone_continues_a_handoff_with_its_credential() {
+    use number_verify::{
+        outcome::Proof,
+        verification::{handoff::Phase, HandoffProblem, HandoffRefusal},
+    };
+    let operator = operator().await;
+    let config = config_for(&operator);
+    let settings = Settings {
+        pending_ttl: std::time::Duration::from_secs(600),
+        result_ttl: RESULT_TTL,
+        starts_per_minute: 100,
+        page_starts_per_minute: 100,
+        max_pending_per_client: 5,
+        max_pending: 1_000,
+    };
+    let verifier = Verifier::new(&config, Store::memory(settings)).unwrap();
+    let origin = "https://verify.example";
+    let (desktop, phone) = (SessionId::random(), SessionId::random());
+    let watch_id = verifier
+        .start_handoff("+99012345678", desktop.clone(), None)
+        .await
+        .unwrap();
+    let secret = verifier.watch(&watch_id, Some(&desktop)).await.unwrap().unwrap().secret;
+
+    let started = verifier
+        .request_handoff_credential(&secret, phone.clone(), None)
+        .await
+        .unwrap();
+    let vp_token = wallet_answer(&operator, &started.request, origin, "+99012345678").await["vp_token"].clone();
+    let answered = verifier
+        .answer_credential(&started.request_id, &vp_token, &phone, origin)
+        .await
+        .unwrap();
+    assert!(matches!(answered, CredentialVerdict::HandedBack), "{answered:?}");
+    let watch = verifier.watch(&watch_id, Some(&desktop)).await.unwrap().unwrap();
+    let Phase::Finished(outcome) = watch.phase else {
+        panic!("the desktop has its verdict: {:?}", watch.phase)
+    };
+    assert_eq!(outcome.verdict, Verdict::Verified);
+    assert_eq!(outcome.proof, Proof::OperatorToken);
+    // The link verified once: nobody, the same phone included, continues it again.
+    for who in [phone, SessionId::random()] {
+        let again = verifier.request_handoff_credential(&secret, who, None).await;
+        assert!(
+            matches!(again, Err(HandoffRefusal::Problem(HandoffProblem::Used))),
+            "{again:?}"
+        );
+    }
+}
+
 /// The verifier's two steps, as the page's server functions call them: the verdict is
 /// kept for the browser that asked, the request answers once, for that browser and that
 /// page only.
@@ -135,10 +189,13 @@ async fn the_verifier_keeps_a_credentials_verdict_for_its_browser() {
     for (asked, verdict) in [("+99012345678", Verdict::Verified), ("+99012345677", Verdict::Invalid)] {
         let started = verifier.request_credential(asked, browser.clone(), None).await.unwrap();
         let vp_token = answered(&started.request).await;
-        let result = verifier
+        let answered = verifier
             .answer_credential(&started.request_id, &vp_token, &browser, origin)
             .await
             .unwrap();
+        let CredentialVerdict::Kept(result) = answered else {
+            panic!("a page's verdict is kept for it: {answered:?}")
+        };
         let outcome = verifier.result_for(&result, Some(&browser)).await.unwrap().unwrap();
         assert_eq!((outcome.number.unwrap().as_str(), outcome.verdict), (asked, verdict));
         assert!(outcome.sandbox, "a test result");

@@ -54,9 +54,12 @@ pub async fn start_verification(phone: String, protocol: Option<String>) -> Resu
 
 /// A credential request for the browser's wallet, to verify `phone` with the phone-number
 /// credential (no mobile data needed). The form's script only: it answers JSON.
+///
+/// With `handoff` (a phone continuing a desktop's handoff, its link's secret), the number
+/// is the handed-off one and the verdict goes to the desktop.
 #[server(name = RequestCredential, prefix = "/api", endpoint = "credential/request")]
-pub async fn request_credential(phone: String) -> Result<CredentialOffer, ServerFnError> {
-    Ok(ssr::request_credential(phone).await)
+pub async fn request_credential(phone: String, handoff: Option<String>) -> Result<CredentialOffer, ServerFnError> {
+    Ok(ssr::request_credential(phone, handoff).await)
 }
 
 /// The wallet's answer (the JSON text of the credential's `data`) to the request
@@ -140,7 +143,10 @@ mod ssr {
         protocol::Protocol,
         sandbox_contract::{form, COOKIE_NETWORK, COOKIE_SIM},
         state::AppState,
-        verification::{Origin, PageError, ResultId, SessionId, StateProblem, VerifyError, WatchId},
+        verification::{
+            credential::CredentialVerdict, HandoffProblem, HandoffRefusal, HandoffSecret, Origin, PageError, ResultId,
+            SessionId, StateProblem, VerifyError, WatchId,
+        },
     };
 
     pub async fn start(phone: String, protocol: Option<String>) -> Started {
@@ -170,18 +176,37 @@ mod ssr {
         }
     }
 
-    pub async fn request_credential(phone: String) -> CredentialOffer {
+    pub async fn request_credential(phone: String, handoff: Option<String>) -> CredentialOffer {
         let state = expect_context::<AppState>();
         let (headers, client) = request_client(&state);
         let session = ensure_session(&state, &headers).await;
-        match state.verifier.request_credential(&phone, session, client).await {
+        let started = match handoff.filter(|h| !h.is_empty()) {
+            None => state
+                .verifier
+                .request_credential(&phone, session, client)
+                .await
+                .map_err(HandoffRefusal::Verify),
+            Some(h) => match HandoffSecret::parse(&h) {
+                Some(secret) => {
+                    state
+                        .verifier
+                        .request_handoff_credential(&secret, session, client)
+                        .await
+                }
+                None => Err(HandoffRefusal::Problem(HandoffProblem::Unknown)),
+            },
+        };
+        match started {
             Ok(started) => CredentialOffer::Ask {
                 request_id: started.request_id,
                 request: started.request.to_string(),
             },
-            Err(e) => {
-                e.log();
-                CredentialOffer::Refused(format!("{ERROR_PREFIX} {e}"))
+            Err(refusal) => {
+                refusal.log();
+                CredentialOffer::Refused(match refusal {
+                    HandoffRefusal::Problem(problem) => problem.message().to_owned(),
+                    HandoffRefusal::Verify(e) => format!("{ERROR_PREFIX} {e}"),
+                })
             }
         }
     }
@@ -206,7 +231,9 @@ mod ssr {
             .answer_credential(&request_id, &vp_token, &session, &page_origin)
             .await
         {
-            Ok(result) => Started::GoTo(format!("/?result={}", result.secret())),
+            Ok(CredentialVerdict::Kept(result)) => Started::GoTo(format!("/?result={}", result.secret())),
+            // The verdict is the desktop's; the phone only learns that it is done.
+            Ok(CredentialVerdict::HandedBack) => Started::GoTo("/handoff?done".into()),
             Err(e) => {
                 e.log();
                 Started::Refused(format!("{ERROR_PREFIX} {e}"))
