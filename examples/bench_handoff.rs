@@ -64,7 +64,9 @@ fn parse_args() -> Args {
     while let Some(flag) = args.next() {
         let mut value = || args.next().unwrap_or_else(|| usage(&format!("{flag} needs a value")));
         let mut count = |range: std::ops::RangeInclusive<usize>| {
-            let n: usize = value().parse().unwrap_or_else(|_| usage(&format!("{flag} must be a whole number")));
+            let n: usize = value()
+                .parse()
+                .unwrap_or_else(|_| usage(&format!("{flag} must be a whole number")));
             if !range.contains(&n) {
                 usage(&format!("{flag} must be within {range:?}"));
             }
@@ -226,7 +228,11 @@ async fn handoff(client: &Client, desktop: &Url, phone: &Url) -> Result<(Duratio
             callback = Some(on(phone, &next));
             break;
         }
-        let hop = client.get(next.clone()).send().await.map_err(|e| format!("operator: {e}"))?;
+        let hop = client
+            .get(next.clone())
+            .send()
+            .await
+            .map_err(|e| format!("operator: {e}"))?;
         next = location(&hop)?;
     }
     let callback = callback.ok_or("the operator never sent the phone back")?;

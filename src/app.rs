@@ -18,8 +18,12 @@ pub fn shell(options: LeptosOptions) -> impl IntoView {
         .unwrap_or_else(|| format!("/{}/{}.css", options.site_pkg_dir, options.output_name));
     // Only the form and a desktop's handoff have islands: a result page costs a phone no
     // wasm download.
-    let islands =
-        use_context::<axum::http::request::Parts>().is_some_and(|parts| crate::pages::verify::has_islands(&parts.uri));
+    let credentials = use_context::<crate::state::AppState>().is_some_and(|s| s.verifier.offers_credentials());
+    let islands = use_context::<axum::http::request::Parts>().is_some_and(|parts| {
+        crate::pages::verify::has_islands(&parts.uri)
+            // The phone's Continue asks the wallet first only where that channel exists.
+            || (parts.uri.path() == "/handoff" && credentials)
+    });
     view! {
         <!DOCTYPE html>
         <html lang="en">

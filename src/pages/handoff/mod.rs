@@ -2,15 +2,17 @@
 //!
 //! - The desktop (`/?handoff=<id>`, [`HandoffWaiting`]): a QR code of the phone's link,
 //!   the same link to open by hand, the match code, and the status — live through
-//!   server-sent events ([`HandoffStatus`], the one island here), or by the "Check"
+//!   server-sent events ([`HandoffStatus`]), or by the "Check"
 //!   button without JavaScript. Once the phone's verification ends, the verdict.
 //! - The phone (`/handoff?h=<secret>`, [`HandoffPage`]): the number and the match code,
-//!   and "Continue", which proves the number on the phone's own connection; then "Done —
-//!   return to your computer". Plain HTML: a phone downloads no wasm for it.
+//!   and "Continue" ([`ContinueForm`]), which proves the number with the phone's number
+//!   credential where it can be asked for, else on the phone's own connection (the
+//!   operator's redirect); then "Done — return to your computer". Without the credential
+//!   channel configured it is plain HTML and the phone downloads no wasm for it.
 
 pub mod server;
 
-use leptos::prelude::*;
+use leptos::{prelude::*, server_fn::ServerFn};
 
 /// The desktop's live status: "Waiting for your phone…", then the verdict, pushed by
 /// the server (`GET /handoff/events?w=<id>`) without a reload.
@@ -63,6 +65,75 @@ fn follow(watch: &str, status: RwSignal<(String, String)>) {
 #[cfg(not(feature = "hydrate"))]
 fn follow(_: &str, _: RwSignal<(String, String)>) {}
 
+/// The phone's Continue. Where the phone-number credential is configured and the browser
+/// has the Digital Credentials API, it asks the phone's wallet first (no mobile data
+/// needed); anything that fails there, or no such browser, posts the form as it is: the
+/// operator's redirect. Without JavaScript the form just posts.
+#[island]
+pub fn ContinueForm(credentials: bool, children: Children) -> impl IntoView {
+    let waiting = RwSignal::new(false);
+    let note = RwSignal::new(None::<String>);
+    // Marks the page once its script has taken over the form (tests wait for it).
+    Effect::new(|_| {
+        if let Some(body) = document().body() {
+            let _ = body.set_attribute("data-hydrated", "true");
+        }
+    });
+    let on_submit = move |ev: leptos::ev::SubmitEvent| {
+        if credentials && !waiting.get_untracked() {
+            ask_wallet_first(&ev, waiting, note);
+        }
+    };
+    view! {
+        <form method="post" action=server::ContinueHandoff::PATH on:submit=on_submit>
+            {children()}
+            <button type="submit" disabled=move || waiting.get()>"Continue"</button>
+            <Show when=move || waiting.get()>
+                <p class="progress" role="status">"Asking your phone for its number credential…"</p>
+            </Show>
+            {move || note.get().map(|n| view! { <p class="hint" role="note">{n}</p> })}
+        </form>
+    }
+}
+
+#[cfg(feature = "hydrate")]
+fn ask_wallet_first(ev: &leptos::ev::SubmitEvent, waiting: RwSignal<bool>, note: RwSignal<Option<String>>) {
+    use crate::pages::verify::credential_client;
+    use wasm_bindgen::JsCast;
+    let Some(form) = ev.target().and_then(|t| t.dyn_into::<web_sys::HtmlFormElement>().ok()) else {
+        return;
+    };
+    let Ok(controller) = web_sys::AbortController::new() else {
+        return;
+    };
+    if !credential_client::available() {
+        return;
+    }
+    ev.prevent_default();
+    waiting.set(true);
+    leptos::task::spawn_local(async move {
+        let verified = credential_client::verify(&form, &controller).await;
+        waiting.set(false);
+        match verified {
+            Ok(url) => {
+                let _ = window().location().assign(&url);
+            }
+            Err(why) => {
+                note.set(Some(
+                    "Your phone's number credential could not be used (".to_owned()
+                        + &why
+                        + "); asking your operator instead.",
+                ));
+                // A script's submit() fires no submit event: the operator's redirect.
+                let _ = form.submit();
+            }
+        }
+    });
+}
+
+#[cfg(not(feature = "hydrate"))]
+fn ask_wallet_first(_: &leptos::ev::SubmitEvent, _: RwSignal<bool>, _: RwSignal<Option<String>>) {}
+
 #[cfg(feature = "ssr")]
 pub use ssr_views::{waiting_status, HandoffPage, HandoffWaiting};
 
@@ -70,7 +141,7 @@ pub use ssr_views::{waiting_status, HandoffPage, HandoffWaiting};
 mod ssr_views {
     use leptos::prelude::*;
 
-    use super::{server::ContinueHandoff, HandoffStatus};
+    use super::{ContinueForm, HandoffStatus};
     use crate::{
         components::qr,
         pages::{
@@ -83,7 +154,6 @@ mod ssr_views {
             HandoffProblem, HandoffRefusal, HandoffSecret, PageError, WatchId,
         },
     };
-    use leptos::server_fn::ServerFn;
 
     /// The desktop's handoff: the QR code and its status, or the verdict.
     #[component]
@@ -187,6 +257,7 @@ mod ssr_views {
         let state = expect_context::<AppState>();
         // The phone's session: its claim on the link, and its verification, are its own.
         let phone = ensure_session(&state, &request_headers()).await;
+        let credentials = state.verifier.offers_credentials();
         match state.verifier.offered(&secret, &phone).await {
             Ok(offered) => view! {
                 <section class="card">
@@ -199,10 +270,9 @@ mod ssr_views {
                         "Check that your computer shows the same code: "
                         <strong class="match-code" id="match-code">{offered.match_code}</strong>
                     </p>
-                    <form method="post" action=ContinueHandoff::PATH>
+                    <ContinueForm credentials>
                         <input type="hidden" name="h" value=secret.secret().to_owned() />
-                        <button type="submit">"Continue"</button>
-                    </form>
+                    </ContinueForm>
                     <p class="consent">
                         "Your mobile operator will confirm whether this number belongs to the SIM in this phone. Use mobile data, not Wi-Fi."
                     </p>

@@ -30,13 +30,19 @@ pub fn available() -> bool {
 
 /// Verifies the form's number with the wallet's credential; the result page's URL, or
 /// why the credential could not be used (the form then asks the operator instead).
+///
+/// A phone continuing a desktop's handoff has the link's secret in the form's `h`: the
+/// number is the handed-off one, and the verdict goes to the desktop.
 pub async fn verify(form: &HtmlFormElement, abort: &AbortController) -> Result<String, String> {
-    let phone = Reflect::get(form, &"phone".into())
-        .ok()
-        .and_then(|field| Reflect::get(&field, &"value".into()).ok())
-        .and_then(|v| v.as_string())
-        .unwrap_or_default();
-    let offer = post(RequestCredential::PATH, &[("phone", &phone)]).await?;
+    let value = |name: &str| {
+        Reflect::get(form, &name.into())
+            .ok()
+            .and_then(|field| Reflect::get(&field, &"value".into()).ok())
+            .and_then(|v| v.as_string())
+            .unwrap_or_default()
+    };
+    let (phone, handoff) = (value("phone"), value("h"));
+    let offer = post(RequestCredential::PATH, &[("phone", &phone), ("handoff", &handoff)]).await?;
     if let Some(refused) = field(&offer, "Refused") {
         return Err(refused);
     }

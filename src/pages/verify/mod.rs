@@ -5,7 +5,7 @@
 //! virtual operator's control are plain HTML.
 
 #[cfg(feature = "hydrate")]
-mod credential_client;
+pub(crate) mod credential_client;
 pub mod outcome_view;
 pub mod server;
 pub mod simulated_sim;
