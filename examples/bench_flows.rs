@@ -9,7 +9,14 @@
 //! (latencies of the successful flows; errors by kind go to stderr).
 //!
 //! Usage: `bench_flows --instances http://127.0.0.1:3000[,http://127.0.0.1:3001]
-//!         [--protocol camara|camara-standard|mobile-connect|oidc] [--seconds 10] [--concurrency 16]`
+//!         [--protocol camara|camara-standard|mobile-connect|oidc|credential] [--wallet URL]
+//!         [--seconds 10] [--concurrency 16]`
+//!
+//! `credential` is the page's phone-number credential (TS.43 over the Digital Credentials
+//! API) as its script runs it, the virtual operator's wallet (`--wallet`, its `/sandbox`
+//! base) standing in for the phone's: `POST /api/credential/request` → the wallet's
+//! presentation → `POST /api/credential/answer` (SD-JWT, key-binding JWT, JWE, JWT-bearer
+//! grant, `verify`) → the result page.
 //!
 //! `oidc` is a relying party's whole flow through the OpenID Provider (the app configured
 //! with the client `bench-rp` / `bench-rp-secret`, any loopback redirect URI of its
@@ -43,6 +50,9 @@ const MAX_HOPS: usize = 10;
 struct Args {
     instances: Vec<Url>,
     protocol: String,
+    /// The virtual operator's base (`…/sandbox`), whose virtual wallet the `credential`
+    /// flow asks.
+    wallet: Option<Url>,
     seconds: u64,
     concurrency: usize,
 }
@@ -50,8 +60,8 @@ struct Args {
 fn usage(why: &str) -> ! {
     eprintln!("bench_flows: {why}");
     eprintln!(
-        "usage: bench_flows --instances URL[,URL] [--protocol camara|camara-standard|mobile-connect|oidc] \
-         [--seconds N (10)] [--concurrency C (16)]"
+        "usage: bench_flows --instances URL[,URL] [--protocol camara|camara-standard|mobile-connect|oidc|credential] \
+         [--wallet URL (credential: the virtual operator's /sandbox)] [--seconds N (10)] [--concurrency C (16)]"
     );
     std::process::exit(2);
 }
@@ -59,6 +69,7 @@ fn usage(why: &str) -> ! {
 fn parse_args() -> Args {
     let mut instances = Vec::new();
     let mut protocol = "camara".to_owned();
+    let mut wallet = None;
     let (mut seconds, mut concurrency) = (10u64, 16usize);
     let mut args = std::env::args().skip(1);
     while let Some(flag) = args.next() {
@@ -76,9 +87,13 @@ fn parse_args() -> Args {
             }
             "--protocol" => {
                 protocol = value();
-                if !["camara", "camara-standard", "mobile-connect", "oidc"].contains(&protocol.as_str()) {
-                    usage("--protocol must be camara, camara-standard, mobile-connect or oidc");
+                if !["camara", "camara-standard", "mobile-connect", "oidc", "credential"].contains(&protocol.as_str()) {
+                    usage("--protocol must be camara, camara-standard, mobile-connect, oidc or credential");
                 }
+            }
+            "--wallet" => {
+                let url = value();
+                wallet = Some(Url::parse(&url).unwrap_or_else(|e| usage(&format!("bad URL {url}: {e}"))));
             }
             "--seconds" => {
                 seconds = value()
@@ -103,9 +118,13 @@ fn parse_args() -> Args {
     if instances.is_empty() {
         usage("--instances is required");
     }
+    if protocol == "credential" && wallet.is_none() {
+        usage("--protocol credential needs --wallet");
+    }
     Args {
         instances,
         protocol,
+        wallet,
         seconds,
         concurrency,
     }
@@ -338,6 +357,72 @@ async fn rp_flow(client: &Client, keys: &Keys, start: &Url, finish: &Url) -> Res
     }
 }
 
+/// The page's phone-number credential, as its script runs it: the server's credential
+/// request, the (virtual) wallet's presentation, the answer posted back, the result page
+/// checked. The page's origin is `start`'s (the app's `APP_PUBLIC_URL`).
+async fn credential_flow(client: &Client, wallet: &Url, start: &Url, finish: &Url) -> Result<(), String> {
+    let asked = client
+        .post(start.join("/api/credential/request").expect("a base URL"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .form(&[("phone", PHONE)])
+        .send()
+        .await
+        .map_err(|e| error_kind("request", &e))?;
+    let cookie = asked
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("request: {} without a session cookie", asked.status()))?;
+    let offer: Value = asked.json().await.map_err(|e| error_kind("request", &e))?;
+    let ask = &offer["Ask"];
+    let (Some(request_id), Some(request)) = (ask["request_id"].as_str(), ask["request"].as_str()) else {
+        return Err(format!(
+            "request: {}",
+            offer["Refused"].as_str().unwrap_or("no request")
+        ));
+    };
+    let mut request: Value = serde_json::from_str(request).map_err(|_| "request: not JSON".to_owned())?;
+    request["origin"] = json!(start.origin().ascii_serialization());
+    let presented = client
+        .post(format!("{}/virtual-wallet", wallet.as_str().trim_end_matches('/')))
+        .json(&request)
+        .send()
+        .await
+        .map_err(|e| error_kind("wallet", &e))?;
+    if !presented.status().is_success() {
+        return Err(format!("wallet: {}", presented.status()));
+    }
+    let data = presented.text().await.map_err(|e| error_kind("wallet", &e))?;
+    let answered = client
+        .post(finish.join("/api/credential/answer").expect("a base URL"))
+        .header(reqwest::header::ACCEPT, "application/json")
+        .header(reqwest::header::COOKIE, cookie.as_str())
+        .form(&[("request_id", request_id), ("response", data.as_str())])
+        .send()
+        .await
+        .map_err(|e| error_kind("answer", &e))?;
+    let answer: Value = answered.json().await.map_err(|e| error_kind("answer", &e))?;
+    let result = answer["GoTo"]
+        .as_str()
+        .ok_or_else(|| format!("answer: {}", answer["Refused"].as_str().unwrap_or("unexpected")))?;
+    let page = client
+        .get(finish.join(result).expect("a result path"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .map_err(|e| error_kind("result", &e))?
+        .text()
+        .await
+        .map_err(|e| error_kind("result", &e))?;
+    if page.contains(&format!("{PHONE}: verified!")) {
+        Ok(())
+    } else {
+        Err("result: not verified".into())
+    }
+}
+
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u64>,
@@ -391,10 +476,10 @@ async fn main() -> ExitCode {
                     let start = &args.instances[(k % n) as usize];
                     let finish = &args.instances[((k + 1) % n) as usize];
                     let t = Instant::now();
-                    let done = if args.protocol == "oidc" {
-                        rp_flow(&client, &keys, start, finish).await
-                    } else {
-                        flow(&client, start, finish, &args.protocol).await
+                    let done = match (args.protocol.as_str(), &args.wallet) {
+                        ("oidc", _) => rp_flow(&client, &keys, start, finish).await,
+                        ("credential", Some(wallet)) => credential_flow(&client, wallet, start, finish).await,
+                        _ => flow(&client, start, finish, &args.protocol).await,
                     };
                     match done {
                         Ok(()) => mine.latencies_us.push(t.elapsed().as_micros() as u64),

@@ -2,18 +2,21 @@
 # Whole-flow benchmark: verifications per second, p50/p99 latency and the app's peak
 # memory, for the memory store vs Redis, one instance vs two behind an nginx round robin,
 # each protocol, and a relying party's whole flow through the OpenID Provider (`oidc`:
-# hosted page, Mobile Connect, code, token, id_token checked). The operator is a separate `SANDBOX=only` process, so its work is not
-# counted in the app's figures (it shares the machine's 2 cores, though: see README).
+# hosted page, Mobile Connect, code, token, id_token checked), and the page's
+# phone-number credential (`credential`: request, the virtual wallet, answer — SD-JWT,
+# key-binding JWT, JWE, JWT-bearer grant, verify — and the result page). The operator is
+# a separate `SANDBOX=only` process, so its work is not counted in the app's figures (it
+# shares the machine's 2 cores, though: see README).
 # Everything listens on 127.0.0.1, on ports picked at random; every run is bounded.
 #
 # Usage: scripts/bench-flows.sh            (prints a Markdown table)
 #   SECONDS_PER_RUN=10 CONCURRENCY=16      (defaults)
-#   PROTOCOLS="mobile-connect oidc"        (a subset of the rows; default: all four)
+#   PROTOCOLS="mobile-connect oidc"        (a subset of the rows; default: all five)
 source "$(dirname "$0")/lib.sh"
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-16}
-PROTOCOLS=${PROTOCOLS:-camara camara-standard mobile-connect oidc}
+PROTOCOLS=${PROTOCOLS:-camara camara-standard mobile-connect oidc credential}
 
 install_apt() { # install_apt COMMAND PACKAGE
   have "$1" && return
@@ -92,6 +95,7 @@ start_app() {
     CAMARA_ISSUER="$OPERATOR/sandbox/camara/v2" CAMARA_API_ROOT="$OPERATOR/sandbox/camara/v2" \
     CAMARA_CLIENT_ID=nv-sandbox-camara-client CAMARA_CLIENT_KEY=sandbox-keys/camara-client-private.pem \
     CAMARA_CLIENT_KEY_ID=nv-sandbox-camara-key-1 \
+    TS43_CREDENTIALS_URL="$OPERATOR/sandbox/openid4vp/credentials" TS43_TRUST_ANCHORS=sandbox-keys/ts43-sandbox-ca.pem \
     SESSION_KEYS=bench-session-key-0123456789abcdef0123 \
     OIDC_SIGNING_KEYS=bench=sandbox-keys/oidc-provider-sandbox-1.pem \
     OIDC_SUBJECT_KEY=bench-subject-key-0123456789abcdef0123 \
@@ -163,7 +167,7 @@ run() {
     target=$PROXY
   fi
   local out
-  out=$("$DRIVER" --instances "$target" --protocol "$protocol" \
+  out=$("$DRIVER" --instances "$target" --protocol "$protocol" --wallet "$OPERATOR/sandbox" \
     --seconds "$SECONDS_PER_RUN" --concurrency "$CONCURRENCY" 2>"$WORK/driver.err") || true
   rss=$(for p in "${app_pids[@]}"; do echo "$(( $(peak_kb "$p") / 1024 )) MB"; done | paste -sd+ | sed 's/+/ + /g')
   local cpu=0
