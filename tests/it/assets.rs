@@ -88,6 +88,9 @@ async fn the_page_links_the_bundle_and_stylesheet_by_content_hash() {
     assert!(page.contains(r#"<leptos-island data-component="VerifyForm_"#), "{page}");
     assert!(page.contains(r#"<leptos-island data-component="WifiHint_"#), "{page}");
     assert!(!page.contains(r#"data-component="SimulatedSim"#), "{page}");
+    // Island props are decoded with serde_json in the browser: no island takes any, so
+    // serde_json stays out of the wasm.
+    assert!(!page.contains("data-props"), "{page}");
 }
 
 #[tokio::test]

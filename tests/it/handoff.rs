@@ -51,6 +51,13 @@ impl Desktop {
         assert!(html.contains("<svg"), "a QR code on the desktop: {html}");
         assert!(html.contains(">Check</button>"), "a Check button without JavaScript");
         assert!(html.contains("Waiting for your phone"), "{html}");
+        // The live status line names the watch for the island, which takes no props.
+        assert_eq!(
+            attribute(&html, "data-watch").as_deref(),
+            Some(watch.as_str()),
+            "{html}"
+        );
+        assert!(!html.contains("data-props"), "islands take no props: {html}");
         let link = attribute(&html, "data-handoff-url").expect("the link beside the QR code");
         assert!(link.contains("/handoff?h="), "{link}");
         assert!(
@@ -117,6 +124,7 @@ pub async fn press_continue(phone: &mut Browser, app: &impl Server, link: &str) 
 pub async fn continue_on(phone: &mut Browser, app: &impl Server, desktop: &Desktop, number: &str) -> (String, String) {
     let offer = open(phone, &on(app, &desktop.link)).await;
     assert!(offer.contains(number), "the phone shows the number: {offer}");
+    assert!(!offer.contains("data-props"), "islands take no props: {offer}");
     assert!(
         offer.contains(&desktop.match_code),
         "the phone shows the desktop's match code {}: {offer}",
@@ -155,6 +163,13 @@ async fn a_desktop_is_offered_the_phone_and_a_phone_is_not() {
         .unwrap();
     assert!(html.contains("Continue on your phone"), "{html}");
     assert!(html.contains(r#"formaction="/api/handoff/start""#), "{html}");
+    // Sandbox mode has the credential channel: the form's island reads it from the page.
+    assert!(html.contains("data-credentials"), "{html}");
+    // Beside the form's island, it belongs to the form by its `form` attribute.
+    assert!(
+        html.contains(r#"form="verify-form""#) && html.contains(r#"id="verify-form""#),
+        "{html}"
+    );
     let mut phone = phone();
     let html = phone.send(phone.client.get(app.url("/"))).await.text().await.unwrap();
     assert!(!html.contains("Continue on your phone"), "{html}");

@@ -15,29 +15,34 @@ pub mod server;
 use leptos::{prelude::*, server_fn::ServerFn};
 
 /// The desktop's live status: "Waiting for your phone…", then the verdict, pushed by
-/// the server (`GET /handoff/events?w=<id>`) without a reload.
+/// the server (`GET /handoff/events?w=<id>`) without a reload. The status line is the
+/// server's HTML (its children, `#handoff-status` with the watch id in `data-watch`),
+/// rewritten in place: the island takes no props, whose decoder would put serde_json in
+/// the wasm.
 #[island]
-pub fn HandoffStatus(watch: String, text: String, class: String) -> impl IntoView {
-    let status = RwSignal::new((class, text));
-    Effect::new(move |_| follow(&watch, status));
-    view! {
-        <p id="handoff-status" class=move || status.get().0 role="status" aria-live="polite">
-            {move || status.get().1}
-        </p>
-    }
+pub fn HandoffStatus(children: Children) -> impl IntoView {
+    Effect::new(|_| follow());
+    children()
 }
 
-/// Opens the event stream and shows each event's `{class, text}`; closes it at the
-/// verdict. The browser's `EventSource` reconnects by itself after a dropped connection.
+/// Opens the event stream and shows each event's `{class, text}` in the status line;
+/// closes it at the verdict. The browser's `EventSource` reconnects by itself after a
+/// dropped connection.
 #[cfg(feature = "hydrate")]
-fn follow(watch: &str, status: RwSignal<(String, String)>) {
+fn follow() {
     use js_sys::{Function, Reflect, JSON};
     use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 
+    let Some(line) = document().get_element_by_id(STATUS_ID) else {
+        return;
+    };
+    let Some(watch) = line.get_attribute("data-watch") else {
+        return;
+    };
     let Ok(constructor) = Reflect::get(&window(), &"EventSource".into()).and_then(|c| c.dyn_into::<Function>()) else {
         return;
     };
-    let url = JsValue::from_str(&("/handoff/events?w=".to_owned() + watch));
+    let url = JsValue::from_str(&("/handoff/events?w=".to_owned() + &watch));
     let Ok(source) = Reflect::construct(&constructor, &js_sys::Array::of1(&url)) else {
         return;
     };
@@ -49,7 +54,8 @@ fn follow(watch: &str, status: RwSignal<(String, String)>) {
         };
         let field = |name: &str| Reflect::get(&parsed, &name.into()).ok().and_then(|v| v.as_string());
         if let (Some(class), Some(text)) = (field("class"), field("text")) {
-            status.set((class, text));
+            line.set_class_name(&class);
+            line.set_text_content(Some(&text));
         }
         if field("final").is_some() {
             if let Ok(close) = Reflect::get(&closer, &"close".into()).and_then(|c| c.dyn_into::<Function>()) {
@@ -63,14 +69,18 @@ fn follow(watch: &str, status: RwSignal<(String, String)>) {
 }
 
 #[cfg(not(feature = "hydrate"))]
-fn follow(_: &str, _: RwSignal<(String, String)>) {}
+fn follow() {}
+
+/// The status line's `id`, shared by the server's HTML and the island.
+const STATUS_ID: &str = "handoff-status";
 
 /// The phone's Continue. Where the phone-number credential is configured and the browser
 /// has the Digital Credentials API, it asks the phone's wallet first (no mobile data
 /// needed); anything that fails there, or no such browser, posts the form as it is: the
-/// operator's redirect. Without JavaScript the form just posts.
+/// operator's redirect. Without JavaScript the form just posts. Whether the credential
+/// channel is configured, the page says with `data-credentials` on the card around it.
 #[island]
-pub fn ContinueForm(credentials: bool, children: Children) -> impl IntoView {
+pub fn ContinueForm(children: Children) -> impl IntoView {
     let waiting = RwSignal::new(false);
     let note = RwSignal::new(None::<String>);
     // Marks the page once its script has taken over the form (tests wait for it).
@@ -80,7 +90,7 @@ pub fn ContinueForm(credentials: bool, children: Children) -> impl IntoView {
         }
     });
     let on_submit = move |ev: leptos::ev::SubmitEvent| {
-        if credentials && !waiting.get_untracked() {
+        if !waiting.get_untracked() {
             ask_wallet_first(&ev, waiting, note);
         }
     };
@@ -106,7 +116,7 @@ fn ask_wallet_first(ev: &leptos::ev::SubmitEvent, waiting: RwSignal<bool>, note:
     let Ok(controller) = web_sys::AbortController::new() else {
         return;
     };
-    if !credential_client::available() {
+    if !credential_client::offered(&form) || !credential_client::available() {
         return;
     }
     ev.prevent_default();
@@ -141,7 +151,7 @@ pub use ssr_views::{waiting_status, HandoffPage, HandoffWaiting};
 mod ssr_views {
     use leptos::prelude::*;
 
-    use super::{ContinueForm, HandoffStatus};
+    use super::{ContinueForm, HandoffStatus, STATUS_ID};
     use crate::{
         components::qr,
         pages::{
@@ -170,6 +180,7 @@ mod ssr_views {
         let svg = qr::svg_of(&link).unwrap_or_default();
         let (class, text) = waiting_status(&watch);
         let minutes = state.verifier.handoff_ttl().as_secs().div_ceil(60);
+        let watch_id = id.secret().to_owned();
         view! {
             <section class="card handoff">
                 <h2>"Continue on your phone"</h2>
@@ -187,7 +198,11 @@ mod ssr_views {
                     "Your phone will show this code; go on only if it matches: "
                     <strong class="match-code" id="match-code">{watch.match_code.clone()}</strong>
                 </p>
-                <HandoffStatus watch=id.secret().to_owned() text class />
+                <HandoffStatus>
+                    <p id=STATUS_ID class=class role="status" aria-live="polite" data-watch=watch_id.clone()>
+                        {text}
+                    </p>
+                </HandoffStatus>
                 <form method="get" action="/">
                     <input type="hidden" name="handoff" value=id.secret().to_owned() />
                     <button type="submit" class="secondary">"Check"</button>
@@ -260,7 +275,7 @@ mod ssr_views {
         let credentials = state.verifier.offers_credentials();
         match state.verifier.offered(&secret, &phone).await {
             Ok(offered) => view! {
-                <section class="card">
+                <section class="card" data-credentials=credentials.then_some("")>
                     <p>
                         "Your computer asked to verify "
                         <strong id="handoff-number">{offered.number.as_str().to_owned()}</strong>
@@ -270,7 +285,7 @@ mod ssr_views {
                         "Check that your computer shows the same code: "
                         <strong class="match-code" id="match-code">{offered.match_code}</strong>
                     </p>
-                    <ContinueForm credentials>
+                    <ContinueForm>
                         <input type="hidden" name="h" value=secret.secret().to_owned() />
                     </ContinueForm>
                     <p class="consent">

@@ -19,6 +19,12 @@ use super::server::{AnswerCredential, RequestCredential};
 /// How long the wallet may take: the person reads its prompt and confirms.
 const WAIT_MS: f64 = 45_000.0;
 
+/// Whether the page offers the credential channel: the server marks the card around the
+/// form with `data-credentials` when it is configured.
+pub fn offered(form: &HtmlFormElement) -> bool {
+    form.closest("[data-credentials]").is_ok_and(|card| card.is_some())
+}
+
 /// Whether this browser has the Digital Credentials API.
 pub fn available() -> bool {
     let window = leptos::prelude::window();

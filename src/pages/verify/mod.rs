@@ -14,7 +14,6 @@ mod start_client;
 
 use leptos::prelude::*;
 
-use crate::pages::handoff::server::StartHandoff;
 use crate::{components::phone_field::PhoneField, outcome::ERROR_PREFIX};
 use leptos::server_fn::ServerFn;
 use server::{StartVerification, Started};
@@ -24,6 +23,7 @@ use server::{StartVerification, Started};
 #[component]
 pub fn VerifyPage() -> impl IntoView {
     use crate::components::protocol_choice::ProtocolChoice;
+    use crate::pages::handoff::server::StartHandoff;
     use outcome_view::OutcomeView;
     use simulated_sim::SimulatedSim;
 
@@ -34,14 +34,25 @@ pub fn VerifyPage() -> impl IntoView {
         let context = server::page_context();
         // A desktop cannot be recognised by any operator: it is offered the phone up front.
         let handoff = !crate::pages::request::is_phone(&crate::pages::request::request_headers());
+        // The island takes no props (their decoder would put serde_json in the wasm): what
+        // it needs to know is in the server's HTML around it.
         return view! {
             <h1>"Verify your phone number!"</h1>
             <WifiHint />
-            <section class="card">
+            <section class="card" data-credentials=context.credentials.then_some("")>
                 // The protocol choice is plain HTML: rendered here, not shipped as wasm.
-                <VerifyForm credentials=context.credentials handoff>
+                <VerifyForm>
                     <ProtocolChoice protocols=context.protocols />
                 </VerifyForm>
+                // Outside the island, in the form by its `form` attribute: posts natively.
+                {handoff.then(|| view! {
+                    <button type="submit" form=FORM_ID class="secondary" formaction=StartHandoff::PATH formnovalidate>
+                        "Continue on your phone"
+                    </button>
+                })}
+                <p class="consent">
+                    "Your mobile operator will confirm whether this number belongs to the SIM in this phone."
+                </p>
             </section>
             {context.sandbox.map(|device| view! { <SimulatedSim device /> })}
         }
@@ -85,19 +96,22 @@ pub fn has_islands(uri: &axum::http::Uri) -> bool {
         )
 }
 
+/// The form's `id`: the handoff button outside the island belongs to it.
+const FORM_ID: &str = "verify-form";
+
 /// The form, the part of the page that runs in the browser once hydrated: live
 /// validation, progress, refusals, and the move to the operator. Without JavaScript the
 /// same form posts to the server function, which answers with a redirect.
 ///
-/// With `credentials` (the phone-number credential channel is configured) and a browser
-/// that has the Digital Credentials API, the form first asks the phone's wallet, which
-/// needs no mobile data; anything that fails there falls back to the operator's redirect,
-/// with a note saying why.
+/// Where the page says the phone-number credential channel is configured (its card has
+/// `data-credentials`) and the browser has the Digital Credentials API, the form first
+/// asks the phone's wallet, which needs no mobile data; anything that fails there falls
+/// back to the operator's redirect, with a note saying why.
 ///
-/// With `handoff` (a desktop), "Continue on your phone" posts the number to start a
-/// handoff instead: a plain form post, with or without JavaScript.
+/// A desktop's "Continue on your phone" (rendered by the page, beside the island) posts
+/// the number to start a handoff instead: a plain form post, with or without JavaScript.
 #[island]
-fn VerifyForm(credentials: bool, handoff: bool, children: Children) -> impl IntoView {
+fn VerifyForm(children: Children) -> impl IntoView {
     let pending = RwSignal::new(false);
     let answer = RwSignal::new(None::<Result<Started, String>>);
     let flow = Flow {
@@ -106,7 +120,6 @@ fn VerifyForm(credentials: bool, handoff: bool, children: Children) -> impl Into
         waiting: RwSignal::new(false),
         note: RwSignal::new(None::<String>),
         abort: StoredValue::new_local(None::<Abort>),
-        credentials,
     };
     let (waiting, note) = (flow.waiting, flow.note);
 
@@ -135,15 +148,10 @@ fn VerifyForm(credentials: bool, handoff: bool, children: Children) -> impl Into
     let skip = move |_| skip_wallet(flow);
 
     view! {
-        <form method="post" action=StartVerification::PATH class="verify-form" novalidate on:submit=on_submit>
+        <form id=FORM_ID method="post" action=StartVerification::PATH class="verify-form" novalidate on:submit=on_submit>
             <PhoneField />
             {children()}
             <button type="submit" disabled=leaving>"Verify"</button>
-            {handoff.then(|| view! {
-                <button type="submit" class="secondary" formaction=StartHandoff::PATH formnovalidate>
-                    "Continue on your phone"
-                </button>
-            })}
             <Show when=move || waiting.get()>
                 <p class="progress" role="status">"Asking your phone for its number credential…"</p>
                 <button type="button" class="secondary" on:click=skip>"Use my operator instead"</button>
@@ -153,9 +161,6 @@ fn VerifyForm(credentials: bool, handoff: bool, children: Children) -> impl Into
             </Show>
             {move || note.get().map(|n| view! { <p class="hint" role="note">{n}</p> })}
             {move || refusal().map(|m| view! { <p class="result error" role="alert">{m}</p> })}
-            <p class="consent">
-                "Your mobile operator will confirm whether this number belongs to the SIM in this phone."
-            </p>
         </form>
     }
 }
@@ -177,7 +182,6 @@ struct Flow {
     /// Why the credential was not used, when the form fell back to the operator.
     note: RwSignal<Option<String>>,
     abort: StoredValue<Option<Abort>, LocalStorage>,
-    credentials: bool,
 }
 
 /// Starts the verification from the form: the phone's credential first where it can be
@@ -191,7 +195,7 @@ fn submit(ev: &leptos::ev::SubmitEvent, flow: Flow) {
     flow.pending.set(true);
     flow.note.set(None);
     leptos::task::spawn_local(async move {
-        if flow.credentials && credential_client::available() {
+        if credential_client::offered(&form) && credential_client::available() {
             if let Ok(controller) = web_sys::AbortController::new() {
                 flow.abort.set_value(Some(controller.clone()));
                 flow.waiting.set(true);
