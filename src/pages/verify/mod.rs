@@ -96,7 +96,8 @@ pub fn has_islands(uri: &axum::http::Uri) -> bool {
         )
 }
 
-/// The form's `id`: the handoff button outside the island belongs to it.
+/// The form's `id`: the handoff button outside the island belongs to it. The island's
+/// view writes it out as a literal: `id=FORM_ID` there broke the form's hydration.
 const FORM_ID: &str = "verify-form";
 
 /// The form, the part of the page that runs in the browser once hydrated: live
@@ -148,7 +149,7 @@ fn VerifyForm(children: Children) -> impl IntoView {
     let skip = move |_| skip_wallet(flow);
 
     view! {
-        <form id=FORM_ID method="post" action=StartVerification::PATH class="verify-form" novalidate on:submit=on_submit>
+        <form id="verify-form" method="post" action=StartVerification::PATH class="verify-form" novalidate on:submit=on_submit>
             <PhoneField />
             {children()}
             <button type="submit" disabled=leaving>"Verify"</button>
