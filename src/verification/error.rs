@@ -284,7 +284,11 @@ impl VerifyError {
                 tracing::error!(code = self.code(), %reason, "the store does not answer")
             }
             VerifyError::InvalidState(problem) => {
-                tracing::warn!(code = self.code(), ?problem, "callback with an unusable state")
+                tracing::warn!(
+                    code = self.code(),
+                    ?problem,
+                    "no usable verification for this state (a callback or a credential answer)"
+                )
             }
             other => tracing::info!(code = other.code(), reason = %other, "verification refused"),
         }
