@@ -32,7 +32,7 @@ ensure_wasm_bindgen
 ensure_wasm_opt
 
 export LEPTOS_OUTPUT_NAME=number-verify LEPTOS_SITE_ROOT=target/site
-step "cargo leptos build --release; the flow driver (examples/bench_flows.rs)"
+step "cargo leptos build --release; the flow driver (examples/bench_flows/)"
 cargo leptos build --release >&2
 cargo build --release --features ssr --example bench_flows >&2
 DRIVER=target/release/examples/bench_flows

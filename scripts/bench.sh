@@ -9,7 +9,7 @@
 #     and the first-load total;
 #   - wrk req/s and p50/p99 latency, brotli negotiated, for `GET /`, the wasm, the CSS
 #     and `/healthz`;
-#   - whole verifications through `/login` (examples/bench_flows.rs), flows/s and p50/p99,
+#   - whole verifications through `/login` (examples/bench_flows/), flows/s and p50/p99,
 #     Mobile Connect and CAMARA;
 #   - the app's resident memory at start and after all that load.
 # Then the wasm size profile (twiggy top), when twiggy is installed.
@@ -69,9 +69,9 @@ mkdir -p "$WORK/bin" "$WORK/front"
 cp -a target/site "$WORK/site"
 cp target/release/number-verify "$WORK/bin/"
 cp target/front/wasm32-unknown-unknown/wasm-release/*.wasm "$WORK/front/" 2>/dev/null || true
-step "the flow driver (examples/bench_flows.rs)"
+step "the flow driver (examples/bench_flows/)"
 nice -n 10 cargo build --release --features ssr --example bench_flows >&2 \
-  || fail "build" "the flow driver did not build (see above)" "fix examples/bench_flows.rs, then run this again"
+  || fail "build" "the flow driver did not build (see above)" "fix examples/bench_flows/, then run this again"
 cp target/release/examples/bench_flows "$WORK/bin/"
 BUILD_SECONDS=$SECONDS
 export LEPTOS_SITE_ROOT="$WORK/site"
@@ -237,7 +237,7 @@ echo "date: $(date -u '+%Y-%m-%d %H:%M UTC'); commit $commit; $(nproc) cores; lo
 echo "setup: release build; the app (memory store, one instance, SANDBOX=off) and its operator" \
   "(a separate SANDBOX=only process) on 127.0.0.1; $(wrk -v 2>&1 | head -1 | awk '{print $1, $2}')" \
   "-t$THREADS -c$CONNECTIONS -d${DURATION}s --latency --timeout 10s -H 'Accept-Encoding: $ACCEPT';" \
-  "flows: examples/bench_flows.rs, $CONCURRENCY at a time for ${DURATION}s; everything shares the same cores"
+  "flows: examples/bench_flows/, $CONCURRENCY at a time for ${DURATION}s; everything shares the same cores"
 echo
 echo "| measure | subject | result | p50 ms | p99 ms | notes |"
 echo "|---|---|---:|---:|---:|---|"

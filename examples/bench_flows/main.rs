@@ -38,6 +38,8 @@ use std::{
 use reqwest::{redirect::Policy, Client, StatusCode, Url};
 use serde_json::{json, Value};
 
+mod credential;
+
 /// The CAMARA test rule's verified number; also the virtual operator's default SIM.
 const PHONE: &str = "+99012345678";
 /// Per request; a flow is at most 4 requests.
@@ -252,6 +254,17 @@ fn next_hop(from: &Url, response: &reqwest::Response, stage: &str) -> Result<Url
     from.join(location).map_err(|_| format!("{stage}: bad Location"))
 }
 
+/// The session cookie a response sets, as a `Cookie` header value (`name=value`).
+fn session_cookie(response: &reqwest::Response, stage: &str) -> Result<String, String> {
+    response
+        .headers()
+        .get(reqwest::header::SET_COOKIE)
+        .and_then(|c| c.to_str().ok())
+        .and_then(|c| c.split(';').next())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{stage}: {} without a session cookie", response.status()))
+}
+
 /// A relying party's whole flow; Err(kind) on anything but a verified, well-signed id_token.
 async fn rp_flow(client: &Client, keys: &Keys, start: &Url, finish: &Url) -> Result<(), String> {
     let params = [
@@ -280,13 +293,7 @@ async fn rp_flow(client: &Client, keys: &Keys, start: &Url, finish: &Url) -> Res
         .send()
         .await
         .map_err(|e| error_kind("form", &e))?;
-    let cookie = posted
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .map(str::to_owned)
-        .ok_or_else(|| format!("form: {} without a session cookie", posted.status()))?;
+    let cookie = session_cookie(&posted, "form")?;
     let mut url = next_hop(start, &posted, "form")?;
     // Back to the hosted page: the start was refused (a fixed code says why).
     if url.path() == "/authorize" {
@@ -357,72 +364,6 @@ async fn rp_flow(client: &Client, keys: &Keys, start: &Url, finish: &Url) -> Res
     }
 }
 
-/// The page's phone-number credential, as its script runs it: the server's credential
-/// request, the (virtual) wallet's presentation, the answer posted back, the result page
-/// checked. The page's origin is `start`'s (the app's `APP_PUBLIC_URL`).
-async fn credential_flow(client: &Client, wallet: &Url, start: &Url, finish: &Url) -> Result<(), String> {
-    let asked = client
-        .post(start.join("/api/credential/request").expect("a base URL"))
-        .header(reqwest::header::ACCEPT, "application/json")
-        .form(&[("phone", PHONE)])
-        .send()
-        .await
-        .map_err(|e| error_kind("request", &e))?;
-    let cookie = asked
-        .headers()
-        .get(reqwest::header::SET_COOKIE)
-        .and_then(|c| c.to_str().ok())
-        .and_then(|c| c.split(';').next())
-        .map(str::to_owned)
-        .ok_or_else(|| format!("request: {} without a session cookie", asked.status()))?;
-    let offer: Value = asked.json().await.map_err(|e| error_kind("request", &e))?;
-    let ask = &offer["Ask"];
-    let (Some(request_id), Some(request)) = (ask["request_id"].as_str(), ask["request"].as_str()) else {
-        return Err(format!(
-            "request: {}",
-            offer["Refused"].as_str().unwrap_or("no request")
-        ));
-    };
-    let mut request: Value = serde_json::from_str(request).map_err(|_| "request: not JSON".to_owned())?;
-    request["origin"] = json!(start.origin().ascii_serialization());
-    let presented = client
-        .post(format!("{}/virtual-wallet", wallet.as_str().trim_end_matches('/')))
-        .json(&request)
-        .send()
-        .await
-        .map_err(|e| error_kind("wallet", &e))?;
-    if !presented.status().is_success() {
-        return Err(format!("wallet: {}", presented.status()));
-    }
-    let data = presented.text().await.map_err(|e| error_kind("wallet", &e))?;
-    let answered = client
-        .post(finish.join("/api/credential/answer").expect("a base URL"))
-        .header(reqwest::header::ACCEPT, "application/json")
-        .header(reqwest::header::COOKIE, cookie.as_str())
-        .form(&[("request_id", request_id), ("response", data.as_str())])
-        .send()
-        .await
-        .map_err(|e| error_kind("answer", &e))?;
-    let answer: Value = answered.json().await.map_err(|e| error_kind("answer", &e))?;
-    let result = answer["GoTo"]
-        .as_str()
-        .ok_or_else(|| format!("answer: {}", answer["Refused"].as_str().unwrap_or("unexpected")))?;
-    let page = client
-        .get(finish.join(result).expect("a result path"))
-        .header(reqwest::header::COOKIE, cookie)
-        .send()
-        .await
-        .map_err(|e| error_kind("result", &e))?
-        .text()
-        .await
-        .map_err(|e| error_kind("result", &e))?;
-    if page.contains(&format!("{PHONE}: verified!")) {
-        Ok(())
-    } else {
-        Err("result: not verified".into())
-    }
-}
-
 #[derive(Default)]
 struct Tally {
     latencies_us: Vec<u64>,
@@ -478,7 +419,7 @@ async fn main() -> ExitCode {
                     let t = Instant::now();
                     let done = match (args.protocol.as_str(), &args.wallet) {
                         ("oidc", _) => rp_flow(&client, &keys, start, finish).await,
-                        ("credential", Some(wallet)) => credential_flow(&client, wallet, start, finish).await,
+                        ("credential", Some(wallet)) => credential::flow(&client, wallet, start, finish).await,
                         _ => flow(&client, start, finish, &args.protocol).await,
                     };
                     match done {
