@@ -9,6 +9,7 @@ use tokio::net::TcpListener;
 
 use crate::{
     assets::Assets,
+    metrics::Metrics,
     config::{Backing, Config, ConfigError, RedisAddress, SandboxMode},
     oidc::Provider,
     protocol::Operator,
@@ -46,12 +47,14 @@ pub enum StartupError {
     HttpClient(#[from] reqwest::Error),
     #[error("cannot listen on {addr} (LEPTOS_SITE_ADDR): {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot listen on {addr} (METRICS_ADDR): {source}")]
+    MetricsBind { addr: SocketAddr, source: std::io::Error },
 }
 
 impl StartupError {
     pub fn exit_code(&self) -> u8 {
         match self {
-            StartupError::Bind { .. } | StartupError::HttpClient(_) => 1,
+            StartupError::Bind { .. } | StartupError::MetricsBind { .. } | StartupError::HttpClient(_) => 1,
             _ => 2,
         }
     }
@@ -67,6 +70,8 @@ pub struct Application {
     /// The app's verifier (none for the virtual operator alone): its live streams end
     /// when the server drains.
     verifier: Option<Arc<Verifier>>,
+    /// `METRICS_ADDR`'s listener and what it shows.
+    metrics: Option<(TcpListener, Router)>,
 }
 
 impl Application {
@@ -112,19 +117,34 @@ impl Application {
             },
             "Number Verify listening"
         );
+        let metrics_listener = match config.metrics_addr {
+            Some(addr) if config.sandbox != SandboxMode::Only => Some(
+                TcpListener::bind(addr)
+                    .await
+                    .map_err(|source| StartupError::MetricsBind { addr, source })?,
+            ),
+            _ => None,
+        };
+        let metrics = Arc::new(Metrics::new());
         let (router, verifier) = match config.sandbox {
             #[cfg(feature = "sandbox")]
             SandboxMode::Only => (crate::server::virtual_operator::router(&config), None),
             _ => {
-                let state = app_state(config, leptos_options, pending_ttl).await?;
+                let state = app_state(config, leptos_options, pending_ttl, metrics.clone()).await?;
                 let verifier = state.verifier.clone();
                 (router(state), Some(verifier))
             }
         };
+        let metrics = metrics_listener.map(|listener| {
+            let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
+            tracing::info!(%addr, "metrics at /metrics (METRICS_ADDR)");
+            (listener, crate::metrics::server::router(metrics))
+        });
         Ok(Self {
             listener,
             router,
             verifier,
+            metrics,
             request_timeout,
             shutdown_grace,
             limits,
@@ -135,9 +155,27 @@ impl Application {
         self.listener.local_addr()
     }
 
+    /// Where `/metrics` answers, when `METRICS_ADDR` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics.as_ref().and_then(|(listener, _)| listener.local_addr().ok())
+    }
+
     /// Serves until `shutdown` resolves, then lets the requests in flight finish.
     pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
         let verifier = self.verifier;
+        let (stopped, _) = tokio::sync::watch::channel(false);
+        // The metrics listener lives as long as the app's and stops with it.
+        if let Some((listener, router)) = self.metrics {
+            let mut stop = stopped.subscribe();
+            tokio::spawn(crate::server::serve_with_timeout(
+                listener,
+                router,
+                async move {
+                    let _ = stop.wait_for(|&s| s).await;
+                },
+                self.request_timeout,
+            ));
+        }
         // Live streams never end by themselves soon: a drain ends them, or it would wait
         // for every open desktop page.
         let shutdown = async move {
@@ -146,7 +184,9 @@ impl Application {
                 verifier.notices.close();
             }
         };
-        serve_with_limits(self.listener, self.router, shutdown, self.request_timeout, self.limits).await
+        let served = serve_with_limits(self.listener, self.router, shutdown, self.request_timeout, self.limits).await;
+        let _ = stopped.send(true);
+        served
     }
 
     /// Serves until SIGTERM or SIGINT, then drains: no new connections, requests in flight
@@ -182,6 +222,7 @@ async fn app_state(
     config: Config,
     mut leptos_options: LeptosOptions,
     pending_ttl: Duration,
+    metrics: Arc<Metrics>,
 ) -> Result<AppState, StartupError> {
     let store = connect_store(&config, pending_ttl).await?;
     let sessions = session_signer(&config, &store).await?;
@@ -213,7 +254,7 @@ async fn app_state(
         ))),
         None => None,
     };
-    let verifier = Verifier::new(&config, store)?;
+    let verifier = Verifier::new(&config, store)?.with_metrics(metrics);
     verifier
         .discover_at_start_up(&config)
         .await

@@ -53,6 +53,9 @@ impl Backing {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub site_addr: SocketAddr,
+    /// `METRICS_ADDR`: where Prometheus scrapes `/metrics`, a listener of its own (never
+    /// the public one); `None`: no metrics listener.
+    pub metrics_addr: Option<SocketAddr>,
     /// The origin people and operators reach, without trailing slash.
     pub public_url: String,
     /// `{public_url}/callback`, the one redirect URI of every protocol.
@@ -172,6 +175,7 @@ impl Config {
                 )
             })?,
         };
+        let metrics_addr = settings::metrics_addr(&vars, site_addr)?;
         let public_url = match vars.get("APP_PUBLIC_URL") {
             None => format!("http://{site_addr}"),
             Some(v) => settings::base_url("APP_PUBLIC_URL", &v, true)?
@@ -233,6 +237,7 @@ impl Config {
 
         Ok(Config {
             site_addr,
+            metrics_addr,
             public_url,
             callback,
             sandbox,

@@ -234,3 +234,27 @@ pub(super) fn trusted_proxies(vars: &Vars) -> Result<Vec<IpNet>, ConfigError> {
         })
         .collect()
 }
+
+/// `METRICS_ADDR`: an address of its own for Prometheus. The public port is refused: the
+/// exposition is for whoever runs the service, not for everyone who can reach the page.
+pub(super) fn metrics_addr(vars: &Vars, site_addr: std::net::SocketAddr) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+    let Some(value) = vars.get("METRICS_ADDR") else {
+        return Ok(None);
+    };
+    let addr: std::net::SocketAddr = value.parse().map_err(|_| {
+        ConfigError::new(
+            "METRICS_ADDR",
+            format!("“{value}” is not an address like 127.0.0.1:9090"),
+        )
+    })?;
+    if addr.port() != 0 && addr.port() == site_addr.port() {
+        return Err(ConfigError::new(
+            "METRICS_ADDR",
+            format!(
+                "{addr} shares the public port of LEPTOS_SITE_ADDR {site_addr}: metrics need a listener of their own \
+                 (e.g. 127.0.0.1:9090), never the public one"
+            ),
+        ));
+    }
+    Ok(Some(addr))
+}

@@ -50,6 +50,11 @@ fn live_credentials_turn_the_sandbox_off() {
 fn each_bad_variable_is_named() {
     let cases: &[(&[(&str, &str)], &str)] = &[
         (&[("LEPTOS_SITE_ADDR", "localhost")], "LEPTOS_SITE_ADDR"),
+        (&[("METRICS_ADDR", "9090")], "METRICS_ADDR"),
+        (
+            &[("LEPTOS_SITE_ADDR", "0.0.0.0:3000"), ("METRICS_ADDR", "127.0.0.1:3000")],
+            "METRICS_ADDR",
+        ),
         (&[("APP_PUBLIC_URL", "verify.example.com")], "APP_PUBLIC_URL"),
         (&[("APP_PUBLIC_URL", "https://x.example/app")], "APP_PUBLIC_URL"),
         (&[("SANDBOX", "maybe")], "SANDBOX"),
@@ -888,4 +893,14 @@ fn the_openid_provider_is_on_in_sandbox_mode_and_each_bad_setting_is_named() {
         with(&[("OIDC_SIGNING_KEYS", &twice), subject]).unwrap_err().variable,
         "OIDC_SIGNING_KEYS"
     );
+}
+
+#[test]
+fn metrics_listen_apart_from_the_page() {
+    let c = Config::from_pairs(&[("SANDBOX", "on")]).unwrap();
+    assert_eq!(c.metrics_addr, None, "no metrics listener unless asked for");
+    let c = Config::from_pairs(&[("SANDBOX", "on"), ("METRICS_ADDR", "127.0.0.1:9090")]).unwrap();
+    assert_eq!(c.metrics_addr, Some("127.0.0.1:9090".parse().unwrap()));
+    let e = Config::from_pairs(&[("SANDBOX", "on"), ("METRICS_ADDR", "127.0.0.1:3000")]).unwrap_err();
+    assert!(e.reason.contains("public port"), "{e}");
 }

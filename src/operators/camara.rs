@@ -23,7 +23,7 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::{
-    classify, endpoint,
+    endpoint,
     id_token::Checker,
     jwks::{self, JwksCache},
     number_body, read_json, request_tokens, send_json, status_failure,
@@ -493,7 +493,7 @@ impl CamaraClient {
         let request = request
             .bearer_auth(token.secret())
             .header("x-correlator", correlator.secret());
-        let response = request.send().await.map_err(|e| classify(step, e))?;
+        let response = super::send(step, request).await?;
         let status = response.status();
         if !status.is_success() {
             return Err(match status_failure(step, status, response).await {

@@ -14,7 +14,7 @@ use jsonwebtoken::{
 use serde_json::Value;
 use url::Url;
 
-use super::{classify, read_bounded, status_failure, OperatorFailure};
+use super::{read_bounded, status_failure, OperatorFailure};
 
 /// At most one fetch for an unknown `kid` per this interval.
 pub const REFETCH_INTERVAL: Duration = Duration::from_secs(30);
@@ -112,12 +112,7 @@ impl JwksCache {
     }
 
     async fn fetch(&self, url: &Url, cache: &mut Cached) -> Result<(), OperatorFailure> {
-        let response = self
-            .http
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| classify(self.names.jwks, e))?;
+        let response = super::send(self.names.jwks, self.http.get(url.clone())).await?;
         if !response.status().is_success() {
             let status = response.status();
             return Err(status_failure(self.names.jwks, status, response).await);

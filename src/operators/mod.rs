@@ -152,12 +152,25 @@ pub enum OperatorFailure {
 
 /// Sends a request and decodes a JSON success body, classifying every failure.
 async fn send_json<T: DeserializeOwned>(step: &'static str, request: RequestBuilder) -> Result<T, OperatorFailure> {
-    let response = request.send().await.map_err(|e| classify(step, e))?;
+    let response = send(step, request).await?;
     let status = response.status();
     if !status.is_success() {
         return Err(status_failure(step, status, response).await);
     }
     read_json(step, response).await
+}
+
+/// Sends one operator request, timed for the metrics (step and status, never the URL).
+async fn send(step: &'static str, request: RequestBuilder) -> Result<Response, OperatorFailure> {
+    let began = std::time::Instant::now();
+    let sent = request.send().await.map_err(|e| classify(step, e));
+    let status = match &sent {
+        Ok(response) => Ok(response.status().as_u16()),
+        Err(OperatorFailure::Timeout { .. }) => Err("timeout"),
+        Err(_) => Err("unreachable"),
+    };
+    crate::metrics::observe_operator_call(step, status, began.elapsed());
+    sent
 }
 
 /// The largest answer an operator may send (token, API and error answers, discovery

@@ -12,6 +12,11 @@ use std::{net::IpAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
+use super::{
+    journal::Entry,
+    store::now_ms,
+    Answer,
+};
 use super::{HandoffRefusal, HandoffSecret, Origin, ResultId, SessionId, StateProblem, Verifier, VerifyError, WatchId};
 use crate::{
     operators::{
@@ -19,6 +24,7 @@ use crate::{
         ts43::{self, browser_request, EphemeralKey, Expected},
         OperatorFailure,
     },
+    metrics::Channel,
     outcome::{Outcome, Proof, Verdict},
     phone::{normalise, E164},
     protocol::Operator,
@@ -30,7 +36,7 @@ use crate::{
 pub const REQUEST_TTL: Duration = Duration::from_secs(5 * 60);
 /// The store's kind for pending credential requests.
 const KIND: &str = "credential";
-const STEP: &str = "TS.43 credential";
+pub(crate) const STEP: &str = "TS.43 credential";
 
 /// What the page passes to `navigator.credentials.get({digital: {requests: [request]}})`,
 /// and the id it answers with.
@@ -51,6 +57,13 @@ struct PendingCredential {
     /// A desktop's handoff this phone continues: the verdict goes there.
     #[serde(default)]
     handoff: Option<WatchId>,
+    /// The verification's public id, sent as `x-correlator` (absent in requests written
+    /// before it was kept: one is made when the answer comes).
+    #[serde(default = "Correlator::random")]
+    correlator: Correlator,
+    /// When it started, in Unix milliseconds (absent in older requests).
+    #[serde(default)]
+    started_at_ms: Option<u64>,
 }
 
 /// Where a credential's verdict went.
@@ -105,11 +118,29 @@ impl Verifier {
     ) -> Result<CredentialStarted, VerifyError> {
         let camara = self.credential_operator()?;
         let (nonce, key) = (random_token(), EphemeralKey::random());
-        let query = camara
-            .request_credential(&nonce, &key, Some(&number))
+        let correlator = Correlator::random();
+        let entry = Entry {
+            operator: Operator::CamaraStandard,
+            channel: Channel::Credential,
+            id: correlator.secret(),
+            started_at_ms: Some(now_ms()),
+        };
+        self.journal.started(&entry).await;
+        let asked = self
+            .timed(
+                Operator::CamaraStandard,
+                camara.request_credential(&nonce, &key, Some(&number)),
+            )
             .await
             .ok_or(VerifyError::ProtocolUnavailable)?
-            .map_err(VerifyError::from)?;
+            .map_err(VerifyError::from);
+        let query = match asked {
+            Ok(query) => query,
+            Err(e) => {
+                self.journal.ended(&entry, Err(&e)).await;
+                return Err(e);
+            }
+        };
         let request_id = random_token();
         let pending = PendingCredential {
             owner,
@@ -117,6 +148,8 @@ impl Verifier {
             key: hex::encode(key.to_bytes()),
             nonce: nonce.clone(),
             handoff,
+            started_at_ms: entry.started_at_ms,
+            correlator: correlator.clone(),
         };
         let value = serde_json::to_string(&pending)
             .map_err(|e| VerifyError::StoreUnavailable(format!("a credential request does not encode: {e}")))?;
@@ -148,6 +181,43 @@ impl Verifier {
         if &pending.owner != reader {
             return Err(VerifyError::InvalidState(StateProblem::OtherBrowser));
         }
+        let entry = Entry {
+            operator: Operator::CamaraStandard,
+            channel: Channel::Credential,
+            id: pending.correlator.secret(),
+            started_at_ms: pending.started_at_ms,
+        };
+        let checked = self
+            .timed(
+                Operator::CamaraStandard,
+                self.check_credential(&pending, vp_token, page_origin),
+            )
+            .await;
+        let answer = checked.as_ref().map(|&verified| Answer::Verified(verified));
+        self.journal.ended(&entry, answer.as_ref().map_err(|e| *e)).await;
+        let verified = checked?;
+        let outcome = Outcome {
+            number: Some(pending.number),
+            verdict: if verified { Verdict::Verified } else { Verdict::Invalid },
+            sandbox: self.sandbox_backed(Operator::CamaraStandard),
+            proof: Proof::OperatorToken,
+        };
+        match pending.handoff {
+            Some(watch) => {
+                self.finish_handoff(&watch, outcome).await?;
+                Ok(CredentialVerdict::HandedBack)
+            }
+            None => Ok(CredentialVerdict::Kept(self.keep_result(reader, outcome).await?)),
+        }
+    }
+
+    /// The credential's checks, its operator token redeemed and the number verified.
+    async fn check_credential(
+        &self,
+        pending: &PendingCredential,
+        vp_token: &serde_json::Value,
+        page_origin: &str,
+    ) -> Result<bool, VerifyError> {
         let key = hex::decode(&pending.key)
             .ok()
             .and_then(|bytes| EphemeralKey::from_bytes(&bytes).ok())
@@ -165,26 +235,15 @@ impl Verifier {
             refused(e.code())
         })?;
         let access = camara.exchange_operator_token(token.token.secret()).await?;
-        let verified = camara.verify(&access, &pending.number, &Correlator::random()).await?;
+        let verified = camara.verify(&access, &pending.number, &pending.correlator).await?;
         tracing::info!(
             number = %pending.number,
             carrier = token.carrier_hint.as_deref().unwrap_or("unknown"),
             verified,
+            correlator = pending.correlator.secret(),
             "credential verification finished"
         );
-        let outcome = Outcome {
-            number: Some(pending.number),
-            verdict: if verified { Verdict::Verified } else { Verdict::Invalid },
-            sandbox: self.sandbox_backed(Operator::CamaraStandard),
-            proof: Proof::OperatorToken,
-        };
-        match pending.handoff {
-            Some(watch) => {
-                self.finish_handoff(&watch, outcome).await?;
-                Ok(CredentialVerdict::HandedBack)
-            }
-            None => Ok(CredentialVerdict::Kept(self.keep_result(reader, outcome).await?)),
-        }
+        Ok(verified)
     }
 
     fn credential_operator(&self) -> Result<&crate::operators::CamaraClient, VerifyError> {

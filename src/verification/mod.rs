@@ -14,7 +14,9 @@ pub mod error;
 mod flow;
 pub mod handoff;
 pub mod ids;
+mod journal;
 pub mod notices;
+pub mod reason;
 pub mod relying;
 pub mod store;
 
@@ -161,6 +163,8 @@ pub struct Verifier {
     store: Store,
     /// Wakes the desktops' live streams when their handoffs change.
     pub notices: notices::Notices,
+    /// Where starts and ends are told (metrics, signed events).
+    journal: journal::Journal,
 }
 
 impl Verifier {
@@ -178,7 +182,21 @@ impl Verifier {
             virtual_operators,
             notices: notices::Notices::new(&store),
             store,
+            journal: journal::Journal {
+                metrics: std::sync::Arc::new(crate::metrics::Metrics::new()),
+            },
         })
+    }
+
+    /// Counts this verifier's flows in `metrics` (the app's, which `METRICS_ADDR` shows).
+    pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
+        self.journal.metrics = metrics;
+        self
+    }
+
+    /// Runs `work` (calls to `operator`) with its operator calls timed in the metrics.
+    async fn timed<F: std::future::Future>(&self, operator: Operator, work: F) -> F::Output {
+        crate::metrics::attributed(&self.journal.metrics, crate::metrics::operator_label(operator), work).await
     }
 
     /// Reads the standard CAMARA operator's discovery document, as start-up must: a
@@ -378,9 +396,20 @@ impl Verifier {
             Err(e) => return Err(e.into()),
         }
 
-        let url = match self.clients.authorize(&pending.flow, &state, &pending.nonce).await {
+        let entry = journal::Entry {
+            operator,
+            channel: crate::metrics::Channel::Network,
+            id: pending.correlator.secret(),
+            started_at_ms: Some(now_ms()),
+        };
+        self.journal.started(&entry).await;
+        let authorized = self
+            .timed(operator, self.clients.authorize(&pending.flow, &state, &pending.nonce))
+            .await;
+        let url = match authorized {
             Ok(url) => url,
             Err(e) => {
+                self.journal.ended(&entry, Err(&e)).await;
                 if let Err(e) = self.store.release_pending(&state, client).await {
                     tracing::warn!(error = %e, "a failed start's slot stays held until it expires");
                 }
@@ -430,8 +459,18 @@ impl Verifier {
             }
         }
 
-        let result = self.finish(&pending, params).await;
         let operator = pending.flow.operator();
+        let result = self.timed(operator, self.finish(&pending, params)).await;
+        let started_at_ms = pending
+            .expires_at_ms
+            .checked_sub(self.store.settings().pending_ttl.as_millis() as u64);
+        let entry = journal::Entry {
+            operator,
+            channel: crate::metrics::Channel::Network,
+            id: pending.correlator.secret(),
+            started_at_ms,
+        };
+        self.journal.ended(&entry, result.as_ref()).await;
         let protocol = operator.protocol().as_str();
         let correlator = pending.correlator.secret();
         let number = pending.flow.number();

@@ -22,6 +22,7 @@ mod id_token;
 mod layout;
 mod lockout;
 mod log_privacy;
+mod metrics;
 mod oidc_flows;
 mod oidc_refusals;
 mod oidc_tokens;

@@ -24,6 +24,8 @@ pub const FIXTURE_SITE: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/fixtu
 pub struct TestApp {
     /// `http://127.0.0.1:<port>`
     pub base: String,
+    /// `http://127.0.0.1:<port>` of the metrics listener, when `METRICS_ADDR` is set.
+    pub metrics: Option<String>,
     stop: Option<oneshot::Sender<()>>,
 }
 
@@ -84,8 +86,12 @@ impl TestApp {
             .site_pkg_dir("pkg")
             .site_addr(addr)
             .build();
-        let stop = serve_app(listener, config, leptos_options, pending_ttl).await;
-        TestApp { base, stop: Some(stop) }
+        let (stop, metrics) = serve_app(listener, config, leptos_options, pending_ttl).await;
+        TestApp {
+            base,
+            metrics: metrics.map(|addr| format!("http://{addr}")),
+            stop: Some(stop),
+        }
     }
 }
 
@@ -97,15 +103,16 @@ async fn serve_app(
     config: Config,
     leptos_options: LeptosOptions,
     pending_ttl: Duration,
-) -> oneshot::Sender<()> {
+) -> (oneshot::Sender<()>, Option<std::net::SocketAddr>) {
     let app = Application::build_on(listener, config, leptos_options, pending_ttl)
         .await
         .unwrap_or_else(|e| panic!("the app does not start: {e}"));
+    let metrics = app.metrics_addr();
     let (stop, stopped) = oneshot::channel::<()>();
     tokio::spawn(app.run_until_stopped(async {
         let _ = stopped.await;
     }));
-    stop
+    (stop, metrics)
 }
 
 /// A listener on `127.0.0.1`, on a port the kernel picks.
