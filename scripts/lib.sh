@@ -127,6 +127,20 @@ ensure_redis() {
     "install it (Debian: sudo apt-get install redis-server), then run this again"
 }
 
+ensure_promtool() {
+  step "promtool (the metrics test checks the exposition with it)"
+  if have promtool; then echo "$(promtool --version 2>&1 | head -1) present" >&2; return; fi
+  if [ "$(id -u)" = 0 ] && have apt-get; then
+    bounded 300 "promtool" "check that Debian's package archive is reachable" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive bounded 600 "promtool" "check that Debian's package archive is reachable" \
+      apt-get install -y -qq --no-install-recommends prometheus
+    # Debian starts a Prometheus service on install; the tests only use promtool.
+    return
+  fi
+  fail "promtool" "promtool is not installed and there is no root to install it" \
+    "install it (Debian: sudo apt-get install prometheus), then run this again"
+}
+
 ensure_end2end_packages() {
   step "end2end npm packages (@playwright/test; no browser download)"
   ensure_node

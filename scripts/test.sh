@@ -9,6 +9,7 @@ ensure_cargo_leptos
 ensure_wasm_bindgen
 ensure_chromium
 ensure_redis
+ensure_promtool
 ensure_end2end_packages
 
 # cargo-leptos compiles the server with LEPTOS_OUTPUT_NAME set; setting the same here

@@ -9,8 +9,8 @@ use tokio::net::TcpListener;
 
 use crate::{
     assets::Assets,
-    metrics::Metrics,
     config::{Backing, Config, ConfigError, RedisAddress, SandboxMode},
+    metrics::Metrics,
     oidc::Provider,
     protocol::Operator,
     server::{client::Proxies, router, serve_with_limits, ConnectionLimits},
@@ -157,7 +157,9 @@ impl Application {
 
     /// Where `/metrics` answers, when `METRICS_ADDR` is set.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics.as_ref().and_then(|(listener, _)| listener.local_addr().ok())
+        self.metrics
+            .as_ref()
+            .and_then(|(listener, _)| listener.local_addr().ok())
     }
 
     /// Serves until `shutdown` resolves, then lets the requests in flight finish.

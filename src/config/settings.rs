@@ -237,7 +237,10 @@ pub(super) fn trusted_proxies(vars: &Vars) -> Result<Vec<IpNet>, ConfigError> {
 
 /// `METRICS_ADDR`: an address of its own for Prometheus. The public port is refused: the
 /// exposition is for whoever runs the service, not for everyone who can reach the page.
-pub(super) fn metrics_addr(vars: &Vars, site_addr: std::net::SocketAddr) -> Result<Option<std::net::SocketAddr>, ConfigError> {
+pub(super) fn metrics_addr(
+    vars: &Vars,
+    site_addr: std::net::SocketAddr,
+) -> Result<Option<std::net::SocketAddr>, ConfigError> {
     let Some(value) = vars.get("METRICS_ADDR") else {
         return Ok(None);
     };

@@ -94,7 +94,10 @@ mod tests {
         assert_eq!(claims.payload_hash, payload_hash(body));
         assert_eq!(claims.exp - claims.iat, SIGNATURE_TTL.as_secs());
         assert_eq!(claims.jti.len(), 32);
-        assert_eq!(verify(Some(&header), br#"{"id":"2"}"#, SECRET), Err(SignatureError::BodyChanged));
+        assert_eq!(
+            verify(Some(&header), br#"{"id":"2"}"#, SECRET),
+            Err(SignatureError::BodyChanged)
+        );
         assert!(matches!(
             verify(Some(&header), body, b"another secret, another secret!!"),
             Err(SignatureError::Invalid(_))

@@ -12,19 +12,15 @@ use std::{net::IpAddr, time::Duration};
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    journal::Entry,
-    store::now_ms,
-    Answer,
-};
+use super::{journal::Entry, store::now_ms, Answer};
 use super::{HandoffRefusal, HandoffSecret, Origin, ResultId, SessionId, StateProblem, Verifier, VerifyError, WatchId};
 use crate::{
+    metrics::Channel,
     operators::{
         camara::Correlator,
         ts43::{self, browser_request, EphemeralKey, Expected},
         OperatorFailure,
     },
-    metrics::Channel,
     outcome::{Outcome, Proof, Verdict},
     phone::{normalise, E164},
     protocol::Operator,

@@ -159,7 +159,11 @@ mod tests {
                 Some("credential_refused"),
                 true,
             ),
-            (VerifyError::StoreUnavailable("x".into()), Some("store_unavailable"), false),
+            (
+                VerifyError::StoreUnavailable("x".into()),
+                Some("store_unavailable"),
+                false,
+            ),
             (VerifyError::InvalidPhone(PhoneError::Empty), None, false),
             (VerifyError::RateLimited, None, false),
             (VerifyError::InvalidState(StateProblem::Replayed), None, false),
@@ -178,6 +182,8 @@ mod tests {
         codes.sort();
         codes.dedup();
         assert_eq!(codes.len(), Reason::ALL.len());
-        assert!(codes.iter().all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
+        assert!(codes
+            .iter()
+            .all(|c| c.bytes().all(|b| b.is_ascii_lowercase() || b == b'_')));
     }
 }

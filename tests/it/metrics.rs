@@ -9,11 +9,13 @@ use std::{
 
 use serde_json::json;
 
-use crate::helpers::{assert_error, assert_sandbox_verdict, TestApp};
+use crate::helpers::{assert_error, assert_sandbox_verdict, Server, TestApp};
 
 async fn scrape(app: &TestApp) -> (String, String) {
     let base = app.metrics.as_deref().expect("METRICS_ADDR was set");
-    let response = reqwest::get(format!("{base}/metrics")).await.expect("the metrics listener answers");
+    let response = reqwest::get(format!("{base}/metrics"))
+        .await
+        .expect("the metrics listener answers");
     assert_eq!(response.status(), 200);
     let content_type = response.headers()["content-type"].to_str().unwrap().to_owned();
     (content_type, response.text().await.unwrap())
@@ -30,7 +32,13 @@ fn sample(text: &str, series: &str) -> f64 {
 async fn the_funnel_moves_with_flows() {
     let app = TestApp::start(&[("METRICS_ADDR", "127.0.0.1:0")]).await;
     let (_, before) = scrape(&app).await;
-    assert_eq!(sample(&before, r#"nv_verifications_started_total{protocol="camara",channel="network"}"#), 0.0);
+    assert_eq!(
+        sample(
+            &before,
+            r#"nv_verifications_started_total{protocol="camara",channel="network"}"#
+        ),
+        0.0
+    );
 
     assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
     assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345677"}), &[]).await, false);
@@ -46,11 +54,16 @@ async fn the_funnel_moves_with_flows() {
     let ended = |outcome: &str, reason: &str| {
         sample(
             &text,
-            &format!(r#"nv_verifications_total{{protocol="camara",channel="network",outcome="{outcome}",reason="{reason}"}}"#),
+            &format!(
+                r#"nv_verifications_total{{protocol="camara",channel="network",outcome="{outcome}",reason="{reason}"}}"#
+            ),
         )
     };
     assert_eq!(
-        sample(&text, r#"nv_verifications_started_total{protocol="camara",channel="network"}"#),
+        sample(
+            &text,
+            r#"nv_verifications_started_total{protocol="camara",channel="network"}"#
+        ),
         4.0,
         "{text}"
     );
@@ -115,8 +128,46 @@ async fn the_public_port_does_not_serve_metrics() {
     let public = reqwest::get(app.url("/metrics")).await.unwrap();
     assert_eq!(public.status(), 404);
     assert!(!public.text().await.unwrap().contains("nv_verifications"));
-    let other = reqwest::get(format!("{}/", app.metrics.as_deref().unwrap())).await.unwrap();
+    let other = reqwest::get(format!("{}/", app.metrics.as_deref().unwrap()))
+        .await
+        .unwrap();
     assert_eq!(other.status(), 404);
     let without = TestApp::start(&[]).await;
     assert_eq!(without.metrics, None, "no listener unless METRICS_ADDR is set");
+}
+
+/// The dashboard in docs/ queries only metrics the service exposes.
+#[tokio::test]
+async fn the_grafana_dashboard_queries_what_is_exposed() {
+    let app = TestApp::start(&[("METRICS_ADDR", "127.0.0.1:0")]).await;
+    assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
+    let (_, text) = scrape(&app).await;
+    let exposed: std::collections::BTreeSet<&str> = text
+        .lines()
+        .filter_map(|line| line.strip_prefix("# TYPE "))
+        .filter_map(|line| line.split(' ').next())
+        .collect();
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/docs/grafana/number-verify.json");
+    let dashboard: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let mut queried = 0;
+    for panel in dashboard["panels"].as_array().unwrap() {
+        for target in panel["targets"].as_array().unwrap() {
+            let expr = target["expr"].as_str().unwrap();
+            for name in expr
+                .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .filter(|word| word.starts_with("nv_"))
+            {
+                let family = ["_bucket", "_count", "_sum"]
+                    .iter()
+                    .find_map(|suffix| name.strip_suffix(suffix))
+                    .unwrap_or(name);
+                assert!(
+                    exposed.contains(family),
+                    "the dashboard queries {name}, which is not exposed:\n{text}"
+                );
+                queried += 1;
+            }
+        }
+    }
+    assert!(queried >= 8, "the dashboard queries the funnel, reasons and latency");
 }
