@@ -197,6 +197,18 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
         self.lock().live(key, Instant::now()).is_some()
     }
 
+    /// Changes a live entry in place, keeping its expiry, in one step: what `change`
+    /// returns, or `None` when there is no live entry.
+    pub fn update<Q: Hash + Eq + ?Sized, R>(&self, key: &Q, change: impl FnOnce(&mut V) -> R) -> Option<R>
+    where
+        K: Borrow<Q>,
+    {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let entry = inner.entries.get_mut(key).filter(|e| e.expires_at > now)?;
+        Some(change(&mut entry.value))
+    }
+
     /// Entries held, expired ones not yet swept included.
     pub fn len(&self) -> usize {
         self.lock().entries.len()
@@ -212,6 +224,23 @@ mod tests {
     use super::*;
 
     const MINUTE: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn update_changes_a_live_entry_only() {
+        let map: TtlMap<&str, u32> = TtlMap::new(4);
+        assert_eq!(map.update("a", |n| *n += 1), None);
+        map.insert("a", 1, MINUTE, WhenFull::Refuse).unwrap();
+        assert_eq!(
+            map.update("a", |n| {
+                *n += 1;
+                *n
+            }),
+            Some(2)
+        );
+        assert_eq!(map.get("a"), Some(2));
+        map.insert("b", 1, Duration::ZERO, WhenFull::Refuse).unwrap();
+        assert_eq!(map.update("b", |n| *n += 1), None, "an expired entry is not changed");
+    }
 
     #[test]
     fn entries_are_taken_once_and_expire() {

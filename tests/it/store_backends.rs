@@ -665,3 +665,92 @@ async fn a_code_redeemed_concurrently_is_found_exactly_once() {
         assert_eq!(found, 1, "{}", backend.name);
     }
 }
+
+/// A guarded record (a one-time code's) counts every attempt across instances, even
+/// attempts made at once: ten guesses on two instances are attempts 1 to 10, each once.
+/// It is removed once, expires, and a new value starts its attempts again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attempts_at_a_guarded_record_are_counted_across_instances() {
+    let minute = Duration::from_secs(60);
+    for b in backends(settings(Duration::from_secs(600), 30)).await {
+        let stores = [b.store.clone(), b.other_instance.clone()];
+        b.store
+            .put_guarded("test-code", "v-1", "digest".into(), minute)
+            .await
+            .unwrap();
+        let tasks: Vec<_> = (0..10)
+            .map(|i| {
+                let store = stores[i % 2].clone();
+                tokio::spawn(async move { store.attempt("test-code", "v-1").await.unwrap() })
+            })
+            .collect();
+        let mut counts = Vec::new();
+        for task in tasks {
+            let (value, count) = task.await.unwrap().expect("the record is there");
+            assert_eq!(value, "digest", "{}", b.name);
+            counts.push(count);
+        }
+        counts.sort_unstable();
+        assert_eq!(counts, (1..=10).collect::<Vec<_>>(), "{}", b.name);
+
+        // A new code (a resend) starts again.
+        b.other_instance
+            .put_guarded("test-code", "v-1", "digest-2".into(), minute)
+            .await
+            .unwrap();
+        assert_eq!(
+            b.store.attempt("test-code", "v-1").await.unwrap(),
+            Some(("digest-2".to_owned(), 1)),
+            "{}",
+            b.name
+        );
+        let removals = [
+            b.store.remove_guarded("test-code", "v-1").await.unwrap(),
+            b.other_instance.remove_guarded("test-code", "v-1").await.unwrap(),
+        ];
+        assert_eq!(removals, [true, false], "removed once: {}", b.name);
+        assert_eq!(b.store.attempt("test-code", "v-1").await.unwrap(), None, "{}", b.name);
+        assert_eq!(
+            b.store.attempt("test-code", "never").await.unwrap(),
+            None,
+            "an attempt at nothing creates nothing: {}",
+            b.name
+        );
+        assert_eq!(b.store.attempt("test-code", "never").await.unwrap(), None, "{}", b.name);
+
+        b.store
+            .put_guarded("test-code", "short", "d".into(), Duration::from_millis(50))
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(120)).await;
+        assert_eq!(
+            b.store.attempt("test-code", "short").await.unwrap(),
+            None,
+            "expired: {}",
+            b.name
+        );
+    }
+}
+
+/// Daily counts are shared by every instance and per subject.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn daily_counts_are_shared_and_per_subject() {
+    for b in backends(settings(Duration::from_secs(600), 30)).await {
+        let mut allowed = Vec::new();
+        for i in 0..5 {
+            let store = if i % 2 == 0 { &b.store } else { &b.other_instance };
+            allowed.push(store.count_daily("test-sms", "+99012345678", 3).await.unwrap());
+        }
+        assert_eq!(allowed, [true, true, true, false, false], "{}", b.name);
+        assert!(
+            b.store.count_daily("test-sms", "+99012345679", 3).await.unwrap(),
+            "another number has its own count: {}",
+            b.name
+        );
+        assert!(
+            b.store.count_daily("test-other", "+99012345678", 3).await.unwrap(),
+            "another kind has its own count: {}",
+            b.name
+        );
+    }
+}

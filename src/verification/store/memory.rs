@@ -43,6 +43,10 @@ struct Inner {
     once: TtlMap<(&'static str, String), String>,
     /// Records read and rewritten (a handoff's), by kind and id; claims are kept here too.
     kept: TtlMap<(&'static str, String), String>,
+    /// Records guessed at (a one-time code's), with their attempts so far.
+    guarded: TtlMap<(&'static str, String), (String, u32)>,
+    /// Counts per kind, subject and UTC day.
+    daily: TtlMap<(&'static str, String, u64), u64>,
     /// Starts per client and budget: each start costs an operator request and a pending
     /// entry. One limiter per quota (API and page, address and /48).
     starts: Mutex<HashMap<(Budget, u32), Arc<Limiter>>>,
@@ -181,6 +185,8 @@ impl MemoryStore {
                 results: TtlMap::new(RESULT_CAP),
                 once: TtlMap::new(settings.max_pending),
                 kept: TtlMap::new(settings.max_pending),
+                guarded: TtlMap::new(settings.max_pending),
+                daily: TtlMap::new(settings.max_pending),
                 starts: Mutex::new(HashMap::new()),
                 last_prune: Mutex::new(Instant::now()),
                 provider: ProviderRecords {
@@ -385,6 +391,42 @@ impl MemoryStore {
             .insert_new(key.clone(), holder.to_owned(), Instant::now() + ttl, WhenFull::Refuse)
             .map_err(|_| StoreError::Full)?;
         Ok(first || self.inner.kept.get(&key).is_some_and(|held| held == holder))
+    }
+}
+
+/// Records guessed at, and daily counts: each change is one step under the map's lock.
+impl MemoryStore {
+    pub fn put_guarded(&self, kind: &'static str, id: &str, value: String, ttl: Duration) -> Result<(), StoreError> {
+        self.inner
+            .guarded
+            .insert((kind, id.to_owned()), (value, 0), ttl, WhenFull::Refuse)
+            .map_err(|_| StoreError::Full)
+    }
+
+    pub fn attempt(&self, kind: &'static str, id: &str) -> Option<(String, u32)> {
+        self.inner.guarded.update(&(kind, id.to_owned()), |(value, attempts)| {
+            *attempts += 1;
+            (value.clone(), *attempts)
+        })
+    }
+
+    pub fn remove_guarded(&self, kind: &'static str, id: &str) -> bool {
+        matches!(self.inner.guarded.take(&(kind, id.to_owned())), TtlTaken::Found(_))
+    }
+
+    pub fn count_daily(&self, kind: &'static str, subject: &str, day: u64) -> u64 {
+        let key = (kind, subject.to_owned(), day);
+        let counted = self.inner.daily.update(&key, |n| {
+            *n += 1;
+            *n
+        });
+        counted.unwrap_or_else(|| {
+            // A full map evicts the soonest to expire: a flood of subjects must not stop
+            // the counting of everyone else's.
+            let until_tomorrow = Duration::from_millis(super::DAY_MS - now_ms() % super::DAY_MS);
+            let _ = self.inner.daily.insert(key, 1, until_tomorrow, WhenFull::EvictOldest);
+            1
+        })
     }
 }
 

@@ -402,6 +402,58 @@ impl Store {
     }
 }
 
+/// Records guessed at (a one-time code's digest), by kind and an id that is itself a
+/// secret: each attempt is counted before its guess is judged, on any instance, so
+/// guesses sent in parallel cannot pass the budget. And counts per day (a number's or a
+/// country's codes sent).
+impl Store {
+    /// Keeps `value` until `ttl` with no attempts yet, replacing what was there.
+    pub async fn put_guarded(
+        &self,
+        kind: &'static str,
+        id: &str,
+        value: String,
+        ttl: Duration,
+    ) -> Result<(), StoreError> {
+        match self {
+            Store::Memory(s) => s.put_guarded(kind, id, value, ttl),
+            Store::Redis(s) => s.put_guarded(kind, id, &value, ttl).await,
+        }
+    }
+
+    /// Counts one attempt: the value and how many attempts it has had, this one included;
+    /// `None` when it is gone (expired, removed, never there).
+    pub async fn attempt(&self, kind: &'static str, id: &str) -> Result<Option<(String, u32)>, StoreError> {
+        match self {
+            Store::Memory(s) => Ok(s.attempt(kind, id)),
+            Store::Redis(s) => s.attempt(kind, id).await,
+        }
+    }
+
+    /// Removes it: `true` for the one caller, on any instance, that removed it.
+    pub async fn remove_guarded(&self, kind: &'static str, id: &str) -> Result<bool, StoreError> {
+        match self {
+            Store::Memory(s) => Ok(s.remove_guarded(kind, id)),
+            Store::Redis(s) => s.remove_guarded(kind, id).await,
+        }
+    }
+
+    /// Counts one more `kind` for `subject` in the current UTC day, on every instance:
+    /// whether the count is still within `limit`. `subject` is named in Redis by its
+    /// SHA-256 only (it may be a phone number).
+    pub async fn count_daily(&self, kind: &'static str, subject: &str, limit: u32) -> Result<bool, StoreError> {
+        let day = now_ms() / DAY_MS;
+        let count = match self {
+            Store::Memory(s) => s.count_daily(kind, subject, day),
+            Store::Redis(s) => s.count_daily(kind, subject, day).await?,
+        };
+        Ok(count <= u64::from(limit))
+    }
+}
+
+/// A UTC day in milliseconds: daily limits reset at midnight UTC on every instance.
+pub const DAY_MS: u64 = 86_400_000;
+
 /// The OpenID Provider's records: codes (single use across every instance), revoked
 /// tokens, values that may be used once. Values are opaque strings to the store.
 impl Store {

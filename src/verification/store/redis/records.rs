@@ -142,3 +142,73 @@ impl RedisStore {
         Ok(held.as_deref() == Some(holder))
     }
 }
+
+/// Writes a guarded record: a hash of the value and its attempts, expiring with it.
+const PUT_GUARDED: &str = r#"
+redis.call('DEL', KEYS[1])
+redis.call('HSET', KEYS[1], 'v', ARGV[1], 'n', 0)
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return 1
+"#;
+
+/// Counts an attempt at a guarded record that exists (HINCRBY alone would create one
+/// with no expiry): the value and the attempts so far, or nil.
+const ATTEMPT: &str = r#"
+if redis.call('EXISTS', KEYS[1]) == 0 then return nil end
+local n = redis.call('HINCRBY', KEYS[1], 'n', 1)
+return {redis.call('HGET', KEYS[1], 'v'), n}
+"#;
+
+/// A count for the day, expiring a little after the day ends.
+const COUNT_DAILY: &str = r#"
+local n = redis.call('INCR', KEYS[1])
+if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
+return n
+"#;
+
+/// Records guessed at: `<kind>:<h of the id>`, a hash {v, n}; daily counts:
+/// `<kind>-daily:<h of subject and day>`.
+impl RedisStore {
+    pub async fn put_guarded(&self, kind: &str, id: &str, value: &str, ttl: Duration) -> Result<(), StoreError> {
+        static PUT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(PUT_GUARDED));
+        let mut connection = self.connection.clone();
+        PUT.key(self.key(kind, id))
+            .arg(value)
+            .arg(millis(ttl))
+            .invoke_async::<i64>(&mut connection)
+            .await
+            .map(|_| ())
+            .map_err(unavailable)
+    }
+
+    pub async fn attempt(&self, kind: &str, id: &str) -> Result<Option<(String, u32)>, StoreError> {
+        static TRY: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(ATTEMPT));
+        let mut connection = self.connection.clone();
+        let found: Option<(String, u32)> = TRY
+            .key(self.key(kind, id))
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)?;
+        Ok(found)
+    }
+
+    pub async fn remove_guarded(&self, kind: &str, id: &str) -> Result<bool, StoreError> {
+        let mut connection = self.connection.clone();
+        let removed: u32 = connection.del(self.key(kind, id)).await.map_err(unavailable)?;
+        Ok(removed == 1)
+    }
+
+    pub async fn count_daily(&self, kind: &str, subject: &str, day: u64) -> Result<u64, StoreError> {
+        static COUNT: std::sync::LazyLock<Script> = std::sync::LazyLock::new(|| Script::new(COUNT_DAILY));
+        let mut connection = self.connection.clone();
+        let kind = format!("{kind}-daily");
+        // The key outlives its day by an hour, for clocks a little apart.
+        let keep = crate::verification::store::DAY_MS + 3_600_000;
+        COUNT
+            .key(self.key(&kind, &format!("{subject}@{day}")))
+            .arg(keep)
+            .invoke_async(&mut connection)
+            .await
+            .map_err(unavailable)
+    }
+}
