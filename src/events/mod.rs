@@ -93,7 +93,7 @@ impl Events {
         let stats = Arc::new(DeliveryStats::default());
         let outbox = Arc::new(match backend {
             Backend::Memory => Outbox::Memory(MemoryOutbox::new(tuning.memory_cap, stats.clone())),
-            Backend::Redis(connection) => Outbox::Redis(RedisOutbox::open(connection, stats.clone()).await?),
+            Backend::Redis(connection) => Outbox::Redis(Box::new(RedisOutbox::open(connection, stats.clone()).await?)),
         });
         let wake = Arc::new(Notify::new());
         let (shutdown, stopping) = watch::channel(false);

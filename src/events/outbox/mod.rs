@@ -60,7 +60,8 @@ pub enum OutboxError {
 
 pub(crate) enum Outbox {
     Memory(MemoryOutbox),
-    Redis(RedisOutbox),
+    /// Boxed: its scripts make it several times the memory variant's size.
+    Redis(Box<RedisOutbox>),
 }
 
 impl Outbox {

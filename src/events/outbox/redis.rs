@@ -370,7 +370,7 @@ impl RedisOutbox {
             Err(e) => return Err(redis_error(e)),
         };
         let mut claimed = Vec::with_capacity(flat.len() / 2);
-        for pair in flat.chunks_exact(2) {
+        for pair in flat.as_chunks::<2>().0 {
             let handle = pair[0].clone();
             match serde_json::from_str::<Queued>(&pair[1]) {
                 Ok(entry) => claimed.push(Claimed {
