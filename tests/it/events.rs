@@ -3,7 +3,8 @@
 //! each event must come again, same id, same bytes. Memory, one Redis and a Redis
 //! Cluster deliver; two instances on one Redis deliver each event once; a restart loses
 //! nothing, not even what a dead instance read and never acked; an expiry fires once
-//! across instances, and not at all once settled.
+//! across instances, and not at all once settled; an event out of retries is dropped,
+//! logged by id and type only.
 //!
 //! Nothing waits by sleeping: the receiver reports each arrival on a channel, read with a
 //! timeout, and a stopped worker (`stop` then `stopped`) has finished counting.
@@ -25,7 +26,10 @@ use number_verify::{
 use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
-use crate::helpers::redis::{RedisCluster, RedisServer};
+use crate::helpers::{
+    logs::CapturedLogs,
+    redis::{RedisCluster, RedisServer},
+};
 
 const SECRET: &str = "events-test-secret-0123456789abcdef";
 const SOURCE: &str = "https://verify.example.com";
@@ -393,4 +397,56 @@ async fn the_memory_expiry_tracker_fires_at_the_deadline_unless_settled() {
     let events = start(&receiver, Backend::Memory, fast(Duration::from_secs(60))).await;
     // One process: the same instance twice.
     expire_once(&events, &events.clone(), &mut receiver).await;
+}
+
+/// An event out of retries is dropped and counted, logged by its id and type: never its
+/// body, the secret or where it was going.
+async fn drops_when_out_of_retries(backend: Backend) {
+    let logs = CapturedLogs::start(tracing::Level::DEBUG);
+    let mut receiver = Receiver::start().await;
+    let no_retries = Tuning {
+        backoff: Backoff::new(Vec::new(), Duration::from_secs(600)),
+        ..fast(Duration::from_secs(60))
+    };
+    let events = start(&receiver, backend, no_retries).await;
+    events
+        .publish(EventKind::Failed, json!({"marker": "body-private-4711"}))
+        .await;
+    let refused = receiver.next().await;
+    assert_eq!(refused.status, 500);
+    stop(&events).await;
+
+    let stats = events.stats();
+    assert_eq!(stats.failed_attempts.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.dropped.load(Ordering::Relaxed), 1);
+    assert_eq!(stats.delivered.load(Ordering::Relaxed), 0);
+    assert_eq!(events.depth().await, 0, "gone from the outbox");
+    assert!(receiver.rest().is_empty(), "never sent again");
+
+    let text = logs.text();
+    let dropped = text
+        .lines()
+        .find(|line| line.contains("event dropped"))
+        .unwrap_or_else(|| panic!("a line for the drop: {text}"));
+    assert!(dropped.contains("ERROR") && dropped.contains(&refused.id), "{dropped}");
+    assert!(dropped.contains("org.numberverify.verification.failed"), "{dropped}");
+    assert!(dropped.contains("status 500"), "{dropped}");
+    let own: Vec<&str> = text.lines().filter(|l| l.contains("number_verify::events")).collect();
+    assert!(!own.is_empty(), "{text}");
+    for line in own {
+        for private in ["body-private-4711", SECRET, receiver.url.as_str(), "/events"] {
+            assert!(!line.contains(private), "{private} logged: {line}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn the_memory_backend_drops_an_event_out_of_retries_and_logs_only_its_id_and_type() {
+    drops_when_out_of_retries(Backend::Memory).await;
+}
+
+#[tokio::test]
+async fn the_redis_backend_drops_an_event_out_of_retries_and_logs_only_its_id_and_type() {
+    let redis = RedisServer::start();
+    drops_when_out_of_retries(on_redis(&redis.url()).await).await;
 }
