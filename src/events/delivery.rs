@@ -29,7 +29,7 @@ use crate::support::signed_body;
 /// What the outbox and the worker have done since start, in this process.
 #[derive(Debug, Default)]
 pub struct DeliveryStats {
-    /// Events accepted into the outbox (published, or expiries that fired here).
+    /// Events accepted into the outbox: published here, or expiries this process fired.
     pub enqueued: AtomicU64,
     /// Events a receiver answered 2xx.
     pub delivered: AtomicU64,
@@ -129,13 +129,15 @@ impl Worker {
 
     /// Promotes what is due, takes a batch and sends it. Returns how many were taken.
     async fn round(&self) -> Result<usize, OutboxError> {
-        self.outbox
+        let fired = self
+            .outbox
             .promote_due(now_ms())
             .await
             .inspect_err(|_| self.store_error())?;
+        self.stats.enqueued.fetch_add(fired as u64, Ordering::Relaxed);
         let batch = self
             .outbox
-            .take(self.tuning.batch, self.tuning.reclaim_idle)
+            .take(self.tuning.batch.max(1), self.tuning.reclaim_idle)
             .await
             .inspect_err(|_| self.store_error())?;
         let taken = batch.len();

@@ -379,6 +379,12 @@ async fn expire_once(a: &Arc<Events>, b: &Arc<Events>, receiver: &mut Receiver) 
     assert_eq!(statuses, [500, 200]);
     assert_eq!(arrivals[1].event_type, "org.numberverify.verification.expired");
     assert_eq!(arrivals[1].data, json!({"verification": "v-due"}));
+    let instances: Vec<&Arc<Events>> = if Arc::ptr_eq(a, b) { vec![a] } else { vec![a, b] };
+    assert_eq!(
+        count(&instances, |s| s.enqueued.load(Ordering::Relaxed)),
+        1,
+        "one expiry fired, by one instance"
+    );
 }
 
 #[tokio::test]

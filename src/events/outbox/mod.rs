@@ -100,7 +100,7 @@ impl Outbox {
     }
 
     /// Moves retries and expiries due by `now_ms` to the queue, each exactly once across
-    /// instances. Returns how many.
+    /// instances. Returns how many expiries fired (new events; a retry is not).
     pub async fn promote_due(&self, now_ms: u64) -> Result<usize, OutboxError> {
         match self {
             Outbox::Memory(m) => Ok(m.promote_due(now_ms)),

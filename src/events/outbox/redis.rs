@@ -103,10 +103,10 @@ return 0
 "#;
 
 /// Moves due retries and expiries to the stream: the ZREM that removes a member is the
-/// one step that XADDs it. KEYS: stream, retry set, retry entries, expiry set, expiry
-/// entries. ARGV: now ms, at most this many of each.
+/// one step that XADDs it. Returns how many expiries fired. KEYS: stream, retry set,
+/// retry entries, expiry set, expiry entries. ARGV: now ms, at most this many of each.
 const PROMOTE: &str = r#"
-local moved = 0
+local fired = 0
 for pair = 0, 1 do
   local set, entries = KEYS[2 + 2 * pair], KEYS[3 + 2 * pair]
   local due = redis.call('ZRANGEBYSCORE', set, '-inf', ARGV[1], 'LIMIT', 0, ARGV[2])
@@ -116,12 +116,12 @@ for pair = 0, 1 do
       redis.call('HDEL', entries, member)
       if entry then
         redis.call('XADD', KEYS[1], '*', 'entry', entry)
-        moved = moved + 1
+        fired = fired + pair -- pair 1 is the expiries
       end
     end
   end
 end
-return moved
+return fired
 "#;
 
 /// KEYS: expiry set, expiry entries. ARGV: member, deadline ms, record.
