@@ -20,6 +20,9 @@ pub mod sandbox_contract;
 pub mod assets;
 #[cfg(feature = "ssr")]
 pub mod config;
+/// Signed CloudEvents to the integrator: the outbox and its delivery.
+#[cfg(feature = "ssr")]
+pub mod events;
 #[cfg(feature = "ssr")]
 pub mod http;
 #[cfg(feature = "ssr")]

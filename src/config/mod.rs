@@ -7,6 +7,7 @@
 //! operator is mounted only when `SANDBOX=on` asks for it: a deployment whose operator
 //! credentials failed to load stops instead of "verifying" anyone (fail closed).
 
+mod events;
 mod keys;
 mod oidc;
 mod operators;
@@ -24,6 +25,7 @@ pub use sandbox::SandboxMode;
 pub use settings::RedisAddress;
 
 use crate::{
+    events::EventsSettings,
     operators::{CamaraSettings, MobileConnectSettings, RedirectUri, VonageSettings},
     phone::E164,
     protocol::Operator,
@@ -117,6 +119,8 @@ pub struct Config {
     /// The OpenID Provider (`OIDC_SIGNING_KEYS`, `RELYING_PARTIES`, …; the sandbox's in
     /// sandbox mode); `None`: off, and the mobile-app API signs no verification token.
     pub oidc: Option<OidcSettings>,
+    /// `EVENTS_URL` and `EVENTS_SECRET`: where signed events go; `None`: none are sent.
+    pub events: Option<EventsSettings>,
 }
 
 impl Config {
@@ -230,6 +234,7 @@ impl Config {
         // At most 30 s, so slow clients cannot hold a drain.
         let request_timeout = vars.millis("REQUEST_TIMEOUT_MS", 100..=30_000, 15_000)?;
         let oidc = oidc::oidc(&vars, sandbox)?;
+        let events = events::events(&vars)?;
         // Checked last: a misspelt variable above is the likelier cause, and named first.
         if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() && camara_standard.is_none() {
             return Err(no_operator(sandbox_setting.as_deref(), &public_url));
@@ -263,6 +268,7 @@ impl Config {
             max_pending,
             request_timeout,
             oidc,
+            events,
         })
     }
 }

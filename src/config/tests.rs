@@ -904,3 +904,68 @@ fn metrics_listen_apart_from_the_page() {
     let e = Config::from_pairs(&[("SANDBOX", "on"), ("METRICS_ADDR", "127.0.0.1:3000")]).unwrap_err();
     assert!(e.reason.contains("public port"), "{e}");
 }
+
+mod events {
+    use super::*;
+
+    const SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+    #[test]
+    fn neither_is_no_events_and_both_configure_them() {
+        assert!(Config::from_pairs(&[]).unwrap().events.is_none());
+        let events = Config::from_pairs(&[
+            ("EVENTS_URL", "https://hooks.example.com/number-verify/"),
+            ("EVENTS_SECRET", SECRET),
+        ])
+        .unwrap()
+        .events
+        .unwrap();
+        assert_eq!(events.url.as_str(), "https://hooks.example.com/number-verify");
+        assert_eq!(events.secret.secret(), SECRET);
+        let local = Config::from_pairs(&[("EVENTS_URL", "http://127.0.0.1:9000/e"), ("EVENTS_SECRET", SECRET)])
+            .unwrap()
+            .events
+            .unwrap();
+        assert_eq!(local.url.as_str(), "http://127.0.0.1:9000/e", "http on loopback");
+        let shown = format!(
+            "{:?}",
+            Config::from_pairs(&[("EVENTS_URL", "https://h.example"), ("EVENTS_SECRET", SECRET)])
+        );
+        assert!(!shown.contains(SECRET), "{shown}");
+    }
+
+    #[test]
+    fn one_without_the_other_names_both() {
+        for (vars, named) in [
+            ([("EVENTS_URL", "https://hooks.example.com")], "EVENTS_SECRET"),
+            ([("EVENTS_SECRET", SECRET)], "EVENTS_URL"),
+        ] {
+            let err = Config::from_pairs(&vars).unwrap_err();
+            assert_eq!(err.variable, named, "{err}");
+            let text = err.to_string();
+            assert!(text.contains("EVENTS_URL") && text.contains("EVENTS_SECRET"), "{text}");
+            assert!(!text.contains(SECRET), "{text}");
+        }
+    }
+
+    #[test]
+    fn a_bad_url_or_short_secret_is_named_and_never_quoted() {
+        for url in [
+            "http://hooks.example.com/e",
+            "hooks.example.com",
+            "ftp://hooks.example.com",
+            "https://user:pw@hooks.example.com",
+            "https://hooks.example.com/e?token=1",
+        ] {
+            let err = Config::from_pairs(&[("EVENTS_URL", url), ("EVENTS_SECRET", SECRET)]).unwrap_err();
+            assert_eq!(err.variable, "EVENTS_URL", "{url}: {err}");
+        }
+        let short = "a-31-byte-secret-is-one-too-few";
+        assert_eq!(short.len(), 31);
+        let err =
+            Config::from_pairs(&[("EVENTS_URL", "https://hooks.example.com"), ("EVENTS_SECRET", short)]).unwrap_err();
+        assert_eq!(err.variable, "EVENTS_SECRET");
+        assert!(err.reason.contains("32"), "{err}");
+        assert!(!err.to_string().contains(short), "{err}");
+    }
+}

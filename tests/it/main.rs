@@ -16,6 +16,7 @@ mod credential;
 mod docs;
 mod drain;
 mod edge;
+mod events;
 mod handoff;
 mod health;
 mod id_token;
