@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 use crate::{
     assets::Assets,
     config::{Backing, Config, ConfigError, RedisAddress, SandboxMode},
+    events::{Backend, Events, EventsSettings, RedisConnection},
     metrics::Metrics,
     oidc::Provider,
     protocol::Operator,
@@ -47,6 +48,8 @@ pub enum StartupError {
     HttpClient(#[from] reqwest::Error),
     #[error("cannot listen on {addr} (LEPTOS_SITE_ADDR): {source}")]
     Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("configuration error: {setting}: the signed events' outbox cannot open: {error}")]
+    Events { setting: &'static str, error: String },
     #[error("cannot listen on {addr} (METRICS_ADDR): {source}")]
     MetricsBind { addr: SocketAddr, source: std::io::Error },
 }
@@ -72,6 +75,8 @@ pub struct Application {
     verifier: Option<Arc<Verifier>>,
     /// `METRICS_ADDR`'s listener and what it shows.
     metrics: Option<(TcpListener, Router)>,
+    /// The signed events' worker: it stops after the last request in flight.
+    events: Option<Arc<Events>>,
 }
 
 impl Application {
@@ -125,26 +130,28 @@ impl Application {
             ),
             _ => None,
         };
-        let metrics = Arc::new(Metrics::new());
-        let (router, verifier) = match config.sandbox {
+        let (router, verifier, watched) = match config.sandbox {
             #[cfg(feature = "sandbox")]
-            SandboxMode::Only => (crate::server::virtual_operator::router(&config), None),
+            SandboxMode::Only => (crate::server::virtual_operator::router(&config), None, None),
             _ => {
-                let state = app_state(config, leptos_options, pending_ttl, metrics.clone()).await?;
+                let state = app_state(config, leptos_options, pending_ttl).await?;
                 let verifier = state.verifier.clone();
-                (router(state), Some(verifier))
+                let watched = (state.metrics.clone(), state.events.clone());
+                (router(state), Some(verifier), Some(watched))
             }
         };
-        let metrics = metrics_listener.map(|listener| {
+        let events = watched.as_ref().and_then(|(_, events)| events.clone());
+        let metrics = metrics_listener.zip(watched).map(|(listener, (metrics, events))| {
             let addr = listener.local_addr().map(|a| a.to_string()).unwrap_or_default();
             tracing::info!(%addr, "metrics at /metrics (METRICS_ADDR)");
-            (listener, crate::metrics::server::router(metrics))
+            (listener, crate::metrics::server::router(metrics, events))
         });
         Ok(Self {
             listener,
             router,
             verifier,
             metrics,
+            events,
             request_timeout,
             shutdown_grace,
             limits,
@@ -187,6 +194,12 @@ impl Application {
             }
         };
         let served = serve_with_limits(self.listener, self.router, shutdown, self.request_timeout, self.limits).await;
+        // Whatever the worker has not delivered stays in the outbox (Redis: for the
+        // other instances, or this one's next start).
+        if let Some(events) = self.events {
+            events.stop();
+            events.stopped().await;
+        }
         let _ = stopped.send(true);
         served
     }
@@ -224,7 +237,6 @@ async fn app_state(
     config: Config,
     mut leptos_options: LeptosOptions,
     pending_ttl: Duration,
-    metrics: Arc<Metrics>,
 ) -> Result<AppState, StartupError> {
     let store = connect_store(&config, pending_ttl).await?;
     let sessions = session_signer(&config, &store).await?;
@@ -256,7 +268,19 @@ async fn app_state(
         ))),
         None => None,
     };
-    let verifier = Verifier::new(&config, store)?.with_metrics(metrics);
+    let mut metrics = Metrics::new();
+    let events = match &config.events {
+        Some(settings) => {
+            let events = start_events(&config, settings.clone()).await?;
+            metrics.watch_events(&events);
+            Some(events)
+        }
+        None => None,
+    };
+    let metrics = Arc::new(metrics);
+    let verifier = Verifier::new(&config, store)?
+        .with_metrics(metrics.clone())
+        .with_events(events.clone());
     verifier
         .discover_at_start_up(&config)
         .await
@@ -273,7 +297,52 @@ async fn app_state(
         verifier,
         config: Arc::new(config),
         oidc,
+        metrics,
+        events,
     })
+}
+
+/// The signed events' outbox on the configured store (a Redis stream read by every
+/// instance's worker, or this process's memory) and its worker.
+async fn start_events(config: &Config, settings: EventsSettings) -> Result<Arc<Events>, StartupError> {
+    let (setting, backend) = match &config.redis {
+        None => ("EVENTS_URL", Ok(Backend::Memory)),
+        Some(RedisAddress::Single(url)) => (
+            "REDIS_URL",
+            RedisConnection::connect(url.secret(), &config.redis_prefix)
+                .await
+                .map(Backend::Redis),
+        ),
+        Some(RedisAddress::Cluster(seeds)) => {
+            let seeds: Vec<&str> = seeds.iter().map(Secret::secret).collect();
+            (
+                "REDIS_CLUSTER_URLS",
+                RedisConnection::connect_cluster(&seeds, &config.redis_prefix)
+                    .await
+                    .map(Backend::Redis),
+            )
+        }
+    };
+    let backend = backend.map_err(|e| StartupError::Events {
+        setting,
+        error: e.to_string(),
+    })?;
+    let client = crate::operators::http_client(config.operator_timeout)?;
+    let events = Events::start(settings, backend, config.public_url.clone(), client)
+        .await
+        .map_err(|e| StartupError::Events {
+            setting,
+            error: e.to_string(),
+        })?;
+    tracing::info!(
+        outbox = if config.redis.is_some() {
+            "redis stream"
+        } else {
+            "memory"
+        },
+        "signed events on (EVENTS_URL)"
+    );
+    Ok(events)
 }
 
 /// The store `config` asks for; a Redis that does not answer stops start-up, named.

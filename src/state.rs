@@ -19,4 +19,8 @@ pub struct AppState {
     pub assets: Arc<Assets>,
     /// The OpenID Provider, when configured (always in sandbox mode).
     pub oidc: Option<Arc<Provider>>,
+    /// What `METRICS_ADDR` shows.
+    pub metrics: Arc<crate::metrics::Metrics>,
+    /// Signed events to the integrator (`EVENTS_URL`), when configured.
+    pub events: Option<Arc<crate::events::Events>>,
 }

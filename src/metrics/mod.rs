@@ -9,13 +9,7 @@
 mod operator_calls;
 pub mod server;
 
-use std::{
-    sync::{
-        atomic::{AtomicU64, Ordering},
-        Arc,
-    },
-    time::Duration,
-};
+use std::time::Duration;
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -132,7 +126,9 @@ pub struct Metrics {
     operator_requests: HistogramFamily<OperatorLabels>,
     store_errors: Family<OperationLabels, Counter>,
     gauges: Vec<(Gauge, Reading)>,
-    counters: Vec<(Arc<AtomicU64>, Counter)>,
+    /// Events waiting for delivery, set at each scrape (reading it asks the outbox).
+    event_queue_depth: Option<Gauge>,
+    counters: Vec<(Counter, Reading)>,
 }
 
 fn verification_buckets() -> Histogram {
@@ -196,6 +192,7 @@ impl Metrics {
             operator_requests,
             store_errors,
             gauges: Vec::new(),
+            event_queue_depth: None,
             counters: Vec::new(),
         }
     }
@@ -207,12 +204,55 @@ impl Metrics {
         self.gauges.push((gauge, read));
     }
 
-    /// Adds a counter another part of the app keeps in `value` (`name` without the `nv_`
-    /// prefix and `_total`).
-    pub fn register_counter(&mut self, name: &str, help: &str, value: Arc<AtomicU64>) {
+    /// Adds a counter another part of the app keeps, read at each scrape (`name` without
+    /// the `nv_` prefix and `_total`).
+    pub fn register_counter(&mut self, name: &str, help: &str, read: Reading) {
         let counter = Counter::default();
         self.registry.register(name, help, counter.clone());
-        self.counters.push((value, counter));
+        self.counters.push((counter, read));
+    }
+
+    /// Shows the signed events' delivery: the queue's depth (see
+    /// [`Metrics::set_event_queue_depth`]) and the worker's counters.
+    pub fn watch_events(&mut self, events: &std::sync::Arc<crate::events::Events>) {
+        use std::sync::atomic::Ordering::Relaxed;
+        let depth = Gauge::default();
+        self.registry.register(
+            "event_queue_depth",
+            "Signed events waiting for delivery (retries included)",
+            depth.clone(),
+        );
+        self.event_queue_depth = Some(depth);
+        let read = |pick: fn(&crate::events::DeliveryStats) -> &std::sync::atomic::AtomicU64| -> Reading {
+            let events = events.clone();
+            Box::new(move || pick(events.stats()).load(Relaxed))
+        };
+        self.register_counter(
+            "events_delivered",
+            "Signed events a receiver accepted (2xx)",
+            read(|s| &s.delivered),
+        );
+        self.register_counter(
+            "event_delivery_failures",
+            "Delivery attempts that failed (non-2xx, transport error, timeout); each is retried or dropped",
+            read(|s| &s.failed_attempts),
+        );
+        self.register_counter(
+            "events_dropped",
+            "Signed events given up (out of retries, or evicted from a full memory outbox)",
+            read(|s| &s.dropped),
+        );
+        self.register_counter(
+            "event_outbox_errors",
+            "Outbox operations that failed (Redis not answering)",
+            read(|s| &s.store_errors),
+        );
+    }
+
+    pub fn set_event_queue_depth(&self, depth: u64) {
+        if let Some(gauge) = &self.event_queue_depth {
+            gauge.set(i64::try_from(depth).unwrap_or(i64::MAX));
+        }
     }
 
     pub fn started(&self, operator: Operator, channel: Channel) {
@@ -259,8 +299,8 @@ impl Metrics {
         for (gauge, read) in &self.gauges {
             gauge.set(i64::try_from(read()).unwrap_or(i64::MAX));
         }
-        for (value, counter) in &self.counters {
-            let now = value.load(Ordering::Relaxed);
+        for (counter, read) in &self.counters {
+            let now = read();
             let shown = counter.get();
             if now > shown {
                 counter.inc_by(now - shown);
@@ -275,6 +315,11 @@ impl Metrics {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::{
+        atomic::{AtomicU64, Ordering},
+        Arc,
+    };
+
     use super::*;
     use crate::verification::reason::Reason;
 
@@ -325,7 +370,12 @@ mod tests {
             Box::new(move || read.load(Ordering::Relaxed)),
         );
         let failures = Arc::new(AtomicU64::new(0));
-        metrics.register_counter("event_delivery_failures", "Failed attempts", failures.clone());
+        let read = failures.clone();
+        metrics.register_counter(
+            "event_delivery_failures",
+            "Failed attempts",
+            Box::new(move || read.load(Ordering::Relaxed)),
+        );
         depth.store(7, Ordering::Relaxed);
         failures.store(3, Ordering::Relaxed);
         let text = metrics.render();

@@ -119,9 +119,11 @@ impl Verifier {
             operator: Operator::CamaraStandard,
             channel: Channel::Credential,
             id: correlator.secret(),
+            client_ref: None,
             started_at_ms: Some(now_ms()),
         };
-        self.journal.started(&entry).await;
+        let expires_at_ms = now_ms() + REQUEST_TTL.as_millis() as u64;
+        self.journal.started(&entry, expires_at_ms).await;
         let asked = self
             .timed(
                 Operator::CamaraStandard,
@@ -133,7 +135,7 @@ impl Verifier {
         let query = match asked {
             Ok(query) => query,
             Err(e) => {
-                self.journal.ended(&entry, Err(&e)).await;
+                self.journal.ended(&entry, Err(&e), Proof::OperatorToken.amr()).await;
                 return Err(e);
             }
         };
@@ -181,6 +183,7 @@ impl Verifier {
             operator: Operator::CamaraStandard,
             channel: Channel::Credential,
             id: pending.correlator.secret(),
+            client_ref: None,
             started_at_ms: pending.started_at_ms,
         };
         let checked = self
@@ -190,7 +193,9 @@ impl Verifier {
             )
             .await;
         let answer = checked.as_ref().map(|&verified| Answer::Verified(verified));
-        self.journal.ended(&entry, answer.as_ref().map_err(|e| *e)).await;
+        self.journal
+            .ended(&entry, answer.as_ref().map_err(|e| *e), Proof::OperatorToken.amr())
+            .await;
         let verified = checked?;
         let outcome = Outcome {
             number: Some(pending.number),

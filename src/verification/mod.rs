@@ -69,6 +69,15 @@ pub enum Origin {
 }
 
 impl Origin {
+    /// The relying party the verification is for, as signed events name it.
+    fn client_ref(&self) -> Option<&str> {
+        match self {
+            Origin::RelyingParty { request, .. } => Some(&request.client_id),
+            Origin::ApiFor { audience } => Some(audience),
+            Origin::Browser { .. } | Origin::Api | Origin::Handoff { .. } => None,
+        }
+    }
+
     /// The browser session a flow must be completed in, if it was started in a browser.
     fn session(&self) -> Option<&SessionId> {
         match self {
@@ -184,6 +193,7 @@ impl Verifier {
             store,
             journal: journal::Journal {
                 metrics: std::sync::Arc::new(crate::metrics::Metrics::new()),
+                events: None,
             },
         })
     }
@@ -191,6 +201,12 @@ impl Verifier {
     /// Counts this verifier's flows in `metrics` (the app's, which `METRICS_ADDR` shows).
     pub fn with_metrics(mut self, metrics: std::sync::Arc<crate::metrics::Metrics>) -> Self {
         self.journal.metrics = metrics;
+        self
+    }
+
+    /// Tells every start and end to the integrator's backend as signed events.
+    pub fn with_events(mut self, events: Option<std::sync::Arc<crate::events::Events>>) -> Self {
+        self.journal.events = events;
         self
     }
 
@@ -400,16 +416,19 @@ impl Verifier {
             operator,
             channel: crate::metrics::Channel::Network,
             id: pending.correlator.secret(),
+            client_ref: pending.origin.client_ref(),
             started_at_ms: Some(now_ms()),
         };
-        self.journal.started(&entry).await;
+        self.journal.started(&entry, pending.expires_at_ms).await;
         let authorized = self
             .timed(operator, self.clients.authorize(&pending.flow, &state, &pending.nonce))
             .await;
         let url = match authorized {
             Ok(url) => url,
             Err(e) => {
-                self.journal.ended(&entry, Err(&e)).await;
+                self.journal
+                    .ended(&entry, Err(&e), crate::outcome::Proof::NetworkRedirect.amr())
+                    .await;
                 if let Err(e) = self.store.release_pending(&state, client).await {
                     tracing::warn!(error = %e, "a failed start's slot stays held until it expires");
                 }
@@ -468,9 +487,12 @@ impl Verifier {
             operator,
             channel: crate::metrics::Channel::Network,
             id: pending.correlator.secret(),
+            client_ref: pending.origin.client_ref(),
             started_at_ms,
         };
-        self.journal.ended(&entry, result.as_ref()).await;
+        self.journal
+            .ended(&entry, result.as_ref(), crate::outcome::Proof::NetworkRedirect.amr())
+            .await;
         let protocol = operator.protocol().as_str();
         let correlator = pending.correlator.secret();
         let number = pending.flow.number();

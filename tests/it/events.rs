@@ -27,8 +27,10 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 
 use crate::helpers::{
+    assert_error, assert_sandbox_verdict, local_listener,
     logs::CapturedLogs,
     redis::{RedisCluster, RedisServer},
+    Server, TestApp,
 };
 
 const SECRET: &str = "events-test-secret-0123456789abcdef";
@@ -63,6 +65,8 @@ impl Drop for Receiver {
 
 #[derive(Clone)]
 struct Shared {
+    /// Every event's `source`; `None`: any (several apps, each its own origin).
+    source: Option<String>,
     seen: Arc<Mutex<HashMap<String, u32>>>,
     arrivals: mpsc::UnboundedSender<Arrival>,
 }
@@ -79,7 +83,9 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
     assert_eq!(claims.payload_hash, signed_body::payload_hash(&body));
     let event: Value = serde_json::from_slice(&body).expect("a JSON body");
     assert_eq!(event["specversion"], "1.0");
-    assert_eq!(event["source"], SOURCE);
+    if let Some(source) = &shared.source {
+        assert_eq!(event["source"], source.as_str());
+    }
     assert_eq!(event["datacontenttype"], "application/json");
     let id = event["id"].as_str().expect("an id").to_owned();
     let status = {
@@ -105,8 +111,14 @@ async fn receive(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) 
 
 impl Receiver {
     async fn start() -> Receiver {
+        Self::start_for(Some(SOURCE)).await
+    }
+
+    /// A receiver of events from `source` (any source: `None`).
+    async fn start_for(source: Option<&str>) -> Receiver {
         let (tx, arrivals) = mpsc::unbounded_channel();
         let shared = Shared {
+            source: source.map(str::to_owned),
             seen: Arc::default(),
             arrivals: tx,
         };
@@ -455,4 +467,168 @@ async fn the_memory_backend_drops_an_event_out_of_retries_and_logs_only_its_id_a
 async fn the_redis_backend_drops_an_event_out_of_retries_and_logs_only_its_id_and_type() {
     let redis = RedisServer::start();
     drops_when_out_of_retries(on_redis(&redis.url()).await).await;
+}
+
+/// Events as an app sends them, by type: each delivered (200) exactly once.
+fn delivered_once(by_id: &BTreeMap<String, Vec<Arrival>>) -> Vec<Arrival> {
+    by_id
+        .values()
+        .map(|arrivals| {
+            let accepted: Vec<_> = arrivals.iter().filter(|a| a.status == 200).collect();
+            assert_eq!(accepted.len(), 1, "each event accepted once: {arrivals:?}");
+            accepted[0].clone()
+        })
+        .collect()
+}
+
+fn of_type<'a>(events: &'a [Arrival], suffix: &str) -> Vec<&'a Arrival> {
+    events
+        .iter()
+        .filter(|a| a.event_type == format!("org.numberverify.verification.{suffix}"))
+        .collect()
+}
+
+/// The app's own flows, through the JSON API against the virtual operator: a verified
+/// number, another number, a device on Wi-Fi. Each emits `started`, then `completed`
+/// (verdict and amr) or `failed` (reason), signed, with channel, protocol, operator and
+/// latency — and never the number.
+#[tokio::test]
+async fn verifications_emit_signed_events() {
+    let mut receiver = Receiver::start_for(None).await;
+    let listener = local_listener().await;
+    let url = receiver.url.to_string();
+    let app = TestApp::start_on(
+        listener,
+        &[
+            ("EVENTS_URL", &url),
+            ("EVENTS_SECRET", SECRET),
+            ("METRICS_ADDR", "127.0.0.1:0"),
+        ],
+    )
+    .await;
+    assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
+    assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345677"}), &[]).await, false);
+    let wifi = app
+        .tutorial(json!({"phone": "+99012345678"}), &[("X-Sandbox-Network", "wifi")])
+        .await;
+    assert_error(&wifi, 403, "operator_denied");
+
+    let events = delivered_once(&receiver.until_delivered(6).await);
+    let started = of_type(&events, "started");
+    let completed = of_type(&events, "completed");
+    let failed = of_type(&events, "failed");
+    assert_eq!((started.len(), completed.len(), failed.len()), (3, 2, 1), "{events:?}");
+    for event in &events {
+        let data = &event.data;
+        assert_eq!(data["channel"], "network", "{data}");
+        assert_eq!(data["protocol"], "camara", "{data}");
+        assert_eq!(data["operator"], "vonage", "{data}");
+        let id = data["verification_id"].as_str().unwrap();
+        assert!(
+            started.iter().any(|s| s.data["verification_id"] == id),
+            "every end follows its start: {data}"
+        );
+        let body = String::from_utf8_lossy(&event.body);
+        assert!(!body.contains("9901234567"), "no number in an event: {body}");
+    }
+    let verified: Vec<_> = completed.iter().map(|c| c.data["verified"].clone()).collect();
+    assert!(
+        verified.contains(&json!(true)) && verified.contains(&json!(false)),
+        "{completed:?}"
+    );
+    for c in &completed {
+        assert_eq!(c.data["amr"], json!(["nba"]));
+        assert!(c.data["latency_ms"].is_u64(), "{}", c.data);
+        let mismatch = c.data["verified"] == false;
+        assert_eq!(
+            c.data["reason"] == "mismatch",
+            mismatch,
+            "a mismatch says so: {}",
+            c.data
+        );
+    }
+    assert_eq!(failed[0].data["reason"], "not_mobile_data", "{}", failed[0].data);
+
+    // The operator of the service sees the delivery: six accepted, each after a refusal,
+    // none waiting (the worker counts an acceptance just after the receiver answered).
+    let scrape = || async {
+        reqwest::get(format!("{}/metrics", app.metrics.as_deref().unwrap()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let value = |metrics: &str, name: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in\n{metrics}"))
+    };
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    let metrics = loop {
+        let metrics = scrape().await;
+        let settled =
+            value(&metrics, "nv_events_delivered_total") >= 6.0 && value(&metrics, "nv_event_queue_depth") == 0.0;
+        if settled || tokio::time::Instant::now() > deadline {
+            break metrics;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(value(&metrics, "nv_events_delivered_total"), 6.0, "{metrics}");
+    assert!(value(&metrics, "nv_event_delivery_failures_total") >= 6.0, "{metrics}");
+    assert_eq!(value(&metrics, "nv_event_queue_depth"), 0.0, "{metrics}");
+}
+
+/// A verification nobody comes back to emits `expired` when its lifetime ends.
+#[tokio::test]
+async fn an_abandoned_verification_expires() {
+    let mut receiver = Receiver::start_for(None).await;
+    let url = receiver.url.to_string();
+    let app = TestApp::start_on_with_ttl(
+        local_listener().await,
+        &[("EVENTS_URL", &url), ("EVENTS_SECRET", SECRET)],
+        Duration::from_millis(500),
+    )
+    .await;
+    let started = app.login(json!({"phone": "+99012345678"})).await;
+    assert_eq!(started.status, 200, "{started}");
+    let events = delivered_once(&receiver.until_delivered(2).await);
+    let expired = of_type(&events, "expired");
+    assert_eq!(expired.len(), 1, "{events:?}");
+    assert_eq!(expired[0].data["reason"], "expired");
+    assert_eq!(
+        expired[0].data["verification_id"],
+        of_type(&events, "started")[0].data["verification_id"]
+    );
+}
+
+/// Two instances on one Redis, each running flows: every event reaches the receiver and
+/// is accepted once, whichever worker sends it.
+#[tokio::test]
+async fn two_instances_on_one_redis_send_each_event_once() {
+    let redis = RedisServer::start();
+    let redis_url = redis.url();
+    let mut receiver = Receiver::start_for(None).await;
+    let url = receiver.url.to_string();
+    let vars = [
+        ("REDIS_URL", redis_url.as_str()),
+        ("EVENTS_URL", url.as_str()),
+        ("EVENTS_SECRET", SECRET),
+        ("RATE_LIMIT_PER_MINUTE", "1000"),
+    ];
+    let (a, b) = (TestApp::start(&vars).await, TestApp::start(&vars).await);
+    for i in 0..10 {
+        let app = if i % 2 == 0 { &a } else { &b };
+        assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
+    }
+    let events = delivered_once(&receiver.until_delivered(20).await);
+    assert_eq!(of_type(&events, "started").len(), 10);
+    assert_eq!(of_type(&events, "completed").len(), 10);
+    drop((a, b));
+    // Nothing more comes: every event was sent once, and its one retry is in.
+    assert!(
+        receiver.rest().iter().all(|late| late.status != 200),
+        "an event accepted twice"
+    );
 }

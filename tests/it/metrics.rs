@@ -100,10 +100,17 @@ async fn the_funnel_moves_with_flows() {
 
 #[tokio::test]
 async fn promtool_accepts_the_exposition() {
-    let app = TestApp::start(&[("METRICS_ADDR", "127.0.0.1:0")]).await;
+    // Every family shown, the signed events' too (to a receiver that is not there).
+    let app = TestApp::start(&[
+        ("METRICS_ADDR", "127.0.0.1:0"),
+        ("EVENTS_URL", "http://127.0.0.1:9/events"),
+        ("EVENTS_SECRET", "metrics-test-secret-0123456789abcdef"),
+    ])
+    .await;
     assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
     let (_, text) = scrape(&app).await;
     assert!(text.contains("nv_verifications_total{"), "{text}");
+    assert!(text.contains("\nnv_event_queue_depth "), "{text}");
     let mut promtool = Command::new("promtool")
         .args(["check", "metrics"])
         .stdin(Stdio::piped())

@@ -54,6 +54,11 @@ impl TestApp {
         Self::launch(listener, vars, PENDING_TTL, |_| {}).await
     }
 
+    /// As [`TestApp::start_on`], pending verifications living `pending_ttl`.
+    pub async fn start_on_with_ttl(listener: TcpListener, vars: &[(&str, &str)], pending_ttl: Duration) -> TestApp {
+        Self::launch(listener, vars, pending_ttl, |_| {}).await
+    }
+
     /// As [`TestApp::start_on`], the configuration then changed by `adjust`: what it
     /// would be later, once time has passed, though it passed start-up validation.
     pub async fn start_adjusted(
