@@ -507,7 +507,8 @@ impl Verifier {
             (Ok(_), _) => tracing::info!(protocol, correlator, "number shared"),
             (Err(e), _) => {
                 // The failure's own line, with what the operator's support needs to find it.
-                let _span = tracing::info_span!("verification", protocol, correlator).entered();
+                let reason = reason::Reason::of(e).map_or("none", reason::Reason::code);
+                let _span = tracing::info_span!("verification", protocol, correlator, reason).entered();
                 e.log()
             }
         }
