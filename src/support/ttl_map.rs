@@ -144,6 +144,27 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
         Ok(())
     }
 
+    /// Changes the live entry at `key` in place (or `make`s one where there is none, or
+    /// it expired) and keeps it for `ttl` from now, in one step: two writers to one key
+    /// never lose each other's change, as a get-then-insert could.
+    pub fn update(
+        &self,
+        key: K,
+        ttl: Duration,
+        when_full: WhenFull,
+        make: impl FnOnce() -> V,
+        change: impl FnOnce(&mut V),
+    ) -> Result<(), Full> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let mut value = match inner.remove(&key) {
+            Some(entry) if entry.expires_at > now => entry.value,
+            _ => make(),
+        };
+        change(&mut value);
+        self.insert_locked(&mut inner, key, value, now + ttl, when_full, now)
+    }
+
     /// Removes and returns the entry: each is used once.
     pub fn take<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Taken<V>
     where
@@ -257,6 +278,23 @@ mod tests {
         assert_eq!(map.take_at(&"a", t0), Taken::Found(3));
         let indexed = map.lock().order.len();
         assert_eq!(indexed, map.len());
+    }
+
+    #[test]
+    fn update_changes_in_place_or_starts_afresh() {
+        let map: TtlMap<&str, Vec<u8>> = TtlMap::new(2);
+        map.update("a", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(1)).unwrap();
+        map.update("a", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(2)).unwrap();
+        assert_eq!(map.get(&"a"), Some(vec![1, 2]));
+        map.update("b", Duration::ZERO, WhenFull::EvictOldest, Vec::new, |v| v.push(3))
+            .unwrap();
+        map.update("b", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(4)).unwrap();
+        assert_eq!(map.get(&"b"), Some(vec![4]), "an expired entry is started afresh");
+        assert_eq!(
+            map.update("c", MINUTE, WhenFull::Refuse, Vec::new, |v| v.push(5)),
+            Err(Full)
+        );
+        assert_eq!(map.lock().order.len(), map.len());
     }
 
     #[test]
