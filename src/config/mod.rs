@@ -12,6 +12,7 @@ mod oidc;
 mod operators;
 mod sandbox;
 mod settings;
+mod sms;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -22,6 +23,7 @@ pub use oidc::OidcSettings;
 pub use operators::CamaraProfile;
 pub use sandbox::SandboxMode;
 pub use settings::RedisAddress;
+pub use sms::SmsSettings;
 
 use crate::{
     operators::{CamaraSettings, MobileConnectSettings, RedirectUri, VonageSettings},
@@ -114,6 +116,10 @@ pub struct Config {
     /// The OpenID Provider (`OIDC_SIGNING_KEYS`, `RELYING_PARTIES`, …; the sandbox's in
     /// sandbox mode); `None`: off, and the mobile-app API signs no verification token.
     pub oidc: Option<OidcSettings>,
+    /// The one-time-code channel's SMS (`VONAGE_API_KEY`…, `OTP_HOOK_*`, `SMS_COUNTRIES`;
+    /// the virtual operator's gateway when it is mounted and no sender is set); `None`:
+    /// no SMS channel.
+    pub sms: Option<SmsSettings>,
 }
 
 impl Config {
@@ -226,6 +232,7 @@ impl Config {
         // At most 30 s, so slow clients cannot hold a drain.
         let request_timeout = vars.millis("REQUEST_TIMEOUT_MS", 100..=30_000, 15_000)?;
         let oidc = oidc::oidc(&vars, sandbox)?;
+        let sms = sms::sms(&vars, sandbox, &sandbox_base)?;
         // Checked last: a misspelt variable above is the likelier cause, and named first.
         if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() && camara_standard.is_none() {
             return Err(no_operator(sandbox_setting.as_deref(), &public_url));
@@ -258,6 +265,7 @@ impl Config {
             max_pending,
             request_timeout,
             oidc,
+            sms,
         })
     }
 }

@@ -294,7 +294,8 @@ mod tests {
             map.update("c", MINUTE, WhenFull::Refuse, Vec::new, |v| v.push(5)),
             Err(Full)
         );
-        assert_eq!(map.lock().order.len(), map.len());
+        let indexed = map.lock().order.len();
+        assert_eq!(indexed, map.len());
     }
 
     #[test]

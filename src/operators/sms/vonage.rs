@@ -108,6 +108,17 @@ impl VonageSms {
     }
 }
 
+/// Whether `from` is a sender Vonage takes: an alphanumeric id of up to 11 characters
+/// (spaces ignored), or a number of up to 15 digits (a leading `+` ignored).
+pub fn is_sender(from: &str) -> bool {
+    let compact: String = from.chars().filter(|c| *c != ' ').collect();
+    let digits = compact.strip_prefix('+').unwrap_or(&compact);
+    if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) {
+        return digits.len() <= 15;
+    }
+    !compact.is_empty() && compact.len() <= 11 && compact.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
 /// One message's verdict: `"0"` is sent; any other status is a refusal with its code.
 fn read_message(message: Message) -> Result<SentSms, SmsFailure> {
     let code = message.status.trim();
