@@ -149,9 +149,7 @@ fn hook(vars: &Vars) -> Result<HookSettings, ConfigError> {
     if secret.len() < MIN_SECRET_BYTES {
         return Err(ConfigError::new(
             "OTP_HOOK_SECRET",
-            format!(
-                "is shorter than {MIN_SECRET_BYTES} bytes: use a random secret, e.g. from `openssl rand -hex 32`"
-            ),
+            format!("is shorter than {MIN_SECRET_BYTES} bytes: use a random secret, e.g. from `openssl rand -hex 32`"),
         ));
     }
     Ok(HookSettings {

@@ -913,7 +913,10 @@ const HOOK_SECRET: &str = "0123456789abcdef0123456789abcdef";
 fn the_virtual_gateway_sends_codes_to_test_numbers_when_mounted() {
     use crate::operators::sms::SmsSenderSettings;
     let phone = |n: &str| crate::phone::normalise(n).unwrap();
-    let sms = Config::from_pairs(&[]).unwrap().sms.expect("on with the virtual operator");
+    let sms = Config::from_pairs(&[])
+        .unwrap()
+        .sms
+        .expect("on with the virtual operator");
     assert_eq!(sms.backing(), Backing::VirtualOperator);
     let SmsSenderSettings::VirtualGateway(gateway) = &sms.sender else {
         panic!("{:?}", sms.sender)
@@ -957,7 +960,10 @@ fn live_sms_needs_a_sender_and_its_countries() {
     };
     assert_eq!(vonage.api_base.as_str(), "https://rest.nexmo.com/");
     assert_eq!((vonage.api_key.as_str(), vonage.from.as_str()), ("a1b2c3d4", "Acme"));
-    assert!(!format!("{c:?}").contains("sms-s3cret-value"), "the secret stays out of Debug");
+    assert!(
+        !format!("{c:?}").contains("sms-s3cret-value"),
+        "the secret stays out of Debug"
+    );
 
     let c = live_with(&[
         ("OTP_HOOK_URL", "https://hooks.example.com/otp"),
@@ -999,9 +1005,12 @@ fn the_virtual_gateway_reached_by_url_is_a_test_sender() {
     assert_eq!(sms.countries.to_string(), "ZZ");
 }
 
+/// Variables set, the one named in the error, a word of its reason.
+type BadCase<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
 #[test]
 fn each_bad_sms_variable_is_named() {
-    let cases: &[(&[(&str, &str)], &str, &str)] = &[
+    let cases: &[BadCase] = &[
         (&[("VONAGE_API_KEY", "a1b2c3d4")], "VONAGE_API_SECRET", "missing"),
         (&[("SMS_FROM", "Acme")], "VONAGE_API_KEY", "missing"),
         (
@@ -1027,16 +1036,30 @@ fn each_bad_sms_variable_is_named() {
             "VONAGE_API_KEY",
             "not an API key",
         ),
-        (&[("VONAGE_SMS_API_BASE", "http://sms.example.com")], "VONAGE_SMS_API_BASE", ""),
-        (&[("OTP_HOOK_SECRET", HOOK_SECRET)], "OTP_HOOK_URL", "missing"),
-        (&[("OTP_HOOK_URL", "https://hooks.example.com/otp")], "OTP_HOOK_SECRET", "missing"),
         (
-            &[("OTP_HOOK_URL", "https://hooks.example.com/otp"), ("OTP_HOOK_SECRET", "short")],
+            &[("VONAGE_SMS_API_BASE", "http://sms.example.com")],
+            "VONAGE_SMS_API_BASE",
+            "",
+        ),
+        (&[("OTP_HOOK_SECRET", HOOK_SECRET)], "OTP_HOOK_URL", "missing"),
+        (
+            &[("OTP_HOOK_URL", "https://hooks.example.com/otp")],
+            "OTP_HOOK_SECRET",
+            "missing",
+        ),
+        (
+            &[
+                ("OTP_HOOK_URL", "https://hooks.example.com/otp"),
+                ("OTP_HOOK_SECRET", "short"),
+            ],
             "OTP_HOOK_SECRET",
             "32 bytes",
         ),
         (
-            &[("OTP_HOOK_URL", "http://hooks.example.com/otp"), ("OTP_HOOK_SECRET", HOOK_SECRET)],
+            &[
+                ("OTP_HOOK_URL", "http://hooks.example.com/otp"),
+                ("OTP_HOOK_SECRET", HOOK_SECRET),
+            ],
             "OTP_HOOK_URL",
             "",
         ),

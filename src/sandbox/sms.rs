@@ -322,6 +322,9 @@ mod tests {
     fn message_ids_look_like_vonages() {
         let id = message_id();
         assert_eq!(id.len(), 16);
-        assert!(id.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)), "{id}");
+        assert!(
+            id.bytes().all(|b| b.is_ascii_digit() || (b'A'..=b'F').contains(&b)),
+            "{id}"
+        );
     }
 }

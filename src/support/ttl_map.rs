@@ -283,12 +283,15 @@ mod tests {
     #[test]
     fn update_changes_in_place_or_starts_afresh() {
         let map: TtlMap<&str, Vec<u8>> = TtlMap::new(2);
-        map.update("a", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(1)).unwrap();
-        map.update("a", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(2)).unwrap();
+        map.update("a", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(1))
+            .unwrap();
+        map.update("a", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(2))
+            .unwrap();
         assert_eq!(map.get(&"a"), Some(vec![1, 2]));
         map.update("b", Duration::ZERO, WhenFull::EvictOldest, Vec::new, |v| v.push(3))
             .unwrap();
-        map.update("b", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(4)).unwrap();
+        map.update("b", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(4))
+            .unwrap();
         assert_eq!(map.get(&"b"), Some(vec![4]), "an expired entry is started afresh");
         assert_eq!(
             map.update("c", MINUTE, WhenFull::Refuse, Vec::new, |v| v.push(5)),

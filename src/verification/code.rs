@@ -204,7 +204,9 @@ mod tests {
         // 200 draws from 10^6: a repeat is possible, many are not.
         assert!(codes.len() > 190, "{}", codes.len());
         // Leading zeros are kept: every first digit turns up.
-        let firsts: HashSet<u8> = (0..500).map(|_| OneTimeCode::generate().secret().as_bytes()[0]).collect();
+        let firsts: HashSet<u8> = (0..500)
+            .map(|_| OneTimeCode::generate().secret().as_bytes()[0])
+            .collect();
         assert_eq!(firsts.len(), 10, "{firsts:?}");
     }
 
@@ -285,7 +287,10 @@ mod tests {
     fn the_allow_list_is_at_hand_here() {
         let countries = SmsCountries::parse("GB").unwrap();
         assert!(countries.allows(&crate::phone::normalise("+447700900123").unwrap()));
-        assert_eq!(SmsCountries::parse("XX"), Err(CountriesError::Unknown { code: "XX".into() }));
+        assert_eq!(
+            SmsCountries::parse("XX"),
+            Err(CountriesError::Unknown { code: "XX".into() })
+        );
         assert_eq!(SmsCountries::parse(""), Err(CountriesError::Empty));
     }
 }

@@ -118,14 +118,23 @@ async fn a_sent_message_is_in_the_inbox() {
     // The number may be given with %2B, with a literal + (a space once decoded) or bare.
     for query in ["%2B99012345678", "+99012345678", "99012345678"] {
         let (status, body) = h.sms_inbox_raw(query).await;
-        assert_eq!((status, body.as_array().map(Vec::len)), (StatusCode::OK, Some(1)), "{query}");
+        assert_eq!(
+            (status, body.as_array().map(Vec::len)),
+            (StatusCode::OK, Some(1)),
+            "{query}"
+        );
     }
     // A leading + on `to` is tolerated, as Vonage does; newest last.
     let message = h
         .sms_send(&form("+99012345678", &[("text", Some("second"))]), &[])
         .await;
     assert_eq!(message["status"], "0", "{message}");
-    let texts: Vec<Value> = h.sms_inbox("+99012345678").await.into_iter().map(|m| m["text"].clone()).collect();
+    let texts: Vec<Value> = h
+        .sms_inbox("+99012345678")
+        .await
+        .into_iter()
+        .map(|m| m["text"].clone())
+        .collect();
     assert_eq!(texts, [TEXT, "second"]);
     // Other numbers' inboxes are their own.
     assert!(h.sms_inbox("+99012345676").await.is_empty());
@@ -149,7 +158,9 @@ async fn bad_credentials_are_status_4() {
 async fn missing_and_invalid_parameters_are_named() {
     let h = start().await;
     let long = "x".repeat(MAX_TEXT_CHARS + 1);
-    let cases: Vec<(Vec<(&str, Option<&str>)>, &str, &str)> = vec![
+    // Fields changed, the status, a word of its error-text.
+    type Case<'a> = (Vec<(&'a str, Option<&'a str>)>, &'a str, &'a str);
+    let cases: Vec<Case> = vec![
         (vec![("api_key", None)], "2", "api_key"),
         (vec![("api_secret", None)], "2", "api_secret"),
         (vec![("from", None)], "2", "from"),
@@ -157,7 +168,11 @@ async fn missing_and_invalid_parameters_are_named() {
         (vec![("text", None)], "2", "text"),
         (vec![("text", Some(""))], "2", "text"),
         // Credentials are checked before the message.
-        (vec![("api_secret", Some("wrong")), ("to", None)], "4", "Bad Credentials"),
+        (
+            vec![("api_secret", Some("wrong")), ("to", None)],
+            "4",
+            "Bad Credentials",
+        ),
         (vec![("to", Some("hello"))], "6", "to"),
         (vec![("to", Some("0099012345678"))], "6", "to"),
         (vec![("to", Some("1234"))], "6", "to"),
@@ -180,7 +195,10 @@ async fn missing_and_invalid_parameters_are_named() {
     let (status, body) = json_of(res).await;
     assert_eq!(status, StatusCode::OK);
     assert_refused(&body["messages"][0], "3", "form");
-    assert!(h.sms_inbox("+99012345678").await.is_empty(), "nothing refused is delivered");
+    assert!(
+        h.sms_inbox("+99012345678").await.is_empty(),
+        "nothing refused is delivered"
+    );
 }
 
 #[tokio::test]
@@ -239,7 +257,10 @@ async fn inboxes_are_bounded() {
         assert_eq!(h.sms_send(&form(to, &[]), &[]).await["status"], "0");
     }
     assert_eq!(h.sandbox.stats().sms_inboxes, 3);
-    assert!(h.sms_inbox("+99012345600").await.is_empty(), "the first inbox was forgotten");
+    assert!(
+        h.sms_inbox("+99012345600").await.is_empty(),
+        "the first inbox was forgotten"
+    );
     assert_eq!(h.sms_inbox("+99012345606").await.len(), 1);
 }
 
@@ -255,7 +276,10 @@ async fn the_inbox_wants_a_number() {
         let (status, body) = h.sms_inbox_raw(query).await;
         assert_eq!(status, StatusCode::BAD_REQUEST, "{query}: {body}");
         assert_eq!(body["error"], "invalid_request", "{query}: {body}");
-        assert!(body["error_description"].as_str().unwrap().contains(hint), "{query}: {body}");
+        assert!(
+            body["error_description"].as_str().unwrap().contains(hint),
+            "{query}: {body}"
+        );
     }
     let res = h.client.get(format!("{}/sms/messages", h.base)).send().await.unwrap();
     assert_eq!(res.status(), StatusCode::BAD_REQUEST);
@@ -292,7 +316,9 @@ async fn the_vonage_sender_delivers_through_the_gateway() {
     assert_eq!(inbox[0]["text"], TEXT, "the text arrives whole, last line included");
 
     // Text outside ASCII arrives as written.
-    let sent = vonage_sender(&h, SMS_API_SECRET).send(&to, "Code 654321 — ünïcode").await;
+    let sent = vonage_sender(&h, SMS_API_SECRET)
+        .send(&to, "Code 654321 — ünïcode")
+        .await;
     assert!(sent.is_ok(), "{sent:?}");
     assert_eq!(h.sms_inbox("+99012345678").await[1]["text"], "Code 654321 — ünïcode");
 }

@@ -458,7 +458,10 @@ mod tests {
     #[test]
     fn the_table_is_well_formed() {
         for (code, prefix) in PREFIXES {
-            assert!(code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()), "{code}");
+            assert!(
+                code.len() == 2 && code.bytes().all(|b| b.is_ascii_uppercase()),
+                "{code}"
+            );
             assert!(!prefix.is_empty() && !prefix.starts_with('0'), "{code} {prefix}");
             assert!(prefix.bytes().all(|b| b.is_ascii_digit()), "{code} {prefix}");
             // No two regions claim the same prefix.
@@ -478,7 +481,10 @@ mod tests {
         assert!(list.allows(&normalise("+447700900123").unwrap()));
         assert!(!list.allows(&normalise("+12025550123").unwrap()));
         assert!(!list.allows(&normalise("+99012345678").unwrap()));
-        assert!(list.clone().with(Country::SANDBOX).allows(&normalise("+99012345678").unwrap()));
+        assert!(list
+            .clone()
+            .with(Country::SANDBOX)
+            .allows(&normalise("+99012345678").unwrap()));
 
         assert_eq!(SmsCountries::parse("  "), Err(CountriesError::Empty));
         assert_eq!(
@@ -508,7 +514,10 @@ mod tests {
         let ca = SmsCountries::parse("CA").unwrap();
         assert_eq!(us, ca, "US and CA name one region");
         assert!(ca.allows(&normalise("+12025550123").unwrap()));
-        assert!(!us.allows(&normalise("+18765550123").unwrap()), "Jamaica is listed on its own");
+        assert!(
+            !us.allows(&normalise("+18765550123").unwrap()),
+            "Jamaica is listed on its own"
+        );
         assert!(SmsCountries::parse("JM")
             .unwrap()
             .allows(&normalise("+18765550123").unwrap()));

@@ -175,7 +175,10 @@ mod tests {
                     if ok {
                         (code, Json(answer))
                     } else {
-                        (code, Json(json!({"message-count": "1", "messages": [{"status": "99"}]})))
+                        (
+                            code,
+                            Json(json!({"message-count": "1", "messages": [{"status": "99"}]})),
+                        )
                     }
                 }
             }),
