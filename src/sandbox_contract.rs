@@ -30,6 +30,13 @@ pub const TS43_DC_PROTOCOL: &str = "openid4vp-v1-unsigned";
 pub const JWT_BEARER_GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:jwt-bearer";
 pub const OPERATOR_TOKEN_SUB_PREFIX: &str = "operatortoken:";
 
+/// The virtual operator's SMS gateway, relative to its base URL: Vonage's SMS API path
+/// (`POST {base}/sms/json`), so a Vonage SMS client whose base URL is the virtual
+/// operator's talks to it unchanged; and the inbox where a test reads what was
+/// "delivered".
+pub const SMS_SEND_PATH: &str = "/sms/json";
+pub const SMS_INBOX_PATH: &str = "/sms/messages";
+
 /// The simulated device's cookies (percent-encoded values; `+` travels as `%2B`).
 pub const COOKIE_SIM: &str = "sandbox_sim";
 pub const COOKIE_NETWORK: &str = "sandbox_network";
@@ -67,6 +74,11 @@ pub mod credentials {
     /// The sandbox CA that issues the virtual operator's TS.43 certificates (the trust
     /// anchor of its credentials' and authorization JWTs' `x5c` chains).
     pub const TS43_SANDBOX_CA: &str = include_str!("../sandbox-keys/ts43-sandbox-ca.pem");
+    /// The SMS gateway's account (Vonage SMS API `api_key` / `api_secret`), and the
+    /// sender name the app uses with it.
+    pub const SMS_API_KEY: &str = "nv-sandbox-sms-key";
+    pub const SMS_API_SECRET: &str = "nv-sandbox-sms-secret";
+    pub const SMS_FROM: &str = "NVSandbox";
 }
 
 /// The OpenID Provider's sandbox key and demo relying party: public on purpose, so that

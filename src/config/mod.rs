@@ -13,6 +13,7 @@ mod oidc;
 mod operators;
 mod sandbox;
 mod settings;
+mod sms;
 
 use std::{net::SocketAddr, time::Duration};
 
@@ -23,6 +24,7 @@ pub use oidc::OidcSettings;
 pub use operators::CamaraProfile;
 pub use sandbox::SandboxMode;
 pub use settings::RedisAddress;
+pub use sms::SmsSettings;
 
 use crate::{
     events::EventsSettings,
@@ -121,6 +123,10 @@ pub struct Config {
     pub oidc: Option<OidcSettings>,
     /// `EVENTS_URL` and `EVENTS_SECRET`: where signed events go; `None`: none are sent.
     pub events: Option<EventsSettings>,
+    /// The one-time-code channel's SMS (`VONAGE_API_KEY`…, `OTP_HOOK_*`, `SMS_COUNTRIES`;
+    /// the virtual operator's gateway when it is mounted and no sender is set); `None`:
+    /// no SMS channel.
+    pub sms: Option<SmsSettings>,
 }
 
 impl Config {
@@ -235,6 +241,7 @@ impl Config {
         let request_timeout = vars.millis("REQUEST_TIMEOUT_MS", 100..=30_000, 15_000)?;
         let oidc = oidc::oidc(&vars, sandbox)?;
         let events = events::events(&vars)?;
+        let sms = sms::sms(&vars, sandbox, &sandbox_base)?;
         // Checked last: a misspelt variable above is the likelier cause, and named first.
         if sandbox != SandboxMode::Only && mobile_connect.is_none() && vonage.is_none() && camara_standard.is_none() {
             return Err(no_operator(sandbox_setting.as_deref(), &public_url));
@@ -269,6 +276,7 @@ impl Config {
             request_timeout,
             oidc,
             events,
+            sms,
         })
     }
 }

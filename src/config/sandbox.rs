@@ -6,6 +6,7 @@ use url::Url;
 use super::{settings::Vars, ConfigError};
 use crate::{
     operators::{
+        sms::VonageSmsSettings,
         ts43::{TrustAnchors, Ts43Settings},
         CamaraSettings, MobileConnectSettings, SigningKey, VonageCredentials, VonageSettings,
     },
@@ -155,4 +156,15 @@ pub(super) fn camara_standard(base: &Url, hashed: bool) -> Result<CamaraSettings
                 .map_err(|reason| ConfigError::new("SANDBOX", format!("the virtual operator's TS.43 CA: {reason}")))?,
         }),
     })
+}
+
+/// The virtual operator's SMS gateway, as a Vonage account: its published API key and
+/// secret, with the virtual operator's base URL as Vonage's.
+pub(super) fn sms_gateway(base: &Url) -> VonageSmsSettings {
+    VonageSmsSettings {
+        api_base: base.clone(),
+        api_key: credentials::SMS_API_KEY.into(),
+        api_secret: Secret::new(credentials::SMS_API_SECRET),
+        from: credentials::SMS_FROM.into(),
+    }
 }

@@ -969,3 +969,199 @@ mod events {
         assert!(!err.to_string().contains(short), "{err}");
     }
 }
+
+/// A live deployment (Mobile Connect) plus `extra`.
+fn live_with<'a>(extra: &[(&'a str, &'a str)]) -> Result<Config, ConfigError> {
+    let mut vars = vec![
+        ("APP_PUBLIC_URL", "https://verify.example.com"),
+        ("MC_API_BASE", "https://mc.example.net/api"),
+        ("MC_CLIENT_ID", "id"),
+        ("MC_CLIENT_SECRET", "s3cret"),
+    ];
+    vars.extend_from_slice(extra);
+    Config::from_pairs(&vars)
+}
+
+const VONAGE_SMS_VARS: [(&str, &str); 3] = [
+    ("VONAGE_API_KEY", "a1b2c3d4"),
+    ("VONAGE_API_SECRET", "sms-s3cret-value"),
+    ("SMS_FROM", "Acme"),
+];
+const HOOK_SECRET: &str = "0123456789abcdef0123456789abcdef";
+
+#[test]
+fn the_virtual_gateway_sends_codes_to_test_numbers_when_mounted() {
+    use crate::operators::sms::SmsSenderSettings;
+    let phone = |n: &str| crate::phone::normalise(n).unwrap();
+    let sms = Config::from_pairs(&[])
+        .unwrap()
+        .sms
+        .expect("on with the virtual operator");
+    assert_eq!(sms.backing(), Backing::VirtualOperator);
+    let SmsSenderSettings::VirtualGateway(gateway) = &sms.sender else {
+        panic!("{:?}", sms.sender)
+    };
+    assert_eq!(gateway.api_base.as_str(), "http://127.0.0.1:3000/sandbox");
+    assert_eq!(gateway.api_key, crate::sandbox_contract::credentials::SMS_API_KEY);
+    assert_eq!(sms.countries.to_string(), "ZZ");
+    assert!(sms.countries.allows(&phone("+99012345678")));
+    assert!(!sms.countries.allows(&phone("+447700900123")));
+
+    // Listed countries come on top of the test numbers.
+    let sms = Config::from_pairs(&[("SMS_COUNTRIES", "GB")]).unwrap().sms.unwrap();
+    assert_eq!(sms.countries.to_string(), "GB,ZZ");
+
+    // Alone, the virtual operator is the gateway and sends nothing.
+    let c = Config::from_pairs(&[
+        ("SANDBOX", "only"),
+        ("SANDBOX_REDIRECT_URIS", "http://127.0.0.1:3000/callback"),
+    ])
+    .unwrap();
+    assert!(c.sms.is_none());
+}
+
+#[test]
+fn live_sms_needs_a_sender_and_its_countries() {
+    use crate::operators::sms::SmsSenderSettings;
+    // Nothing SMS set: no channel.
+    assert!(live_with(&[]).unwrap().sms.is_none());
+
+    // A sender without SMS_COUNTRIES: off (with a warning), never open to every country.
+    assert!(live_with(&VONAGE_SMS_VARS).unwrap().sms.is_none());
+
+    let mut vars = VONAGE_SMS_VARS.to_vec();
+    vars.push(("SMS_COUNTRIES", "GB,FR"));
+    let c = live_with(&vars).unwrap();
+    let sms = c.sms.as_ref().unwrap();
+    assert_eq!(sms.backing(), Backing::Live);
+    assert_eq!(sms.countries.to_string(), "FR,GB");
+    let SmsSenderSettings::Vonage(vonage) = &sms.sender else {
+        panic!("{:?}", sms.sender)
+    };
+    assert_eq!(vonage.api_base.as_str(), "https://rest.nexmo.com/");
+    assert_eq!((vonage.api_key.as_str(), vonage.from.as_str()), ("a1b2c3d4", "Acme"));
+    assert!(
+        !format!("{c:?}").contains("sms-s3cret-value"),
+        "the secret stays out of Debug"
+    );
+
+    let c = live_with(&[
+        ("OTP_HOOK_URL", "https://hooks.example.com/otp"),
+        ("OTP_HOOK_SECRET", HOOK_SECRET),
+        ("SMS_COUNTRIES", "DE"),
+    ])
+    .unwrap();
+    let sms = c.sms.as_ref().unwrap();
+    assert_eq!(sms.backing(), Backing::Live);
+    let SmsSenderSettings::Hook(hook) = &sms.sender else {
+        panic!("{:?}", sms.sender)
+    };
+    assert_eq!(hook.url.as_str(), "https://hooks.example.com/otp");
+    assert!(!format!("{c:?}").contains(HOOK_SECRET));
+
+    // A live sender, even beside the mounted virtual operator, is live.
+    let sms = Config::from_pairs(&[
+        ("OTP_HOOK_URL", "http://127.0.0.1:9000/otp"),
+        ("OTP_HOOK_SECRET", HOOK_SECRET),
+    ])
+    .unwrap()
+    .sms;
+    assert!(sms.is_none(), "no SMS_COUNTRIES: off");
+}
+
+#[test]
+fn the_virtual_gateway_reached_by_url_is_a_test_sender() {
+    use crate::sandbox_contract::credentials::{SMS_API_KEY, SMS_API_SECRET, SMS_FROM};
+    let sms = live_with(&[
+        ("VONAGE_SMS_API_BASE", "http://127.0.0.1:4000/sandbox"),
+        ("VONAGE_API_KEY", SMS_API_KEY),
+        ("VONAGE_API_SECRET", SMS_API_SECRET),
+        ("SMS_FROM", SMS_FROM),
+    ])
+    .unwrap()
+    .sms
+    .expect("test numbers need no SMS_COUNTRIES");
+    assert_eq!(sms.backing(), Backing::VirtualOperator);
+    assert_eq!(sms.countries.to_string(), "ZZ");
+}
+
+/// Variables set, the one named in the error, a word of its reason.
+type BadCase<'a> = (&'a [(&'a str, &'a str)], &'a str, &'a str);
+
+#[test]
+fn each_bad_sms_variable_is_named() {
+    let cases: &[BadCase] = &[
+        (&[("VONAGE_API_KEY", "a1b2c3d4")], "VONAGE_API_SECRET", "missing"),
+        (&[("SMS_FROM", "Acme")], "VONAGE_API_KEY", "missing"),
+        (
+            &[("VONAGE_API_KEY", "a1b2c3d4"), ("VONAGE_API_SECRET", "s")],
+            "SMS_FROM",
+            "missing",
+        ),
+        (
+            &[
+                ("VONAGE_API_KEY", "a1b2c3d4"),
+                ("VONAGE_API_SECRET", "s"),
+                ("SMS_FROM", "Much Too Long A Name"),
+            ],
+            "SMS_FROM",
+            "11 letters",
+        ),
+        (
+            &[
+                ("VONAGE_API_KEY", "a1b2 c3d4"),
+                ("VONAGE_API_SECRET", "s"),
+                ("SMS_FROM", "Acme"),
+            ],
+            "VONAGE_API_KEY",
+            "not an API key",
+        ),
+        (
+            &[("VONAGE_SMS_API_BASE", "http://sms.example.com")],
+            "VONAGE_SMS_API_BASE",
+            "",
+        ),
+        (&[("OTP_HOOK_SECRET", HOOK_SECRET)], "OTP_HOOK_URL", "missing"),
+        (
+            &[("OTP_HOOK_URL", "https://hooks.example.com/otp")],
+            "OTP_HOOK_SECRET",
+            "missing",
+        ),
+        (
+            &[
+                ("OTP_HOOK_URL", "https://hooks.example.com/otp"),
+                ("OTP_HOOK_SECRET", "short"),
+            ],
+            "OTP_HOOK_SECRET",
+            "32 bytes",
+        ),
+        (
+            &[
+                ("OTP_HOOK_URL", "http://hooks.example.com/otp"),
+                ("OTP_HOOK_SECRET", HOOK_SECRET),
+            ],
+            "OTP_HOOK_URL",
+            "",
+        ),
+        (
+            &[
+                ("OTP_HOOK_URL", "https://hooks.example.com/otp"),
+                ("OTP_HOOK_SECRET", HOOK_SECRET),
+                ("VONAGE_API_KEY", "a1b2c3d4"),
+            ],
+            "OTP_HOOK_URL",
+            "choose one",
+        ),
+        (&[("SMS_COUNTRIES", "GB,XX")], "SMS_COUNTRIES", "“XX”"),
+        (&[("SMS_COUNTRIES", "GB,,FR")], "SMS_COUNTRIES", "empty entry"),
+        (&[("SMS_COUNTRIES", "UK")], "SMS_COUNTRIES", "“UK”"),
+        (&[("SMS_COUNTRIES", "JE")], "SMS_COUNTRIES", "list GB"),
+        (&[("SMS_COUNTRIES", "GB")], "SMS_COUNTRIES", "no SMS sender"),
+    ];
+    for (vars, variable, hint) in cases {
+        let error = live_with(vars).unwrap_err();
+        assert_eq!(error.variable, *variable, "{vars:?}: {error}");
+        assert!(error.reason.contains(hint), "{vars:?}: {error}");
+        assert!(!error.to_string().contains(HOOK_SECRET), "{error}");
+    }
+}

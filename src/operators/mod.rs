@@ -1,6 +1,7 @@
 //! Operator clients: one per protocol, built once at start-up from typed configuration,
 //! each owning its endpoints and read top to bottom like its sequence diagram. They speak
-//! HTTP only — to a live operator or to the virtual operator alike.
+//! HTTP only — to a live operator or to the virtual operator alike. `sms` holds the
+//! senders of one-time codes, which go through the same client.
 
 pub mod app_jwt;
 pub mod camara;
@@ -8,6 +9,7 @@ pub mod id_token;
 pub mod jwks;
 pub mod keys;
 pub mod mobile_connect;
+pub mod sms;
 pub mod ts43;
 pub mod vonage;
 

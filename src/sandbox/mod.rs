@@ -9,9 +9,12 @@
 //! [`Sandbox::router`] gives an axum router with paths relative to its mount point (the
 //! app nests it at `/sandbox`); its routes are listed in docs/virtual-operator.md.
 //!
+//! It also stands in for an SMS gateway (Vonage's SMS API, with an inbox to read what
+//! it "delivered": `sms`).
+//!
 //! Memory is bounded: each store (in-flight authorizations, codes, tokens, seen client
-//! assertion `jti`s, credential requests, operator tokens) holds at most [`SandboxConfig::store_cap`] entries
-//! ([`DEFAULT_STORE_CAP`] by default).
+//! assertion `jti`s, credential requests, operator tokens, SMS inboxes) holds at most
+//! [`SandboxConfig::store_cap`] entries ([`DEFAULT_STORE_CAP`] by default).
 
 mod authorize;
 mod camara;
@@ -24,6 +27,7 @@ mod jwt;
 mod mobile_connect;
 mod operator;
 mod respond;
+mod sms;
 mod token;
 mod ts43;
 
@@ -36,11 +40,14 @@ use axum::{
 
 use crate::{
     phone::E164,
-    sandbox_contract::{CAMARA_V2_PATH, MC_JWKS_PATH, TS43_CREDENTIALS_PATH, VIRTUAL_WALLET_PATH},
+    sandbox_contract::{
+        CAMARA_V2_PATH, MC_JWKS_PATH, SMS_INBOX_PATH, SMS_SEND_PATH, TS43_CREDENTIALS_PATH, VIRTUAL_WALLET_PATH,
+    },
 };
 use operator::VirtualOperator;
 
 pub use device::{Fault, DEFAULT_DELAY_MS, MAX_DELAY_MS};
+pub use sms::{INBOX_PER_NUMBER, INBOX_TTL, MAX_TEXT_CHARS, SLOW_DELIVERY_MS};
 
 /// The default cap on each store (in-flight authorizations, codes, tokens).
 pub const DEFAULT_STORE_CAP: usize = 4096;
@@ -83,6 +90,9 @@ pub struct SandboxConfig {
     pub camara_client_id: String,
     pub camara_client_key_id: String,
     pub camara_client_public_key_pem: String,
+    /// The SMS gateway's account: Vonage SMS API `api_key` and `api_secret`.
+    pub sms_api_key: String,
+    pub sms_api_secret: String,
     /// Cap on each store (codes, tokens, in-flight authorizations);
     /// [`DEFAULT_STORE_CAP`] (4096) is the documented default. 0 is treated as 1.
     pub store_cap: usize,
@@ -99,6 +109,8 @@ impl std::fmt::Debug for SandboxConfig {
             .field("vonage_application_id", &self.vonage_application_id)
             .field("camara_client_id", &self.camara_client_id)
             .field("camara_client_key_id", &self.camara_client_key_id)
+            .field("sms_api_key", &self.sms_api_key)
+            .field("sms_api_secret", &"<set>")
             .field("store_cap", &self.store_cap)
             .finish_non_exhaustive()
     }
@@ -111,6 +123,8 @@ pub struct SandboxStats {
     pub tokens: usize,
     /// Authorizations whose hop has not been followed.
     pub pending: usize,
+    /// Numbers with an SMS inbox (each holds at most [`INBOX_PER_NUMBER`] messages).
+    pub sms_inboxes: usize,
 }
 
 /// The virtual operator, to mount; cheap to clone.
@@ -151,6 +165,8 @@ impl Sandbox {
             )
             .route(TS43_CREDENTIALS_PATH, post(ts43::credentials))
             .route(VIRTUAL_WALLET_PATH, post(ts43::wallet).options(ts43::preflight))
+            .route(SMS_SEND_PATH, post(sms::send))
+            .route(SMS_INBOX_PATH, get(sms::messages))
             .with_state(self.operator.clone())
     }
 
@@ -170,6 +186,7 @@ impl Sandbox {
             codes: self.operator.codes.len(),
             tokens: self.operator.tokens.len(),
             pending: self.operator.authorizations.len(),
+            sms_inboxes: self.operator.sms_inboxes.len(),
         }
     }
 }

@@ -12,6 +12,7 @@ use super::{
     device::Fault,
     error::SandboxError,
     id_token,
+    sms::Inbox,
     ts43::{self, CredentialRequest, OperatorToken},
     SandboxConfig, CAMARA_V2_TOKEN_TTL_SECS, MC_TOKEN_TTL_SECS, VONAGE_TOKEN_TTL_SECS,
 };
@@ -124,6 +125,11 @@ pub(crate) struct VirtualOperator {
     pub credential_requests: TtlMap<String, CredentialRequest>,
     /// TS.43 operator tokens, until redeemed by a JWT-bearer grant (and a while after).
     pub operator_tokens: TtlMap<String, OperatorToken>,
+    /// The SMS gateway's account (Vonage SMS API `api_key`, `api_secret`).
+    pub sms_api_key: String,
+    pub sms_api_secret: String,
+    /// The SMS gateway's inboxes, keyed by the E.164 number.
+    pub sms_inboxes: TtlMap<String, Inbox>,
 }
 
 impl VirtualOperator {
@@ -160,6 +166,9 @@ impl VirtualOperator {
             ts43_issuer: ts43::Issuer::load(),
             credential_requests: TtlMap::new(cap),
             operator_tokens: TtlMap::new(cap),
+            sms_api_key: config.sms_api_key,
+            sms_api_secret: config.sms_api_secret,
+            sms_inboxes: TtlMap::new(cap),
         }
     }
 

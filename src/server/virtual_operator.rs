@@ -29,6 +29,8 @@ pub fn sandbox(config: &Config) -> Sandbox {
         camara_client_id: credentials::CAMARA_CLIENT_ID.into(),
         camara_client_key_id: credentials::CAMARA_CLIENT_KEY_ID.into(),
         camara_client_public_key_pem: credentials::CAMARA_CLIENT_PUBLIC_KEY.into(),
+        sms_api_key: credentials::SMS_API_KEY.into(),
+        sms_api_secret: credentials::SMS_API_SECRET.into(),
         store_cap: DEFAULT_STORE_CAP,
     })
 }

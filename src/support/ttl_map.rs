@@ -144,6 +144,27 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
         Ok(())
     }
 
+    /// Changes the live entry at `key` in place (or `make`s one where there is none, or
+    /// it expired) and keeps it for `ttl` from now, in one step: two writers to one key
+    /// never lose each other's change, as a get-then-insert could.
+    pub fn update(
+        &self,
+        key: K,
+        ttl: Duration,
+        when_full: WhenFull,
+        make: impl FnOnce() -> V,
+        change: impl FnOnce(&mut V),
+    ) -> Result<(), Full> {
+        let now = Instant::now();
+        let mut inner = self.lock();
+        let mut value = match inner.remove(&key) {
+            Some(entry) if entry.expires_at > now => entry.value,
+            _ => make(),
+        };
+        change(&mut value);
+        self.insert_locked(&mut inner, key, value, now + ttl, when_full, now)
+    }
+
     /// Removes and returns the entry: each is used once.
     pub fn take<Q: Hash + Eq + ?Sized>(&self, key: &Q) -> Taken<V>
     where
@@ -199,7 +220,7 @@ impl<K: Eq + Hash + Clone, V> TtlMap<K, V> {
 
     /// Changes a live entry in place, keeping its expiry, in one step: what `change`
     /// returns, or `None` when there is no live entry.
-    pub fn update<Q: Hash + Eq + ?Sized, R>(&self, key: &Q, change: impl FnOnce(&mut V) -> R) -> Option<R>
+    pub fn modify<Q: Hash + Eq + ?Sized, R>(&self, key: &Q, change: impl FnOnce(&mut V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
     {
@@ -226,12 +247,12 @@ mod tests {
     const MINUTE: Duration = Duration::from_secs(60);
 
     #[test]
-    fn update_changes_a_live_entry_only() {
+    fn modify_changes_a_live_entry_only() {
         let map: TtlMap<&str, u32> = TtlMap::new(4);
-        assert_eq!(map.update("a", |n| *n += 1), None);
+        assert_eq!(map.modify("a", |n| *n += 1), None);
         map.insert("a", 1, MINUTE, WhenFull::Refuse).unwrap();
         assert_eq!(
-            map.update("a", |n| {
+            map.modify("a", |n| {
                 *n += 1;
                 *n
             }),
@@ -239,7 +260,7 @@ mod tests {
         );
         assert_eq!(map.get("a"), Some(2));
         map.insert("b", 1, Duration::ZERO, WhenFull::Refuse).unwrap();
-        assert_eq!(map.update("b", |n| *n += 1), None, "an expired entry is not changed");
+        assert_eq!(map.modify("b", |n| *n += 1), None, "an expired entry is not changed");
     }
 
     #[test]
@@ -284,6 +305,27 @@ mod tests {
         map.insert_at("c", 4, at(3), WhenFull::EvictOldest, t0).unwrap();
         assert_eq!(map.take_at(&"b", t0), Taken::Missing, "b was the oldest");
         assert_eq!(map.take_at(&"a", t0), Taken::Found(3));
+        let indexed = map.lock().order.len();
+        assert_eq!(indexed, map.len());
+    }
+
+    #[test]
+    fn update_changes_in_place_or_starts_afresh() {
+        let map: TtlMap<&str, Vec<u8>> = TtlMap::new(2);
+        map.update("a", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(1))
+            .unwrap();
+        map.update("a", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(2))
+            .unwrap();
+        assert_eq!(map.get(&"a"), Some(vec![1, 2]));
+        map.update("b", Duration::ZERO, WhenFull::EvictOldest, Vec::new, |v| v.push(3))
+            .unwrap();
+        map.update("b", MINUTE, WhenFull::EvictOldest, Vec::new, |v| v.push(4))
+            .unwrap();
+        assert_eq!(map.get(&"b"), Some(vec![4]), "an expired entry is started afresh");
+        assert_eq!(
+            map.update("c", MINUTE, WhenFull::Refuse, Vec::new, |v| v.push(5)),
+            Err(Full)
+        );
         let indexed = map.lock().order.len();
         assert_eq!(indexed, map.len());
     }

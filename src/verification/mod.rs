@@ -9,6 +9,7 @@
 
 pub mod callback_query;
 mod clients;
+pub mod code;
 pub mod credential;
 pub mod error;
 mod flow;

@@ -15,4 +15,5 @@ mod device;
 mod faults;
 mod id_token;
 mod mobile_connect;
+mod sms;
 mod ts43;

@@ -404,7 +404,7 @@ impl MemoryStore {
     }
 
     pub fn attempt(&self, kind: &'static str, id: &str) -> Option<(String, u32)> {
-        self.inner.guarded.update(&(kind, id.to_owned()), |(value, attempts)| {
+        self.inner.guarded.modify(&(kind, id.to_owned()), |(value, attempts)| {
             *attempts += 1;
             (value.clone(), *attempts)
         })
@@ -416,7 +416,7 @@ impl MemoryStore {
 
     pub fn count_daily(&self, kind: &'static str, subject: &str, day: u64) -> u64 {
         let key = (kind, subject.to_owned(), day);
-        let counted = self.inner.daily.update(&key, |n| {
+        let counted = self.inner.daily.modify(&key, |n| {
             *n += 1;
             *n
         });

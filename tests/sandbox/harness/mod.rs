@@ -15,8 +15,8 @@ use number_verify::{
     sandbox::{Sandbox, SandboxConfig, DEFAULT_STORE_CAP},
     sandbox_contract::credentials::{
         CAMARA_CLIENT_ID, CAMARA_CLIENT_KEY_ID, CAMARA_CLIENT_PUBLIC_KEY, MC_CLIENT_ID as SANDBOX_MC_CLIENT_ID,
-        MC_CLIENT_SECRET as SANDBOX_MC_CLIENT_SECRET, VONAGE_APPLICATION_ID as SANDBOX_VONAGE_APPLICATION_ID,
-        VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
+        MC_CLIENT_SECRET as SANDBOX_MC_CLIENT_SECRET, SMS_API_KEY, SMS_API_SECRET,
+        VONAGE_APPLICATION_ID as SANDBOX_VONAGE_APPLICATION_ID, VONAGE_PUBLIC_KEY as SANDBOX_VONAGE_PUBLIC_KEY,
     },
 };
 use reqwest::{header, redirect::Policy, Client, Response, StatusCode};
@@ -70,6 +70,8 @@ pub(crate) async fn start_with_cap(store_cap: usize) -> Harness {
         camara_client_id: CAMARA_CLIENT_ID.into(),
         camara_client_key_id: CAMARA_CLIENT_KEY_ID.into(),
         camara_client_public_key_pem: CAMARA_CLIENT_PUBLIC_KEY.into(),
+        sms_api_key: SMS_API_KEY.into(),
+        sms_api_secret: SMS_API_SECRET.into(),
         store_cap,
     });
     let app = axum::Router::new().nest("/sandbox", sandbox.router());
