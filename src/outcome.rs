@@ -29,6 +29,10 @@ pub struct Outcome {
     /// all network redirects.
     #[serde(default)]
     pub proof: Proof,
+    /// A failure a one-time code may still turn into a verdict: the ticket that asks for
+    /// the code (this browser's own). Absent in results stored before the code channel.
+    #[serde(default)]
+    pub fallback: Option<String>,
 }
 
 /// How a verdict was proven: what a relying party may weigh (`amr`, OpenID Connect Core
@@ -41,6 +45,9 @@ pub enum Proof {
     /// The phone's number credential (TS.43) gave an operator token, redeemed with the
     /// operator (JWT-bearer grant), which then checked the number.
     OperatorToken,
+    /// A one-time code sent by SMS to the number was typed back: the last resort when the
+    /// network could not answer. A relying party may weigh it less than the others.
+    SmsCode,
 }
 
 impl Proof {
@@ -50,6 +57,8 @@ impl Proof {
         match self {
             Proof::NetworkRedirect => "nba",
             Proof::OperatorToken => "operator_token",
+            // RFC 8176 §2: "Confirmation using SMS message to the user at a registered number".
+            Proof::SmsCode => "sms",
         }
     }
 
@@ -58,6 +67,7 @@ impl Proof {
         match self {
             Proof::NetworkRedirect => "Checked by your mobile operator's network.",
             Proof::OperatorToken => "Checked by your mobile operator through your phone's number credential.",
+            Proof::SmsCode => "Verified by SMS code: the code sent to this number was typed back.",
         }
     }
 }
@@ -70,6 +80,7 @@ impl Outcome {
             verdict: Verdict::error(reason),
             sandbox: false,
             proof: Proof::default(),
+            fallback: None,
         }
     }
 }

@@ -48,7 +48,7 @@ impl Protocol {
 
 /// The operator flow a verification runs: a [`Protocol`] as requested, with "camara"
 /// resolved to its profile.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum Operator {
     /// Mobile Connect "Number Verify".
     MobileConnect,

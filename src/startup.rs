@@ -278,9 +278,11 @@ async fn app_state(
         None => None,
     };
     let metrics = Arc::new(metrics);
+    let code_key = code_key(&config, &store).await?;
     let verifier = Verifier::new(&config, store)?
         .with_metrics(metrics.clone())
-        .with_events(events.clone());
+        .with_events(events.clone())
+        .with_code_key(code_key);
     verifier
         .discover_at_start_up(&config)
         .await
@@ -379,6 +381,21 @@ pub async fn connect_store(config: &Config, pending_ttl: Duration) -> Result<Sto
         Some(key) => store.name_clients_with(&key),
         None => store,
     })
+}
+
+/// The key one-time codes are digested under, the same on every instance: derived from
+/// the current `SESSION_KEYS` key, or the store's shared key (for its purpose only, so a
+/// digest never equals a cookie's MAC).
+async fn code_key(config: &Config, store: &Store) -> Result<Vec<u8>, StartupError> {
+    use hmac::{Hmac, Mac};
+    let base = match config.session_keys.first() {
+        Some(key) => key.secret().as_bytes().to_vec(),
+        None => store.session_key().await.map_err(StartupError::SessionKey)?,
+    };
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&base)
+        .map_err(|e| StartupError::Sessions(format!("the one-time-code key cannot be derived: {e}")))?;
+    mac.update(b"number-verify: one-time code digests");
+    Ok(mac.finalize().into_bytes().to_vec())
 }
 
 /// The key that names clients in Redis, derived from the current session key.

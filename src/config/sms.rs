@@ -10,6 +10,9 @@
 
 use url::Url;
 
+/// The wait before another code may be asked for.
+pub const RESEND_AFTER: std::time::Duration = std::time::Duration::from_secs(30);
+
 use super::{sandbox, settings::Vars, Backing, ConfigError, SandboxMode};
 use crate::{
     operators::sms::{vonage, Country, HookSettings, SmsCountries, SmsSenderSettings, VonageSmsSettings},
@@ -25,6 +28,15 @@ pub(super) const HOOK: [&str; 2] = ["OTP_HOOK_URL", "OTP_HOOK_SECRET"];
 pub struct SmsSettings {
     pub sender: SmsSenderSettings,
     pub countries: SmsCountries,
+    /// `SMS_PER_NUMBER_PER_DAY`: codes one number may be sent per UTC day.
+    pub per_number_per_day: u32,
+    /// `SMS_PER_COUNTRY_PER_DAY`: codes one destination country may be sent per UTC day:
+    /// what a pumping attack on a country costs at most.
+    pub per_country_per_day: u32,
+    /// How long a code is good for (five minutes; what the message says).
+    pub code_ttl: std::time::Duration,
+    /// The wait before another code may be asked for.
+    pub resend_after: std::time::Duration,
 }
 
 impl SmsSettings {
@@ -77,9 +89,15 @@ pub(super) fn sms(vars: &Vars, mode: SandboxMode, sandbox_base: &Url) -> Result<
             return Ok(None);
         }
     };
+    let per_number_per_day = vars.count("SMS_PER_NUMBER_PER_DAY", 1..=100, 5)? as u32;
+    let per_country_per_day = vars.count("SMS_PER_COUNTRY_PER_DAY", 1..=10_000_000, 1_000)? as u32;
     let settings = |countries| SmsSettings {
         sender: sender.clone(),
         countries,
+        per_number_per_day,
+        per_country_per_day,
+        code_ttl: crate::verification::code::CODE_TTL,
+        resend_after: RESEND_AFTER,
     };
     let backing = settings(SmsCountries::sandbox()).backing();
     Ok(match (backing, countries) {

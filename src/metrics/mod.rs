@@ -37,6 +37,8 @@ pub enum Channel {
     Network,
     /// The phone's number credential (TS.43) through the Digital Credentials API.
     Credential,
+    /// A one-time code by SMS, the last resort.
+    Sms,
 }
 
 impl Channel {
@@ -44,6 +46,7 @@ impl Channel {
         match self {
             Channel::Network => "network",
             Channel::Credential => "credential",
+            Channel::Sms => "sms",
         }
     }
 }
@@ -106,6 +109,18 @@ struct OperatorLabels {
 }
 
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SmsLabels {
+    sender: &'static str,
+    /// An ISO 3166-1 code from the `SMS_COUNTRIES` allow-list: a bounded set.
+    country: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SenderLabels {
+    sender: &'static str,
+}
+
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OperationLabels {
     operation: &'static str,
 }
@@ -125,6 +140,9 @@ pub struct Metrics {
     duration: HistogramFamily<ChannelLabels>,
     operator_requests: HistogramFamily<OperatorLabels>,
     store_errors: Family<OperationLabels, Counter>,
+    sms_sent: Family<SmsLabels, Counter>,
+    sms_failures: Family<SenderLabels, Counter>,
+    sms_duration: HistogramFamily<SenderLabels>,
     gauges: Vec<(Gauge, Reading)>,
     /// Events waiting for delivery, set at each scrape (reading it asks the outbox).
     event_queue_depth: Option<Gauge>,
@@ -180,6 +198,24 @@ impl Metrics {
             "Store operations that failed (memory full, Redis not answering)",
             store_errors.clone(),
         );
+        let sms_sent = Family::<SmsLabels, Counter>::default();
+        registry.register(
+            "sms_sent",
+            "One-time codes sent by SMS, by sender and destination country",
+            sms_sent.clone(),
+        );
+        let sms_failures = Family::<SenderLabels, Counter>::default();
+        registry.register(
+            "sms_failures",
+            "One-time codes the sender did not accept (error, timeout), by sender",
+            sms_failures.clone(),
+        );
+        let sms_duration: HistogramFamily<SenderLabels> = Family::new_with_constructor(operator_buckets);
+        registry.register(
+            "sms_send_duration_seconds",
+            "Time until the SMS sender answered, by sender",
+            sms_duration.clone(),
+        );
         // A series that exists before its first error: `rate()` sees the first one.
         let _ = store_errors.get_or_create(&OperationLabels {
             operation: "verification",
@@ -191,6 +227,9 @@ impl Metrics {
             duration,
             operator_requests,
             store_errors,
+            sms_sent,
+            sms_failures,
+            sms_duration,
             gauges: Vec::new(),
             event_queue_depth: None,
             counters: Vec::new(),
@@ -287,6 +326,18 @@ impl Metrics {
     pub fn operator_request(&self, operator: &'static str, step: &'static str, status: &'static str, took: Duration) {
         self.operator_requests
             .get_or_create(&OperatorLabels { operator, step, status })
+            .observe(took.as_secs_f64());
+    }
+
+    /// One SMS handed to `sender` for `country` (sent or not) after `took`.
+    pub fn sms(&self, sender: &'static str, country: &'static str, sent: bool, took: Duration) {
+        if sent {
+            self.sms_sent.get_or_create(&SmsLabels { sender, country }).inc();
+        } else {
+            self.sms_failures.get_or_create(&SenderLabels { sender }).inc();
+        }
+        self.sms_duration
+            .get_or_create(&SenderLabels { sender })
             .observe(took.as_secs_f64());
     }
 

@@ -23,7 +23,7 @@ use crate::{
     state::AppState,
     support::unix_now,
     tokens::Verdict as Proved,
-    verification::{callback_query, Answer, Completion, PageError, StateProblem, VerifyError},
+    verification::{callback_query, reason::Reason, Answer, Completion, Fallback, PageError, StateProblem, VerifyError},
 };
 
 pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
@@ -48,21 +48,35 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
     let browser = state.sessions.read(&headers).await;
     let (operator, completion) = state.verifier.complete_with_operator(params, browser.as_ref()).await;
     let sandbox = operator.is_some_and(|o| state.verifier.sandbox_backed(o));
+    answer(&state, &headers, completion, sandbox, Proof::NetworkRedirect).await
+}
+
+/// How a finished verification answers whoever started it — the same whichever channel
+/// proved it (`proof`): JSON for the API, a code for a relying party, the result page
+/// for a browser, the desktop's verdict for a handoff.
+pub(crate) async fn answer(
+    state: &AppState,
+    headers: &HeaderMap,
+    completion: Completion,
+    sandbox: bool,
+    proof: Proof,
+) -> Response {
     match completion {
         Completion::Api {
             result: Ok(answer),
             asked,
             correlator,
             audience,
+            ..
         } => {
             let (mut body, verdict) = match (&answer, asked) {
                 (Answer::Verified(verified), asked) => (
                     json!({ "devicePhoneNumberVerified": verified, "sandbox": sandbox }),
-                    asked.map(|number| verdict(number, *verified, &correlator)),
+                    asked.map(|number| verdict(number, *verified, &correlator, proof)),
                 ),
                 (Answer::Shared(number), _) => (
                     json!({ "devicePhoneNumber": number.as_str(), "sandbox": sandbox }),
-                    Some(verdict(number.clone(), true, &correlator)),
+                    Some(verdict(number.clone(), true, &correlator, proof)),
                 ),
             };
             // The signed verdict the app forwards to its backend; the fields above are
@@ -75,8 +89,9 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
             }
             Json(body).into_response()
         }
-        Completion::Api { result: Err(e), .. } if sandbox => sandbox_api_error(&e),
-        Completion::Api { result: Err(e), .. } => e.into_response(),
+        Completion::Api {
+            result: Err(e), fallback, ..
+        } => api_error(&e, sandbox, fallback.as_ref()),
         Completion::RelyingParty {
             request,
             result,
@@ -88,8 +103,8 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
                 return page_error(PageError::State(StateProblem::Unknown));
             };
             let found = match (result, asked) {
-                (Ok(Answer::Verified(verified)), Some(number)) => Ok(verdict(number, verified, &correlator)),
-                (Ok(Answer::Shared(number)), _) => Ok(verdict(number, true, &correlator)),
+                (Ok(Answer::Verified(verified)), Some(number)) => Ok(verdict(number, verified, &correlator, proof)),
+                (Ok(Answer::Shared(number)), _) => Ok(verdict(number, true, &correlator, proof)),
                 (Ok(Answer::Verified(_)), None) => Err(VerifyError::InvalidState(StateProblem::Unknown)),
                 (Err(e), _) => Err(e),
             };
@@ -110,6 +125,7 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
             session,
             number,
             result,
+            fallback,
         } => {
             let verdict = match result {
                 Ok(true) => Verdict::Verified,
@@ -120,7 +136,8 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
                 number: Some(number),
                 verdict,
                 sandbox,
-                proof: Proof::NetworkRedirect,
+                proof,
+                fallback: fallback.map(|f| f.ticket),
             };
             match state.verifier.keep_result(&session, outcome).await {
                 // See Other: reloading the result never replays the callback.
@@ -141,7 +158,8 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
                 number: Some(number),
                 verdict,
                 sandbox,
-                proof: Proof::NetworkRedirect,
+                proof,
+                fallback: None,
             };
             // The verdict is the desktop's; the phone only learns that it is done.
             match state.verifier.finish_handoff(&watch, outcome).await {
@@ -154,26 +172,41 @@ pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuer
         }
         // A page flow's callback reached the wrong browser: it is a browser, whatever it accepts.
         Completion::Unusable(error @ PageError::State(StateProblem::OtherBrowser)) => page_error(error),
-        Completion::Unusable(error) if accepts_html(&headers) => page_error(error),
+        Completion::Unusable(error) if accepts_html(headers) => page_error(error),
         Completion::Unusable(error) => VerifyError::from(error).into_response(),
     }
 }
 
 /// What a finished verification proved, as the signed tokens carry it.
-fn verdict(phone_number: E164, verified: bool, correlator: &Correlator) -> Proved {
+fn verdict(phone_number: E164, verified: bool, correlator: &Correlator, proof: Proof) -> Proved {
     Proved {
         phone_number,
         verified,
         txn: correlator.secret().to_owned(),
         auth_time: unix_now(),
-        proof: Proof::NetworkRedirect,
+        proof,
     }
 }
 
-/// The API's error shape, marked: the virtual operator's refusals and faults are
-/// simulated too. (A live operator's errors keep the documented two-field shape.)
-fn sandbox_api_error(error: &VerifyError) -> Response {
-    let body = json!({ "error": error.code(), "message": error.to_string(), "sandbox": true });
+/// The API's error shape (`error`, `message`), with the failure's stable `reason` when
+/// it has one, the one-time code it may still be answered by (`fallback`), and marked
+/// when the virtual operator's refusals and faults are simulated.
+fn api_error(error: &VerifyError, sandbox: bool, fallback: Option<&Fallback>) -> Response {
+    let mut body = json!({ "error": error.code(), "message": error.to_string() });
+    if let Some(reason) = Reason::of(error) {
+        body["reason"] = json!(reason.code());
+    }
+    if let Some(fallback) = fallback {
+        body["fallback"] = json!({
+            "channel": "sms",
+            "ticket": fallback.ticket,
+            "send": "/code/send",
+            "check": "/code/check",
+        });
+    }
+    if sandbox {
+        body["sandbox"] = json!(true);
+    }
     (error.status(), Json(body)).into_response()
 }
 

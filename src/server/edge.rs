@@ -319,6 +319,7 @@ fn secure_headers(edge: &Edge, path: &str, headers: &mut HeaderMap) {
         path,
         "/" | "/callback" | "/login" | "/authorize" | "/token" | "/userinfo"
     ) || path.starts_with("/api/")
+        || path.starts_with("/code/")
     {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     }

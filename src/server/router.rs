@@ -52,6 +52,9 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(app_health))
         .route("/callback", get(callback))
         .route("/login", post(login))
+        // The one-time code, the last channel (JSON for the API, forms for the page).
+        .route("/code/send", post(crate::routes::code::send))
+        .route("/code/check", post(crate::routes::code::check))
         // The desktop's live handoff status (server-sent events).
         .route("/handoff/events", get(handoff::events))
         // The OpenID Provider (404 when it is off). GET /authorize is a page (below).

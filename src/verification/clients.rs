@@ -9,6 +9,8 @@ use crate::{
 };
 
 pub(super) struct Clients {
+    /// The one HTTP client, which the SMS senders use too.
+    pub(super) http: reqwest::Client,
     mobile_connect: Option<MobileConnectClient>,
     vonage: Option<VonageClient>,
     pub(super) camara_standard: Option<CamaraClient>,
@@ -32,6 +34,7 @@ impl Clients {
             .as_ref()
             .map(|c| CamaraClient::new(c, redirect_uri.clone(), http.clone()));
         Ok(Self {
+            http,
             mobile_connect,
             vonage,
             camara_standard,

@@ -202,6 +202,7 @@ impl Verifier {
             verdict: if verified { Verdict::Verified } else { Verdict::Invalid },
             sandbox: self.sandbox_backed(Operator::CamaraStandard),
             proof: Proof::OperatorToken,
+            fallback: None,
         };
         match pending.handoff {
             Some(watch) => {

@@ -98,4 +98,20 @@ impl Journal {
         };
         events.publish(kind, data).await;
     }
+
+    /// The end of a started verification for `reason`, with no error behind it (a code
+    /// guessed wrong too often).
+    pub(super) async fn ended_with(&self, entry: &Entry<'_>, reason: Reason) {
+        let took = entry
+            .started_at_ms
+            .map(|at| Duration::from_millis(now_ms().saturating_sub(at)));
+        self.metrics
+            .ended(entry.operator, entry.channel, Outcome::Failed(reason), took);
+        let Some(events) = &self.events else { return };
+        events.settle(entry.id).await;
+        let mut data = entry.data();
+        data["latency_ms"] = json!(took.map(|t| t.as_millis() as u64));
+        data["reason"] = json!(reason.code());
+        events.publish(EventKind::Failed, data).await;
+    }
 }

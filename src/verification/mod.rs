@@ -10,6 +10,7 @@
 pub mod callback_query;
 mod clients;
 pub mod code;
+pub mod code_channel;
 pub mod credential;
 pub mod error;
 mod flow;
@@ -26,6 +27,7 @@ use std::{net::IpAddr, time::Duration};
 use serde::{Deserialize, Serialize};
 
 use clients::Clients;
+pub use code_channel::{CodeRefusal, CodeSent, CodeWait, Fallback};
 pub use error::{PageError, Refusal, StateProblem, VerifyError};
 pub use flow::{Flow, Pending, Wanted};
 pub use handoff::{HandoffProblem, HandoffRefusal, HandoffSecret, WatchId};
@@ -138,6 +140,8 @@ pub enum Completion {
         correlator: Correlator,
         /// The `client_id` the app gave, if it gave one.
         audience: Option<String>,
+        /// A failure a one-time code may still answer.
+        fallback: Option<Fallback>,
     },
     /// Started on a relying party's hosted page, in the browser that is asking now.
     RelyingParty {
@@ -151,6 +155,8 @@ pub enum Completion {
         session: SessionId,
         number: E164,
         result: Result<bool, VerifyError>,
+        /// A failure a one-time code may still answer.
+        fallback: Option<Fallback>,
     },
     /// Continued from a desktop on the phone that is asking now: the verdict is the
     /// desktop's.
@@ -175,6 +181,8 @@ pub struct Verifier {
     pub notices: notices::Notices,
     /// Where starts and ends are told (metrics, signed events).
     journal: journal::Journal,
+    /// The last resort, a one-time code by SMS, when configured.
+    code: Option<code_channel::CodeChannel>,
 }
 
 impl Verifier {
@@ -186,8 +194,14 @@ impl Verifier {
             .into_iter()
             .filter(|&operator| config.sandbox_backed(operator))
             .collect();
+        let clients = Clients::new(config)?;
+        let code = config
+            .sms
+            .as_ref()
+            .map(|sms| code_channel::CodeChannel::new(sms, &config.public_url, clients.http.clone()));
         Ok(Self {
-            clients: Clients::new(config)?,
+            code,
+            clients,
             camara,
             virtual_operators,
             notices: notices::Notices::new(&store),
@@ -514,18 +528,27 @@ impl Verifier {
             }
         }
         let asked = number.cloned();
+        let fallback = match (&result, number) {
+            (Err(error), Some(number)) => {
+                self.offer_code(error, number, &pending.origin, &pending.correlator, operator)
+                    .await
+            }
+            _ => None,
+        };
         let completion = match (pending.origin, number) {
             (Origin::Api, _) => Completion::Api {
                 result,
                 asked,
                 correlator: pending.correlator,
                 audience: None,
+                fallback,
             },
             (Origin::ApiFor { audience }, _) => Completion::Api {
                 result,
                 asked,
                 correlator: pending.correlator,
                 audience: Some(audience),
+                fallback,
             },
             (Origin::RelyingParty { request, .. }, _) => Completion::RelyingParty {
                 request: *request,
@@ -537,6 +560,7 @@ impl Verifier {
                 session,
                 number: number.clone(),
                 result: result.map(|answer| matches!(answer, Answer::Verified(true))),
+                fallback,
             },
             (Origin::Handoff { watch, .. }, Some(number)) => Completion::Handoff {
                 watch,

@@ -26,10 +26,12 @@ pub enum Reason {
     Expired,
     /// This service's store did not answer.
     StoreUnavailable,
+    /// A one-time code guessed wrong too many times: the attempt ends.
+    TooManyAttempts,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 8] = [
+    pub const ALL: [Reason; 9] = [
         Reason::NotMobileData,
         Reason::OperatorUnavailable,
         Reason::CarrierNotSupported,
@@ -38,6 +40,7 @@ impl Reason {
         Reason::CredentialRefused,
         Reason::Expired,
         Reason::StoreUnavailable,
+        Reason::TooManyAttempts,
     ];
 
     pub fn code(self) -> &'static str {
@@ -50,6 +53,7 @@ impl Reason {
             Reason::CredentialRefused => "credential_refused",
             Reason::Expired => "expired",
             Reason::StoreUnavailable => "store_unavailable",
+            Reason::TooManyAttempts => "too_many_attempts",
         }
     }
 
@@ -63,7 +67,7 @@ impl Reason {
             | Reason::CarrierNotSupported
             | Reason::Declined
             | Reason::CredentialRefused => true,
-            Reason::Mismatch | Reason::Expired | Reason::StoreUnavailable => false,
+            Reason::Mismatch | Reason::Expired | Reason::StoreUnavailable | Reason::TooManyAttempts => false,
         }
     }
 

@@ -104,6 +104,7 @@ async fn the_browser_that_started_it_completes_it_once() {
             session: owner,
             number,
             result: Err(VerifyError::OperatorDenied { error, .. }),
+            ..
         } => {
             assert_eq!(owner, session);
             assert_eq!(number.as_str(), "+447700900123");

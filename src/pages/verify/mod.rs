@@ -6,6 +6,8 @@
 
 #[cfg(feature = "hydrate")]
 pub(crate) mod credential_client;
+#[cfg(feature = "ssr")]
+pub mod code_entry;
 pub mod outcome_view;
 pub mod server;
 pub mod simulated_sim;
@@ -58,6 +60,18 @@ pub fn VerifyPage() -> impl IntoView {
         }
         .into_any();
     };
+    if let server::Asked::Sms { ticket, note } = asked {
+        return view! {
+            <h1>"Verify your phone number!"</h1>
+            <Suspense fallback=|| ()>
+                {
+                    let (ticket, note) = (ticket.clone(), note.clone());
+                    Suspend::new(async move { code_entry::code_entry(ticket, note).await })
+                }
+            </Suspense>
+        }
+        .into_any();
+    }
     if let server::Asked::Handoff(id) = asked {
         return view! {
             <h1>"Verify your phone number!"</h1>

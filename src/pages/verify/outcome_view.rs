@@ -27,6 +27,13 @@ pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
             </p>
             {proven.then(|| view! { <p class="hint" id="proof">{outcome.proof.description()}</p> })}
             {sandbox.then(|| view! { <p class="hint sandbox-note" id="sandbox-note">{SANDBOX_NOTE}</p> })}
+            // The network could not answer: a code by SMS may (`/code/send` → the code view).
+            {outcome.fallback.clone().map(|ticket| view! {
+                <form method="post" action="/code/send" class="sms-offer" id="sms-offer">
+                    <input type="hidden" name="ticket" value=ticket />
+                    <button type="submit">"Send me a code by SMS"</button>
+                </form>
+            })}
             {on_phone.map(|number| view! {
                 <form method="post" action=StartHandoff::PATH class="handoff-offer">
                     <input type="hidden" name="phone" value=number.as_str().to_owned() />

@@ -74,6 +74,11 @@ pub async fn answer_credential(request_id: String, response: String) -> Result<S
 #[cfg(feature = "ssr")]
 pub enum Asked {
     Result(String),
+    /// A one-time code awaited for this ticket, and the refusal to show, if any.
+    Sms {
+        ticket: String,
+        note: Option<crate::verification::CodeRefusal>,
+    },
     Error(crate::verification::PageError),
     /// A desktop's handoff to a phone: its QR code and live status, or its verdict.
     Handoff(crate::verification::WatchId),
@@ -84,9 +89,14 @@ impl Asked {
     /// From the page's query (`?result=`, `?error=`, the first of each); `None` (the
     /// form) for neither or an error code the page does not know.
     pub fn from_query(query: Option<&str>) -> Option<Self> {
+        use crate::verification::{code_channel::MAX_ATTEMPTS, CodeRefusal};
         let (mut result, mut error, mut handoff) = (None, None, None);
+        let (mut sms, mut note, mut left) = (None, None, None);
         for (name, value) in url::form_urlencoded::parse(query.unwrap_or_default().as_bytes()) {
             match name.as_ref() {
+                "sms" if sms.is_none() => sms = Some(value.into_owned()),
+                "note" if note.is_none() => note = Some(value.into_owned()),
+                "left" if left.is_none() => left = value.parse::<u32>().ok(),
                 "result" if result.is_none() => result = Some(value.into_owned()),
                 "error" if error.is_none() => error = Some(value.into_owned()),
                 "handoff" if handoff.is_none() => handoff = Some(value.into_owned()),
@@ -98,6 +108,15 @@ impl Asked {
         }
         if let Some(result) = result {
             return Some(Asked::Result(result));
+        }
+        if let Some(ticket) = sms {
+            // Fixed texts only: counts are bounded, the wait is read again when shown.
+            let note = note.as_deref().and_then(|code| match code {
+                "wrong_code" => Some(CodeRefusal::WrongCode(left.unwrap_or(1).clamp(1, MAX_ATTEMPTS))),
+                "too_soon" => Some(CodeRefusal::TooSoon(0)),
+                other => CodeRefusal::from_code(other),
+            });
+            return Some(Asked::Sms { ticket, note });
         }
         // A malformed id is an unknown one: shown as such, never the form.
         handoff.map(|id| {
@@ -265,8 +284,10 @@ mod ssr {
         let id = match asked {
             Asked::Error(error) => return Outcome::failed(error.message()),
             Asked::Result(id) => id,
-            // Rendered by `handoff`.
-            Asked::Handoff(_) => return Outcome::failed(PageError::State(StateProblem::Unknown).message()),
+            // Rendered by `handoff` and `code_entry`.
+            Asked::Handoff(_) | Asked::Sms { .. } => {
+                return Outcome::failed(PageError::State(StateProblem::Unknown).message())
+            }
         };
         let state = expect_context::<AppState>();
         let reader = state.sessions.read(&request_headers()).await;

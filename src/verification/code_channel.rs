@@ -1,0 +1,584 @@
+//! The last channel: a one-time code by SMS, offered when a network channel failed for a
+//! reason a code can help with ([`Reason::falls_back`]) — never after a mismatch.
+//!
+//! failure → ticket (who may ask, for which number) → send: code → SMS, its digest kept
+//! → check: the typed code against the digest → the same [`Completion`] a callback gives,
+//! proven by [`Proof::SmsCode`](crate::outcome::Proof).
+//!
+//! The ticket is a random id kept in the store for [`TICKET_TTL`]; whoever was told of
+//! the failure holds it (the page's browser — checked by its session — or the app that
+//! called the API). The code is kept only as an HMAC bound to its ticket, for
+//! [`CODE_TTL`], with its attempts counted in the store before each guess is judged, so
+//! parallel guesses on several instances cannot pass [`MAX_ATTEMPTS`]. SMS pumping is
+//! bounded by the country allow-list and by daily counts per number and per country.
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    code::{message_text, CodeDigest, CodeError, Country, OneTimeCode},
+    journal::Entry,
+    reason::Reason,
+    store::{now_ms, StoreError},
+    Answer, Completion, Origin, SessionId, Verifier, VerifyError,
+};
+use crate::{
+    config::SmsSettings,
+    metrics::Channel,
+    operators::{camara::Correlator, sms::SmsSender},
+    outcome::Proof,
+    phone::E164,
+    protocol::Operator,
+    support::random_token,
+};
+
+/// How long a failure's offer of a code stands, and how long the code channel may take.
+pub const TICKET_TTL: Duration = Duration::from_secs(10 * 60);
+/// Guesses at one code; the next ends the attempt.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// Codes after the first one.
+pub const MAX_RESENDS: u32 = 3;
+
+const TICKET: &str = "sms-ticket";
+const CODE: &str = "sms-code";
+
+/// What the code channel needs, built once: the sender, where it may send and how much,
+/// the key of the code digests and the host the WebOTP line binds codes to.
+pub(super) struct CodeChannel {
+    sender: SmsSender,
+    settings: SmsSettings,
+    key: Vec<u8>,
+    host: String,
+    /// Codes go to the virtual operator's inbox: the verdicts are test results.
+    sandbox: bool,
+}
+
+impl CodeChannel {
+    pub(super) fn new(settings: &SmsSettings, public_url: &str, http: reqwest::Client) -> Self {
+        use rand::RngCore;
+        // Until start-up sets the instances' shared key (`with_code_key`), one of this
+        // process's own.
+        let mut key = vec![0u8; 32];
+        rand::thread_rng().fill_bytes(&mut key);
+        Self {
+            sender: SmsSender::new(&settings.sender, http),
+            settings: settings.clone(),
+            key,
+            host: public_url.to_owned(),
+            sandbox: settings.backing().is_sandbox(),
+        }
+    }
+}
+
+/// A code may be asked for: the ticket that asks, and why the network could not answer.
+#[derive(Debug, Clone)]
+pub struct Fallback {
+    pub ticket: String,
+    pub reason: Reason,
+}
+
+/// A verification between its network failure and its code, as the store keeps it.
+#[derive(Serialize, Deserialize)]
+struct Ticket {
+    origin: Origin,
+    number: E164,
+    correlator: Correlator,
+    /// The network channel's operator: the verification's protocol in metrics and events.
+    operator: Operator,
+    /// Codes sent so far, and when the last one was.
+    sends: u32,
+    last_sent_ms: u64,
+    /// When the first code was sent (the code channel's start).
+    sms_started_ms: u64,
+    expires_at_ms: u64,
+    /// Verified: the ticket answers nothing more.
+    used: bool,
+}
+
+impl Ticket {
+    fn entry<'a>(&'a self, id: &'a str) -> Entry<'a> {
+        Entry {
+            operator: self.operator,
+            channel: Channel::Sms,
+            id,
+            client_ref: self.origin.client_ref(),
+            started_at_ms: (self.sms_started_ms > 0).then_some(self.sms_started_ms),
+        }
+    }
+}
+
+/// A code on its way.
+#[derive(Debug, Clone)]
+pub struct CodeSent {
+    /// The number, masked as logs show it.
+    pub to: String,
+    pub expires_in: Duration,
+    pub resend_after: Duration,
+    pub resends_left: u32,
+}
+
+/// What the page shows while a code is awaited.
+#[derive(Debug, Clone)]
+pub struct CodeWait {
+    /// The number, masked.
+    pub to: String,
+    /// The number itself, for the virtual operator's inbox on the page (sandbox only).
+    pub sandbox_number: Option<E164>,
+    pub sent: bool,
+    pub resends_left: u32,
+    /// Seconds until another code may be asked for.
+    pub resend_in: u64,
+}
+
+/// Why a code was not sent or not accepted. Each knows its message, the JSON API's
+/// `error` code and its status; the page shows the message by its code.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodeRefusal {
+    #[error("This code request is unknown or has expired. Please start again.")]
+    UnknownTicket,
+    #[error("This verification was started in another browser. Please start again here.")]
+    OtherBrowser,
+    #[error("Codes by SMS are not available here.")]
+    ChannelOff,
+    #[error("Codes by SMS cannot be sent to this number's country.")]
+    CountryNotAllowed,
+    #[error("Please wait {0} seconds before asking for a new code.")]
+    TooSoon(u64),
+    #[error("No more codes can be sent for this verification. Please start again.")]
+    NoMoreCodes,
+    #[error("Too many codes were sent to this number today. Please try again tomorrow.")]
+    DailyLimit,
+    #[error("The code could not be sent. Please try again in a moment.")]
+    SendFailed,
+    #[error("{0}")]
+    NotACode(CodeError),
+    #[error("That code is not right. {} left.", attempts(*.0))]
+    WrongCode(u32),
+    #[error("Too many attempts — start again.")]
+    TooManyAttempts,
+    #[error("This code has expired. Ask for a new code.")]
+    CodeExpired,
+    #[error("The service is briefly unavailable. Please try again in a moment.")]
+    StoreUnavailable,
+}
+
+fn attempts(left: u32) -> String {
+    match left {
+        1 => "1 attempt".into(),
+        n => format!("{n} attempts"),
+    }
+}
+
+impl CodeRefusal {
+    /// The JSON API's `error` code, and the page's.
+    pub fn code(&self) -> &'static str {
+        match self {
+            CodeRefusal::UnknownTicket => "unknown_ticket",
+            CodeRefusal::OtherBrowser => "other_browser",
+            CodeRefusal::ChannelOff => "sms_unavailable",
+            CodeRefusal::CountryNotAllowed => "country_not_allowed",
+            CodeRefusal::TooSoon(_) => "too_soon",
+            CodeRefusal::NoMoreCodes => "no_more_codes",
+            CodeRefusal::DailyLimit => "daily_limit",
+            CodeRefusal::SendFailed => "sms_failed",
+            CodeRefusal::NotACode(_) => "invalid_code",
+            CodeRefusal::WrongCode(_) => "wrong_code",
+            CodeRefusal::TooManyAttempts => "too_many_attempts",
+            CodeRefusal::CodeExpired => "code_expired",
+            CodeRefusal::StoreUnavailable => "store_unavailable",
+        }
+    }
+
+    pub fn status(&self) -> axum::http::StatusCode {
+        use axum::http::StatusCode;
+        match self {
+            CodeRefusal::UnknownTicket
+            | CodeRefusal::NotACode(_)
+            | CodeRefusal::WrongCode(_)
+            | CodeRefusal::TooManyAttempts
+            | CodeRefusal::CodeExpired
+            | CodeRefusal::NoMoreCodes => StatusCode::BAD_REQUEST,
+            CodeRefusal::OtherBrowser | CodeRefusal::CountryNotAllowed => StatusCode::FORBIDDEN,
+            CodeRefusal::TooSoon(_) | CodeRefusal::DailyLimit => StatusCode::TOO_MANY_REQUESTS,
+            CodeRefusal::SendFailed => StatusCode::BAD_GATEWAY,
+            CodeRefusal::ChannelOff | CodeRefusal::StoreUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+        }
+    }
+
+    /// Whether the person can go on with this ticket (ask again, type again).
+    pub fn ends_the_attempt(&self) -> bool {
+        matches!(
+            self,
+            CodeRefusal::UnknownTicket
+                | CodeRefusal::OtherBrowser
+                | CodeRefusal::ChannelOff
+                | CodeRefusal::CountryNotAllowed
+                | CodeRefusal::NoMoreCodes
+                | CodeRefusal::DailyLimit
+                | CodeRefusal::TooManyAttempts
+        )
+    }
+
+    /// The page's refusals, by the fixed code in its address (`/?sms=…&note=<code>`): a
+    /// crafted link can choose only among fixed texts. The counts in some messages are
+    /// read again from the store when the page is shown.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Some(match code {
+            "unknown_ticket" => CodeRefusal::UnknownTicket,
+            "other_browser" => CodeRefusal::OtherBrowser,
+            "sms_unavailable" => CodeRefusal::ChannelOff,
+            "country_not_allowed" => CodeRefusal::CountryNotAllowed,
+            "no_more_codes" => CodeRefusal::NoMoreCodes,
+            "daily_limit" => CodeRefusal::DailyLimit,
+            "sms_failed" => CodeRefusal::SendFailed,
+            "invalid_code" => CodeRefusal::NotACode(CodeError::NotTheCode),
+            "too_many_attempts" => CodeRefusal::TooManyAttempts,
+            "code_expired" => CodeRefusal::CodeExpired,
+            "store_unavailable" => CodeRefusal::StoreUnavailable,
+            _ => return None,
+        })
+    }
+
+    fn log(&self) {
+        match self {
+            CodeRefusal::SendFailed | CodeRefusal::StoreUnavailable => {}
+            other => tracing::info!(code = other.code(), "one-time code refused"),
+        }
+    }
+}
+
+impl From<StoreError> for CodeRefusal {
+    fn from(error: StoreError) -> Self {
+        tracing::error!(%error, "the store does not answer (one-time codes)");
+        CodeRefusal::StoreUnavailable
+    }
+}
+
+impl Verifier {
+    /// Whether codes by SMS may be offered here.
+    pub fn offers_codes(&self) -> bool {
+        self.code.is_some()
+    }
+
+    /// The key code digests are made with: every instance on one store must use the same.
+    pub fn with_code_key(mut self, key: Vec<u8>) -> Self {
+        if let Some(code) = &mut self.code {
+            code.key = key;
+        }
+        self
+    }
+
+    /// After `error` ended the network verification of `number`: a ticket for a code, if
+    /// a code can help (its reason falls back), the channel is on and may send there.
+    pub(super) async fn offer_code(
+        &self,
+        error: &VerifyError,
+        number: &E164,
+        origin: &Origin,
+        correlator: &Correlator,
+        operator: Operator,
+    ) -> Option<Fallback> {
+        let reason = Reason::of(error).filter(|r| r.falls_back())?;
+        let channel = self.code.as_ref()?;
+        if !channel.settings.countries.allows(number) {
+            tracing::info!(%number, "no code offered: its country is not in SMS_COUNTRIES");
+            return None;
+        }
+        // The page's and the API's verifications; the hosted page and the handoff end
+        // as before.
+        if !matches!(origin, Origin::Browser { .. } | Origin::Api | Origin::ApiFor { .. }) {
+            return None;
+        }
+        let id = random_token();
+        let ticket = Ticket {
+            origin: origin.clone(),
+            number: number.clone(),
+            correlator: correlator.clone(),
+            operator,
+            sends: 0,
+            last_sent_ms: 0,
+            sms_started_ms: 0,
+            expires_at_ms: now_ms() + TICKET_TTL.as_millis() as u64,
+            used: false,
+        };
+        let value = serde_json::to_string(&ticket).ok()?;
+        if let Err(error) = self.store.put_kept(TICKET, &id, value, TICKET_TTL).await {
+            tracing::warn!(%error, "no code offered: the store does not answer");
+            return None;
+        }
+        tracing::info!(%number, reason = reason.code(), "a code by SMS offered");
+        Some(Fallback { ticket: id, reason })
+    }
+
+    /// The ticket `id`, for `reader` (a browser's session; `None` for the API).
+    async fn ticket(&self, id: &str, reader: Option<&SessionId>) -> Result<Ticket, CodeRefusal> {
+        let found = self.store.get_kept(TICKET, id).await?.ok_or(CodeRefusal::UnknownTicket)?;
+        let ticket: Ticket = serde_json::from_str(&found).map_err(|_| CodeRefusal::UnknownTicket)?;
+        if ticket.used || ticket.expires_at_ms <= now_ms() {
+            return Err(CodeRefusal::UnknownTicket);
+        }
+        if let Some(owner) = ticket.origin.session() {
+            if reader != Some(owner) {
+                return Err(CodeRefusal::OtherBrowser);
+            }
+        }
+        Ok(ticket)
+    }
+
+    async fn keep_ticket(&self, id: &str, ticket: &Ticket) -> Result<(), CodeRefusal> {
+        let left = ticket.expires_at_ms.saturating_sub(now_ms()).max(1);
+        let value = serde_json::to_string(ticket).map_err(|_| CodeRefusal::StoreUnavailable)?;
+        self.store
+            .put_kept(TICKET, id, value, Duration::from_millis(left))
+            .await?;
+        Ok(())
+    }
+
+    /// What the page shows while the code for `id` is awaited.
+    pub async fn code_wait(&self, id: &str, reader: Option<&SessionId>) -> Result<CodeWait, CodeRefusal> {
+        let channel = self.code.as_ref().ok_or(CodeRefusal::ChannelOff)?;
+        let ticket = self.ticket(id, reader).await?;
+        Ok(CodeWait {
+            to: ticket.number.redacted(),
+            sandbox_number: channel.sandbox.then(|| ticket.number.clone()),
+            sent: ticket.sends > 0,
+            resends_left: (MAX_RESENDS + 1).saturating_sub(ticket.sends.max(1)),
+            resend_in: resend_in(&ticket, channel.settings.resend_after),
+        })
+    }
+
+    /// Sends a code for ticket `id` (the first, or another once the wait (30 s) has
+    /// passed, [`MAX_RESENDS`] times at most), within the day's limits.
+    pub async fn send_code(&self, id: &str, reader: Option<&SessionId>) -> Result<CodeSent, CodeRefusal> {
+        let sent = self.try_send_code(id, reader).await;
+        if let Err(refusal) = &sent {
+            refusal.log();
+        }
+        sent
+    }
+
+    async fn try_send_code(&self, id: &str, reader: Option<&SessionId>) -> Result<CodeSent, CodeRefusal> {
+        let channel = self.code.as_ref().ok_or(CodeRefusal::ChannelOff)?;
+        let mut ticket = self.ticket(id, reader).await?;
+        if ticket.sends > MAX_RESENDS {
+            return Err(CodeRefusal::NoMoreCodes);
+        }
+        let wait = resend_in(&ticket, channel.settings.resend_after);
+        if wait > 0 {
+            return Err(CodeRefusal::TooSoon(wait));
+        }
+        let country = Country::of(&ticket.number)
+            .filter(|_| channel.settings.countries.allows(&ticket.number))
+            .ok_or(CodeRefusal::CountryNotAllowed)?;
+        // Both counts are spent whatever follows: a refused or failed send is still an
+        // attempt to make this service send SMS there.
+        let number_ok = self
+            .store
+            .count_daily("sms-number", ticket.number.as_str(), channel.settings.per_number_per_day)
+            .await?;
+        let country_ok = self
+            .store
+            .count_daily("sms-country", country.code(), channel.settings.per_country_per_day)
+            .await?;
+        if !number_ok || !country_ok {
+            tracing::warn!(
+                number = %ticket.number,
+                country = country.code(),
+                per_number = number_ok,
+                per_country = country_ok,
+                "one-time code refused: a daily SMS limit is reached"
+            );
+            return Err(CodeRefusal::DailyLimit);
+        }
+
+        let code = OneTimeCode::generate();
+        let digest = serde_json::to_string(&CodeDigest::of(&channel.key, id, &code))
+            .map_err(|_| CodeRefusal::StoreUnavailable)?;
+        self.store
+            .put_guarded(CODE, id, digest, channel.settings.code_ttl)
+            .await?;
+        let text = message_text(&channel.host, &code);
+        drop(code);
+        let began = std::time::Instant::now();
+        let sent = channel.sender.send(&ticket.number, &text).await;
+        self.journal
+            .metrics
+            .sms(channel.sender.name(), country.code(), sent.is_ok(), began.elapsed());
+        if let Err(failure) = sent {
+            tracing::warn!(number = %ticket.number, sender = channel.sender.name(), %failure, "one-time code not sent");
+            let _ = self.store.remove_guarded(CODE, id).await;
+            return Err(CodeRefusal::SendFailed);
+        }
+
+        let now = now_ms();
+        let first = ticket.sends == 0;
+        ticket.sends += 1;
+        ticket.last_sent_ms = now;
+        if first {
+            ticket.sms_started_ms = now;
+        }
+        // The code must be checkable for its whole life.
+        ticket.expires_at_ms = ticket
+            .expires_at_ms
+            .max(now + channel.settings.code_ttl.as_millis() as u64);
+        self.keep_ticket(id, &ticket).await?;
+        if first {
+            let entry = ticket.entry(id);
+            self.journal.started(&entry, ticket.expires_at_ms).await;
+        }
+        tracing::info!(
+            number = %ticket.number,
+            sender = channel.sender.name(),
+            sends = ticket.sends,
+            correlator = ticket.correlator.secret(),
+            "one-time code sent"
+        );
+        Ok(CodeSent {
+            to: ticket.number.redacted(),
+            expires_in: channel.settings.code_ttl,
+            resend_after: channel.settings.resend_after,
+            resends_left: (MAX_RESENDS + 1).saturating_sub(ticket.sends),
+        })
+    }
+
+    /// Checks what was typed for ticket `id`. The verdict completes the verification as
+    /// its callback would have, for whoever started it; and whether it is a test result.
+    pub async fn check_code(
+        &self,
+        id: &str,
+        typed: &str,
+        reader: Option<&SessionId>,
+    ) -> Result<(Completion, bool), CodeRefusal> {
+        let checked = self.try_check_code(id, typed, reader).await;
+        if let Err(refusal) = &checked {
+            refusal.log();
+        }
+        checked
+    }
+
+    async fn try_check_code(
+        &self,
+        id: &str,
+        typed: &str,
+        reader: Option<&SessionId>,
+    ) -> Result<(Completion, bool), CodeRefusal> {
+        let channel = self.code.as_ref().ok_or(CodeRefusal::ChannelOff)?;
+        let mut ticket = self.ticket(id, reader).await?;
+        // A typo is not a guess: nothing is counted for what cannot be a code.
+        let code = OneTimeCode::parse(typed).map_err(CodeRefusal::NotACode)?;
+        let (digest, attempts) = self.store.attempt(CODE, id).await?.ok_or(CodeRefusal::CodeExpired)?;
+        if attempts > MAX_ATTEMPTS {
+            return Err(self.too_many_attempts(id, &mut ticket).await);
+        }
+        let digest: CodeDigest = serde_json::from_str(&digest).map_err(|_| CodeRefusal::CodeExpired)?;
+        if !digest.matches(&channel.key, id, &code) {
+            if attempts == MAX_ATTEMPTS {
+                return Err(self.too_many_attempts(id, &mut ticket).await);
+            }
+            return Err(CodeRefusal::WrongCode(MAX_ATTEMPTS - attempts));
+        }
+        // Single use on every instance: of two right answers at once, one completes.
+        if !self.store.remove_guarded(CODE, id).await? {
+            return Err(CodeRefusal::CodeExpired);
+        }
+        ticket.used = true;
+        self.keep_ticket(id, &ticket).await?;
+        let answer = Answer::Verified(true);
+        self.journal
+            .ended(&ticket.entry(id), Ok(&answer), Proof::SmsCode.amr())
+            .await;
+        tracing::info!(
+            number = %ticket.number,
+            correlator = ticket.correlator.secret(),
+            "verification completed by one-time code"
+        );
+        Ok((completion(ticket), channel.sandbox))
+    }
+
+    /// Ends the attempt: the code and the ticket answer nothing more.
+    async fn too_many_attempts(&self, id: &str, ticket: &mut Ticket) -> CodeRefusal {
+        let _ = self.store.remove_guarded(CODE, id).await;
+        ticket.used = true;
+        let _ = self.keep_ticket(id, ticket).await;
+        tracing::warn!(number = %ticket.number, correlator = ticket.correlator.secret(), "one-time code: too many attempts");
+        self.journal
+            .ended_with(&ticket.entry(id), Reason::TooManyAttempts)
+            .await;
+        CodeRefusal::TooManyAttempts
+    }
+}
+
+impl Verifier {
+    /// The virtual operator's inbox for `number` (its last messages' texts, oldest
+    /// first), for the page's simulated SIM: read over HTTP like any operator, and only
+    /// when codes go to the virtual gateway. `None` when it cannot be read.
+    pub async fn sandbox_inbox(&self, number: &E164) -> Option<Vec<String>> {
+        #[derive(Deserialize)]
+        struct Message {
+            text: String,
+        }
+        let channel = self.code.as_ref().filter(|c| c.sandbox)?;
+        let crate::operators::sms::SmsSenderSettings::VirtualGateway(gateway) = &channel.settings.sender else {
+            return None;
+        };
+        let mut url = gateway.api_base.clone();
+        let path = format!(
+            "{}{}",
+            url.path().trim_end_matches('/'),
+            crate::sandbox_contract::SMS_INBOX_PATH
+        );
+        url.set_path(&path);
+        url.query_pairs_mut().append_pair("to", number.as_str());
+        let answer = self.clients.http.get(url).send().await.ok()?;
+        let messages: Vec<Message> = answer.error_for_status().ok()?.json().await.ok()?;
+        Some(messages.into_iter().map(|m| m.text).collect())
+    }
+}
+
+/// Seconds before another code may be sent (0: now).
+fn resend_in(ticket: &Ticket, resend_after: Duration) -> u64 {
+    if ticket.sends == 0 {
+        return 0;
+    }
+    let ready = ticket.last_sent_ms + resend_after.as_millis() as u64;
+    ready.saturating_sub(now_ms()).div_ceil(1000)
+}
+
+/// A code-verified verification, for whoever started it.
+fn completion(ticket: Ticket) -> Completion {
+    let result = Ok(Answer::Verified(true));
+    match ticket.origin {
+        Origin::Browser { session } => Completion::Browser {
+            session,
+            number: ticket.number,
+            result: Ok(true),
+            fallback: None,
+        },
+        Origin::Api => Completion::Api {
+            result,
+            asked: Some(ticket.number),
+            correlator: ticket.correlator,
+            audience: None,
+            fallback: None,
+        },
+        Origin::ApiFor { audience } => Completion::Api {
+            result,
+            asked: Some(ticket.number),
+            correlator: ticket.correlator,
+            audience: Some(audience),
+            fallback: None,
+        },
+        Origin::RelyingParty { request, .. } => Completion::RelyingParty {
+            request: *request,
+            result,
+            asked: Some(ticket.number),
+            correlator: ticket.correlator,
+        },
+        Origin::Handoff { watch, .. } => Completion::Handoff {
+            watch,
+            number: ticket.number,
+            result: Ok(true),
+        },
+    }
+}
