@@ -23,7 +23,9 @@ use crate::{
     state::AppState,
     support::unix_now,
     tokens::Verdict as Proved,
-    verification::{callback_query, reason::Reason, Answer, Completion, Fallback, PageError, StateProblem, VerifyError},
+    verification::{
+        callback_query, reason::Reason, Answer, Completion, Fallback, PageError, StateProblem, VerifyError,
+    },
 };
 
 pub async fn callback(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> Response {
@@ -90,7 +92,9 @@ pub(crate) async fn answer(
             Json(body).into_response()
         }
         Completion::Api {
-            result: Err(e), fallback, ..
+            result: Err(e),
+            fallback,
+            ..
         } => api_error(&e, sandbox, fallback.as_ref()),
         Completion::RelyingParty {
             request,

@@ -87,9 +87,8 @@ fn read(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Asked, Res
         .unwrap_or("")
         .to_ascii_lowercase();
     let (ticket, code, form) = if content_type.starts_with("application/json") {
-        let value: serde_json::Value = serde_json::from_slice(body).map_err(|_| {
-            json_error(StatusCode::BAD_REQUEST, "invalid_json", "The body is not JSON.")
-        })?;
+        let value: serde_json::Value = serde_json::from_slice(body)
+            .map_err(|_| json_error(StatusCode::BAD_REQUEST, "invalid_json", "The body is not JSON."))?;
         let field = |name: &str| value.get(name).and_then(|v| v.as_str()).map(str::to_owned);
         (field("ticket"), field("code"), false)
     } else if content_type.starts_with("application/x-www-form-urlencoded") {

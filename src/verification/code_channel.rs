@@ -92,8 +92,6 @@ struct Ticket {
     /// When the first code was sent (the code channel's start).
     sms_started_ms: u64,
     expires_at_ms: u64,
-    /// Verified: the ticket answers nothing more.
-    used: bool,
 }
 
 impl Ticket {
@@ -300,7 +298,6 @@ impl Verifier {
             last_sent_ms: 0,
             sms_started_ms: 0,
             expires_at_ms: now_ms() + TICKET_TTL.as_millis() as u64,
-            used: false,
         };
         let value = serde_json::to_string(&ticket).ok()?;
         if let Err(error) = self.store.put_kept(TICKET, &id, value, TICKET_TTL).await {
@@ -313,9 +310,13 @@ impl Verifier {
 
     /// The ticket `id`, for `reader` (a browser's session; `None` for the API).
     async fn ticket(&self, id: &str, reader: Option<&SessionId>) -> Result<Ticket, CodeRefusal> {
-        let found = self.store.get_kept(TICKET, id).await?.ok_or(CodeRefusal::UnknownTicket)?;
+        let found = self
+            .store
+            .get_kept(TICKET, id)
+            .await?
+            .ok_or(CodeRefusal::UnknownTicket)?;
         let ticket: Ticket = serde_json::from_str(&found).map_err(|_| CodeRefusal::UnknownTicket)?;
-        if ticket.used || ticket.expires_at_ms <= now_ms() {
+        if ticket.expires_at_ms <= now_ms() {
             return Err(CodeRefusal::UnknownTicket);
         }
         if let Some(owner) = ticket.origin.session() {
@@ -324,6 +325,13 @@ impl Verifier {
             }
         }
         Ok(ticket)
+    }
+
+    /// The ticket answers nothing more, and the number leaves the store with it.
+    async fn retire_ticket(&self, id: &str) {
+        if let Err(error) = self.store.put_kept(TICKET, id, "used".into(), Duration::from_millis(1)).await {
+            tracing::warn!(%error, "a used ticket stays until it expires (it answers no more codes: its code is gone)");
+        }
     }
 
     async fn keep_ticket(&self, id: &str, ticket: &Ticket) -> Result<(), CodeRefusal> {
@@ -375,7 +383,11 @@ impl Verifier {
         // attempt to make this service send SMS there.
         let number_ok = self
             .store
-            .count_daily("sms-number", ticket.number.as_str(), channel.settings.per_number_per_day)
+            .count_daily(
+                "sms-number",
+                ticket.number.as_str(),
+                channel.settings.per_number_per_day,
+            )
             .await?;
         let country_ok = self
             .store
@@ -464,17 +476,17 @@ impl Verifier {
         reader: Option<&SessionId>,
     ) -> Result<(Completion, bool), CodeRefusal> {
         let channel = self.code.as_ref().ok_or(CodeRefusal::ChannelOff)?;
-        let mut ticket = self.ticket(id, reader).await?;
+        let ticket = self.ticket(id, reader).await?;
         // A typo is not a guess: nothing is counted for what cannot be a code.
         let code = OneTimeCode::parse(typed).map_err(CodeRefusal::NotACode)?;
         let (digest, attempts) = self.store.attempt(CODE, id).await?.ok_or(CodeRefusal::CodeExpired)?;
         if attempts > MAX_ATTEMPTS {
-            return Err(self.too_many_attempts(id, &mut ticket).await);
+            return Err(self.too_many_attempts(id, &ticket).await);
         }
         let digest: CodeDigest = serde_json::from_str(&digest).map_err(|_| CodeRefusal::CodeExpired)?;
         if !digest.matches(&channel.key, id, &code) {
             if attempts == MAX_ATTEMPTS {
-                return Err(self.too_many_attempts(id, &mut ticket).await);
+                return Err(self.too_many_attempts(id, &ticket).await);
             }
             return Err(CodeRefusal::WrongCode(MAX_ATTEMPTS - attempts));
         }
@@ -482,8 +494,7 @@ impl Verifier {
         if !self.store.remove_guarded(CODE, id).await? {
             return Err(CodeRefusal::CodeExpired);
         }
-        ticket.used = true;
-        self.keep_ticket(id, &ticket).await?;
+        self.retire_ticket(id).await;
         let answer = Answer::Verified(true);
         self.journal
             .ended(&ticket.entry(id), Ok(&answer), Proof::SmsCode.amr())
@@ -497,10 +508,9 @@ impl Verifier {
     }
 
     /// Ends the attempt: the code and the ticket answer nothing more.
-    async fn too_many_attempts(&self, id: &str, ticket: &mut Ticket) -> CodeRefusal {
+    async fn too_many_attempts(&self, id: &str, ticket: &Ticket) -> CodeRefusal {
         let _ = self.store.remove_guarded(CODE, id).await;
-        ticket.used = true;
-        let _ = self.keep_ticket(id, ticket).await;
+        self.retire_ticket(id).await;
         tracing::warn!(number = %ticket.number, correlator = ticket.correlator.secret(), "one-time code: too many attempts");
         self.journal
             .ended_with(&ticket.entry(id), Reason::TooManyAttempts)

@@ -163,6 +163,48 @@ async fn login_flow(seen: &mut Seen, app: &Process, body: Value, conditions: &[(
     (first, replay)
 }
 
+/// A code by SMS after a failure on Wi-Fi: the ticket, the code (read from the virtual
+/// inbox), a wrong guess and the right one — none of which may be logged.
+async fn code_flow(seen: &mut Seen, app: &Process, phone: &str) -> Value {
+    let (failed, _) = api_flow(seen, app, "camara", phone, &[("X-Sandbox-Network", "wifi")]).await;
+    let ticket = failed["fallback"]["ticket"].as_str().expect("a ticket").to_owned();
+    seen.values.insert(ticket.clone());
+    let post = |path: &str, body: Value| client().post(app.url(path)).json(&body).send();
+    let sent = post("/code/send", json!({ "ticket": ticket })).await.unwrap();
+    assert_eq!(sent.status(), 200);
+    let inbox: Vec<Value> = client()
+        .get(app.url("/sandbox/sms/messages"))
+        .query(&[("to", phone)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let text = inbox.last().unwrap()["text"].as_str().unwrap().to_owned();
+    let code = text.rsplit('#').next().unwrap().trim().to_owned();
+    let wrong = if code == "000000" { "000001" } else { "000000" };
+    seen.values.insert(code.clone());
+    seen.values.insert(wrong.to_owned());
+    let refused: Value = post("/code/check", json!({ "ticket": ticket, "code": wrong }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"], "wrong_code", "{refused}");
+    let mut verified: Value = post("/code/check", json!({ "ticket": ticket, "code": code }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    if let Some(token) = verified.as_object_mut().and_then(|o| o.remove("verification_token")) {
+        seen.values.insert(token.as_str().unwrap().to_owned());
+    }
+    verified
+}
+
 /// The API's share flow (standard CAMARA): the device's number comes back.
 async fn share_flow(seen: &mut Seen, app: &Process, conditions: &[(&str, &str)]) -> (Value, Value) {
     let body = json!({ "purpose": "share", "protocol": "camara-standard" });
@@ -474,6 +516,10 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
     assert!(ts43_flow(&mut seen, &app, VERIFIED, VERIFIED).await);
     assert!(!ts43_flow(&mut seen, &app, OTHER_SIM, OTHER_SIM).await);
 
+    // A code by SMS, the last resort after Wi-Fi.
+    let verified = code_flow(&mut seen, &app, VERIFIED).await;
+    assert_eq!(verified["devicePhoneNumberVerified"], true, "{verified}");
+
     // Bad bodies, each carrying a number.
     let digits_only = digits(IN_BAD_BODIES);
     let bad: Vec<(&str, String)> = vec![
@@ -548,6 +594,7 @@ async fn no_number_code_state_token_or_secret_is_logged_even_at_trace() {
     );
     assert!(log.contains("verification completed"), "the flows did not run");
     assert!(log.contains("tokens issued"), "the relying party's flows did not run");
+    assert!(log.contains("one-time code sent"), "the code flow did not run");
 
     let mut leaks = Vec::new();
     for number in [VERIFIED, OTHER_SIM, DENIED, IN_BAD_BODIES] {

@@ -11,6 +11,7 @@ mod api_flows;
 mod assets;
 mod bad_input;
 mod camara_standard;
+mod codes;
 mod connections;
 mod credential;
 mod docs;

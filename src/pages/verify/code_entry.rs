@@ -21,6 +21,19 @@ use crate::{
 pub async fn code_entry(ticket: String, note: Option<CodeRefusal>) -> AnyView {
     use crate::{pages::request::request_headers, state::AppState};
 
+    // A refusal that ended the attempt (too many attempts, say) retired the ticket too:
+    // it is said as it is, not as the unknown ticket it now is.
+    if let Some(refusal) = note.as_ref().filter(|n| n.ends_the_attempt()) {
+        return view! {
+            <section class="card" aria-live="polite">
+                <p class="result error" id="code-note" tabindex="-1" autofocus role="alert">
+                    {refusal.to_string()}
+                </p>
+                <a class="button" href="/">"Start again"</a>
+            </section>
+        }
+        .into_any();
+    }
     let state = expect_context::<AppState>();
     let reader = state.sessions.read(&request_headers()).await;
     match state.verifier.code_wait(&ticket, reader.as_ref()).await {
@@ -62,11 +75,18 @@ fn CodeEntry(
     let can_resend = !ends && (!wait.sent || wait.resends_left > 0);
     let pattern = format!("[0-9]{{{CODE_DIGITS}}}");
     let sent_line = if wait.sent {
-        format!("We sent a {CODE_DIGITS}-digit code by SMS to {}. It expires in 5 minutes.", wait.to)
+        format!(
+            "We sent a {CODE_DIGITS}-digit code by SMS to {}. It expires in 5 minutes.",
+            wait.to
+        )
     } else {
         format!("We can send a {CODE_DIGITS}-digit code by SMS to {}.", wait.to)
     };
-    let resend_label = if wait.sent { "Send a new code" } else { "Send me a code by SMS" };
+    let resend_label = if wait.sent {
+        "Send a new code"
+    } else {
+        "Send me a code by SMS"
+    };
     let resend_hint = (wait.sent && wait.resend_in > 0 && can_resend)
         .then(|| format!("You can ask for a new code in {} seconds.", wait.resend_in));
     let ticket_for_resend = ticket.clone();

@@ -4,10 +4,10 @@
 //! ([`WifiHint`]) are islands that ship to the browser as wasm. The result view and the
 //! virtual operator's control are plain HTML.
 
-#[cfg(feature = "hydrate")]
-pub(crate) mod credential_client;
 #[cfg(feature = "ssr")]
 pub mod code_entry;
+#[cfg(feature = "hydrate")]
+pub(crate) mod credential_client;
 pub mod outcome_view;
 pub mod server;
 pub mod simulated_sim;

@@ -55,6 +55,35 @@ impl RedisServer {
     }
 }
 
+impl RedisServer {
+    /// Every key and every value it holds, as `redis-cli` prints them: what a reader of
+    /// this Redis could learn.
+    pub fn dump_all(&self) -> String {
+        let cli = |args: &[&str]| -> String {
+            let output = Command::new("redis-cli")
+                .args(["-p", &self.port.to_string(), "--no-raw"])
+                .args(args)
+                .output()
+                .expect("redis-cli must be installed with redis-server");
+            String::from_utf8_lossy(&output.stdout).into_owned()
+        };
+        let mut dump = String::new();
+        for key in cli(&["--scan"]).lines().map(|k| k.trim_matches('"').to_owned()) {
+            let value = match cli(&["TYPE", &key]).trim() {
+                "string" => cli(&["GET", &key]),
+                "hash" => cli(&["HGETALL", &key]),
+                "list" => cli(&["LRANGE", &key, "0", "-1"]),
+                "set" => cli(&["SMEMBERS", &key]),
+                "zset" => cli(&["ZRANGE", &key, "0", "-1", "WITHSCORES"]),
+                "stream" => cli(&["XRANGE", &key, "-", "+"]),
+                other => format!("({other})"),
+            };
+            dump.push_str(&format!("{key} = {value}\n"));
+        }
+        dump
+    }
+}
+
 impl Drop for RedisServer {
     fn drop(&mut self) {
         self.stop();
