@@ -195,7 +195,7 @@ fn verdict(phone_number: E164, verified: bool, correlator: &Correlator, proof: P
 /// The API's error shape (`error`, `message`), with the failure's stable `reason` when
 /// it has one, the one-time code it may still be answered by (`fallback`), and marked
 /// when the virtual operator's refusals and faults are simulated.
-fn api_error(error: &VerifyError, sandbox: bool, fallback: Option<&Fallback>) -> Response {
+pub(crate) fn api_error(error: &VerifyError, sandbox: bool, fallback: Option<&Fallback>) -> Response {
     let mut body = json!({ "error": error.code(), "message": error.to_string() });
     if let Some(reason) = Reason::of(error) {
         body["reason"] = json!(reason.code());

@@ -73,7 +73,7 @@ pub async fn check(State(state): State<AppState>, headers: HeaderMap, body: Byte
 /// The request's ticket (and code), or the refusal of a request that is not one.
 #[allow(clippy::result_large_err)]
 fn read(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Asked, Response> {
-    if let Some(reason) = cross_site(&state.config.public_url, headers) {
+    if let Some(reason) = super::login::cross_site(&state.config.public_url, headers) {
         tracing::warn!(reason, "cross-site one-time-code request refused");
         return Err(json_error(
             StatusCode::FORBIDDEN,
@@ -119,17 +119,6 @@ fn read(state: &AppState, headers: &HeaderMap, body: &[u8]) -> Result<Asked, Res
         });
     };
     Ok(Asked { ticket, code, form })
-}
-
-/// Why a request is cross-site, if it is (as `/login` and the server functions judge).
-fn cross_site(public_url: &str, headers: &HeaderMap) -> Option<&'static str> {
-    let fetch_site = headers.get("sec-fetch-site").map(|v| v.as_bytes());
-    if fetch_site.is_some_and(|v| v.eq_ignore_ascii_case(b"cross-site")) {
-        return Some("Sec-Fetch-Site: cross-site");
-    }
-    let origin = headers.get(header::ORIGIN)?;
-    let ours = url::Url::parse(public_url).ok()?.origin().ascii_serialization();
-    (!origin.as_bytes().eq_ignore_ascii_case(ours.as_bytes())).then_some("Origin is not APP_PUBLIC_URL")
 }
 
 fn to_code_view(ticket: &str, refusal: Option<&CodeRefusal>) -> Response {

@@ -31,7 +31,7 @@ use crate::{
     http::{client_address, json_error},
     protocol::Protocol,
     state::AppState,
-    verification::{Origin, StartedVerification, VerifyError},
+    verification::{Origin, StartFailure, StartedVerification},
 };
 
 /// The body as sent: each field any JSON value, so that a wrong type is named by field
@@ -179,9 +179,13 @@ pub async fn login(
     };
     match start(&state, protocol, phone, origin, client).await {
         Ok(started) => Json(json!({ "url": started.url })).into_response(),
-        Err(e) => {
-            e.log();
-            e.into_response()
+        Err(failure) => {
+            failure.error.log();
+            let sandbox = state
+                .verifier
+                .operator_for(protocol)
+                .is_ok_and(|operator| state.verifier.sandbox_backed(operator));
+            super::callback::api_error(&failure.error, sandbox, failure.fallback.as_ref())
         }
     }
 }
@@ -193,11 +197,16 @@ async fn start(
     phone: Option<&str>,
     origin: Origin,
     client: Option<IpAddr>,
-) -> Result<StartedVerification, VerifyError> {
+) -> Result<StartedVerification, StartFailure> {
     let operator = state.verifier.operator_for(protocol)?;
     match phone {
-        Some(phone) => state.verifier.start_charged(phone, operator, origin, client).await,
-        None => state.verifier.start_share_charged(operator, origin, client).await,
+        Some(phone) => {
+            state
+                .verifier
+                .start_charged_or_offer(phone, operator, origin, client)
+                .await
+        }
+        None => Ok(state.verifier.start_share_charged(operator, origin, client).await?),
     }
 }
 

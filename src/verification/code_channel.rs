@@ -86,6 +86,8 @@ struct Ticket {
     correlator: Correlator,
     /// The network channel's operator: the verification's protocol in metrics and events.
     operator: Operator,
+    /// Why the network channel failed ([`Reason::code`]).
+    reason: String,
     /// Codes sent so far, and when the last one was.
     sends: u32,
     last_sent_ms: u64,
@@ -124,6 +126,8 @@ pub struct CodeWait {
     /// The number itself, for the virtual operator's inbox on the page (sandbox only).
     pub sandbox_number: Option<E164>,
     pub sent: bool,
+    /// Why the network could not answer.
+    pub reason: Option<Reason>,
     pub resends_left: u32,
     /// Seconds until another code may be asked for.
     pub resend_in: u64,
@@ -294,6 +298,7 @@ impl Verifier {
             number: number.clone(),
             correlator: correlator.clone(),
             operator,
+            reason: reason.code().to_owned(),
             sends: 0,
             last_sent_ms: 0,
             sms_started_ms: 0,
@@ -329,7 +334,11 @@ impl Verifier {
 
     /// The ticket answers nothing more, and the number leaves the store with it.
     async fn retire_ticket(&self, id: &str) {
-        if let Err(error) = self.store.put_kept(TICKET, id, "used".into(), Duration::from_millis(1)).await {
+        if let Err(error) = self
+            .store
+            .put_kept(TICKET, id, "used".into(), Duration::from_millis(1))
+            .await
+        {
             tracing::warn!(%error, "a used ticket stays until it expires (it answers no more codes: its code is gone)");
         }
     }
@@ -351,6 +360,7 @@ impl Verifier {
             to: ticket.number.redacted(),
             sandbox_number: channel.sandbox.then(|| ticket.number.clone()),
             sent: ticket.sends > 0,
+            reason: Reason::from_code(&ticket.reason),
             resends_left: (MAX_RESENDS + 1).saturating_sub(ticket.sends.max(1)),
             resend_in: resend_in(&ticket, channel.settings.resend_after),
         })

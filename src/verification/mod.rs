@@ -107,6 +107,26 @@ pub struct StartedVerification {
     pub url: String,
 }
 
+/// A start that failed, and the one-time code that may still verify the number when the
+/// failure was the operator's (the page and the API offer it).
+#[derive(Debug)]
+pub struct StartFailure {
+    pub error: VerifyError,
+    pub fallback: Option<Fallback>,
+}
+
+impl From<VerifyError> for StartFailure {
+    fn from(error: VerifyError) -> Self {
+        Self { error, fallback: None }
+    }
+}
+
+impl From<StoreError> for StartFailure {
+    fn from(error: StoreError) -> Self {
+        VerifyError::from(error).into()
+    }
+}
+
 /// The operator's answer at `/callback` (read by [`callback_query::parse`]).
 #[derive(Default, PartialEq, serde::Deserialize)]
 pub struct CallbackParams {
@@ -362,6 +382,18 @@ impl Verifier {
         self.begin(Some(typed), operator, origin, client).await
     }
 
+    /// [`Verifier::start_charged`], and when the operator failed the start, the one-time
+    /// code that may still verify the number.
+    pub async fn start_charged_or_offer(
+        &self,
+        typed: &str,
+        operator: Operator,
+        origin: Origin,
+        client: Option<IpAddr>,
+    ) -> Result<StartedVerification, StartFailure> {
+        self.begin_or_offer(Some(typed), operator, origin, client).await
+    }
+
     /// Starts a flow that asks the operator for the device's number (`"purpose":
     /// "share"`, the API only): standard CAMARA's `device-phone-number`.
     pub async fn start_share(
@@ -384,7 +416,6 @@ impl Verifier {
         self.begin(None, operator, origin, client).await
     }
 
-    /// `typed`: the number to verify, or `None` to share the device's.
     async fn begin(
         &self,
         typed: Option<&str>,
@@ -392,6 +423,19 @@ impl Verifier {
         origin: Origin,
         client: Option<IpAddr>,
     ) -> Result<StartedVerification, VerifyError> {
+        self.begin_or_offer(typed, operator, origin, client)
+            .await
+            .map_err(|failure| failure.error)
+    }
+
+    /// `typed`: the number to verify, or `None` to share the device's.
+    async fn begin_or_offer(
+        &self,
+        typed: Option<&str>,
+        operator: Operator,
+        origin: Origin,
+        client: Option<IpAddr>,
+    ) -> Result<StartedVerification, StartFailure> {
         // An API flow's slot is its address's; a page flow's is its browser session's, so
         // that others behind the same address (carrier NAT) cannot push it out.
         let client = match &origin {
@@ -405,7 +449,7 @@ impl Verifier {
             None => Wanted::Share,
         };
         if !self.clients.offers(operator) {
-            return Err(VerifyError::ProtocolUnavailable);
+            return Err(VerifyError::ProtocolUnavailable.into());
         }
         let state = OAuthState::random();
         let pending = Pending {
@@ -422,7 +466,7 @@ impl Verifier {
             Err(StoreError::Full) => {
                 let max = self.store.settings().max_pending;
                 tracing::warn!(max, "verification refused: MAX_PENDING verifications in flight");
-                return Err(StoreError::Full.into());
+                return Err(VerifyError::from(StoreError::Full).into());
             }
             Err(e) => return Err(e.into()),
         }
@@ -447,7 +491,14 @@ impl Verifier {
                 if let Err(e) = self.store.release_pending(&state, client).await {
                     tracing::warn!(error = %e, "a failed start's slot stays held until it expires");
                 }
-                return Err(e);
+                let fallback = match pending.flow.number() {
+                    Some(number) => {
+                        self.offer_code(&e, number, &pending.origin, &pending.correlator, operator)
+                            .await
+                    }
+                    None => None,
+                };
+                return Err(StartFailure { error: e, fallback });
             }
         };
         let protocol = operator.protocol().as_str();

@@ -57,6 +57,26 @@ impl Reason {
         }
     }
 
+    /// What the person is told the network's failure was, where a code is offered next.
+    pub fn person_message(self) -> &'static str {
+        match self {
+            Reason::NotMobileData => "Your operator could not see this phone's SIM (it may be on Wi-Fi).",
+            Reason::OperatorUnavailable => "Your operator could not check this number right now.",
+            Reason::CarrierNotSupported => "Your operator does not offer this check.",
+            Reason::Declined => "The check through your operator was declined.",
+            Reason::CredentialRefused => "Your phone's number credential could not be used.",
+            Reason::Mismatch => "This phone is on another number.",
+            Reason::Expired => "The verification took too long.",
+            Reason::StoreUnavailable => "The service is briefly unavailable.",
+            Reason::TooManyAttempts => "Too many attempts.",
+        }
+    }
+
+    /// The reason named by `code`, if it is one.
+    pub fn from_code(code: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|r| r.code() == code)
+    }
+
     /// Whether another channel (a one-time code) may help where this one failed. A
     /// mismatch never falls back: the operator answered that this device has another
     /// number, and a code must not overrule it.

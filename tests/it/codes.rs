@@ -461,3 +461,31 @@ fn between(text: &str, start: &str, end: &str) -> String {
     let to = text[from..].find(end).unwrap() + from;
     text[from..to].to_owned()
 }
+
+/// An operator that fails the start itself (here: not reachable) is a network failure too:
+/// the API's refusal offers a code, and the page goes straight to the code view, which
+/// says why and offers to send one.
+#[tokio::test]
+async fn a_failed_start_offers_a_code_too() {
+    let app = TestApp::start_adjusted(local_listener().await, &[], |config: &mut Config| {
+        // Nothing listens on port 9 of this machine: the start's operator call fails.
+        config.vonage.as_mut().unwrap().api_base = url::Url::parse("http://127.0.0.1:9/").unwrap();
+    })
+    .await;
+    let refused = app.login(json!({ "phone": NUMBER })).await;
+    assert_error(&refused, 502, "operator_error");
+    assert_eq!(refused.body["reason"], "operator_unavailable", "{refused}");
+    let ticket = ticket_of(&refused);
+    assert_eq!(send(&app, &ticket).await.status, 200);
+    let code = latest_code(&app, NUMBER).await;
+    assert_sandbox_verdict(&check(&app, &ticket, &code).await, true);
+
+    let mut browser = Browser::new();
+    let (url, page) = browser.verify(&app, "+99012345600", "camara").await;
+    assert!(url.contains("/?sms="), "{url}");
+    assert!(
+        page.contains("Your operator could not check this number right now. We can send a 6-digit code by SMS to +990••••••00 instead."),
+        "{page}"
+    );
+    assert!(page.contains("Send me a code by SMS"), "{page}");
+}

@@ -80,7 +80,15 @@ fn CodeEntry(
             wait.to
         )
     } else {
-        format!("We can send a {CODE_DIGITS}-digit code by SMS to {}.", wait.to)
+        // Here straight from a failed start: why the network could not answer, first.
+        let why = wait
+            .reason
+            .map(|r| format!("{} ", r.person_message()))
+            .unwrap_or_default();
+        format!(
+            "{why}We can send a {CODE_DIGITS}-digit code by SMS to {} instead.",
+            wait.to
+        )
     };
     let resend_label = if wait.sent {
         "Send a new code"

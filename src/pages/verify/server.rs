@@ -164,7 +164,7 @@ mod ssr {
         state::AppState,
         verification::{
             credential::CredentialVerdict, HandoffProblem, HandoffRefusal, HandoffSecret, Origin, PageError, ResultId,
-            SessionId, StateProblem, VerifyError, WatchId,
+            SessionId, StartFailure, StateProblem, VerifyError, WatchId,
         },
     };
 
@@ -175,6 +175,21 @@ mod ssr {
 
         let result = start_flow(&state, &phone, protocol.as_deref(), session, client).await;
         let html = accepts_html(&headers);
+        // The operator failed the start, but a code may still verify the number: the
+        // code view offers it.
+        let result = match result {
+            Err(StartFailure {
+                error,
+                fallback: Some(fallback),
+            }) => {
+                error.log();
+                Ok(crate::verification::StartedVerification {
+                    url: format!("/?sms={}", fallback.ticket),
+                })
+            }
+            Err(failure) => Err(failure.error),
+            Ok(started) => Ok(started),
+        };
         match result {
             Ok(started) => {
                 if html {
@@ -318,7 +333,7 @@ mod ssr {
         protocol: Option<&str>,
         session: SessionId,
         client: Option<IpAddr>,
-    ) -> Result<crate::verification::StartedVerification, VerifyError> {
+    ) -> Result<crate::verification::StartedVerification, StartFailure> {
         let origin = Origin::Browser { session };
         state.verifier.charge(&origin, client).await?;
         let protocol = match protocol.filter(|p| !p.is_empty()) {
@@ -328,7 +343,10 @@ mod ssr {
         let operator = state
             .verifier
             .operator_for(protocol.ok_or(VerifyError::ProtocolUnavailable)?)?;
-        state.verifier.start_charged(phone, operator, origin, client).await
+        state
+            .verifier
+            .start_charged_or_offer(phone, operator, origin, client)
+            .await
     }
 
     pub fn context() -> PageContext {
