@@ -4,19 +4,21 @@
 # each protocol, and a relying party's whole flow through the OpenID Provider (`oidc`:
 # hosted page, Mobile Connect, code, token, id_token checked), and the page's
 # phone-number credential (`credential`: request, the virtual wallet, answer — SD-JWT,
-# key-binding JWT, JWE, JWT-bearer grant, verify — and the result page). The operator is
+# key-binding JWT, JWE, JWT-bearer grant, verify — and the result page), and the one-time
+# code after a failure on Wi-Fi (`codes`: the refusal's ticket, /code/send, the virtual
+# SMS inbox, /code/check). The operator is
 # a separate `SANDBOX=only` process, so its work is not counted in the app's figures (it
 # shares the machine's 2 cores, though: see README).
 # Everything listens on 127.0.0.1, on ports picked at random; every run is bounded.
 #
 # Usage: scripts/bench-flows.sh            (prints a Markdown table)
 #   SECONDS_PER_RUN=10 CONCURRENCY=16      (defaults)
-#   PROTOCOLS="mobile-connect oidc"        (a subset of the rows; default: all five)
+#   PROTOCOLS="mobile-connect oidc"        (a subset of the rows; default: all six)
 source "$(dirname "$0")/lib.sh"
 
 SECONDS_PER_RUN=${SECONDS_PER_RUN:-10}
 CONCURRENCY=${CONCURRENCY:-16}
-PROTOCOLS=${PROTOCOLS:-camara camara-standard mobile-connect oidc credential}
+PROTOCOLS=${PROTOCOLS:-camara camara-standard mobile-connect oidc credential codes}
 
 install_apt() { # install_apt COMMAND PACKAGE
   have "$1" && return
@@ -96,6 +98,8 @@ start_app() {
     CAMARA_CLIENT_ID=nv-sandbox-camara-client CAMARA_CLIENT_KEY=sandbox-keys/camara-client-private.pem \
     CAMARA_CLIENT_KEY_ID=nv-sandbox-camara-key-1 \
     TS43_CREDENTIALS_URL="$OPERATOR/sandbox/openid4vp/credentials" TS43_TRUST_ANCHORS=sandbox-keys/ts43-sandbox-ca.pem \
+    VONAGE_API_KEY=nv-sandbox-sms-key VONAGE_API_SECRET=nv-sandbox-sms-secret SMS_FROM=NVSandbox \
+    VONAGE_SMS_API_BASE="$OPERATOR/sandbox" SMS_PER_NUMBER_PER_DAY=100 SMS_PER_COUNTRY_PER_DAY=10000000 \
     SESSION_KEYS=bench-session-key-0123456789abcdef0123 \
     OIDC_SIGNING_KEYS=bench=sandbox-keys/oidc-provider-sandbox-1.pem \
     OIDC_SUBJECT_KEY=bench-subject-key-0123456789abcdef0123 \

@@ -488,6 +488,22 @@ fn log_operators(config: &Config) {
         ),
         None => tracing::info!("OpenID Provider off (set OIDC_SIGNING_KEYS to turn it on)"),
     }
+    match &config.sms {
+        Some(sms) => tracing::info!(
+            sender = match sms.backing() {
+                Backing::VirtualOperator => "virtual operator's SMS gateway (test codes)",
+                Backing::Live => match &sms.sender {
+                    crate::operators::sms::SmsSenderSettings::Hook(_) => "hook (OTP_HOOK_URL)",
+                    _ => "Vonage SMS API",
+                },
+            },
+            countries = %sms.countries,
+            per_number_per_day = sms.per_number_per_day,
+            per_country_per_day = sms.per_country_per_day,
+            "one-time codes by SMS on, after a network failure"
+        ),
+        None => tracing::info!("one-time codes by SMS off (set SMS_COUNTRIES and a sender to turn them on)"),
+    }
     if config.sandbox == SandboxMode::Mounted && !is_loopback_http(&config.public_url) {
         tracing::warn!(
             public_url = %config.public_url,

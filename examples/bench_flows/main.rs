@@ -9,7 +9,7 @@
 //! (latencies of the successful flows; errors by kind go to stderr).
 //!
 //! Usage: `bench_flows --instances http://127.0.0.1:3000[,http://127.0.0.1:3001]
-//!         [--protocol camara|camara-standard|mobile-connect|oidc|credential] [--wallet URL]
+//!         [--protocol camara|camara-standard|mobile-connect|oidc|credential|codes] [--wallet URL]
 //!         [--seconds 10] [--concurrency 16]`
 //!
 //! `credential` is the page's phone-number credential (TS.43 over the Digital Credentials
@@ -17,6 +17,10 @@
 //! base) standing in for the phone's: `POST /api/credential/request` → the wallet's
 //! presentation → `POST /api/credential/answer` (SD-JWT, key-binding JWT, JWE, JWT-bearer
 //! grant, `verify`) → the result page.
+//!
+//! `codes` is the one-time code after a network failure: the device on Wi-Fi, the
+//! callback's refusal with its ticket, `POST /code/send`, the code read from the virtual
+//! operator's SMS inbox (`--wallet`: its `/sandbox` base), `POST /code/check`.
 //!
 //! `oidc` is a relying party's whole flow through the OpenID Provider (the app configured
 //! with the client `bench-rp` / `bench-rp-secret`, any loopback redirect URI of its
@@ -38,6 +42,7 @@ use std::{
 use reqwest::{redirect::Policy, Client, StatusCode, Url};
 use serde_json::{json, Value};
 
+mod codes;
 mod credential;
 
 /// The CAMARA test rule's verified number; also the virtual operator's default SIM.
@@ -89,8 +94,17 @@ fn parse_args() -> Args {
             }
             "--protocol" => {
                 protocol = value();
-                if !["camara", "camara-standard", "mobile-connect", "oidc", "credential"].contains(&protocol.as_str()) {
-                    usage("--protocol must be camara, camara-standard, mobile-connect, oidc or credential");
+                if ![
+                    "camara",
+                    "camara-standard",
+                    "mobile-connect",
+                    "oidc",
+                    "credential",
+                    "codes",
+                ]
+                .contains(&protocol.as_str())
+                {
+                    usage("--protocol must be camara, camara-standard, mobile-connect, oidc, credential or codes");
                 }
             }
             "--wallet" => {
@@ -120,8 +134,8 @@ fn parse_args() -> Args {
     if instances.is_empty() {
         usage("--instances is required");
     }
-    if protocol == "credential" && wallet.is_none() {
-        usage("--protocol credential needs --wallet");
+    if (protocol == "credential" || protocol == "codes") && wallet.is_none() {
+        usage("--protocol credential and codes need --wallet (the virtual operator's /sandbox)");
     }
     Args {
         instances,
@@ -420,6 +434,7 @@ async fn main() -> ExitCode {
                     let done = match (args.protocol.as_str(), &args.wallet) {
                         ("oidc", _) => rp_flow(&client, &keys, start, finish).await,
                         ("credential", Some(wallet)) => credential::flow(&client, wallet, start, finish).await,
+                        ("codes", Some(sandbox)) => codes::flow(&client, sandbox, start, finish, k).await,
                         _ => flow(&client, start, finish, &args.protocol).await,
                     };
                     match done {

@@ -96,7 +96,7 @@ pub(super) fn sms(vars: &Vars, mode: SandboxMode, sandbox_base: &Url) -> Result<
         countries,
         per_number_per_day,
         per_country_per_day,
-        code_ttl: crate::verification::code::CODE_TTL,
+        code_ttl: crate::operators::sms::CODE_TTL,
         resend_after: RESEND_AFTER,
     };
     let backing = settings(SmsCountries::sandbox()).backing();

@@ -5,7 +5,7 @@
 //! A code never reaches a log or the store in clear: [`OneTimeCode`] redacts itself, and
 //! only its [`CodeDigest`] is kept.
 
-use std::{fmt, time::Duration};
+use std::fmt;
 
 use hmac::{Hmac, Mac};
 use rand::{rngs::OsRng, Rng};
@@ -17,8 +17,7 @@ pub use crate::operators::sms::{CountriesError, Country, SmsCountries};
 pub const CODE_DIGITS: usize = 6;
 /// 10^[`CODE_DIGITS`]: every code is equally likely.
 const CODE_SPACE: u32 = 1_000_000;
-/// How long a code is good for, as the message tells the person.
-pub const CODE_TTL: Duration = Duration::from_secs(5 * 60);
+pub use crate::operators::sms::CODE_TTL;
 
 /// A one-time code: six decimal digits. `Debug` and `Display` show `••••••`; the
 /// digits are for the message and the comparison only ([`OneTimeCode::secret`]).

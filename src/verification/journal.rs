@@ -64,7 +64,7 @@ impl Journal {
             Ok(Answer::Verified(false)) => Outcome::NotVerified,
             Ok(Answer::Shared(_)) => Outcome::Shared,
             Err(error) => match Reason::of(error) {
-                Some(reason) => Outcome::Failed(reason),
+                Some(reason) => Outcome::Failed(reason.code()),
                 None => return,
             },
         };
@@ -81,7 +81,7 @@ impl Journal {
         data["latency_ms"] = json!(took.map(|t| t.as_millis() as u64));
         let kind = match outcome {
             Outcome::Failed(reason) => {
-                data["reason"] = json!(reason.code());
+                data["reason"] = json!(reason);
                 EventKind::Failed
             }
             Outcome::Verified | Outcome::NotVerified | Outcome::Shared => {
@@ -106,7 +106,7 @@ impl Journal {
             .started_at_ms
             .map(|at| Duration::from_millis(now_ms().saturating_sub(at)));
         self.metrics
-            .ended(entry.operator, entry.channel, Outcome::Failed(reason), took);
+            .ended(entry.operator, entry.channel, Outcome::Failed(reason.code()), took);
         let Some(events) = &self.events else { return };
         events.settle(entry.id).await;
         let mut data = entry.data();

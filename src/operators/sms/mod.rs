@@ -17,6 +17,9 @@ pub use vonage::{VonageSms, VonageSmsSettings};
 use super::OperatorFailure;
 use crate::phone::E164;
 
+/// How long a one-time code is good for, as its message tells the person.
+pub const CODE_TTL: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
 /// Who sends the codes, as configured.
 #[derive(Debug, Clone)]
 pub enum SmsSenderSettings {
