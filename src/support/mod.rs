@@ -4,6 +4,7 @@
 
 pub mod jwe;
 pub mod redacted;
+pub mod redis_connection;
 pub mod signed_body;
 pub mod ttl_map;
 pub mod urls;

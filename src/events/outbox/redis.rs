@@ -32,22 +32,16 @@
 
 use std::{sync::Arc, time::Duration};
 
-use redis::{
-    aio::{ConnectionLike, ConnectionManager},
-    cluster::ClusterClientBuilder,
-    cluster_async::ClusterConnection,
-    RedisFuture, Script,
-};
+use redis::Script;
 
 use super::{Claimed, OutboxError, Queued};
-use crate::{events::delivery::DeliveryStats, support::sha256_hex};
+use crate::{
+    events::delivery::DeliveryStats,
+    support::{redis_connection::Connection, sha256_hex},
+};
 
 /// The consumer group every instance reads the stream through.
 pub const GROUP: &str = "delivery";
-
-/// A command that takes longer than this counts as Redis being unavailable (as the store).
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// The stream's key for `prefix`: `{prefix}{events}`.
 pub fn stream_key(prefix: &str) -> String {
@@ -157,75 +151,18 @@ impl RedisConnection {
     /// One Redis at `url` (`redis://` or `rediss://`), through a connection manager that
     /// reconnects by itself. Errors never repeat the URL (it may hold a password).
     pub async fn connect(url: &str, prefix: &str) -> Result<Self, OutboxError> {
-        let client = redis::Client::open(url).map_err(|e| OutboxError::Redis(format!("not a Redis URL: {e}")))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(RESPONSE_TIMEOUT)
-            .set_number_of_retries(1);
-        let connection = tokio::time::timeout(
-            CONNECT_TIMEOUT + RESPONSE_TIMEOUT,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| OutboxError::Redis("no answer within the connection timeout".into()))?
-        .map_err(redis_error)?;
         Ok(Self {
-            connection: Connection::Single(connection),
+            connection: Connection::connect(url).await.map_err(OutboxError::Redis)?,
             prefix: prefix.to_owned(),
         })
     }
 
     /// A Redis Cluster, found from any of its `seeds` (`redis://host:port` each).
     pub async fn connect_cluster(seeds: &[&str], prefix: &str) -> Result<Self, OutboxError> {
-        let client = ClusterClientBuilder::new(seeds.to_vec())
-            .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(RESPONSE_TIMEOUT)
-            .retries(1)
-            .build()
-            .map_err(|e| OutboxError::Redis(format!("not Redis Cluster URLs: {e}")))?;
-        let connection = tokio::time::timeout(CONNECT_TIMEOUT + RESPONSE_TIMEOUT, client.get_async_connection())
-            .await
-            .map_err(|_| OutboxError::Redis("no answer within the connection timeout".into()))?
-            .map_err(redis_error)?;
         Ok(Self {
-            connection: Connection::Cluster(connection),
+            connection: Connection::connect_cluster(seeds).await.map_err(OutboxError::Redis)?,
             prefix: prefix.to_owned(),
         })
-    }
-}
-
-/// One Redis or a Redis Cluster: every command goes through this (as in the store).
-#[derive(Clone)]
-enum Connection {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Connection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
-        match self {
-            Connection::Single(c) => c.req_packed_command(cmd),
-            Connection::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<redis::Value>> {
-        match self {
-            Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
-            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Connection::Single(c) => c.get_db(),
-            Connection::Cluster(c) => c.get_db(),
-        }
     }
 }
 

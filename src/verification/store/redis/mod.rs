@@ -29,12 +29,7 @@
 use std::time::Duration;
 
 use hmac::{Hmac, Mac};
-use redis::{
-    aio::{ConnectionLike, ConnectionManager},
-    cluster::ClusterClientBuilder,
-    cluster_async::ClusterConnection,
-    AsyncCommands, RedisFuture, Script,
-};
+use redis::{AsyncCommands, Script};
 use sha2::{Digest, Sha256};
 
 use serde::{Deserialize, Serialize};
@@ -45,12 +40,12 @@ mod records;
 use super::{now_ms, Budget, ClientKey, Settings, StoreError, StoredResult, Taken, AFTERLIFE};
 use crate::{
     operators::OAuthState,
+    support::redis_connection::Connection,
     verification::{ids::ResultId, Pending},
 };
 
-/// A command that takes longer than this counts as Redis being unavailable.
-const RESPONSE_TIMEOUT: Duration = Duration::from_secs(2);
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
+// The subscriber connects within the same bound as every other connection.
+use crate::support::redis_connection::CONNECT_TIMEOUT;
 
 /// GETDEL the pending record and mark its state taken, in one step: two instances
 /// redeeming one state concurrently get it exactly once. Returns the record, or
@@ -115,42 +110,6 @@ if n == 1 then redis.call('PEXPIRE', KEYS[1], ARGV[1]) end
 return n
 "#;
 
-/// One Redis (a primary, perhaps with replicas) or a Redis Cluster: every command goes
-/// through this, so the store is written once for both.
-#[derive(Clone)]
-enum Connection {
-    Single(ConnectionManager),
-    Cluster(ClusterConnection),
-}
-
-impl ConnectionLike for Connection {
-    fn req_packed_command<'a>(&'a mut self, cmd: &'a redis::Cmd) -> RedisFuture<'a, redis::Value> {
-        match self {
-            Connection::Single(c) => c.req_packed_command(cmd),
-            Connection::Cluster(c) => c.req_packed_command(cmd),
-        }
-    }
-
-    fn req_packed_commands<'a>(
-        &'a mut self,
-        cmd: &'a redis::Pipeline,
-        offset: usize,
-        count: usize,
-    ) -> RedisFuture<'a, Vec<redis::Value>> {
-        match self {
-            Connection::Single(c) => c.req_packed_commands(cmd, offset, count),
-            Connection::Cluster(c) => c.req_packed_commands(cmd, offset, count),
-        }
-    }
-
-    fn get_db(&self) -> i64 {
-        match self {
-            Connection::Single(c) => c.get_db(),
-            Connection::Cluster(c) => c.get_db(),
-        }
-    }
-}
-
 #[derive(Clone)]
 pub struct RedisStore {
     pub(super) settings: Settings,
@@ -169,36 +128,18 @@ pub struct RedisStore {
 impl RedisStore {
     /// One Redis at `url` (`redis://` or `rediss://`).
     pub async fn connect(url: &str, prefix: &str, settings: Settings) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("not a Redis URL: {e}")))?;
-        let config = redis::aio::ConnectionManagerConfig::new()
-            .set_connection_timeout(CONNECT_TIMEOUT)
-            .set_response_timeout(RESPONSE_TIMEOUT)
-            .set_number_of_retries(1);
-        let connection = tokio::time::timeout(
-            CONNECT_TIMEOUT + RESPONSE_TIMEOUT,
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await
-        .map_err(|_| StoreError::Unavailable("no answer within the connection timeout".into()))?
-        .map_err(unavailable)?;
-        Self::over(Connection::Single(connection), vec![url.to_owned()], prefix, settings).await
+        let connection = Connection::connect(url).await.map_err(StoreError::Unavailable)?;
+        Self::over(connection, vec![url.to_owned()], prefix, settings).await
     }
 
     /// A Redis Cluster, found from any of its `seeds` (`redis://host:port` each): the
     /// client learns the slot map and follows it as it changes.
     pub async fn connect_cluster(seeds: &[&str], prefix: &str, settings: Settings) -> Result<Self, StoreError> {
-        let client = ClusterClientBuilder::new(seeds.to_vec())
-            .connection_timeout(CONNECT_TIMEOUT)
-            .response_timeout(RESPONSE_TIMEOUT)
-            .retries(1)
-            .build()
-            .map_err(|e| StoreError::Unavailable(format!("not Redis Cluster URLs: {e}")))?;
-        let connection = tokio::time::timeout(CONNECT_TIMEOUT + RESPONSE_TIMEOUT, client.get_async_connection())
+        let connection = Connection::connect_cluster(seeds)
             .await
-            .map_err(|_| StoreError::Unavailable("no answer within the connection timeout".into()))?
-            .map_err(unavailable)?;
+            .map_err(StoreError::Unavailable)?;
         let seeds = seeds.iter().map(|s| (*s).to_owned()).collect();
-        Self::over(Connection::Cluster(connection), seeds, prefix, settings).await
+        Self::over(connection, seeds, prefix, settings).await
     }
 
     async fn over(
