@@ -9,13 +9,10 @@ use serde_json::{json, Value};
 
 use super::{error_kind, next_hop, on, MAX_HOPS};
 
-/// A test number of its own for flow `k` (never one of the gateway's fault endings, 98
-/// and 99).
+/// A test number of its own for flow `k`: distinct for every `k` of a run, never one of
+/// the gateway's fault endings (98 and 99).
 fn number(k: u64) -> String {
-    let mut n = k % 100_000_000;
-    if n % 100 >= 98 {
-        n += 2;
-    }
+    let n = (k / 98) * 100 + k % 98;
     format!("+990{:08}", n % 100_000_000)
 }
 
