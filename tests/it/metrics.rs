@@ -146,8 +146,26 @@ async fn the_public_port_does_not_serve_metrics() {
 /// The dashboard in docs/ queries only metrics the service exposes.
 #[tokio::test]
 async fn the_grafana_dashboard_queries_what_is_exposed() {
-    let app = TestApp::start(&[("METRICS_ADDR", "127.0.0.1:0")]).await;
+    let app = TestApp::start(&[
+        ("METRICS_ADDR", "127.0.0.1:0"),
+        ("EVENTS_URL", "http://127.0.0.1:9/events"),
+        ("EVENTS_SECRET", "metrics-test-secret-0123456789abcdef"),
+    ])
+    .await;
     assert_sandbox_verdict(&app.tutorial(json!({"phone": "+99012345678"}), &[]).await, true);
+    // A code sent, and one the gateway fails (numbers ending in 99): the SMS series.
+    for phone in ["+99012345678", "+99012345699"] {
+        let failed = app
+            .tutorial(json!({ "phone": phone }), &[("X-Sandbox-Network", "wifi")])
+            .await;
+        let ticket = failed.body["fallback"]["ticket"].as_str().expect("a ticket").to_owned();
+        reqwest::Client::new()
+            .post(app.url("/code/send"))
+            .json(&json!({ "ticket": ticket }))
+            .send()
+            .await
+            .unwrap();
+    }
     let (_, text) = scrape(&app).await;
     let exposed: std::collections::BTreeSet<&str> = text
         .lines()
@@ -176,5 +194,8 @@ async fn the_grafana_dashboard_queries_what_is_exposed() {
             }
         }
     }
-    assert!(queried >= 8, "the dashboard queries the funnel, reasons and latency");
+    assert!(
+        queried >= 14,
+        "the dashboard queries the funnel, reasons, latency, codes and events"
+    );
 }
