@@ -20,7 +20,7 @@
 //!  bad_signatures=<n> bad_events=<n> other_events=<n> p50_ms=… p90_ms=… p99_ms=… max_ms=…
 //!  flows_per_s=… drain_ms=…` — latencies over every new event; `lost` = expected − the
 //! `started` and `completed` events received; `drain_ms` from the last flow's end until
-//! the last expected event. Details (by type, by publishing instance, errors) on stderr.
+//! the last expected event (checked every 5 ms). Details (by type, by publishing instance, errors) on stderr.
 //! Exits non-zero when an event was lost or duplicated, a signature or an event was
 //! refused, or a flow failed.
 //!
