@@ -112,6 +112,7 @@ pub fn has_islands(uri: &axum::http::Uri) -> bool {
 
 /// The form's `id`: the handoff button outside the island belongs to it. The island's
 /// view writes it out as a literal: `id=FORM_ID` there broke the form's hydration.
+#[cfg(feature = "ssr")]
 const FORM_ID: &str = "verify-form";
 
 /// The form, the part of the page that runs in the browser once hydrated: live
