@@ -33,6 +33,10 @@ pub struct Outcome {
     /// the code (this browser's own). Absent in results stored before the code channel.
     #[serde(default)]
     pub fallback: Option<String>,
+    /// Why a failure happened, as its stable code (`not_mobile_data`, …): on the page as
+    /// `data-reason`, for tests and tools. Absent in older results and for refusals.
+    #[serde(default)]
+    pub reason: Option<String>,
 }
 
 /// How a verdict was proven: what a relying party may weigh (`amr`, OpenID Connect Core
@@ -81,6 +85,7 @@ impl Outcome {
             sandbox: false,
             proof: Proof::default(),
             fallback: None,
+            reason: None,
         }
     }
 }

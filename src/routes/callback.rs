@@ -131,6 +131,7 @@ pub(crate) async fn answer(
             result,
             fallback,
         } => {
+            let reason = result.as_ref().err().and_then(Reason::of).map(|r| r.code().to_owned());
             let verdict = match result {
                 Ok(true) => Verdict::Verified,
                 Ok(false) => Verdict::Invalid,
@@ -142,6 +143,7 @@ pub(crate) async fn answer(
                 sandbox,
                 proof,
                 fallback: fallback.map(|f| f.ticket),
+                reason,
             };
             match state.verifier.keep_result(&session, outcome).await {
                 // See Other: reloading the result never replays the callback.
@@ -153,6 +155,7 @@ pub(crate) async fn answer(
             }
         }
         Completion::Handoff { watch, number, result } => {
+            let reason = result.as_ref().err().and_then(Reason::of).map(|r| r.code().to_owned());
             let verdict = match result {
                 Ok(true) => Verdict::Verified,
                 Ok(false) => Verdict::Invalid,
@@ -164,6 +167,7 @@ pub(crate) async fn answer(
                 sandbox,
                 proof,
                 fallback: None,
+                reason,
             };
             // The verdict is the desktop's; the phone only learns that it is done.
             match state.verifier.finish_handoff(&watch, outcome).await {

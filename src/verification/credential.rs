@@ -203,6 +203,7 @@ impl Verifier {
             sandbox: self.sandbox_backed(Operator::CamaraStandard),
             proof: Proof::OperatorToken,
             fallback: None,
+            reason: None,
         };
         match pending.handoff {
             Some(watch) => {

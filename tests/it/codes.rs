@@ -385,6 +385,10 @@ async fn the_page_offers_a_code_and_takes_it_without_javascript() {
     let mut browser = Browser::new().header("X-Sandbox-Network", "wifi");
     let (_, page) = browser.verify(&app, NUMBER, "camara").await;
     assert!(page.contains("Send me a code by SMS"), "{page}");
+    assert!(
+        page.contains(r#"data-reason="not_mobile_data""#),
+        "the page names the reason: {page}"
+    );
     let ticket = between(&page, r#"name="ticket" value=""#, "\"");
 
     let sent = browser

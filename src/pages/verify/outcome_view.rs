@@ -22,7 +22,14 @@ pub fn OutcomeView(outcome: Outcome) -> impl IntoView {
     // Focus moves to the result so screen readers announce it: `autofocus`, no script.
     view! {
         <section class="card" aria-live="polite">
-            <p class=class id="result" tabindex="-1" autofocus role=is_error.then_some("alert")>
+            <p
+                class=class
+                id="result"
+                tabindex="-1"
+                autofocus
+                role=is_error.then_some("alert")
+                data-reason=outcome.reason.clone()
+            >
                 {text}
             </p>
             {proven.then(|| view! { <p class="hint" id="proof">{outcome.proof.description()}</p> })}
