@@ -12,6 +12,7 @@
 //! # private_key_jwt: public_key = "<PEM>" (or a path), jwks = '{"keys": [...]}', or
 //! # jwks_uri = "https://shop.example/jwks.json" (read when needed, kept five minutes)
 //! scopes = ["openid", "phone"]               # optional: these two are the default
+//! sms_fallback = true                         # optional: offer a code by SMS when the network fails
 //! ```
 
 use jsonwebtoken::{jwk::JwkSet, Algorithm, DecodingKey};
@@ -109,6 +110,9 @@ pub struct RelyingParty {
     pub redirects: RedirectRule,
     pub auth: ClientAuth,
     pub scopes: Vec<String>,
+    /// Whether a person whose network could not answer is offered a one-time code by SMS
+    /// (`amr: ["sms"]` in the id_token): off unless the client says it accepts that proof.
+    pub sms_fallback: bool,
 }
 
 impl std::fmt::Debug for RelyingParty {
@@ -165,6 +169,8 @@ struct Written {
     jwks_uri: Option<String>,
     #[serde(default)]
     scopes: Option<Vec<String>>,
+    #[serde(default)]
+    sms_fallback: bool,
 }
 
 #[derive(Deserialize)]
@@ -300,6 +306,7 @@ impl RelyingParties {
             redirects: RedirectRule::Exact(w.redirect_uris),
             auth,
             scopes,
+            sms_fallback: w.sms_fallback,
         })
     }
 }
@@ -470,6 +477,7 @@ jwks = '{"keys": []}'"#,
             redirects: RedirectRule::AnyLoopback,
             auth: ClientAuth::None,
             scopes: vec!["openid".into()],
+            sms_fallback: false,
         };
         assert!(demo.accepts_redirect("http://127.0.0.1:51234/callback"));
         assert!(!demo.accepts_redirect("http://evil.example:51234/callback"));

@@ -145,7 +145,7 @@ test('five wrong codes end the attempt', async ({ page }, info) => {
   await expect(page.locator('#code-note')).toHaveText('Too many attempts — start again.');
   await expect(page.locator('#code-form')).toHaveCount(0);
   await expect(page.locator('#code-resend')).toHaveCount(0);
-  await expect(page.getByRole('link', { name: 'Start again' })).toBeVisible();
+  await expect(page.getByRole('button', { name: 'Start again' })).toBeVisible();
 });
 
 test('a new code asked for at once is refused until the wait is over', async ({ page }, info) => {

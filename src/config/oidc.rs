@@ -112,6 +112,7 @@ fn demo_client() -> RelyingParty {
             sha256: Sha256::digest(sandbox::DEMO_CLIENT_SECRET.as_bytes()).into(),
         },
         scopes: SCOPES.iter().map(|s| (*s).to_owned()).collect(),
+        sms_fallback: false,
     }
 }
 

@@ -251,6 +251,7 @@ pub fn validate<'a>(
             state: to.state.clone(),
             nonce: nonce.map(RpNonce::new),
             code_challenge: challenge.map(CodeChallenge::new),
+            sms_fallback: client.sms_fallback,
         },
         login_hint,
         to,
@@ -279,6 +280,7 @@ mod tests {
                 redirects: RedirectRule::Exact(vec!["https://shop.example/cb".into()]),
                 auth: ClientAuth::SecretBasic { sha256: [0; 32] },
                 scopes: vec!["openid".into(), "phone".into()],
+                sms_fallback: false,
             },
             RelyingParty {
                 id: "app".into(),
@@ -286,6 +288,7 @@ mod tests {
                 redirects: RedirectRule::Exact(vec!["https://app.example/cb".into()]),
                 auth: ClientAuth::None,
                 scopes: vec!["openid".into()],
+                sms_fallback: false,
             },
         ])
     }

@@ -96,11 +96,23 @@ pub(crate) async fn answer(
             fallback,
             ..
         } => api_error(&e, sandbox, fallback.as_ref()),
+        // The network could not answer, and the relying party accepts a code: the code
+        // view offers it (and a way back to the relying party).
+        Completion::RelyingParty {
+            result: Err(e),
+            fallback: Some(fallback),
+            ..
+        } => {
+            // The failure was logged where it happened (the verifier).
+            let _ = e;
+            Redirect::to(&format!("/?sms={}", fallback.ticket)).into_response()
+        }
         Completion::RelyingParty {
             request,
             result,
             asked,
             correlator,
+            ..
         } => {
             let Some(provider) = &state.oidc else {
                 tracing::warn!("a relying party's flow completed where the OpenID Provider is off");

@@ -11,6 +11,8 @@
 //!   page's code view (`/?sms=<ticket>`, a refusal as `&note=<code>`), or once verified,
 //!   to the result, as a callback would.
 //!
+//! `POST /code/cancel` gives up: back to the relying party that started it, if one did.
+//!
 //! Never from another site's page: a browser marked cross-site, or an `Origin` that is
 //! not the app's, is refused before anything is read (each send costs an SMS).
 
@@ -65,6 +67,26 @@ pub async fn check(State(state): State<AppState>, headers: HeaderMap, body: Byte
         Ok((completion, sandbox)) => {
             super::callback::answer(&state, &headers, completion, sandbox, Proof::SmsCode).await
         }
+        Err(refusal) if asked.form => to_code_view(&asked.ticket, Some(&refusal)),
+        Err(refusal) => refusal_json(&refusal),
+    }
+}
+
+/// The person gives up on the code: a relying party's verification goes back to it with
+/// `access_denied` (RFC 6749 §4.1.2.1); the page's starts again; the API's is told so.
+pub async fn cancel(State(state): State<AppState>, headers: HeaderMap, body: Bytes) -> Response {
+    let asked = match read(&state, &headers, &body) {
+        Ok(asked) => asked,
+        Err(refused) => return refused,
+    };
+    let reader = state.sessions.read(&headers).await;
+    match state.verifier.cancel_code(&asked.ticket, reader.as_ref()).await {
+        Ok(Some(request)) => match &state.oidc {
+            Some(provider) => provider.declined(&request).into_response(),
+            None => Redirect::to("/").into_response(),
+        },
+        Ok(None) if asked.form => Redirect::to("/").into_response(),
+        Ok(None) => Json(json!({ "cancelled": true })).into_response(),
         Err(refusal) if asked.form => to_code_view(&asked.ticket, Some(&refusal)),
         Err(refusal) => refusal_json(&refusal),
     }

@@ -55,6 +55,7 @@ pub fn router(state: AppState) -> Router {
         // The one-time code, the last channel (JSON for the API, forms for the page).
         .route("/code/send", post(crate::routes::code::send))
         .route("/code/check", post(crate::routes::code::check))
+        .route("/code/cancel", post(crate::routes::code::cancel))
         // The desktop's live handoff status (server-sent events).
         .route("/handoff/events", get(handoff::events))
         // The OpenID Provider (404 when it is off). GET /authorize is a page (below).

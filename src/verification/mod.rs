@@ -169,6 +169,8 @@ pub enum Completion {
         result: Result<Answer, VerifyError>,
         asked: Option<E164>,
         correlator: Correlator,
+        /// A failure a one-time code may still answer (clients that accept it).
+        fallback: Option<Fallback>,
     },
     /// Started on the page, in the browser that is asking now.
     Browser {
@@ -606,6 +608,7 @@ impl Verifier {
                 result,
                 asked,
                 correlator: pending.correlator,
+                fallback,
             },
             (Origin::Browser { session }, Some(number)) => Completion::Browser {
                 session,

@@ -29,4 +29,8 @@ pub struct RelyingPartyRequest {
     pub state: Option<RpState>,
     pub nonce: Option<RpNonce>,
     pub code_challenge: Option<CodeChallenge>,
+    /// The client accepts a one-time code by SMS when the network cannot answer. Absent in
+    /// requests kept before it existed: no.
+    #[serde(default)]
+    pub sms_fallback: bool,
 }

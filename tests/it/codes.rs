@@ -493,3 +493,95 @@ async fn a_failed_start_offers_a_code_too() {
     );
     assert!(page.contains("Send me a code by SMS"), "{page}");
 }
+
+/// A relying party that accepts codes (`sms_fallback` in its registration): when the
+/// network cannot answer, the hosted page's browser is offered the code; the right code
+/// sends it back with an authorization code whose id_token says `amr: ["sms"]`. Giving up
+/// goes back with `access_denied`. A client that does not accept codes is never offered one.
+#[tokio::test]
+async fn a_relying_party_that_accepts_codes_gets_an_id_token_with_amr_sms() {
+    use crate::helpers::rp::{param, payload, Rp, DEVICE_NUMBER, SHOP_REDIRECT, SHOP_SECRET};
+    use openidconnect::TokenResponse;
+    use sha2::Digest;
+
+    let secret_sha256 = hex::encode(sha2::Sha256::digest(SHOP_SECRET.as_bytes()));
+    let parties = json!({"clients": [
+        {"id": "sms-shop", "name": "SMS Shop", "redirect_uris": [SHOP_REDIRECT],
+         "auth_method": "client_secret_basic", "secret_sha256": secret_sha256, "sms_fallback": true},
+    ]})
+    .to_string();
+    let app = TestApp::start(&[("RELYING_PARTIES", &parties)]).await;
+    let rp = Rp::discover(&app.base, "sms-shop", Some(SHOP_SECRET), SHOP_REDIRECT).await;
+
+    let login = rp.login(Some(DEVICE_NUMBER), true);
+    let mut browser = Browser::new().header("X-Sandbox-Network", "wifi");
+    let (url, page) = hosted_page_on_wifi(&mut browser, &app.base, &login.url).await;
+    assert!(url.contains("/?sms="), "{url}");
+    assert!(page.contains("Cancel and go back"), "{page}");
+    let ticket = param(&url, "sms").unwrap();
+
+    let sent = browser
+        .send(
+            manual_client()
+                .post(app.url("/code/send"))
+                .form(&[("ticket", ticket.as_str())]),
+        )
+        .await;
+    assert_eq!(sent.status(), 303);
+    let code = latest_code(&app, DEVICE_NUMBER).await;
+    let checked = browser
+        .send(
+            manual_client()
+                .post(app.url("/code/check"))
+                .form(&[("ticket", ticket.as_str()), ("code", code.as_str())]),
+        )
+        .await;
+    let back = crate::helpers::location(&checked);
+    assert!(back.starts_with(SHOP_REDIRECT), "{back}");
+    assert_eq!(param(&back, "state").as_deref(), Some(login.state.secret().as_str()));
+    let tokens = rp
+        .exchange(&param(&back, "code").expect("a code"), login.pkce)
+        .await
+        .unwrap();
+    rp.claims(&tokens, &login.nonce);
+    let claims = payload(&tokens.id_token().unwrap().to_string());
+    assert_eq!(claims["amr"], json!(["sms"]), "{claims}");
+    assert_eq!(claims["phone_number"], DEVICE_NUMBER);
+    assert_eq!(claims["phone_number_verified"], true);
+
+    // Giving up on the code goes back to the relying party, refused.
+    let login = rp.login(Some(DEVICE_NUMBER), true);
+    let mut browser = Browser::new().header("X-Sandbox-Network", "wifi");
+    let (url, _) = hosted_page_on_wifi(&mut browser, &app.base, &login.url).await;
+    let ticket = param(&url, "sms").unwrap();
+    let cancelled = browser
+        .send(
+            manual_client()
+                .post(app.url("/code/cancel"))
+                .form(&[("ticket", ticket.as_str())]),
+        )
+        .await;
+    let back = crate::helpers::location(&cancelled);
+    assert!(back.starts_with(SHOP_REDIRECT), "{back}");
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"), "{back}");
+    assert_eq!(param(&back, "state").as_deref(), Some(login.state.secret().as_str()));
+}
+
+/// The hosted page at `url`, Verify pressed, the device on Wi-Fi (the browser's headers):
+/// where the browser ends up within the app, and that page.
+async fn hosted_page_on_wifi(browser: &mut Browser, base: &str, url: &str) -> (String, String) {
+    use crate::helpers::rp::{hidden_fields, open_page};
+    let html = open_page(browser, url).await;
+    let mut form = hidden_fields(&html);
+    form.push(("action".into(), "verify".into()));
+    let post = browser
+        .send(
+            browser
+                .client
+                .post(format!("{base}/authorize"))
+                .header("origin", base)
+                .form(&form),
+        )
+        .await;
+    browser.follow(post).await
+}

@@ -24,12 +24,16 @@ pub async fn code_entry(ticket: String, note: Option<CodeRefusal>) -> AnyView {
     // A refusal that ended the attempt (too many attempts, say) retired the ticket too:
     // it is said as it is, not as the unknown ticket it now is.
     if let Some(refusal) = note.as_ref().filter(|n| n.ends_the_attempt()) {
+        // A relying party's verification goes back to it; the page's starts again.
         return view! {
             <section class="card" aria-live="polite">
                 <p class="result error" id="code-note" tabindex="-1" autofocus role="alert">
                     {refusal.to_string()}
                 </p>
-                <a class="button" href="/">"Start again"</a>
+                <form method="post" action="/code/cancel" id="code-cancel">
+                    <input type="hidden" name="ticket" value=ticket />
+                    <button type="submit">"Start again"</button>
+                </form>
             </section>
         }
         .into_any();
@@ -98,6 +102,7 @@ fn CodeEntry(
     let resend_hint = (wait.sent && wait.resend_in > 0 && can_resend)
         .then(|| format!("You can ask for a new code in {} seconds.", wait.resend_in));
     let ticket_for_resend = ticket.clone();
+    let ticket_for_cancel = ticket.clone();
     view! {
         <section class="card" aria-live="polite">
             <p id="code-sent">{sent_line}</p>
@@ -128,7 +133,17 @@ fn CodeEntry(
                 </form>
             })}
             {resend_hint.map(|hint| view! { <p class="hint" id="resend-hint">{hint}</p> })}
-            <a class="button secondary" href="/">"Start again"</a>
+            {if wait.for_relying_party {
+                view! {
+                    <form method="post" action="/code/cancel" id="code-cancel">
+                        <input type="hidden" name="ticket" value=ticket_for_cancel />
+                        <button type="submit" class="secondary">"Cancel and go back"</button>
+                    </form>
+                }
+                .into_any()
+            } else {
+                view! { <a class="button secondary" href="/">"Start again"</a> }.into_any()
+            }}
         </section>
         {inbox.map(|messages| view! {
             <section class="card sandbox" id="sms-inbox">

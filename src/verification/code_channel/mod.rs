@@ -45,6 +45,8 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub const MAX_RESENDS: u32 = 3;
 
 const TICKET: &str = "sms-ticket";
+/// An ended attempt of a relying party's verification: the way back to it.
+const ENDED: &str = "sms-ended";
 const CODE: &str = "sms-code";
 
 /// What the code channel needs, built once: the sender, where it may send and how much,
@@ -112,6 +114,14 @@ impl Ticket {
     }
 }
 
+/// A relying party's verification whose code channel ended without a verdict (too many
+/// attempts): kept until the ticket would have expired, so the person can still go back.
+#[derive(Serialize, Deserialize)]
+struct Ended {
+    owner: Option<SessionId>,
+    back_to: crate::verification::RelyingPartyRequest,
+}
+
 /// A code on its way.
 #[derive(Debug, Clone)]
 pub struct CodeSent {
@@ -130,6 +140,8 @@ pub struct CodeWait {
     /// The number itself, for the virtual operator's inbox on the page (sandbox only).
     pub sandbox_number: Option<E164>,
     pub sent: bool,
+    /// Started on a relying party's hosted page: "Cancel" goes back to it.
+    pub for_relying_party: bool,
     /// Why the network could not answer.
     pub reason: Option<Reason>,
     pub resends_left: u32,
@@ -167,9 +179,14 @@ impl Verifier {
             tracing::info!(%number, "no code offered: its country is not in SMS_COUNTRIES");
             return None;
         }
-        // The page's and the API's verifications; the hosted page and the handoff end
-        // as before.
-        if !matches!(origin, Origin::Browser { .. } | Origin::Api | Origin::ApiFor { .. }) {
+        // The page's and the API's verifications, and a relying party's that accepts the
+        // proof; a handoff's phone ends as before.
+        let offered = match origin {
+            Origin::Browser { .. } | Origin::Api | Origin::ApiFor { .. } => true,
+            Origin::RelyingParty { request, .. } => request.sms_fallback,
+            Origin::Handoff { .. } => false,
+        };
+        if !offered {
             return None;
         }
         let id = random_token();
@@ -212,6 +229,58 @@ impl Verifier {
         Ok(ticket)
     }
 
+    /// The ticket answers nothing more, and the number leaves the store with it. A
+    /// relying party's that ended without a verdict keeps the way back to it.
+    async fn end_ticket(&self, id: &str, ticket: &Ticket) {
+        if let Origin::RelyingParty { session, request } = &ticket.origin {
+            let ended = Ended {
+                owner: Some(session.clone()),
+                back_to: (**request).clone(),
+            };
+            let left = ticket.expires_at_ms.saturating_sub(now_ms()).max(1);
+            if let Ok(value) = serde_json::to_string(&ended) {
+                if let Err(error) = self.store.put_kept(ENDED, id, value, Duration::from_millis(left)).await {
+                    tracing::warn!(%error, "the way back to the relying party is lost (the store does not answer)");
+                }
+            }
+        }
+        self.retire_ticket(id).await;
+    }
+
+    /// The person gives up on the code for ticket `id`: the relying party's request to
+    /// answer with a refusal, if it was one's (`None`: the page's or the API's, which
+    /// simply start again).
+    pub async fn cancel_code(
+        &self,
+        id: &str,
+        reader: Option<&SessionId>,
+    ) -> Result<Option<crate::verification::RelyingPartyRequest>, CodeRefusal> {
+        if let Ok(ticket) = self.ticket(id, reader).await {
+            let _ = self.store.remove_guarded(CODE, id).await;
+            self.retire_ticket(id).await;
+            if ticket.sms_started_ms > 0 {
+                self.journal.ended_with(&ticket.entry(id), Reason::Declined).await;
+            }
+            tracing::info!(correlator = ticket.correlator.secret(), "one-time code declined");
+            return Ok(match ticket.origin {
+                Origin::RelyingParty { request, .. } => Some(*request),
+                _ => None,
+            });
+        }
+        let Some(found) = self.store.get_kept(ENDED, id).await? else {
+            return Ok(None);
+        };
+        let ended: Ended = serde_json::from_str(&found).map_err(|_| CodeRefusal::UnknownTicket)?;
+        if ended.owner.as_ref() != reader {
+            return Err(CodeRefusal::OtherBrowser);
+        }
+        let _ = self
+            .store
+            .put_kept(ENDED, id, "used".into(), Duration::from_millis(1))
+            .await;
+        Ok(Some(ended.back_to))
+    }
+
     /// The ticket answers nothing more, and the number leaves the store with it.
     async fn retire_ticket(&self, id: &str) {
         if let Err(error) = self
@@ -240,6 +309,7 @@ impl Verifier {
             to: ticket.number.redacted(),
             sandbox_number: channel.sandbox.then(|| ticket.number.clone()),
             sent: ticket.sends > 0,
+            for_relying_party: matches!(ticket.origin, Origin::RelyingParty { .. }),
             reason: Reason::from_code(&ticket.reason),
             resends_left: (MAX_RESENDS + 1).saturating_sub(ticket.sends.max(1)),
             resend_in: resend_in(&ticket, channel.settings.resend_after),
@@ -400,7 +470,7 @@ impl Verifier {
     /// Ends the attempt: the code and the ticket answer nothing more.
     async fn too_many_attempts(&self, id: &str, ticket: &Ticket) -> CodeRefusal {
         let _ = self.store.remove_guarded(CODE, id).await;
-        self.retire_ticket(id).await;
+        self.end_ticket(id, ticket).await;
         tracing::warn!(number = %ticket.number, correlator = ticket.correlator.secret(), "one-time code: too many attempts");
         self.journal
             .ended_with(&ticket.entry(id), Reason::TooManyAttempts)
@@ -474,6 +544,7 @@ fn completion(ticket: Ticket) -> Completion {
             result,
             asked: Some(ticket.number),
             correlator: ticket.correlator,
+            fallback: None,
         },
         Origin::Handoff { watch, .. } => Completion::Handoff {
             watch,
