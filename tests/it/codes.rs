@@ -565,6 +565,37 @@ async fn a_relying_party_that_accepts_codes_gets_an_id_token_with_amr_sms() {
     assert!(back.starts_with(SHOP_REDIRECT), "{back}");
     assert_eq!(param(&back, "error").as_deref(), Some("access_denied"), "{back}");
     assert_eq!(param(&back, "state").as_deref(), Some(login.state.secret().as_str()));
+
+    // Five wrong codes end the attempt; "Start again" still goes back to the relying party.
+    let login = rp.login(Some(DEVICE_NUMBER), true);
+    let mut browser = Browser::new().header("X-Sandbox-Network", "wifi");
+    let (url, _) = hosted_page_on_wifi(&mut browser, &app.base, &login.url).await;
+    let ticket = param(&url, "sms").unwrap();
+    let form = |path: &str, fields: &[(&str, &str)]| manual_client().post(app.url(path)).form(fields);
+    assert_eq!(
+        browser.send(form("/code/send", &[("ticket", &ticket)])).await.status(),
+        303
+    );
+    let code = latest_code(&app, DEVICE_NUMBER).await;
+    let mut last = String::new();
+    for _ in 0..5 {
+        let guess = browser
+            .send(form("/code/check", &[("ticket", &ticket), ("code", &wrong(&code))]))
+            .await;
+        last = crate::helpers::location(&guess);
+    }
+    assert!(last.ends_with("&note=too_many_attempts"), "{last}");
+    let page = browser
+        .send(manual_client().get(app.url(&last)))
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("Too many attempts — start again."), "{page}");
+    let ended = browser.send(form("/code/cancel", &[("ticket", &ticket)])).await;
+    let back = crate::helpers::location(&ended);
+    assert!(back.starts_with(SHOP_REDIRECT), "{back}");
+    assert_eq!(param(&back, "error").as_deref(), Some("access_denied"), "{back}");
 }
 
 /// The hosted page at `url`, Verify pressed, the device on Wi-Fi (the browser's headers):
