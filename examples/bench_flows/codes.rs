@@ -7,7 +7,7 @@
 use reqwest::{Client, StatusCode, Url};
 use serde_json::{json, Value};
 
-use super::{error_kind, next_hop, on, MAX_HOPS};
+use super::{error_kind, on, to_callback};
 
 /// A test number of its own for flow `k`: distinct for every `k` of a run, never one of
 /// the gateway's fault endings (98 and 99).
@@ -24,33 +24,8 @@ async fn json_of(response: reqwest::Response, stage: &str) -> Result<(StatusCode
 
 pub async fn flow(client: &Client, sandbox: &Url, start: &Url, finish: &Url, k: u64) -> Result<(), String> {
     let phone = number(k);
-    let login = client
-        .post(start.join("/login").expect("a base URL"))
-        .json(&json!({ "phone": phone }))
-        .send()
-        .await
-        .map_err(|e| error_kind("login", &e))?;
-    let (status, body) = json_of(login, "login").await?;
-    let mut url = body["url"]
-        .as_str()
-        .and_then(|u| Url::parse(u).ok())
-        .ok_or_else(|| format!("login: {status} without a url"))?;
-    let mut callback = None;
-    for _ in 0..MAX_HOPS {
-        let hop = client
-            .get(url.clone())
-            .header("X-Sandbox-Network", "wifi")
-            .send()
-            .await
-            .map_err(|e| error_kind("operator hop", &e))?;
-        let next = next_hop(&url, &hop, "operator hop")?;
-        if next.path().ends_with("/callback") {
-            callback = Some(next);
-            break;
-        }
-        url = next;
-    }
-    let callback = callback.ok_or_else(|| "operator hop: never reached /callback".to_owned())?;
+    let body = json!({ "phone": phone });
+    let callback = to_callback(client, start, &body, &[("X-Sandbox-Network", "wifi")]).await?;
     let answer = client
         .get(on(finish, &callback))
         .send()

@@ -167,11 +167,12 @@ fn error_kind(stage: &str, e: &reqwest::Error) -> String {
     format!("{stage}: {what}")
 }
 
-/// One whole flow; Err(kind) on anything but the expected verdict.
-async fn flow(client: &Client, start: &Url, finish: &Url, protocol: &str) -> Result<(), String> {
+/// `POST /login` with `body`, then the operator's hops (each sent with `device`'s
+/// headers, the virtual operator's simulated conditions) up to the app's callback: its URL.
+async fn to_callback(client: &Client, start: &Url, body: &Value, device: &[(&str, &str)]) -> Result<Url, String> {
     let login = client
         .post(start.join("/login").expect("a base URL"))
-        .json(&json!({ "phone": PHONE, "protocol": protocol }))
+        .json(body)
         .send()
         .await
         .map_err(|e| error_kind("login", &e))?;
@@ -185,31 +186,28 @@ async fn flow(client: &Client, start: &Url, finish: &Url, protocol: &str) -> Res
         .as_str()
         .and_then(|u| Url::parse(u).ok())
         .ok_or_else(|| "login: no url".to_owned())?;
-    let mut callback = None;
     for _ in 0..MAX_HOPS {
-        let r = client
-            .get(url.clone())
-            .send()
-            .await
-            .map_err(|e| error_kind("operator hop", &e))?;
+        let mut hop = client.get(url.clone());
+        for (name, value) in device {
+            hop = hop.header(*name, *value);
+        }
+        let r = hop.send().await.map_err(|e| error_kind("operator hop", &e))?;
         if !r.status().is_redirection() {
             return Err(format!("operator hop: {}", r.status()));
         }
-        let location = r
-            .headers()
-            .get(reqwest::header::LOCATION)
-            .and_then(|l| l.to_str().ok())
-            .ok_or_else(|| "operator hop: no Location".to_owned())?;
-        let next = url
-            .join(location)
-            .map_err(|_| "operator hop: bad Location".to_owned())?;
+        let next = next_hop(&url, &r, "operator hop")?;
         if next.path().ends_with("/callback") {
-            callback = Some(next);
-            break;
+            return Ok(next);
         }
         url = next;
     }
-    let callback = callback.ok_or_else(|| "operator hop: never reached /callback".to_owned())?;
+    Err("operator hop: never reached /callback".to_owned())
+}
+
+/// One whole flow; Err(kind) on anything but the expected verdict.
+async fn flow(client: &Client, start: &Url, finish: &Url, protocol: &str) -> Result<(), String> {
+    let body = json!({ "phone": PHONE, "protocol": protocol });
+    let callback = to_callback(client, start, &body, &[]).await?;
     let answer = client
         .get(on(finish, &callback))
         .send()

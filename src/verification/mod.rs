@@ -11,6 +11,7 @@ pub mod callback_query;
 mod clients;
 pub mod code;
 pub mod code_channel;
+mod completion;
 pub mod credential;
 pub mod error;
 mod flow;
@@ -18,20 +19,21 @@ pub mod handoff;
 pub mod ids;
 mod journal;
 pub mod notices;
+mod origin;
 pub mod reason;
 pub mod relying;
 pub mod store;
 
 use std::{net::IpAddr, time::Duration};
 
-use serde::{Deserialize, Serialize};
-
 use clients::Clients;
 pub use code_channel::{CodeRefusal, CodeSent, CodeWait, Fallback};
+pub use completion::{Answer, CallbackParams, Completion, StartFailure, StartedVerification};
 pub use error::{PageError, Refusal, StateProblem, VerifyError};
 pub use flow::{Flow, Pending, Wanted};
 pub use handoff::{HandoffProblem, HandoffRefusal, HandoffSecret, WatchId};
 pub use ids::{ResultId, SessionId};
+pub use origin::Origin;
 pub use relying::{CodeChallenge, RelyingPartyRequest, RpNonce, RpState};
 use store::{now_ms, Budget, ClientKey, Store, StoreError, StoredResult, Taken};
 
@@ -42,154 +44,12 @@ use crate::{
         AuthCode, Nonce, OAuthState, OperatorFailure,
     },
     outcome::Outcome,
-    phone::{normalise, E164},
+    phone::normalise,
     protocol::{Operator, Protocol},
 };
 
 pub const PENDING_TTL: Duration = Duration::from_secs(10 * 60);
 pub const RESULT_TTL: Duration = Duration::from_secs(10 * 60);
-
-/// Who started a verification, so its callback answers them the right way.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Origin {
-    /// The page, in the browser holding this session cookie value.
-    Browser { session: SessionId },
-    /// The mobile-app JSON API (`POST /login`).
-    Api,
-    /// The mobile-app JSON API, for the backend named by the `client_id` the app gave:
-    /// the audience of its verification token.
-    ApiFor { audience: String },
-    /// A relying party's hosted page (`/authorize`), in the browser holding this session
-    /// cookie value: the answer goes back to the relying party as a code.
-    RelyingParty {
-        session: SessionId,
-        /// Boxed: the rarer, larger origin keeps every pending record small.
-        request: Box<RelyingPartyRequest>,
-    },
-    /// A phone that continued a desktop's handoff, in the browser holding this session
-    /// cookie value: the verdict goes to the desktop's `watch`.
-    Handoff { session: SessionId, watch: WatchId },
-}
-
-impl Origin {
-    /// The relying party the verification is for, as signed events name it.
-    fn client_ref(&self) -> Option<&str> {
-        match self {
-            Origin::RelyingParty { request, .. } => Some(&request.client_id),
-            Origin::ApiFor { audience } => Some(audience),
-            Origin::Browser { .. } | Origin::Api | Origin::Handoff { .. } => None,
-        }
-    }
-
-    /// The browser session a flow must be completed in, if it was started in a browser.
-    fn session(&self) -> Option<&SessionId> {
-        match self {
-            Origin::Browser { session } | Origin::RelyingParty { session, .. } | Origin::Handoff { session, .. } => {
-                Some(session)
-            }
-            Origin::Api | Origin::ApiFor { .. } => None,
-        }
-    }
-}
-
-/// What the operator answered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Answer {
-    /// Whether the device is on the number asked about.
-    Verified(bool),
-    /// The number of the device's SIM.
-    Shared(E164),
-}
-
-/// Where the browser must go next.
-#[derive(Debug)]
-pub struct StartedVerification {
-    pub url: String,
-}
-
-/// A start that failed, and the one-time code that may still verify the number when the
-/// failure was the operator's (the page and the API offer it).
-#[derive(Debug)]
-pub struct StartFailure {
-    pub error: VerifyError,
-    pub fallback: Option<Fallback>,
-}
-
-impl From<VerifyError> for StartFailure {
-    fn from(error: VerifyError) -> Self {
-        Self { error, fallback: None }
-    }
-}
-
-impl From<StoreError> for StartFailure {
-    fn from(error: StoreError) -> Self {
-        VerifyError::from(error).into()
-    }
-}
-
-/// The operator's answer at `/callback` (read by [`callback_query::parse`]).
-#[derive(Default, PartialEq, serde::Deserialize)]
-pub struct CallbackParams {
-    pub code: Option<String>,
-    pub state: Option<String>,
-    pub error: Option<String>,
-    pub error_description: Option<String>,
-}
-
-/// Which parameters are there, never their values (the code and state are secrets).
-impl std::fmt::Debug for CallbackParams {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("CallbackParams")
-            .field("code", &self.code.as_ref().map(|_| "…"))
-            .field("state", &self.state.as_ref().map(|_| "…"))
-            .field("error", &self.error)
-            .field("error_description", &self.error_description.as_ref().map(|_| "…"))
-            .finish()
-    }
-}
-
-/// How a callback ends, for whoever is asking.
-#[derive(Debug)]
-pub enum Completion {
-    /// Started by the JSON API: whoever follows the URL gets the answer.
-    Api {
-        result: Result<Answer, VerifyError>,
-        /// The number asked about (`None` for a share).
-        asked: Option<E164>,
-        /// The verification's correlation id (its `txn`).
-        correlator: Correlator,
-        /// The `client_id` the app gave, if it gave one.
-        audience: Option<String>,
-        /// A failure a one-time code may still answer.
-        fallback: Option<Fallback>,
-    },
-    /// Started on a relying party's hosted page, in the browser that is asking now.
-    RelyingParty {
-        request: RelyingPartyRequest,
-        result: Result<Answer, VerifyError>,
-        asked: Option<E164>,
-        correlator: Correlator,
-        /// A failure a one-time code may still answer (clients that accept it).
-        fallback: Option<Fallback>,
-    },
-    /// Started on the page, in the browser that is asking now.
-    Browser {
-        session: SessionId,
-        number: E164,
-        result: Result<bool, VerifyError>,
-        /// A failure a one-time code may still answer.
-        fallback: Option<Fallback>,
-    },
-    /// Continued from a desktop on the phone that is asking now: the verdict is the
-    /// desktop's.
-    Handoff {
-        watch: WatchId,
-        number: E164,
-        result: Result<bool, VerifyError>,
-    },
-    /// Nothing this request may complete or learn about (or the store did not answer).
-    Unusable(PageError),
-}
 
 pub struct Verifier {
     clients: Clients,

@@ -601,18 +601,7 @@ async fn a_relying_party_that_accepts_codes_gets_an_id_token_with_amr_sms() {
 /// The hosted page at `url`, Verify pressed, the device on Wi-Fi (the browser's headers):
 /// where the browser ends up within the app, and that page.
 async fn hosted_page_on_wifi(browser: &mut Browser, base: &str, url: &str) -> (String, String) {
-    use crate::helpers::rp::{hidden_fields, open_page};
-    let html = open_page(browser, url).await;
-    let mut form = hidden_fields(&html);
-    form.push(("action".into(), "verify".into()));
-    let post = browser
-        .send(
-            browser
-                .client
-                .post(format!("{base}/authorize"))
-                .header("origin", base)
-                .form(&form),
-        )
-        .await;
+    use crate::helpers::rp::{press_on_page, Press};
+    let post = press_on_page(browser, base, url, Press::Verify(None)).await;
     browser.follow(post).await
 }

@@ -13,23 +13,23 @@
 //! bounded by the country allow-list and by daily counts per number and per country.
 
 mod refusal;
+mod ticket;
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{
     code::{message_text, CodeDigest, Country, OneTimeCode},
-    journal::Entry,
     reason::Reason,
     store::now_ms,
     Answer, Completion, Origin, SessionId, Verifier, VerifyError,
 };
 pub use refusal::CodeRefusal;
+use ticket::{completion, resend_in, Ended, Ticket};
 
 use crate::{
     config::SmsSettings,
-    metrics::Channel,
     operators::{camara::Correlator, sms::SmsSender},
     outcome::Proof,
     phone::E164,
@@ -82,44 +82,6 @@ impl CodeChannel {
 pub struct Fallback {
     pub ticket: String,
     pub reason: Reason,
-}
-
-/// A verification between its network failure and its code, as the store keeps it.
-#[derive(Serialize, Deserialize)]
-struct Ticket {
-    origin: Origin,
-    number: E164,
-    correlator: Correlator,
-    /// The network channel's operator: the verification's protocol in metrics and events.
-    operator: Operator,
-    /// Why the network channel failed ([`Reason::code`]).
-    reason: String,
-    /// Codes sent so far, and when the last one was.
-    sends: u32,
-    last_sent_ms: u64,
-    /// When the first code was sent (the code channel's start).
-    sms_started_ms: u64,
-    expires_at_ms: u64,
-}
-
-impl Ticket {
-    fn entry<'a>(&'a self, id: &'a str) -> Entry<'a> {
-        Entry {
-            operator: self.operator,
-            channel: Channel::Sms,
-            id,
-            client_ref: self.origin.client_ref(),
-            started_at_ms: (self.sms_started_ms > 0).then_some(self.sms_started_ms),
-        }
-    }
-}
-
-/// A relying party's verification whose code channel ended without a verdict (too many
-/// attempts): kept until the ticket would have expired, so the person can still go back.
-#[derive(Serialize, Deserialize)]
-struct Ended {
-    owner: Option<SessionId>,
-    back_to: crate::verification::RelyingPartyRequest,
 }
 
 /// A code on its way.
@@ -503,53 +465,5 @@ impl Verifier {
         let answer = self.clients.http.get(url).send().await.ok()?;
         let messages: Vec<Message> = answer.error_for_status().ok()?.json().await.ok()?;
         Some(messages.into_iter().map(|m| m.text).collect())
-    }
-}
-
-/// Seconds before another code may be sent (0: now).
-fn resend_in(ticket: &Ticket, resend_after: Duration) -> u64 {
-    if ticket.sends == 0 {
-        return 0;
-    }
-    let ready = ticket.last_sent_ms + resend_after.as_millis() as u64;
-    ready.saturating_sub(now_ms()).div_ceil(1000)
-}
-
-/// A code-verified verification, for whoever started it.
-fn completion(ticket: Ticket) -> Completion {
-    let result = Ok(Answer::Verified(true));
-    match ticket.origin {
-        Origin::Browser { session } => Completion::Browser {
-            session,
-            number: ticket.number,
-            result: Ok(true),
-            fallback: None,
-        },
-        Origin::Api => Completion::Api {
-            result,
-            asked: Some(ticket.number),
-            correlator: ticket.correlator,
-            audience: None,
-            fallback: None,
-        },
-        Origin::ApiFor { audience } => Completion::Api {
-            result,
-            asked: Some(ticket.number),
-            correlator: ticket.correlator,
-            audience: Some(audience),
-            fallback: None,
-        },
-        Origin::RelyingParty { request, .. } => Completion::RelyingParty {
-            request: *request,
-            result,
-            asked: Some(ticket.number),
-            correlator: ticket.correlator,
-            fallback: None,
-        },
-        Origin::Handoff { watch, .. } => Completion::Handoff {
-            watch,
-            number: ticket.number,
-            result: Ok(true),
-        },
     }
 }

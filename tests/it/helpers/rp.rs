@@ -168,6 +168,12 @@ pub async fn open_page(browser: &mut Browser, url: &str) -> String {
 /// operator and back: the address the browser is finally sent to outside the app (the
 /// relying party's redirect URI with its query).
 pub async fn through_the_page(browser: &mut Browser, base: &str, url: &str, press: Press<'_>) -> String {
+    let post = press_on_page(browser, base, url, press).await;
+    leave_the_app(browser, base, post).await
+}
+
+/// Opens the hosted page at `url` and presses `press`: the form post's answer.
+pub async fn press_on_page(browser: &mut Browser, base: &str, url: &str, press: Press<'_>) -> reqwest::Response {
     let html = open_page(browser, url).await;
     let mut form = hidden_fields(&html);
     match press {
@@ -180,7 +186,7 @@ pub async fn through_the_page(browser: &mut Browser, base: &str, url: &str, pres
         Press::Share => form.push(("action".into(), "share".into())),
         Press::Cancel => form.push(("action".into(), "cancel".into())),
     }
-    let post = browser
+    browser
         .send(
             browser
                 .client
@@ -188,8 +194,7 @@ pub async fn through_the_page(browser: &mut Browser, base: &str, url: &str, pres
                 .header("origin", base)
                 .form(&form),
         )
-        .await;
-    leave_the_app(browser, base, post).await
+        .await
 }
 
 /// Follows redirects while they stay under `base`; the first address outside it.
