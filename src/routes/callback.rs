@@ -98,15 +98,12 @@ pub(crate) async fn answer(
         } => api_error(&e, sandbox, fallback.as_ref()),
         // The network could not answer, and the relying party accepts a code: the code
         // view offers it (and a way back to the relying party).
+        // (The failure was logged where it happened, in the verifier.)
         Completion::RelyingParty {
-            result: Err(e),
+            result: Err(_),
             fallback: Some(fallback),
             ..
-        } => {
-            // The failure was logged where it happened (the verifier).
-            let _ = e;
-            Redirect::to(&format!("/?sms={}", fallback.ticket)).into_response()
-        }
+        } => Redirect::to(&format!("/?sms={}", fallback.ticket)).into_response(),
         Completion::RelyingParty {
             request,
             result,
